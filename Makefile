@@ -1,0 +1,39 @@
+# nnasr: two commands.
+#   make run    set up a fresh machine and start the live app on the shipped model
+#   make test   set up everything the tests need and run the test suite
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+ARGS    ?=
+
+.PHONY: run test venv-run venv-test lint models bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.run-stamp: $(BIN)/python pyproject.toml
+	bash scripts/install-system-deps.sh run
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-stamp: $(BIN)/python pyproject.toml
+	bash scripts/install-system-deps.sh test
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@ $(VENV)/.run-stamp
+
+run: $(VENV)/.run-stamp
+	$(BIN)/nnasr live $(ARGS)
+
+test: $(VENV)/.test-stamp
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(VENV)/.test-stamp
+	$(BIN)/ruff check .
+
+models: $(VENV)/.test-stamp
+	bash scripts/make_models.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""nnasr app: the `nnasr` command, the Textual TUI and audio sources."""

@@ -1,0 +1,89 @@
+"""The `nnasr` command.
+
+Each subcommand lives in ``app/commands/<name>.py`` and provides
+``add_arguments(parser)`` and ``run(args) -> int``. Heavy imports (torch, textual)
+happen inside ``run`` so that ``nnasr --help`` is instant and the runtime never
+needs torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (name, one-line help). Order is the order shown in --help.
+COMMANDS: list[tuple[str, str]] = [
+    ("live", "live transcription in a terminal UI (microphone, or an audio file in real time)"),
+    ("transcribe", "transcribe audio files to text, JSON, SRT or VTT"),
+    ("compare", "compare models side by side: WER, size, host and modeled NNA latency"),
+    ("eval", "word error rate of a model (engine file or torch checkpoint) on a manifest"),
+    ("synth", "synthesize an offline speech corpus with Debian's TTS voices"),
+    ("train", "train an RNN-T (float, accelerator-aware --aat, pruned --prune)"),
+    ("export", "export a trained checkpoint to an engine model file (.nnasr)"),
+    ("models", "list the shipped and local models with their facts"),
+]
+
+
+class NotBuiltYet(Exception):
+    """Raised by a subcommand module that exists only as a placeholder."""
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nnasr",
+        description=(
+            "nnasr: a streaming on-device speech recognizer. Train RNN-T models that run in "
+            "fixed point on a neural network accelerator (NNA), prune them, and see what "
+            "they cost chunk by chunk."
+        ),
+        epilog="Run `nnasr COMMAND --help` for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version="nnasr 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod = _load(name)
+        if mod is not None and hasattr(mod, "add_arguments"):
+            mod.add_arguments(p)
+        p.set_defaults(_command=name)
+    return parser
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"app.commands.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"app.commands.{name}":
+            return None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    mod = _load(args.command)
+    try:
+        if mod is None or not hasattr(mod, "run"):
+            raise NotBuiltYet
+        return int(mod.run(args) or 0)
+    except NotBuiltYet:
+        print(f"nnasr {args.command}: not built yet in this version.", file=sys.stderr)
+        return 3
+    except UserError as e:
+        print(f"nnasr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nnasr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""The model file (``.nnasr``) and the in-memory engine model.
+
+A model file is a safetensors file (no pickle) whose metadata key ``"nnasr"`` holds a JSON
+document: format version, architecture, front-end config, NNA spec, op placement,
+default chunking, facts, and the sentencepiece tokenizer (base64). Tensors:
+
+* per LSTM op ``enc.L`` / ``pred.0``: ``.wx`` ``.wh`` weight codes (int8, or zero-weight
+  compressed as ``.wx.bitmap`` uint8 + ``.wx.nz`` int8), ``.wx_scale`` ``.wh_scale``
+  (float32, per gate channel), ``.bias`` (int32 at scale ``in_scale * wx_scale``),
+  ``.mx`` ``.shx`` ``.mh`` ``.shh`` (int32 requantization to the gate format),
+  ``.in_scale`` (float32 scalar);
+* per linear op ``join.enc`` / ``join.pred`` / ``join.out``: ``.w`` ``.w_scale`` ``.bias``
+  ``.m`` ``.sh`` (+ ``join.out.out_scale``: the int16 logit scale);
+* ``pred.embed.table`` (int8 [classes, embed]) and ``pred.embed.scale``;
+* ``frontend.mean`` / ``frontend.std`` (float32 [n_mels], global normalization);
+* optional ``float.<op>.*`` float32 weights: required for ops placed on the CPU, and used
+  by the float reference execution when present.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .frontend import FrontendConfig
+from .nna.spec import NNASpec
+
+FORMAT_VERSION = 1
+METADATA_KEY = "nnasr"
+DEVICES = ("nna", "cpu")
+
+
+class ModelFormatError(ValueError):
+    """The model file is missing, corrupt, tampered with, or of another version."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The RNN-T's shape. Output class 0 is blank; class ``k >= 1`` is tokenizer piece k-1."""
+
+    num_classes: int
+    n_mels: int = 80
+    stack: int = 4  # input frame stacking: 4 x 10 ms -> 40 ms
+    enc_hidden: int = 256
+    enc_layers: int = 3
+    reduce_after: int = 1  # time reduction (concat of reduce_factor frames) after layer N; 0: none
+    reduce_factor: int = 2
+    pred_embed: int = 128
+    pred_hidden: int = 256
+    joiner_dim: int = 256
+    blank_id: int = 0
+
+    def enc_input_dim(self, layer: int) -> int:
+        if layer == 0:
+            return self.n_mels * self.stack
+        if self.reduce_after and layer == self.reduce_after:
+            return self.enc_hidden * self.reduce_factor
+        return self.enc_hidden
+
+    @property
+    def encoder_frame_ms(self) -> float:
+        """Encoder output frame duration, for 10 ms front-end frames."""
+        return 10.0 * self.stack * (self.reduce_factor if self.reduce_after else 1)
+
+    def op_names(self) -> list[str]:
+        return [f"enc.{i}" for i in range(self.enc_layers)] + [
+            "pred.embed", "pred.0", "join.enc", "join.pred", "join.out"
+        ]
+
+    def weight_shapes(self) -> dict[str, tuple[int, int]]:
+        """Every weight matrix, by tensor name: (out, in)."""
+        s: dict[str, tuple[int, int]] = {}
+        h4 = 4 * self.enc_hidden
+        for i in range(self.enc_layers):
+            s[f"enc.{i}.wx"] = (h4, self.enc_input_dim(i))
+            s[f"enc.{i}.wh"] = (h4, self.enc_hidden)
+        s["pred.embed.table"] = (self.num_classes, self.pred_embed)
+        s["pred.0.wx"] = (4 * self.pred_hidden, self.pred_embed)
+        s["pred.0.wh"] = (4 * self.pred_hidden, self.pred_hidden)
+        s["join.enc.w"] = (self.joiner_dim, self.enc_hidden)
+        s["join.pred.w"] = (self.joiner_dim, self.pred_hidden)
+        s["join.out.w"] = (self.num_classes, self.joiner_dim)
+        return s
+
+    def num_params(self) -> int:
+        n = sum(a * b for a, b in self.weight_shapes().values())
+        n += sum(4 * self.enc_hidden for _ in range(self.enc_layers)) + 4 * self.pred_hidden
+        return n + 2 * self.joiner_dim + self.num_classes
+
+
+def op_of(tensor_name: str) -> str:
+    parts = tensor_name.split(".")
+    return ".".join(parts[:2])
+
+
+@dataclass
+class EngineModel:
+    """Everything a recognizer needs, validated. Build with :func:`load_model`."""
+
+    arch: Architecture
+    frontend: FrontendConfig
+    spec: NNASpec
+    placement: dict[str, str]
+    tensors: dict[str, np.ndarray]
+    tokenizer_proto: bytes
+    chunk_ms: int = 160
+    facts: dict = field(default_factory=dict)
+    path: str | None = None
+    name: str = "model"
+    file_bytes: int = 0
+
+    # --- facts --------------------------------------------------------------------
+    def weight_codes(self) -> dict[str, np.ndarray]:
+        return {k: self.tensors[k] for k in self.arch.weight_shapes() if k in self.tensors}
+
+    def sparsity(self) -> float:
+        codes = self.weight_codes()
+        total = sum(v.size for v in codes.values())
+        zeros = sum(int((v == 0).sum()) for v in codes.values())
+        return zeros / max(total, 1)
+
+    def has_float(self, op: str) -> bool:
+        return any(k.startswith(f"float.{op}.") for k in self.tensors)
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "params": self.arch.num_params(),
+            "sparsity": round(self.sparsity(), 4),
+            "weight_bits": self.spec.weight_bits,
+            "act_bits": self.spec.act_bits,
+            "file_bytes": self.file_bytes,
+            "placement": dict(self.placement),
+            "cpu_ops": [k for k, v in self.placement.items() if v == "cpu"],
+            "spec": self.spec.name,
+            **{k: v for k, v in self.facts.items() if k not in ("placement",)},
+        }
+
+    def with_placement(self, placement: dict[str, str]) -> EngineModel:
+        import copy
+
+        m = copy.copy(self)
+        m.placement = {**self.placement, **placement}
+        _validate_placement(m)
+        return m
+
+    def tokenizer(self):
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor()
+        sp.LoadFromSerializedProto(self.tokenizer_proto)
+        return sp
+
+
+# --- zero-weight compression (storage) -------------------------------------------------
+def zwc_pack(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bitmap (1 bit per weight, row-major, MSB first) + packed non-zero codes."""
+    mask = codes != 0
+    return np.packbits(mask.ravel()), codes.ravel()[mask.ravel()].astype(np.int8)
+
+
+def zwc_unpack(bitmap: np.ndarray, nz: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    n = int(np.prod(shape))
+    mask = np.unpackbits(bitmap, count=n).astype(bool)
+    if int(mask.sum()) != nz.size:
+        raise ModelFormatError(
+            f"zero-weight bitmap marks {int(mask.sum())} non-zeros but {nz.size} are stored"
+        )
+    out = np.zeros(n, dtype=np.int8)
+    out[mask] = nz
+    return out.reshape(shape)
+
+
+def zwc_bytes(codes: np.ndarray, spec: NNASpec) -> int:
+    """Bytes an NNA reads for a weight matrix: dense codes, or bitmap + non-zeros (ZWC)."""
+    n = codes.size
+    nnz = int(np.count_nonzero(codes))
+    dense = (n * spec.weight_bits + 7) // 8
+    if not spec.zwc_enabled or (1 - nnz / max(n, 1)) < spec.zwc_min_sparsity:
+        return dense
+    return (n + 7) // 8 + (nnz * spec.weight_bits + 7) // 8
+
+
+# --- save / load -------------------------------------------------------------------------
+def save_model(
+    path: str | os.PathLike,
+    *,
+    arch: Architecture,
+    frontend: FrontendConfig,
+    spec: NNASpec,
+    placement: dict[str, str],
+    tensors: dict[str, np.ndarray],
+    tokenizer_proto: bytes,
+    chunk_ms: int = 160,
+    facts: dict | None = None,
+) -> Path:
+    """Write a model file atomically. Weight matrices sparse enough are ZWC-compressed."""
+    from safetensors.numpy import save_file
+
+    out: dict[str, np.ndarray] = {}
+    zwc: dict[str, list[int]] = {}
+    shapes = arch.weight_shapes()
+    for k, v in tensors.items():
+        v = np.ascontiguousarray(v)
+        if k in shapes and spec.zwc_enabled:
+            sparsity = 1 - np.count_nonzero(v) / max(v.size, 1)
+            if sparsity >= spec.zwc_min_sparsity:
+                bm, nz = zwc_pack(v)
+                out[k + ".bitmap"], out[k + ".nz"] = bm, nz
+                zwc[k] = list(v.shape)
+                continue
+        out[k] = v
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "arch": asdict(arch),
+        "frontend": frontend.to_dict(),
+        "spec": spec.to_dict(),
+        "placement": placement,
+        "chunk_ms": chunk_ms,
+        "facts": facts or {},
+        "zwc": zwc,
+        "tokenizer": base64.b64encode(tokenizer_proto).decode("ascii"),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(out, tmp, metadata={METADATA_KEY: json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_model(path: str | os.PathLike) -> EngineModel:
+    """Load and validate a model file. Raises :class:`ModelFormatError` with the reason."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFormatError(f"{path}: no such model file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if len(head) < 8:
+            raise ModelFormatError(f"{path}: not a model file (too short)")
+        header_len = int.from_bytes(head, "little")
+        if header_len > 100_000_000 or header_len + 8 > path.stat().st_size:
+            raise ModelFormatError(f"{path}: not an nnasr model file (bad safetensors header)")
+        with safe_open(str(path), framework="numpy") as f:
+            md = f.metadata() or {}
+            raw = {k: f.get_tensor(k) for k in f.keys()}
+    except ModelFormatError:
+        raise
+    except Exception as e:  # safetensors raises several types on corrupt input
+        raise ModelFormatError(f"{path}: not a readable model file ({type(e).__name__}: {e})") from None
+    if METADATA_KEY not in md:
+        raise ModelFormatError(f"{path}: safetensors file without nnasr metadata")
+    try:
+        meta = json.loads(md[METADATA_KEY])
+    except json.JSONDecodeError as e:
+        raise ModelFormatError(f"{path}: corrupt metadata ({e})") from None
+    ver = meta.get("format_version")
+    if ver != FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{path}: model format version {ver!r}, this engine reads version {FORMAT_VERSION}; "
+            "re-export the model with this version of nnasr"
+        )
+    try:
+        arch = Architecture(**meta["arch"])
+        frontend = FrontendConfig(**meta["frontend"])
+        spec = NNASpec.from_dict(meta["spec"])
+        tok = base64.b64decode(meta["tokenizer"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFormatError(f"{path}: invalid metadata ({e})") from None
+    tensors: dict[str, np.ndarray] = {}
+    for k, v in raw.items():
+        if k.endswith(".bitmap") or k.endswith(".nz"):
+            continue
+        tensors[k] = v
+    for k, shape in (meta.get("zwc") or {}).items():
+        if k + ".bitmap" not in raw or k + ".nz" not in raw:
+            raise ModelFormatError(f"{path}: compressed tensor {k} is incomplete")
+        tensors[k] = zwc_unpack(raw[k + ".bitmap"], raw[k + ".nz"], tuple(shape))
+    m = EngineModel(
+        arch=arch,
+        frontend=frontend,
+        spec=spec,
+        placement=dict(meta.get("placement") or {}),
+        tensors=tensors,
+        tokenizer_proto=tok,
+        chunk_ms=int(meta.get("chunk_ms", 160)),
+        facts=dict(meta.get("facts") or {}),
+        path=str(path),
+        name=path.stem,
+        file_bytes=path.stat().st_size,
+    )
+    try:
+        validate(m)
+    except ModelFormatError as e:
+        raise ModelFormatError(f"{path}: {e}") from None
+    return m
+
+
+def _validate_placement(m: EngineModel) -> None:
+    ops = m.arch.op_names()
+    for op in ops:
+        m.placement.setdefault(op, "nna")
+    for op, dev in m.placement.items():
+        if op not in ops:
+            raise ModelFormatError(f"placement names unknown op {op!r} (ops: {', '.join(ops)})")
+        if dev not in DEVICES:
+            raise ModelFormatError(f"placement of {op} is {dev!r}, expected 'nna' or 'cpu'")
+        if dev == "cpu" and not m.has_float(op):
+            raise ModelFormatError(f"op {op} is placed on the CPU but the file has no float weights for it")
+
+
+def _expect(t: dict, name: str, shape: tuple, dtypes: tuple) -> np.ndarray:
+    if name not in t:
+        raise ModelFormatError(f"missing tensor {name}")
+    v = t[name]
+    if tuple(v.shape) != tuple(shape):
+        raise ModelFormatError(f"tensor {name} has shape {tuple(v.shape)}, expected {tuple(shape)}")
+    if v.dtype not in dtypes:
+        raise ModelFormatError(f"tensor {name} has dtype {v.dtype}, expected {dtypes[0]}")
+    if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+        raise ModelFormatError(f"tensor {name} holds NaN or Inf")
+    return v
+
+
+def validate(m: EngineModel) -> None:
+    """Shapes, dtypes and value ranges of every tensor against the architecture and spec."""
+    a, spec, t = m.arch, m.spec, m.tensors
+    if a.num_classes < 2 or a.stack < 1 or a.enc_layers < 1:
+        raise ModelFormatError("invalid architecture")
+    if a.n_mels != m.frontend.n_mels:
+        raise ModelFormatError("architecture and front-end disagree on n_mels")
+    qmax = spec.weight_qmax
+    i8, i32, f32 = (np.dtype(np.int8),), (np.dtype(np.int32),), (np.dtype(np.float32),)
+    for name, shape in a.weight_shapes().items():
+        v = _expect(t, name, shape, i8)
+        if name == "pred.embed.table":
+            continue
+        if v.size and (int(v.max()) > qmax or int(v.min()) < -qmax):
+            raise ModelFormatError(
+                f"tensor {name} holds codes outside ±{qmax} ({spec.weight_bits}-bit weights)"
+            )
+    for name in list(t):
+        if name.startswith("float."):
+            _expect(t, name, t[name].shape, f32)
+    ops = []
+    for i in range(a.enc_layers):
+        ops.append((f"enc.{i}", 4 * a.enc_hidden))
+    ops.append(("pred.0", 4 * a.pred_hidden))
+    for op, n in ops:
+        for w in ("wx", "wh"):
+            s = _expect(t, f"{op}.{w}_scale", (n,), f32)
+            if np.any(s <= 0):
+                raise ModelFormatError(f"tensor {op}.{w}_scale has non-positive scales")
+        _expect(t, f"{op}.bias", (n,), i32)
+        for mm, sh in (("mx", "shx"), ("mh", "shh")):
+            _check_mult(_expect(t, f"{op}.{mm}", (n,), i32), _expect(t, f"{op}.{sh}", (n,), i32), op)
+        s = _expect(t, f"{op}.in_scale", (1,), f32)
+        if not s.item() > 0:
+            raise ModelFormatError(f"{op}.in_scale must be > 0")
+    for op, n in (("join.enc", a.joiner_dim), ("join.pred", a.joiner_dim), ("join.out", a.num_classes)):
+        _expect(t, f"{op}.w_scale", (n,), f32)
+        _expect(t, f"{op}.bias", (n,), i32)
+        _check_mult(_expect(t, f"{op}.m", (n,), i32), _expect(t, f"{op}.sh", (n,), i32), op)
+    if not _expect(t, "join.out.out_scale", (1,), f32).item() > 0:
+        raise ModelFormatError("join.out.out_scale must be > 0")
+    if not _expect(t, "pred.embed.scale", (1,), f32).item() > 0:
+        raise ModelFormatError("pred.embed.scale must be > 0")
+    _expect(t, "frontend.mean", (a.n_mels,), f32)
+    if np.any(_expect(t, "frontend.std", (a.n_mels,), f32) <= 0):
+        raise ModelFormatError("frontend.std must be > 0")
+    try:
+        sp = m.tokenizer()
+    except Exception as e:
+        raise ModelFormatError(f"the embedded tokenizer does not load ({e})") from None
+    if sp.get_piece_size() != a.num_classes - 1:
+        raise ModelFormatError(
+            f"tokenizer has {sp.get_piece_size()} pieces, the model {a.num_classes - 1}"
+        )
+    if m.chunk_ms <= 0:
+        raise ModelFormatError("chunk_ms must be > 0")
+    _validate_placement(m)
+
+
+def _check_mult(m: np.ndarray, sh: np.ndarray, op: str) -> None:
+    ok = (m == 0) | ((m >= (1 << 30)) & (m.astype(np.int64) < (1 << 31)))
+    if not np.all(ok):
+        raise ModelFormatError(f"{op}: requantization multipliers outside [2^30, 2^31)")
+    if np.any(sh < -31) or np.any(sh > 62):
+        raise ModelFormatError(f"{op}: requantization shifts outside [-31, 62]")

@@ -1,0 +1,261 @@
+"""Executes an :class:`EngineModel` op by op, each on the NNA (integer kernels) or on the
+CPU (float32), as its placement says, and counts op invocations for the cost model.
+
+``mode="placed"`` follows the model's placement; ``mode="float"`` is the float reference
+execution: every op in float (float weights from the file where present, else the
+dequantized integer weights), no activation quantization.
+
+Values passed between ops are ``Val(kind, array)`` with kind ``"q"`` (integer codes in
+the consumer's fixed format) or ``"f"`` (float). Hidden states (LSTM ``h``, joiner
+hidden) are Q0.(act_bits-1); gate-format values Q3.12. Conversion happens at each
+placement boundary.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import EngineModel
+from .nna import kernels as K
+from .nna.cost import build_cost_table, modeled_seconds
+from .nna.fixedpoint import round_half_away, rounding_shift_right, saturate, saturate_symmetric
+from .nna.lut import lut_tanh
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class LSTMState:
+    h: np.ndarray
+    c: np.ndarray
+
+
+class Network:
+    def __init__(self, model: EngineModel, mode: str = "placed") -> None:
+        if mode not in ("placed", "float"):
+            raise ValueError("mode must be 'placed' or 'float'")
+        self.model = model
+        self.mode = mode
+        self.spec = model.spec
+        self.arch = model.arch
+        self.t = model.tensors
+        self.counts: Counter = Counter()
+        placement = dict(model.placement)
+        if mode == "float":
+            placement = {op: "cpu" for op in placement}
+        self.device = placement
+        self.cost_table = build_cost_table(model, placement)
+        self.hfrac = self.spec.hidden_frac_bits
+        self.gfrac = self.spec.gate_frac_bits
+        self._build()
+
+    # --- construction ------------------------------------------------------------------
+    def _float(self, op: str, name: str, fallback):
+        key = f"float.{op}.{name}"
+        return self.t[key].astype(np.float32) if key in self.t else fallback().astype(np.float32)
+
+    def _build(self) -> None:
+        t, a, spec = self.t, self.arch, self.spec
+        self.q = {}
+        self.f = {}
+        lstm_ops = [f"enc.{i}" for i in range(a.enc_layers)] + ["pred.0"]
+        for op in lstm_ops:
+            in_scale = t[f"{op}.in_scale"].item()
+            self.q[op] = dict(
+                wx=K.QLinear(t[f"{op}.wx"], t[f"{op}.bias"].astype(np.int64),
+                             t[f"{op}.mx"].astype(np.int64), t[f"{op}.shx"].astype(np.int64), spec,
+                             spec.act_bits),
+                wh=K.QLinear(t[f"{op}.wh"], np.zeros(t[f"{op}.wh"].shape[0], np.int64),
+                             t[f"{op}.mh"].astype(np.int64), t[f"{op}.shh"].astype(np.int64), spec,
+                             spec.act_bits),
+                in_scale=in_scale,
+            )
+            wx_s, wh_s = t[f"{op}.wx_scale"], t[f"{op}.wh_scale"]
+            self.f[op] = dict(
+                wx=self._float(op, "wx", lambda op=op, s=wx_s: t[f"{op}.wx"] * s[:, None]).T.copy(),
+                wh=self._float(op, "wh", lambda op=op, s=wh_s: t[f"{op}.wh"] * s[:, None]).T.copy(),
+                b=self._float(op, "b", lambda op=op, s=wx_s, i=in_scale: t[f"{op}.bias"] * (s * i)),
+            )
+        for op in ("join.enc", "join.pred", "join.out"):
+            self.q[op] = K.QLinear(t[f"{op}.w"], t[f"{op}.bias"].astype(np.int64),
+                                   t[f"{op}.m"].astype(np.int64), t[f"{op}.sh"].astype(np.int64), spec)
+            ws = t[f"{op}.w_scale"]
+            in_s = 2.0 ** -self.hfrac
+            self.f[op] = dict(
+                w=self._float(op, "w", lambda op=op, s=ws: t[f"{op}.w"] * s[:, None]).T.copy(),
+                b=self._float(op, "b", lambda op=op, s=ws, i=in_s: t[f"{op}.bias"] * (s * i)),
+            )
+        self.out_scale = t["join.out.out_scale"].item()
+        self.embed_q = t["pred.embed.table"].astype(np.int64)
+        self.embed_scale = t["pred.embed.scale"].item()
+        self.embed_f = self._float("pred.embed", "table",
+                                   lambda: t["pred.embed.table"] * self.embed_scale)
+        self.mean = t["frontend.mean"].astype(np.float32)
+        self.inv_std = (1.0 / t["frontend.std"]).astype(np.float32)
+
+    # --- value conversion ----------------------------------------------------------------
+    def _hidden_to(self, kind: str, x: np.ndarray, x_kind: str) -> np.ndarray:
+        """Convert a Q0.(act_bits-1) hidden value between int codes and float."""
+        if kind == x_kind:
+            return x
+        if kind == "f":
+            return (x * 2.0 ** -self.hfrac).astype(np.float32)
+        return saturate_symmetric(round_half_away(x * 2.0**self.hfrac), self.spec.act_bits)
+
+    def _kind(self, op: str) -> str:
+        return "q" if self.device[op] == "nna" else "f"
+
+    # --- cost ------------------------------------------------------------------------------
+    def take_counts(self) -> Counter:
+        c, self.counts = self.counts, Counter()
+        return c
+
+    def modeled_seconds(self, counts) -> float:
+        return modeled_seconds(self.cost_table, counts)
+
+    # --- encoder -----------------------------------------------------------------------
+    def normalize(self, feats: np.ndarray) -> np.ndarray:
+        return (feats - self.mean) * self.inv_std
+
+    def init_encoder_state(self) -> dict:
+        a = self.arch
+        st = {}
+        for i in range(a.enc_layers):
+            op = f"enc.{i}"
+            st[op] = self._init_lstm(op, a.enc_hidden)
+        st["stack_buf"] = np.zeros((0, a.n_mels), np.float32)
+        st["reduce_buf"] = None
+        return st
+
+    def _init_lstm(self, op: str, hidden: int):
+        if self._kind(op) == "q":
+            return ("q", LSTMState(np.zeros(hidden, np.int64), np.zeros(hidden, np.int64)))
+        return ("f", LSTMState(np.zeros(hidden, np.float32), np.zeros(hidden, np.float32)))
+
+    def encode(self, feats: np.ndarray, st: dict) -> tuple[np.ndarray, str]:
+        """Normalized features [T, n_mels] -> encoder frames [T', H] and their kind."""
+        a = self.arch
+        x = np.concatenate([st["stack_buf"], feats.astype(np.float32)])
+        n = (len(x) // a.stack) * a.stack
+        st["stack_buf"] = x[n:]
+        x = x[:n].reshape(-1, a.stack * a.n_mels)
+        kind = "f"
+        for i in range(a.enc_layers):
+            op = f"enc.{i}"
+            if len(x) == 0:
+                break
+            if i == 0:
+                if self._kind(op) == "q":
+                    x = K.quantize_input(x, self.q[op]["in_scale"], self.spec.act_bits)
+                    kind = "q"
+            else:
+                x = self._hidden_to(self._kind(op), x, kind)
+                kind = self._kind(op)
+            x = self._lstm(op, x, st)
+            if a.reduce_after and i + 1 == a.reduce_after:
+                buf = st["reduce_buf"]
+                if buf is not None:
+                    x = np.concatenate([self._hidden_to(kind, buf[1], buf[0]), x])
+                r = a.reduce_factor
+                m = (len(x) // r) * r
+                st["reduce_buf"] = (kind, x[m:]) if m < len(x) else None
+                x = x[:m].reshape(m // r, r * x.shape[1])
+        if len(x) == 0:
+            return np.zeros((0, a.enc_hidden)), kind
+        return x, kind
+
+    def _lstm(self, op: str, x: np.ndarray, st: dict) -> np.ndarray:
+        kind, s = st[op]
+        self.counts[op] += len(x)
+        out = []
+        if self._kind(op) == "q":
+            q = self.q[op]
+            gx = q["wx"](x, out_bits=16)
+            h, c = s.h, s.c
+            for t in range(len(x)):
+                h, c = K.lstm_cell_int(gx[t], h, c, q["wh"], self.spec)
+                out.append(h)
+        else:
+            f = self.f[op]
+            gx = x.astype(np.float32) @ f["wx"] + f["b"]
+            h, c = s.h, s.c
+            n = len(h)
+            for t in range(len(x)):
+                g = gx[t] + h @ f["wh"]
+                i_, f_, o_ = _sigmoid(g[:n]), _sigmoid(g[n : 2 * n]), _sigmoid(g[3 * n :])
+                c = f_ * c + i_ * np.tanh(g[2 * n : 3 * n])
+                h = (o_ * np.tanh(c)).astype(np.float32)
+                out.append(h)
+        st[op] = (kind, LSTMState(h, c))
+        return np.stack(out)
+
+    # --- predictor ---------------------------------------------------------------------
+    def init_predictor(self) -> tuple:
+        """State after the start symbol (blank): (lstm state, pred_proj output)."""
+        st = self._init_lstm("pred.0", self.arch.pred_hidden)
+        return self.predict(self.arch.blank_id, st)
+
+    def predict(self, token: int, st) -> tuple:
+        """One predictor step: returns (new lstm state, join.pred output)."""
+        self.counts["pred.embed"] += 1
+        if self._kind("pred.embed") == "q":
+            e, ek = K.embedding_lookup(self.embed_q, token)[None], "q"
+        else:
+            e, ek = self.embed_f[token][None], "f"
+        if self._kind("pred.0") != ek:
+            if ek == "q":
+                e = (e * self.embed_scale).astype(np.float32)
+            else:
+                e = K.quantize_input(e, self.q["pred.0"]["in_scale"], self.spec.act_bits)
+        tmp = {"pred.0": st}
+        h = self._lstm("pred.0", e, tmp)
+        kind, p = self._proj("join.pred", h, self._kind("pred.0"))
+        return (tmp["pred.0"], (kind, p[0]))
+
+    # --- joiner -------------------------------------------------------------------------
+    def _proj(self, op: str, h: np.ndarray, h_kind: str) -> tuple[str, np.ndarray]:
+        """join.enc / join.pred: hidden -> joiner pre-activation (gate format or float)."""
+        self.counts[op] += len(h)
+        kind = self._kind(op)
+        x = self._hidden_to(kind, h, h_kind)
+        if kind == "q":
+            return ("q", self.q[op](x, out_bits=16))
+        f = self.f[op]
+        return ("f", x.astype(np.float32) @ f["w"] + f["b"])
+
+    def project_encoder(self, enc: np.ndarray, kind: str) -> tuple[str, np.ndarray]:
+        return self._proj("join.enc", enc, kind)
+
+    def joint(self, e: tuple[str, np.ndarray], p: tuple[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Joiner output for pre-activations e [.., J] and p [.., J].
+
+        Returns (logits float32 [.., C], best class [..]); the best class is the integer
+        argmax of the int16 logits on the NNA, the float argmax on the CPU.
+        """
+        op = "join.out"
+        kind = self._kind(op)
+        self.counts[op] += int(np.prod(np.broadcast_shapes(e[1].shape, p[1].shape)[:-1]) or 1)
+
+        def conv(v):
+            k, x = v
+            if k == kind:
+                return x
+            if kind == "f":
+                return (x * 2.0 ** -self.gfrac).astype(np.float32)
+            return saturate(round_half_away(x * 2.0**self.gfrac), 16)
+
+        a, b = conv(e), conv(p)
+        if kind == "q":
+            z = K.add_sat(a, b, 16)
+            tz = lut_tanh(z, self.spec)  # Q0.15
+            hz = saturate_symmetric(rounding_shift_right(tz, 15 - self.hfrac), self.spec.act_bits)
+            logits_q = self.q[op](hz, out_bits=16)
+            return (logits_q * self.out_scale).astype(np.float32), K.argmax(logits_q)
+        f = self.f[op]
+        logits = np.tanh(a + b).astype(np.float32) @ f["w"] + f["b"]
+        return logits, np.argmax(logits, axis=-1)

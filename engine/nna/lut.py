@@ -1,0 +1,60 @@
+"""Lookup-table sigmoid and tanh, as the NNA computes them.
+
+Input: int16 in the spec's gate format Q(g).(15-g) (default Q3.12, range [-8, 8)).
+The int16 range is cut into ``lut_entries`` equal segments; the table holds the function
+at the ``lut_entries + 1`` segment ends, in Q0.15, rounded half away from zero and
+saturated to int16. Output: linear interpolation between the two breakpoints of the
+segment, ``y = t[i] + ((t[i+1] - t[i]) * frac + 2^(k-1)) >> k`` with ``k = lut_shift``
+(round half up: add half, arithmetic shift right).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .fixedpoint import round_half_away, saturate
+from .spec import NNASpec
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+FUNCTIONS = {"sigmoid": _sigmoid, "tanh": np.tanh}
+
+
+@functools.lru_cache(maxsize=32)
+def _build(fn_name: str, entries: int, gate_int_bits: int, out_frac: int) -> np.ndarray:
+    xs = -(2.0**gate_int_bits) + np.arange(entries + 1) * (2.0 ** (gate_int_bits + 1) / entries)
+    ys = FUNCTIONS[fn_name](xs) * (1 << out_frac)
+    t = saturate(round_half_away(ys), 16)
+    t.setflags(write=False)
+    return t
+
+
+def build_lut(fn_name: str, spec: NNASpec) -> np.ndarray:
+    """The table of ``fn_name`` ('sigmoid' or 'tanh'): int64 array of lut_entries + 1."""
+    return _build(fn_name, spec.lut_entries, spec.gate_int_bits, spec.lut_out_frac_bits)
+
+
+def lut_apply(x: np.ndarray, table: np.ndarray, spec: NNASpec) -> np.ndarray:
+    """Evaluate a table on int16 inputs (int64 array of int16 values) -> int16 Q0.15."""
+    k = spec.lut_shift
+    u = np.asarray(x, dtype=np.int64) + 32768  # 0..65535
+    idx = u >> k
+    frac = u & ((1 << k) - 1)
+    lo = table[idx]
+    hi = table[np.minimum(idx + 1, len(table) - 1)]
+    return lo + (((hi - lo) * frac + (1 << (k - 1))) >> k)
+
+
+def lut_sigmoid(x: np.ndarray, spec: NNASpec) -> np.ndarray:
+    """Sigmoid of a Q3.12 (gate format) int16 -> Q0.15 int16."""
+    return lut_apply(x, build_lut("sigmoid", spec), spec)
+
+
+def lut_tanh(x: np.ndarray, spec: NNASpec) -> np.ndarray:
+    """Tanh of a Q3.12 (gate format) int16 -> Q0.15 int16."""
+    return lut_apply(x, build_lut("tanh", spec), spec)

@@ -1,0 +1,182 @@
+"""The NNA spec: the one definition of the accelerator's arithmetic and costs.
+
+Every rule of the integer arithmetic (bit widths, rounding, saturation, LUTs, LSTM
+formats) and every cost-model constant is a named field of :class:`NNASpec`. The engine's
+kernels and the trainer's accelerator-aware emulation both read them from here; nothing
+else restates them. Profiles are data: ``engine/profiles/<name>.json``.
+
+Formats (Qm.n = signed, n fractional bits):
+
+* weights: signed ``weight_bits`` integers, symmetric, per output channel scale,
+  range ``[-(2^(b-1) - 1), 2^(b-1) - 1]`` (the most negative code is unused so that
+  the range is symmetric).
+* activations between layers: signed ``act_bits`` integers, symmetric, per tensor scale.
+  LSTM hidden state ``h`` is Q0.(act_bits-1): scale ``2^-(act_bits-1)``.
+* accumulators: int32, saturating; bias int32 at scale ``s_in * s_w[c]``.
+* requantize (gemmlowp / TFLite): ``y = RoundingDivideByPOT(SRDHM(acc, M), shift)`` with
+  ``M`` a Q0.31 multiplier in ``[2^30, 2^31)`` and ``shift >= 0`` a right shift;
+  ``SRDHM`` = SaturatingRoundingDoublingHighMul (round half away from zero), the shift
+  rounds half away from zero; then saturate to the destination type.
+* LSTM gates: int16 ``Q(gate_int_bits).(15-gate_int_bits)`` (default Q3.12, range ±8).
+  Gate non-linearities by lookup table over that input format, output int16 Q0.15.
+  Cell state: int16 Q(15-cell_frac_bits).cell_frac_bits (default Q4.11, range ±16).
+* LUT: ``lut_entries`` segments over the full int16 input range, i.e. over
+  ``[-2^gate_int_bits, 2^gate_int_bits)``, ``lut_entries + 1`` breakpoint values in Q0.15,
+  linear interpolation, product rounded half up (add half, arithmetic shift right).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SPEC_VERSION = 1
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+
+@dataclass(frozen=True)
+class NNASpec:
+    """A neural network accelerator: arithmetic and cost model. Units in field names."""
+
+    name: str = "reference-speaker"
+    spec_version: int = SPEC_VERSION
+
+    # --- arithmetic -----------------------------------------------------------------
+    weight_bits: int = 8  # 4..8, symmetric per-output-channel
+    act_bits: int = 8  # 8 or 16, symmetric per-tensor
+    acc_bits: int = 32  # accumulator width, saturating
+    bias_bits: int = 32
+    multiplier_bits: int = 32  # requantization multiplier: Q0.31 in an int32
+    rounding: str = "half_away_from_zero"  # SRDHM and rounding right shift (gemmlowp)
+    gate_int_bits: int = 3  # LSTM gate pre-activations int16 Q3.12
+    cell_frac_bits: int = 11  # LSTM cell state int16 Q4.11
+    lut_entries: int = 256  # segments; LUT holds lut_entries + 1 breakpoints
+    lut_out_frac_bits: int = 15  # LUT output Q0.15
+    lut_interpolation: str = "linear"
+
+    # --- zero-weight compression -------------------------------------------------------
+    zwc_enabled: bool = True  # bitmap (1 bit per weight) + packed non-zero weights
+    zwc_min_sparsity: float = 0.125  # below this, a matrix is stored dense (no bitmap)
+
+    # --- cost model (modeling assumptions, not measurements) ----------------------------
+    macs_per_cycle: int = 256  # int8 MAC array
+    clock_hz: float = 800e6
+    sram_bytes: int = 512 * 1024  # on-chip weight SRAM; weights beyond it stream from DRAM
+    dram_bytes_per_s: float = 4e9  # DRAM bandwidth available to the NNA
+    op_overhead_s: float = 2e-6  # fixed cost of dispatching one op
+    skip_zero_macs: bool = False  # the MAC array does not skip zero weights
+    transfer_latency_s: float = 20e-6  # one NNA<->CPU crossing
+    transfer_bytes_per_s: float = 1e9
+    cpu_flops_per_s: float = 4e9  # float32 on the host CPU, for ops placed on the CPU
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid NNA spec: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.spec_version != SPEC_VERSION:
+            p.append(f"spec_version {self.spec_version} is not {SPEC_VERSION}")
+        if not 4 <= self.weight_bits <= 8:
+            p.append(f"weight_bits must be 4..8, got {self.weight_bits}")
+        if self.act_bits not in (8, 16):
+            p.append(f"act_bits must be 8 or 16, got {self.act_bits}")
+        if self.acc_bits != 32 or self.bias_bits != 32 or self.multiplier_bits != 32:
+            p.append("acc_bits, bias_bits and multiplier_bits must be 32")
+        if self.rounding != "half_away_from_zero":
+            p.append(f"unsupported rounding {self.rounding!r}")
+        if not 1 <= self.gate_int_bits <= 6:
+            p.append("gate_int_bits must be 1..6")
+        if not 8 <= self.cell_frac_bits <= 14:
+            p.append("cell_frac_bits must be 8..14")
+        if self.lut_entries not in (64, 128, 256, 512, 1024):
+            p.append("lut_entries must be a power of two in 64..1024")
+        if self.lut_out_frac_bits != 15:
+            p.append("lut_out_frac_bits must be 15")
+        if self.lut_interpolation != "linear":
+            p.append("lut_interpolation must be 'linear'")
+        for f in ("macs_per_cycle", "clock_hz", "dram_bytes_per_s", "transfer_bytes_per_s",
+                  "cpu_flops_per_s"):
+            if not getattr(self, f) > 0:
+                p.append(f"{f} must be > 0")
+        for f in ("sram_bytes", "op_overhead_s", "transfer_latency_s"):
+            if getattr(self, f) < 0:
+                p.append(f"{f} must be >= 0")
+        return p
+
+    # --- derived quantities (the only place they are computed) ---------------------------
+    @property
+    def weight_qmax(self) -> int:
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def act_qmax(self) -> int:
+        return (1 << (self.act_bits - 1)) - 1
+
+    @property
+    def acc_min(self) -> int:
+        return -(1 << (self.acc_bits - 1))
+
+    @property
+    def acc_max(self) -> int:
+        return (1 << (self.acc_bits - 1)) - 1
+
+    @property
+    def hidden_frac_bits(self) -> int:
+        """LSTM hidden state h (and joiner hidden) are Q0.(act_bits-1)."""
+        return self.act_bits - 1
+
+    @property
+    def gate_frac_bits(self) -> int:
+        return 15 - self.gate_int_bits
+
+    @property
+    def lut_shift(self) -> int:
+        """Right shift that maps an int16 gate value (offset by 2^15) to a LUT segment."""
+        return 16 - (self.lut_entries.bit_length() - 1)
+
+    @property
+    def macs_per_s(self) -> float:
+        return self.macs_per_cycle * self.clock_hz
+
+    @property
+    def exact_float32_max_k(self) -> int:
+        """Largest dot-product length whose int partial sums stay exact in float32 (< 2^24)."""
+        return ((1 << 24) - 1) // (self.weight_qmax * self.act_qmax)
+
+    # --- serialization -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NNASpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown NNA spec fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def replace(self, **changes) -> NNASpec:
+        return dataclasses.replace(self, **changes)
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+
+
+def load_profile(name_or_path: str) -> NNASpec:
+    """A named profile (``engine/profiles/NAME.json``) or a path to a JSON file."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"NNA profile {name_or_path!r} not found; known profiles: {', '.join(list_profiles())}"
+        )
+    return NNASpec.from_dict(json.loads(path.read_text()))
+
+
+DEFAULT_SPEC = NNASpec()

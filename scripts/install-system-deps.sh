@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install the Debian packages nnasr needs. Idempotent: installs only what is missing.
+#   scripts/install-system-deps.sh run     # runtime: PortAudio (microphone), libsndfile
+#   scripts/install-system-deps.sh test    # + sox and every offline TTS voice (corpus tests, training)
+set -euo pipefail
+what="${1:-run}"
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+
+pkgs=(libportaudio2 libsndfile1)
+if [ "$what" = "test" ] || [ "$what" = "train" ]; then
+  pkgs+=(sox espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+         wordnet-base)
+  nonfree=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 libttspico-utils)
+fi
+
+missing=()
+for p in "${pkgs[@]}" ${nonfree[@]+"${nonfree[@]}"}; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "warning: no apt-get; install these yourself: ${missing[*]}" >&2
+  exit 0
+fi
+# mbrola and pico live in Debian's contrib/non-free components: enable them once.
+for f in /etc/apt/sources.list.d/debian.sources; do
+  if [ -f "$f" ] && grep -q '^Components: main$' "$f"; then
+    $SUDO sed -i 's/^Components: main$/Components: main contrib non-free non-free-firmware/' "$f"
+  fi
+done
+if [ -f /etc/apt/sources.list ] && grep -qE '^deb .* main$' /etc/apt/sources.list; then
+  $SUDO sed -i -E 's/^(deb .* main)$/\1 contrib non-free/' /etc/apt/sources.list
+fi
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -q >/dev/null
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null
+if [ "${nonfree[@]+set}" = "set" ]; then
+  # non-free voices: best effort, synthesis uses whatever voices are present and says so
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${nonfree[@]}" >/dev/null \
+    || echo "warning: could not install ${nonfree[*]} (enable contrib non-free); continuing" >&2
+fi
+echo "system packages: done"

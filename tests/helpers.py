@@ -1,0 +1,65 @@
+"""Shared test helpers: tiny tokenizers and random-weight engine models (numpy only)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+TEXT = [
+    "turn on the light", "turn off the light", "what time is it", "play some music",
+    "stop", "yes", "no", "one two three four five", "the quick brown fox jumps over the lazy dog",
+    "hello world", "good morning", "set a timer for ten minutes", "open the door",
+    "how is the weather today", "call my mother", "next song please",
+]
+
+
+def tokenizer_proto(vocab_size: int = 40) -> bytes:
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(TEXT * 20), model_writer=buf, vocab_size=vocab_size,
+        model_type="unigram", character_coverage=1.0, hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    return buf.getvalue()
+
+
+def make_random_model(path: Path, *, seed: int = 0, sparsity: float = 0.0, hidden: int = 32,
+                      layers: int = 2, weight_bits: int = 8, float_ops=None, placement=None,
+                      vocab_size: int = 40, blank_bias: float = 0.0, **arch_kw):
+    from engine.frontend import FrontendConfig
+    from engine.model import Architecture, save_model
+    from engine.nna.spec import NNASpec
+    from engine.quantize import build_tensors, random_params
+
+    import sentencepiece as spm
+
+    proto = tokenizer_proto(vocab_size)
+    sp = spm.SentencePieceProcessor()
+    sp.LoadFromSerializedProto(proto)
+    arch = Architecture(num_classes=sp.get_piece_size() + 1, enc_hidden=hidden, enc_layers=layers,
+                        pred_embed=hidden // 2, pred_hidden=hidden, joiner_dim=hidden, **arch_kw)
+    spec = NNASpec(weight_bits=weight_bits)
+    params = random_params(arch, seed=seed, sparsity=sparsity)
+    # a strong blank bias makes random models emit a few tokens, not one per frame
+    params["join.out.b"][0] += blank_bias
+    tensors = build_tensors(params, arch, spec, in_scale=4.0 / 127, out_scale=8.0 / 32767,
+                            mean=np.full(arch.n_mels, -5.0, np.float32),
+                            std=np.full(arch.n_mels, 3.0, np.float32), float_ops=float_ops)
+    return save_model(path, arch=arch, frontend=FrontendConfig(), spec=spec,
+                      placement=placement or {}, tensors=tensors, tokenizer_proto=proto,
+                      facts={"kind": "random test model"})
+
+
+def speechlike(seconds: float = 3.0, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """A deterministic signal with syllable-like bursts and pauses (not real speech)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    env = (np.sin(2 * np.pi * 3.0 * t) > 0.2).astype(np.float32)
+    x = 0.3 * np.sin(2 * np.pi * (150 + 50 * np.sin(2 * np.pi * 0.5 * t)) * t) * env
+    x += 0.02 * rng.standard_normal(n)
+    return x.astype(np.float32)
