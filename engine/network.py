@@ -96,7 +96,7 @@ class Network:
         self.embed_f = self._float("pred.embed", "table",
                                    lambda: t["pred.embed.table"] * self.embed_scale)
         self.mean = t["frontend.mean"].astype(np.float32)
-        self.inv_std = (1.0 / t["frontend.std"]).astype(np.float32)
+        self.std = t["frontend.std"].astype(np.float32)
 
     # --- value conversion ----------------------------------------------------------------
     def _hidden_to(self, kind: str, x: np.ndarray, x_kind: str) -> np.ndarray:
@@ -120,7 +120,7 @@ class Network:
 
     # --- encoder -----------------------------------------------------------------------
     def normalize(self, feats: np.ndarray) -> np.ndarray:
-        return (feats - self.mean) * self.inv_std
+        return (feats - self.mean) / self.std  # float32, as the trainer
 
     def init_encoder_state(self) -> dict:
         a = self.arch

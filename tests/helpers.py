@@ -63,3 +63,37 @@ def speechlike(seconds: float = 3.0, rate: int = 16000, seed: int = 0) -> np.nda
     x = 0.3 * np.sin(2 * np.pi * (150 + 50 * np.sin(2 * np.pi * 0.5 * t)) * t) * env
     x += 0.02 * rng.standard_normal(n)
     return x.astype(np.float32)
+
+
+def make_tiny_corpus(out: Path, sentences=None, voice: str = "en-us", vocab_size: int = 40) -> Path:
+    """A few espeak-ng utterances with manifests and a tokenizer (needs espeak-ng)."""
+    import json
+    import shutil
+    import subprocess
+
+    import soundfile as sf
+
+    from engine.audio import load_audio
+
+    if shutil.which("espeak-ng") is None:
+        import pytest
+
+        pytest.skip("espeak-ng is not installed (Debian package espeak-ng)")
+    out = Path(out)
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    sentences = sentences or TEXT[:6]
+    recs = []
+    for i, s in enumerate(sentences):
+        wav = out / "audio" / f"u{i}.wav"
+        if not wav.exists():
+            raw = out / "audio" / f"raw{i}.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), s], check=True)
+            x = load_audio(raw)
+            sf.write(wav, x, 16000, subtype="PCM_16")
+            raw.unlink()
+        recs.append({"audio_filepath": f"audio/u{i}.wav", "text": s,
+                     "duration": sf.info(wav).duration, "voice": voice})
+    for split in ("train", "dev", "test"):
+        (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (out / "tokenizer.model").write_bytes(tokenizer_proto(vocab_size))
+    return out

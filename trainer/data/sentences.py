@@ -19,6 +19,7 @@ sentence, in this run or any later one.
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
@@ -206,8 +207,14 @@ def build_text_pools(max_sentences: int | None = None, max_words: int = 25) -> T
     ``long`` holds sentences of 4 or more words, ``short`` single words, numbers and
     phrases of 1-3 words (WordNet's short examples included). ``max_sentences`` caps
     the number of distinct long sentences kept (all splits together), for small runs.
-    Raises ``FileNotFoundError`` when no sentence source is installed.
+    Raises ``FileNotFoundError`` when no sentence source is installed. The result is
+    cached per process: treat it as read-only.
     """
+    return _build_text_pools(max_sentences, max_words)
+
+
+@functools.lru_cache(maxsize=4)
+def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
     pools = TextPools(long={s: [] for s in SPLITS}, short={s: [] for s in SPLITS})
     raw_long: list[str] = []
     raw_short: list[str] = []

@@ -264,6 +264,7 @@ _RE_NEG = re.compile(r"(?<![\w])-(?=\d)")
 _RE_APOS = re.compile(r"(?<![a-z])'|'(?![a-z])")
 _RE_NONALPHA = re.compile(r"[^a-z' ]+")
 _RE_SPACES = re.compile(r" +")
+_RE_ANYDIGIT = re.compile(r"\d")
 
 
 def _decade(m: re.Match) -> str:
@@ -273,23 +274,7 @@ def _decade(m: re.Match) -> str:
     return _plural(_int_words(s))
 
 
-def normalize_text(s: str) -> str:
-    """Normalize text for speech recognition: lowercase ``a-z``, apostrophes inside
-    words, single spaces; numbers and symbols spelled out; punctuation removed.
-
-    >>> normalize_text("Dr. Smith paid $3.50 for 2 apples at 10:30, didn't he?")
-    "doctor smith paid three dollars and fifty cents for two apples at ten thirty didn't he"
-    """
-    if not s:
-        return ""
-    s = unicodedata.normalize("NFKC", s).translate(_QUOTES)
-    # strip accents: café -> cafe
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(c for c in s if not unicodedata.combining(c))
-    s = s.lower()
-    for rx, rep in _ABBREV_RE:
-        s = rx.sub(" " + rep + " ", s)
-    s = _RE_ACRONYM.sub(lambda m: " " + " ".join(m.group(1).replace(".", "")) + " ", s)
+def _normalize_numbers(s: str) -> str:
     s = _RE_MONEY.sub(
         lambda m: " " + (
             _money(m.group(1), m.group(2)) if not m.group(3)
@@ -307,6 +292,29 @@ def normalize_text(s: str) -> str:
     s = _RE_NEG.sub(" minus ", s)
     s = _RE_DECIMAL.sub(lambda m: " " + _decimal_words(m.group(1).replace(",", ""), m.group(2)) + " ", s)
     s = _RE_INT.sub(lambda m: " " + _int_words(m.group(0)) + " ", s)
+    return s
+
+
+def normalize_text(s: str) -> str:
+    """Normalize text for speech recognition: lowercase ``a-z``, apostrophes inside
+    words, single spaces; numbers and symbols spelled out; punctuation removed.
+
+    >>> normalize_text("Dr. Smith paid $3.50 for 2 apples at 10:30, didn't he?")
+    "doctor smith paid three dollars and fifty cents for two apples at ten thirty didn't he"
+    """
+    if not s:
+        return ""
+    s = unicodedata.normalize("NFKC", s).translate(_QUOTES)
+    # strip accents: café -> cafe
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(c for c in s if not unicodedata.combining(c))
+    s = s.lower()
+    if "." in s or "etc" in s or "vs" in s:
+        for rx, rep in _ABBREV_RE:
+            s = rx.sub(" " + rep + " ", s)
+        s = _RE_ACRONYM.sub(lambda m: " " + " ".join(m.group(1).replace(".", "")) + " ", s)
+    if _RE_ANYDIGIT.search(s):
+        s = _normalize_numbers(s)
     for sym, rep in _SYMBOLS.items():
         if sym in s:
             s = s.replace(sym, rep)

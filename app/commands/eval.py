@@ -1,0 +1,76 @@
+"""nnasr eval: word error rate of a model on a manifest."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
+        "WER (jiwer; both sides normalized by trainer.data.text.normalize_text), substitution/\n"
+        "deletion/insertion counts, RTF and per-chunk latency of an engine model (.nnasr) or a\n"
+        "torch checkpoint (.pt, exported in memory) on a JSONL manifest.\n\n"
+        "examples:\n"
+        "  nnasr eval --model assets/models/aat.nnasr --manifest data/corpus/test.jsonl\n"
+        "  nnasr eval --model runs/float/last.pt --manifest data/corpus/test.jsonl --mode float\n"
+        "  nnasr eval --model m.nnasr --manifest test.jsonl --json out.json   # per-utterance output\n"
+    )
+    p.add_argument("--model", required=True, help="engine model file (.nnasr) or checkpoint (.pt)")
+    p.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath and text")
+    p.add_argument("--mode", choices=["placed", "float"], default="placed",
+                   help="placed: integer NNA emulator with the model's placement; float: float reference")
+    p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
+    p.add_argument("--chunk-ms", type=int, help="chunk size in ms (default: the model's)")
+    p.add_argument("--limit", type=int, help="only the first N utterances")
+    p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration of a checkpoint")
+    p.add_argument("--json", metavar="FILE", help="write results with per-utterance output ('-' = stdout)")
+
+
+def run(args) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from app.cli import UserError
+    from engine.model import ModelFormatError, load_model
+    from trainer.data.manifest import ManifestError, read_manifest
+    from trainer.evaluate import evaluate_engine
+
+    try:
+        records = read_manifest(args.manifest)
+    except (OSError, ManifestError) as e:
+        raise UserError(str(e)) from None
+    if args.limit:
+        records = records[: args.limit]
+    with tempfile.TemporaryDirectory() as d:
+        path = args.model
+        if path.endswith(".pt"):
+            from types import SimpleNamespace
+
+            from app.commands import export
+
+            out = str(Path(d) / "ckpt.nnasr")
+            export.run(SimpleNamespace(checkpoint=path, out=out, data=args.data, calib=64, cpu="",
+                                       profile=None, weight_bits=None, no_float=False, chunk_ms=160,
+                                       name=None))
+            path = out
+        try:
+            model = load_model(path)
+        except ModelFormatError as e:
+            raise UserError(str(e)) from None
+        r = evaluate_engine(model, records, mode=args.mode, beam=args.beam, chunk_ms=args.chunk_ms,
+                            progress=True)
+    d = r.to_dict(per_utterance=bool(args.json))
+    d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
+    print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}) "
+          f"on {r.utterances} utterances, {r.audio_seconds / 60:.1f} min of audio; RTF {r.rtf:.3f}; "
+          f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
+          f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}  [{args.mode}]")
+    if args.json:
+        s = json.dumps(d, indent=1)
+        if args.json == "-":
+            print(s)
+        else:
+            Path(args.json).write_text(s)
+    return 0

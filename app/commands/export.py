@@ -1,0 +1,102 @@
+"""nnasr export: a trained checkpoint -> an engine model file (.nnasr)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
+        "Write the engine's model file from a checkpoint. Float checkpoints are quantized after\n"
+        "training (PTQ, ranges calibrated on a few training utterances); AAT checkpoints carry\n"
+        "their ranges and export exactly.\n\n"
+        "examples:\n"
+        "  nnasr export runs/float/last.pt --out assets/models/baseline-ptq.nnasr\n"
+        "  nnasr export runs/float/last.pt --out ptq-cpu.nnasr --cpu join.out,pred.0\n"
+        "  nnasr export runs/aat/last.pt --out assets/models/aat.nnasr --no-float\n"
+    )
+    p.add_argument("checkpoint", help="checkpoint file (e.g. runs/float/last.pt)")
+    p.add_argument("--out", required=True, help="model file to write (.nnasr)")
+    p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration (default: %(default)s)")
+    p.add_argument("--calib", type=int, default=64, help="calibration utterances (default: %(default)s)")
+    p.add_argument("--cpu", default="", help="comma-separated ops to place on the CPU (float32)")
+    p.add_argument("--profile", help="NNA profile (default: the checkpoint's, else reference-speaker)")
+    p.add_argument("--weight-bits", type=int, help="weight bits (PTQ), 4..8")
+    p.add_argument("--no-float", action="store_true",
+                   help="store float weights only for CPU ops (smaller file; float reference then uses dequantized weights)")
+    p.add_argument("--chunk-ms", type=int, default=160, help="default chunk size (default: %(default)s)")
+    p.add_argument("--name", help="model name recorded in the file")
+
+
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    from app.cli import UserError
+
+    try:
+        from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
+        from trainer.export import calibrate, export_model
+    except ImportError as e:
+        raise UserError(f"export needs the [train] extra ({e})") from None
+    from engine.model import ModelFormatError, load_model
+    from engine.nna.spec import NNASpec, load_profile
+
+    try:
+        ck = load_checkpoint(args.checkpoint)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    model = model_from_checkpoint(ck)
+    proto = tokenizer_from_tensor(ck["tokenizer"])
+    if ck.get("spec"):
+        spec = NNASpec.from_dict(json.loads(ck["spec"]))
+    else:
+        spec = load_profile(args.profile or "reference-speaker")
+    if args.profile and ck.get("spec"):
+        spec = load_profile(args.profile)
+    if args.weight_bits:
+        spec = spec.replace(weight_bits=args.weight_bits)
+    placement = {}
+    for op in filter(None, (s.strip() for s in args.cpu.split(","))):
+        if op not in model.arch.op_names():
+            raise UserError(f"unknown op {op!r}; ops: {', '.join(model.arch.op_names())}")
+        placement[op] = "cpu"
+    if ck.get("aat") and float(model.in_scale) > 0:
+        i_s, o_s, how = float(model.in_scale), float(model.out_scale), "AAT (trained ranges)"
+    else:
+        import sentencepiece as spm
+
+        from trainer.dataset import load_features
+
+        sp = spm.SentencePieceProcessor()
+        sp.LoadFromSerializedProto(proto)
+        man = Path(args.data) / "train.jsonl"
+        if not man.exists():
+            raise UserError(f"PTQ calibration needs {man} (use --data)")
+        fs = load_features(man, sp, limit=max(args.calib * 4, 200))
+        i_s, o_s = calibrate(model, fs, n=args.calib, spec=spec)
+        how = f"PTQ (calibrated on {args.calib} utterances)"
+    hist = json.loads(ck.get("history", "[]"))
+    devs = [h for h in hist if "dev_wer" in h]
+    facts = {
+        "name": args.name or Path(args.out).stem,
+        "quantization": how,
+        "training_steps": int(ck.get("step", 0)),
+        "training_wall_s": round(float(ck.get("wall_seconds", 0.0)), 1),
+        "training_audio_h": round(float(ck.get("audio_seen", 0.0)) / 3600, 2),
+        "aat": bool(ck.get("aat", False)),
+        "pruning": json.loads(ck["config"]).get("prune", "none") if ck.get("config") else "none",
+        **({"last_dev_wer": devs[-1]["dev_wer"]} if devs else {}),
+    }
+    out = export_model(model, proto, args.out, spec=spec, in_scale=i_s, out_scale=o_s,
+                       placement=placement, float_ops=[] if args.no_float else None,
+                       chunk_ms=args.chunk_ms, facts=facts)
+    try:
+        m = load_model(out)
+    except ModelFormatError as e:
+        raise UserError(f"exported file failed validation: {e}") from None
+    d = m.describe()
+    print(f"wrote {out}: {d['params']:,} params, sparsity {d['sparsity']:.1%}, "
+          f"{spec.weight_bits}-bit weights, {d['file_bytes'] / 1e6:.2f} MB, CPU ops: {d['cpu_ops'] or 'none'}; {how}")
+    return 0

@@ -1,0 +1,65 @@
+"""`nnasr models`: the shipped and local models with their facts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="MODEL",
+                   help="model files or names to describe (default: every model found in "
+                        "$NNASR_MODEL_DIR and assets/models)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from app import models as M
+
+    paths = [M.resolve(p) for p in args.paths] if args.paths else M.discover()
+    default = M.discover()[:1]
+    rows, errors = [], []
+    for p in paths:
+        try:
+            rows.append(M.facts_of(M.load(p), default=bool(default) and p == default[0]))
+        except Exception as e:  # one bad file must not hide the others
+            errors.append(f"nnasr models: error: {e}")
+    for e in errors:
+        print(e, file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 1 if errors else 0
+    if not rows:
+        if not errors:
+            print(M.NO_MODEL_HINT.format(dirs=", ".join(M._show(d) for d in M.model_dirs())) + ".",
+                  file=sys.stderr)
+            return 0
+        return 1
+    from rich.console import Console
+
+    Console().print(facts_table(rows))
+    return 1 if errors else 0
+
+
+def facts_table(rows):
+    from rich.table import Table
+
+    from app import models as M
+
+    t = Table(title="nnasr models", title_justify="left")
+    t.add_column("model", style="bold")
+    t.add_column("params", justify="right")
+    t.add_column("sparsity", justify="right")
+    t.add_column("bits", justify="center")
+    t.add_column("file size", justify="right")
+    t.add_column("placement")
+    t.add_column("WER", justify="right")
+    t.add_column("path", style="dim", no_wrap=True, overflow="ellipsis", min_width=12)
+    for r in rows:
+        wer = ", ".join(f"{k} {100 * v:.1f}%" for k, v in r.wer.items()) or "-"
+        t.add_row(r.name + (" (default)" if r.default else ""), M.human_count(r.params),
+                  f"{100 * r.sparsity:.1f}%", r.bits, M.human_bytes(r.file_bytes), r.placement,
+                  wer, M._show(Path(r.path)) if r.path else "")
+    return t

@@ -1,0 +1,148 @@
+"""`nnasr synth`: synthesize an offline speech corpus with Debian's TTS voices, or
+import a LibriSpeech-style directory, into JSONL manifests plus a tokenizer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def _positive_float(s: str) -> float:
+    v = float(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = (
+        "Output: OUT/{train,dev,test}.jsonl (audio_filepath, text, duration, voice), "
+        "16 kHz mono WAV under OUT/audio/, OUT/tokenizer.model, OUT/corpus.json. "
+        "A rerun resumes: finished utterances are kept, never made twice."
+    )
+    p.add_argument("--out", default="data/corpus", metavar="DIR",
+                   help="output directory (default: data/corpus)")
+    p.add_argument("--hours", type=_positive_float, default=10.0, metavar="H",
+                   help="hours of training audio (default: 10)")
+    p.add_argument("--dev-hours", type=_positive_float, default=0.3, metavar="H",
+                   help="hours of dev audio, held-out voices (default: 0.3)")
+    p.add_argument("--test-hours", type=_positive_float, default=0.3, metavar="H",
+                   help="hours of test audio, held-out voices (default: 0.3)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="worker processes (default: all CPUs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--voices", default=None, metavar="PATTERNS",
+                   help="comma-separated voice ids or glob patterns to use, e.g. "
+                        "'espeak-ng:*,flite' (default: every installed voice); "
+                        "'list' prints the voices and their splits")
+    p.add_argument("--no-augment", action="store_true",
+                   help="no speed perturbation, reverb or noise (training split)")
+    p.add_argument("--augment-eval", action="store_true",
+                   help="augment dev/test too (default: they are clean)")
+    p.add_argument("--vocab-size", type=int, default=256, metavar="N",
+                   help="sentencepiece vocabulary size (default: 256)")
+    p.add_argument("--tokenizer-type", choices=("unigram", "bpe"), default="unigram",
+                   help="sentencepiece model type (default: unigram)")
+    p.add_argument("--max-sentences", type=int, default=None, metavar="N",
+                   help="use at most N distinct sentences (default: all)")
+    p.add_argument("--short-fraction", type=float, default=0.12, metavar="F",
+                   help="share of short utterances: words, numbers, commands (default: 0.12)")
+    p.add_argument("--min-duration", type=float, default=0.3, metavar="S",
+                   help="drop clips shorter than S seconds (default: 0.3)")
+    p.add_argument("--max-duration", type=float, default=15.0, metavar="S",
+                   help="drop clips longer than S seconds (default: 15)")
+    p.add_argument("--from-librispeech", default=None, metavar="DIR",
+                   help="instead of synthesizing, import a LibriSpeech-style directory "
+                        "(*/*/*.trans.txt + .flac) into manifests in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _list_voices() -> int:
+    from trainer.data.voices import discover_voices
+
+    voices, missing = discover_voices()
+    for split in ("train", "dev", "test"):
+        vs = [v for v in voices if v.split == split]
+        print(f"{split}: {len(vs)} voices")
+        for engine in ("espeak-ng", "mbrola", "flite", "festival", "pico"):
+            names = [v.name for v in vs if v.engine == engine]
+            if engine == "espeak-ng" and names:
+                accents = sorted({n.split("+")[0] for n in names})
+                variants = sorted({n.split("+")[1] if "+" in n else "(default)" for n in names})
+                print(f"  {engine:<9} {len(names):>3} = accents {', '.join(accents)}")
+                print(f"  {'':<13} x variants {', '.join(variants)}")
+            elif names:
+                print(f"  {engine:<9} {len(names):>3}   {', '.join(names)}")
+    for what, pkg in sorted(missing.items()):
+        print(f"missing: {what} (Debian package: {pkg})")
+    print("voice ids look like espeak-ng:en-us+f2, mbrola:us1, flite:slt, festival:kal_diphone, "
+          "pico:en-US")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli import UserError
+
+    if args.voices and args.voices.strip() == "list":
+        return _list_voices()
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if args.vocab_size < 8:
+        raise UserError("--vocab-size must be at least 8")
+    if not 0.0 <= args.short_fraction <= 1.0:
+        raise UserError("--short-fraction must be between 0 and 1")
+    if args.min_duration >= args.max_duration:
+        raise UserError("--min-duration must be below --max-duration")
+
+    if args.from_librispeech:
+        import json
+
+        from trainer.data.librispeech import import_librispeech
+
+        meta = os.path.join(args.out, "corpus.json")
+        if os.path.exists(meta):
+            try:
+                with open(meta, encoding="utf-8") as f:
+                    src = json.load(f).get("source")
+            except (OSError, ValueError):
+                src = None
+            if src == "synth":
+                raise UserError(f"{args.out} holds a synthesized corpus; import into "
+                                "another directory with --out")
+        try:
+            s = import_librispeech(args.from_librispeech, args.out, args.vocab_size,
+                                   args.tokenizer_type, max_duration=args.max_duration)
+        except FileNotFoundError as e:
+            raise UserError(str(e)) from None
+        print(f"wrote {args.out}/{{train,dev,test}}.jsonl, tokenizer.model, corpus.json "
+              f"({s['splits']['train']['hours']:.2f} h train)")
+        return 0
+
+    from trainer.data.synth import CorpusError, SynthConfig, run_synth
+
+    cfg = SynthConfig(
+        out=args.out, hours=args.hours, dev_hours=args.dev_hours, test_hours=args.test_hours,
+        workers=args.workers, seed=args.seed,
+        voices=args.voices.split(",") if args.voices else None,
+        augment=not args.no_augment, augment_eval=args.augment_eval,
+        vocab_size=args.vocab_size, tokenizer_type=args.tokenizer_type,
+        max_sentences=args.max_sentences, short_fraction=args.short_fraction,
+        min_duration=args.min_duration, max_duration=args.max_duration,
+        progress=not args.no_progress,
+    )
+    try:
+        s = run_synth(cfg)
+    except CorpusError as e:
+        raise UserError(str(e)) from None
+    sp = s["splits"]
+    print(f"corpus in {args.out} ({s['wall_time_s']:.0f} s):")
+    for name in ("train", "dev", "test"):
+        print(f"  {name:<5} {sp[name]['hours']:7.2f} h  {sp[name]['utterances']:6d} utts  "
+              f"{len(sp[name]['voices'])} voices")
+    d = s["dropped"]
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
+    print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
+    print(f"  held out: dev {', '.join(s['held_out_voices']['dev'][:8])}")
+    print(f"            test {', '.join(s['held_out_voices']['test'][:8])}")
+    print(f"  tokenizer: {s['tokenizer']['type']}, {s['tokenizer']['vocab_size']} pieces")
+    return 0

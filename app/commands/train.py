@@ -1,0 +1,59 @@
+"""nnasr train: float, accelerator-aware (--aat) and pruned (--prune) RNN-T training."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
+        "Train an RNN-T on a corpus directory (train.jsonl, dev.jsonl, tokenizer.model, as written by\n"
+        "`nnasr synth`, or your own manifests with the keys audio_filepath, text, duration).\n\n"
+        "examples:\n"
+        "  nnasr train --data data/corpus --out runs/float --minutes 60      # float, 1 h budget\n"
+        "  nnasr train --out runs/float --resume                             # continue after a kill\n"
+        "  nnasr train --init runs/float/last.pt --aat --out runs/aat --steps 2000\n"
+        "  nnasr train --init runs/aat/last.pt --aat --prune csp --sparsity 0.8 --out runs/aat-csp\n"
+        "  torchrun --nproc_per_node 8 -m app train --data ... --out ...     # many GPUs\n"
+    )
+    p.add_argument("--data", default="data/corpus", help="corpus directory (default: %(default)s)")
+    p.add_argument("--out", default="runs/float", help="run directory; checkpoint OUT/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", default="", help="start from this checkpoint's weights (fine-tune)")
+    p.add_argument("--steps", type=int, help="planned optimizer steps (LR schedule length)")
+    p.add_argument("--minutes", type=float, help="stop (resumably) after this many minutes")
+    p.add_argument("--aat", action="store_true", help="accelerator-aware training (NNA arithmetic in the forward)")
+    p.add_argument("--weight-bits", type=int, help="NNA weight bits for --aat (4..8)")
+    p.add_argument("--profile", help="NNA profile name or JSON path (default: reference-speaker)")
+    p.add_argument("--prune", choices=["none", "magnitude", "csp"], help="pruning method")
+    p.add_argument("--sparsity", type=float, help="target sparsity of the prunable matrices (0..1)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override any training config field, e.g. --set lr=1e-3 max_frames=20000")
+    p.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
+
+
+def run(args) -> int:
+    from app.cli import UserError
+
+    try:
+        from trainer.train import Trainer, TrainConfig, parse_overrides
+    except ImportError as e:
+        raise UserError(f"training needs the [train] extra ({e}); run `make test` or pip install -e '.[train]'") from None
+    cfg = TrainConfig(data=args.data, out=args.out, init=args.init)
+    for k in ("steps", "minutes", "weight_bits", "profile", "prune", "sparsity"):
+        v = getattr(args, k)
+        if v is not None:
+            setattr(cfg, k, v)
+    cfg.aat = bool(args.aat)
+    try:
+        cfg = parse_overrides(cfg, args.set)
+        if cfg.prune != "none" and not 0 < cfg.sparsity < 1:
+            raise ValueError("--prune needs --sparsity between 0 and 1")
+        trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    r = trainer.run()
+    print(f"stopped at step {r['step']} (epoch {r['epoch']}), {r['wall_s'] / 60:.1f} min of training; "
+          f"checkpoint {r['out']}")
+    return 0

@@ -1,0 +1,150 @@
+"""`nnasr transcribe FILE...`: audio files to text, JSON, SRT or WebVTT.
+
+Any format libsndfile reads (WAV, FLAC, Ogg, ...), any sample rate, any channel count.
+A file that cannot be read is reported on one line, ``nnasr transcribe: error: FILE:
+problem``, the others are still transcribed, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PROG = "nnasr transcribe"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from app.transcription import FORMATS
+
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    p.add_argument("--model", "-m", metavar="MODEL",
+                   help="model file or name (default: the best shipped model; see `nnasr models`)")
+    p.add_argument("--format", "-f", choices=FORMATS, default="text",
+                   help="output format (default: text). json has words with timestamps, "
+                        "per-chunk latency (host measured, NNA modeled) and RTF")
+    p.add_argument("--output", "-o", metavar="PATH",
+                   help="output file, or a directory (one FILE_STEM.EXT per input; used when "
+                        "PATH is a directory, ends with '/', or there are several inputs). "
+                        "Default: stdout")
+    p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy; default 1)")
+    p.add_argument("--chunk-ms", type=int, default=None,
+                   help="audio per recognizer step in ms (default: the model's)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _error(console, msg: str) -> None:
+    console.print(f"{PROG}: error: {msg}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _describe_failure(path: str, e: BaseException) -> str:
+    """One line naming the file and the problem."""
+    msg = " ".join(str(e).split()) or type(e).__name__
+    import engine
+
+    if not isinstance(e, engine.AudioError):
+        msg = f"could not transcribe ({type(e).__name__}: {msg})"
+    return msg if msg.startswith(path) else f"{path}: {msg}"
+
+
+def _duration(path: str) -> float | None:
+    try:
+        import soundfile as sf
+
+        info = sf.info(path)
+        return info.frames / info.samplerate if info.samplerate else None
+    except Exception:
+        return None
+
+
+def _outputs(files: list[str], output: str | None, fmt: str) -> list[Path | None]:
+    """Where each input's transcript goes (None: stdout)."""
+    from app.cli import UserError
+    from app.transcription import EXTENSIONS
+
+    if output is None:
+        return [None] * len(files)
+    out = Path(output).expanduser()
+    as_dir = out.is_dir() or output.endswith(("/", "\\")) or len(files) > 1
+    if not as_dir:
+        if out.parent and not out.parent.exists():
+            raise UserError(f"{out.parent}: output directory does not exist")
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory; several inputs need a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out}: cannot create output directory ({e.strerror or e})") from None
+    paths, used = [], set()
+    for f in files:
+        stem = Path(f).stem or "audio"
+        name, k = stem, 1
+        while name in used:
+            k += 1
+            name = f"{stem}-{k}"
+        used.add(name)
+        paths.append(out / (name + EXTENSIONS[fmt]))
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    import engine
+    from app import models as M
+    from app.cli import UserError
+    from app.transcription import render, transcribe_file
+
+    model = M.load(M.resolve(args.model))
+    try:
+        rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    targets = _outputs(args.files, args.output, args.format)
+    stderr = Console(stderr=True)
+    many_stdout = len(args.files) > 1 and args.output is None
+    failed = 0
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=stderr, transient=True,
+        disable=args.quiet or not stderr.is_terminal,
+    )
+    with progress:
+        files_task = progress.add_task(f"{len(args.files)} file(s)", total=len(args.files))
+        for path, target in zip(args.files, targets):
+            dur = _duration(path)
+            file_task = progress.add_task(Path(path).name, total=dur)
+            try:
+                t = transcribe_file(
+                    rec, path, on_progress=lambda s, ft=file_task: progress.update(ft, completed=s))
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # one bad file must not stop the batch
+                failed += 1
+                _error(progress.console, _describe_failure(path, e))
+                continue
+            finally:
+                progress.remove_task(file_task)
+                progress.advance(files_task)
+            text = render(t, args.format)
+            if target is not None:
+                try:
+                    target.write_text(text, encoding="utf-8")
+                except OSError as e:
+                    failed += 1
+                    _error(progress.console, f"{target}: cannot write ({e.strerror or e})")
+                continue
+            if many_stdout and args.format == "json":
+                text = json.dumps(t.to_json(), ensure_ascii=False) + "\n"  # JSON lines
+            elif many_stdout:
+                text = f"==> {path} <==\n{text}"
+            progress.console.file.flush()
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    if failed:
+        print(f"{PROG}: {failed} of {len(args.files)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,185 @@
+"""Finding models: the shipped ones in ``assets/models``, and any the user names.
+
+A model is named on the command line by a path (``runs/x/model.nnasr``) or by the stem
+of a file in a model directory (``aat-csp``). The default is the best shipped model
+present, in the order of :data:`PREFERENCE` (AAT+CSP, then AAT, then the PTQ baseline),
+then any other model file, alphabetically.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.cli import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = REPO_ROOT / "assets"
+AUDIO_DIR = ASSETS_DIR / "audio"
+DEMO_AUDIO = AUDIO_DIR / "demo.flac"
+
+# Best first. Names of the shipped model files (stems).
+PREFERENCE = ("aat-csp", "aat", "baseline-ptq")
+EXTENSION = ".nnasr"
+
+NO_MODEL_HINT = (
+    "no model found in {dirs}: the shipped models (assets/models/aat-csp.nnasr, aat.nnasr, "
+    "baseline-ptq.nnasr) are not there yet; train and export one (`nnasr train`, "
+    "`nnasr export`) or pass --model PATH"
+)
+
+
+def model_dirs() -> list[Path]:
+    """Where models are looked for: ``$NNASR_MODEL_DIR`` (if set), then assets/models."""
+    dirs = []
+    env = os.environ.get("NNASR_MODEL_DIR")
+    if env:
+        dirs.append(Path(env).expanduser())
+    dirs.append(ASSETS_DIR / "models")
+    return dirs
+
+
+def _rank(path: Path) -> tuple[int, str]:
+    stem = path.stem
+    return (PREFERENCE.index(stem) if stem in PREFERENCE else len(PREFERENCE), stem)
+
+
+def discover(dirs: list[Path] | None = None) -> list[Path]:
+    """Model files in the model directories, best first (the first is the default)."""
+    seen: dict[str, Path] = {}
+    for d in dirs if dirs is not None else model_dirs():
+        if not d.is_dir():
+            continue
+        for p in sorted(d.glob(f"*{EXTENSION}")):
+            if p.is_file() and p.stem not in seen:
+                seen[p.stem] = p
+    return sorted(seen.values(), key=_rank)
+
+
+def resolve(name: str | os.PathLike | None, dirs: list[Path] | None = None) -> Path:
+    """A --model argument (path, or stem of a file in a model dir; None: the default)."""
+    dirs = dirs if dirs is not None else model_dirs()
+    if name is None or str(name) == "":
+        found = discover(dirs)
+        if not found:
+            raise UserError(NO_MODEL_HINT.format(dirs=", ".join(_show(d) for d in dirs)))
+        return found[0]
+    p = Path(name).expanduser()
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise UserError(f"{name}: is a directory, not a model file")
+    for d in dirs:
+        for cand in (d / str(name), d / f"{name}{EXTENSION}"):
+            if cand.is_file():
+                return cand
+    known = ", ".join(q.stem for q in discover(dirs)) or "none found"
+    raise UserError(f"{name}: no such model file (known models: {known})")
+
+
+def resolve_many(names: list[str] | None) -> list[Path]:
+    """Several --model arguments; none given: every model found, best first."""
+    if not names:
+        found = discover()
+        if not found:
+            raise UserError(NO_MODEL_HINT.format(dirs=", ".join(_show(d) for d in model_dirs())))
+        return found
+    return [resolve(n) for n in names]
+
+
+def load(path: Path):
+    """Load a model file; a bad file becomes a one-line :class:`UserError`."""
+    import engine
+
+    try:
+        return engine.load_model(path)
+    except engine.ModelFormatError as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read model file ({e.strerror or e})") from None
+
+
+def _show(p: Path) -> str:
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+# --- facts -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a person wants to know about a model, for tables and the live panel."""
+
+    name: str
+    path: str
+    params: int
+    sparsity: float  # fraction of weights that are zero
+    weight_bits: int
+    act_bits: int
+    file_bytes: int
+    cpu_ops: tuple[str, ...]  # ops placed on the CPU (float); empty: all on the NNA
+    spec: str
+    wer: dict[str, float]  # WER (fraction) by set name, if the model file records any
+    default: bool = False
+
+    @property
+    def placement(self) -> str:
+        return "all on NNA" if not self.cpu_ops else "CPU: " + ", ".join(self.cpu_ops)
+
+    @property
+    def bits(self) -> str:
+        return f"w{self.weight_bits}a{self.act_bits}"
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "path": self.path, "default": self.default,
+            "params": self.params, "sparsity": self.sparsity,
+            "weight_bits": self.weight_bits, "act_bits": self.act_bits,
+            "file_bytes": self.file_bytes, "placement": self.placement,
+            "cpu_ops": list(self.cpu_ops), "spec": self.spec, "wer": self.wer,
+        }
+
+
+def facts_of(model, default: bool = False) -> ModelFacts:
+    """Facts of a loaded :class:`engine.EngineModel`."""
+    d = model.describe()
+    return ModelFacts(
+        name=str(d.get("name", model.name)), path=str(d.get("path") or ""),
+        params=int(d["params"]), sparsity=float(d["sparsity"]),
+        weight_bits=int(d["weight_bits"]), act_bits=int(d["act_bits"]),
+        file_bytes=int(d["file_bytes"]), cpu_ops=tuple(d.get("cpu_ops") or ()),
+        spec=str(d.get("spec", "")), wer=wer_facts(model.facts), default=default,
+    )
+
+
+def wer_facts(facts: dict) -> dict[str, float]:
+    """WERs recorded in a model's facts: ``wer: 0.12``, ``wer: {test: 0.12}``, ``test_wer: ..``."""
+    out: dict[str, float] = {}
+    for k, v in (facts or {}).items():
+        if "wer" not in k.lower():
+            continue
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k.lower().replace("_wer", "").replace("wer_", "") or "wer"] = float(v)
+        elif isinstance(v, dict):
+            for sk, sv in v.items():
+                if isinstance(sv, (int, float)) and not isinstance(sv, bool):
+                    out[str(sk)] = float(sv)
+    return out
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def human_count(n: float) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.2f} M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f} k"
+    return str(int(n))

@@ -1,0 +1,352 @@
+"""The offline speech corpus (`nnasr synth`, trainer/data): text normalization,
+manifests, speaker- and text-disjoint splits, resumability, real TTS at tiny scale."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from trainer.data import audio as A
+from trainer.data.manifest import ManifestError, read_manifest, write_manifest
+from trainer.data.text import (
+    is_speakable,
+    normalize_text,
+    number_to_words,
+    ordinal_to_words,
+    year_to_words,
+)
+
+HAVE_ESPEAK = shutil.which("espeak-ng") is not None
+
+
+def _have_wordnet() -> bool:
+    from trainer.data.sentences import find_wordnet_dir
+
+    return find_wordnet_dir() is not None
+
+
+needs_tts = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng not installed "
+                               "(apt-get install espeak-ng)")
+
+
+# --------------------------------------------------------------------------- text
+
+
+@pytest.mark.parametrize(
+    "raw, want",
+    [
+        ("Hello, World!", "hello world"),
+        ("Dr. Smith paid $3.50 for 2 apples at 10:30, didn't he?",
+         "doctor smith paid three dollars and fifty cents for two apples at ten thirty didn't he"),
+        ("the 20th century", "the twentieth century"),
+        ("in the early 1950s", "in the early nineteen fifties"),
+        ("savings of 50% or 8.5 percent", "savings of fifty percent or eight point five percent"),
+        ("1905, 1900, 2005 and 2015", "nineteen oh five nineteen hundred two thousand five and "
+                                      "twenty fifteen"),
+        ("1,234,567", "one million two hundred thirty four thousand five hundred sixty seven"),
+        ("Café “quoted” — it’s 1/2", "cafe quoted it's one half"),
+        ("AT&T + 3 = x", "at and t plus three equals x"),
+        ("the U.S. army", "the u s army"),
+        ("-5 degrees", "minus five degrees"),
+        ("the dogs' bones", "the dogs bones"),
+        ("   MULTIPLE   spaces\n\t", "multiple spaces"),
+        ("$5 million", "five million dollars"),
+        ("007", "zero zero seven"),
+        ("", ""),
+    ],
+)
+def test_normalize_text_examples(raw, want):
+    assert normalize_text(raw) == want
+
+
+def test_normalize_text_is_idempotent_and_in_alphabet():
+    samples = ["It's 5 o'clock on Jan. 3rd, 1999!", "e.g. 3/4 of $1,000.25", "Mr. O'Neil's #1",
+               "Naïve résumé: 12:05 p.m.", "'tis the season -- rock 'n' roll", "x² ≥ 10°"]
+    for s in samples:
+        n = normalize_text(s)
+        assert normalize_text(n) == n
+        assert set(n) <= set("abcdefghijklmnopqrstuvwxyz' ")
+        assert "  " not in n and n == n.strip()
+
+
+def test_numbers():
+    assert number_to_words(0) == "zero"
+    assert number_to_words(105) == "one hundred five"
+    assert number_to_words(21000) == "twenty one thousand"
+    assert ordinal_to_words(1) == "first" and ordinal_to_words(42) == "forty second"
+    assert ordinal_to_words(20) == "twentieth" and ordinal_to_words(12) == "twelfth"
+    assert year_to_words(1984) == "nineteen eighty four"
+
+
+def test_is_speakable():
+    assert is_speakable("the cat sat on the mat")
+    assert not is_speakable("")
+    assert not is_speakable("the rfc protocol")  # vowel-less token: the voice spells it
+    assert not is_speakable(" ".join(["word"] * 40))
+
+
+@pytest.mark.skipif(not _have_wordnet(), reason="wordnet-base not installed")
+def test_text_pools_split_by_text():
+    from trainer.data.sentences import SPLITS, build_text_pools, split_of
+
+    pools = build_text_pools()
+    sets = {s: set(pools.long[s]) | set(pools.short[s]) for s in SPLITS}
+    assert len(pools.long["train"]) > 20000  # tens of thousands of real sentences
+    assert sets["train"].isdisjoint(sets["dev"]) and sets["train"].isdisjoint(sets["test"])
+    assert sets["dev"].isdisjoint(sets["test"])
+    assert len(pools.short["train"]) > 1000 and pools.short["dev"] and pools.short["test"]
+    for s in SPLITS:
+        for t in pools.long[s][:200]:
+            assert split_of(t) == s and normalize_text(t) == t
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def test_resample_sine_and_speed():
+    sr = 22050
+    t = np.arange(sr) / sr
+    x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    y = A.resample(x, sr, 16000)
+    assert len(y) == 16000
+    ref = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    assert np.max(np.abs(y[50:-50] - ref[50:-50])) < 2e-3
+    alias = A.resample(np.sin(2 * np.pi * 10000 * t).astype(np.float32), sr, 16000)
+    assert np.sqrt(np.mean(alias[50:-50] ** 2)) < 1e-2  # above 8 kHz is filtered out
+    assert abs(len(A.resample(x, sr * 1.1, 16000)) - 16000 / 1.1) < 2  # speed 1.1
+
+
+def test_augmentation_is_seeded_and_never_clips():
+    rng = np.random.default_rng(0)
+    raw = np.concatenate([np.zeros(1600), 0.9 * np.sin(np.arange(16000) / 3.0),
+                          np.zeros(1600)]).astype(np.float32)
+    for i in range(20):
+        p1 = A.sample_augmentation(np.random.default_rng([7, i]), A.AugmentConfig())
+        p2 = A.sample_augmentation(np.random.default_rng([7, i]), A.AugmentConfig())
+        assert p1 == p2
+        y1, y2 = A.process(raw, 16000, p1), A.process(raw, 16000, p2)
+        assert np.array_equal(y1, y2)
+        assert np.max(np.abs(y1)) <= 0.95 + 1e-6 and A.check_final(y1, 0.3, 15) is None
+    off = A.sample_augmentation(rng, A.AugmentConfig(enabled=False))
+    assert not {"speed", "rt60", "noise"} & set(off)
+
+
+def test_clip_validation():
+    assert A.check_raw(np.zeros(16000, np.float32), 16000) == "empty"
+    loud = np.clip(3 * np.sin(np.arange(16000) / 5.0), -1, 1).astype(np.float32)
+    assert A.check_raw(loud, 16000) == "clipped"
+    ok = (0.5 * np.sin(np.arange(16000) / 5.0)).astype(np.float32)
+    assert A.check_raw(ok, 16000) is None
+    assert A.check_final(ok[:1600], 0.3, 15) == "too_short"
+    assert A.check_final(np.tile(ok, 16), 0.3, 15) == "too_long"
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def test_read_manifest_resolves_and_validates(tmp_path):
+    wav = tmp_path / "audio" / "a.wav"
+    A.write_wav_atomic(str(wav), np.zeros(1600, np.float32))
+    m = tmp_path / "m.jsonl"
+    write_manifest(m, [{"audio_filepath": str(wav), "text": "hi", "duration": 0.1}])
+    line = json.loads(m.read_text().splitlines()[0])
+    assert line["audio_filepath"] == "audio/a.wav"  # stored relative
+    recs = read_manifest(m)
+    assert recs[0]["audio_filepath"] == str(wav) and recs[0]["voice"] == "unknown"
+    (tmp_path / "bad.jsonl").write_text('{"audio_filepath": "x.wav", "text": "a"}\n')
+    with pytest.raises(ManifestError, match="duration"):
+        read_manifest(tmp_path / "bad.jsonl")
+    (tmp_path / "gone.jsonl").write_text('{"audio_filepath": "x.wav", "text": "a", "duration": 1}\n')
+    with pytest.raises(ManifestError, match="not found"):
+        read_manifest(tmp_path / "gone.jsonl")
+    assert read_manifest(tmp_path / "gone.jsonl", check_files=False)[0]["duration"] == 1.0
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def _voice(engine_id: str):
+    from trainer.data.voices import discover_voices
+
+    voices, missing = discover_voices()
+    for v in voices:
+        if v.id == engine_id:
+            return v
+    pytest.skip(f"{engine_id} not installed ({missing.get(engine_id.split(':')[0]) or missing})")
+
+
+@pytest.mark.parametrize("voice_id", ["espeak-ng:en-us+f2", "mbrola:us1", "flite:slt",
+                                      "festival:kal_diphone", "pico:en-US"])
+def test_each_engine_speaks(voice_id, tmp_path):
+    from trainer.data.voices import synth_one
+
+    v = _voice(voice_id)
+    x, sr = synth_one(v, "turn on the lights", 1.1, 0.9, str(tmp_path))
+    assert sr in (16000, 22050, 32000, 48000) and A.check_raw(x, sr) is None
+    assert 0.4 < len(x) / sr < 5
+
+
+def test_festival_batch(tmp_path):
+    from trainer.data.voices import discover_voices, synth_festival_batch
+
+    fv = [v for v in discover_voices()[0] if v.engine == "festival"]
+    if not fv:
+        pytest.skip("festival not installed (apt-get install festival festvox-kallpc16k)")
+    items = [(fv[i % len(fv)], text, 1.0, 1.0) for i, text in enumerate(["yes", "good morning"])]
+    out = synth_festival_batch(items, str(tmp_path))
+    assert len(out) == 2 and all(not isinstance(o, Exception) for o in out)
+
+
+# --------------------------------------------------------------------------- a tiny run
+
+
+def _cfg(out, **kw):
+    from trainer.data.synth import SynthConfig
+
+    base = dict(out=str(out), hours=0.004, dev_hours=0.0015, test_hours=0.0015, workers=2,
+                seed=3, voices=["espeak-ng"], vocab_size=40, progress=False)
+    base.update(kw)
+    return SynthConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if not HAVE_ESPEAK:
+        pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
+    if not _have_wordnet():
+        pytest.skip("wordnet-base not installed (apt-get install wordnet-base)")
+    from trainer.data.synth import run_synth
+
+    out = tmp_path_factory.mktemp("corpus")
+    summary = run_synth(_cfg(out), log=lambda *a: None)
+    return out, summary
+
+
+def _lines(path):
+    return [json.loads(x) for x in open(path, encoding="utf-8").read().splitlines() if x]
+
+
+def test_manifest_format_and_audio(corpus):
+    import soundfile as sf
+
+    out, summary = corpus
+    for split in ("train", "dev", "test"):
+        lines = _lines(out / f"{split}.jsonl")
+        assert lines, split
+        for rec in lines:
+            assert set(rec) == {"audio_filepath", "text", "duration", "voice"}
+            assert not os.path.isabs(rec["audio_filepath"])
+            assert rec["audio_filepath"].startswith(f"audio/{split}/")
+            assert rec["text"] and normalize_text(rec["text"]) == rec["text"]
+            assert isinstance(rec["duration"], float) and 0.3 <= rec["duration"] <= 15
+            assert rec["voice"].startswith("espeak-ng:")
+            info = sf.info(str(out / rec["audio_filepath"]))
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            assert abs(info.duration - rec["duration"]) < 1e-3
+        x, sr = sf.read(str(out / lines[0]["audio_filepath"]), dtype="float32")
+        assert sr == 16000 and x.ndim == 1 and np.max(np.abs(x)) > 0.01
+        for rec in read_manifest(out / f"{split}.jsonl"):
+            assert os.path.isabs(rec["audio_filepath"])
+    hours = sum(r["duration"] for r in _lines(out / "train.jsonl")) / 3600
+    assert hours >= 0.004
+    assert not list(out.rglob("*.tmp*"))
+
+
+def test_splits_disjoint_in_voices_and_text(corpus):
+    out, summary = corpus
+    recs = {s: _lines(out / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    voices = {s: {r["voice"] for r in recs[s]} for s in recs}
+    texts = {s: {r["text"] for r in recs[s]} for s in recs}
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        assert voices[a].isdisjoint(voices[b]), (a, b)
+        assert texts[a].isdisjoint(texts[b]), (a, b)
+        sp = summary["splits"]
+        assert set(sp[a]["speakers"]).isdisjoint(sp[b]["speakers"])
+    meta = json.loads((out / "corpus.json").read_text())
+    assert meta["speaker_disjoint"] is True
+    assert voices["test"] <= set(meta["held_out_voices"]["test"])
+    assert voices["dev"] <= set(meta["held_out_voices"]["dev"])
+    assert meta["seed"] == 3 and "by_reason" in meta["dropped"]
+
+
+def test_tokenizer_trained_on_train_text(corpus):
+    import sentencepiece as spm
+
+    out, summary = corpus
+    sp = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+    assert (out / "tokenizer.vocab").exists()
+    assert sp.get_piece_size() == summary["tokenizer"]["vocab_size"]
+    text = _lines(out / "train.jsonl")[0]["text"]
+    assert sp.decode(sp.encode(text)) == text
+
+
+def test_rerun_resumes_without_duplicates(corpus):
+    from trainer.data.synth import run_synth
+
+    out, summary = corpus
+    before = {s: (out / f"{s}.jsonl").read_text() for s in ("train", "dev", "test")}
+    wavs = sorted(out.rglob("*.wav"))
+    (out / "train.jsonl").unlink()  # as if interrupted before the manifest was written
+    again = run_synth(_cfg(out), log=lambda *a: None)
+    for s in ("train", "dev", "test"):
+        assert again["splits"][s]["made_this_run"] == 0
+        assert (out / f"{s}.jsonl").read_text() == before[s]
+    assert sorted(out.rglob("*.wav")) == wavs
+    # more hours: keeps every clip it has, adds new ones, never twice the same
+    more = run_synth(_cfg(out, hours=0.006), log=lambda *a: None)
+    assert more["splits"]["train"]["made_this_run"] > 0
+    paths = [r["audio_filepath"] for r in _lines(out / "train.jsonl")]
+    assert len(paths) == len(set(paths))
+    old = {r["audio_filepath"] for r in json_lines(before["train"])}
+    assert old <= set(paths)
+
+
+def json_lines(text):
+    return [json.loads(x) for x in text.splitlines() if x]
+
+
+# --------------------------------------------------------------------------- importer, CLI
+
+
+def test_librispeech_import(tmp_path):
+    import soundfile as sf
+
+    from trainer.data.librispeech import import_librispeech
+
+    src = tmp_path / "LibriSpeech"
+    texts = {"train-clean-5": ["HELLO WORLD", "IT'S 5 O'CLOCK"], "dev-clean": ["GOOD MORNING"],
+             "test-clean": ["TURN ON THE LIGHTS"]}
+    tone = (0.3 * np.sin(np.arange(8000) / 4.0)).astype(np.float32)
+    for i, (subset, lines) in enumerate(texts.items()):
+        d = src / subset / f"{100 + i}" / "7"
+        d.mkdir(parents=True)
+        with open(d / f"{100 + i}-7.trans.txt", "w") as f:
+            for j, t in enumerate(lines):
+                uid = f"{100 + i}-7-{j:04d}"
+                f.write(f"{uid} {t}\n")
+                sr = 16000 if subset != "test-clean" else 8000  # one needs converting
+                sf.write(str(d / f"{uid}.flac"), tone[: sr // 2], sr)
+    out = tmp_path / "imported"
+    s = import_librispeech(str(src), str(out), vocab_size=20, log=lambda *a: None)
+    assert s["splits"]["train"]["utterances"] == 2
+    train = read_manifest(out / "train.jsonl")
+    assert [r["text"] for r in train] == ["hello world", "it's five o'clock"]
+    assert train[0]["voice"] == "librispeech:100" and train[0]["audio_filepath"].endswith(".flac")
+    test = read_manifest(out / "test.jsonl")
+    assert sf.info(test[0]["audio_filepath"]).samplerate == 16000
+    assert (out / "tokenizer.model").exists()
+
+
+def test_cli_synth_voices_list_and_errors(capsys, tmp_path):
+    from app.cli import main
+
+    assert main(["synth", "--voices", "list"]) == 0
+    assert "train" in capsys.readouterr().out
+    assert main(["synth", "--out", str(tmp_path), "--voices", "nope:*", "--hours", "0"]) == 2
+    assert "no installed voice matches" in capsys.readouterr().err or not HAVE_ESPEAK
+    assert main(["synth", "--from-librispeech", str(tmp_path / "missing"),
+                 "--out", str(tmp_path / "o")]) == 2

@@ -1,0 +1,155 @@
+"""NNA-aware (fake-quantized) forward pieces with straight-through gradients.
+
+Every quantity is carried twice: the exact integer the NNA computes (``int64``), and a
+float tensor whose forward value is that integer times its scale and whose gradient is
+the gradient of the float op it emulates (straight-through estimator, STE). Saturation
+(clamps) passes no gradient outside the representable range. Ranges: weights use the
+current per-channel max (as the exporter); the input feature range and the logit range
+are *calibrated* once from data (a float warm start gives good ranges) and then frozen,
+so that training and export agree bit for bit; hidden states use fixed formats and need
+no range at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.nna.spec import NNASpec
+from engine.quantize import weight_scale
+
+from . import ops
+
+
+def ste(real: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Forward ``value``, backward the gradient of ``real``."""
+    return real + (value.to(real.dtype) - real).detach()
+
+
+class Emulator:
+    """The spec's arithmetic in torch, for one device."""
+
+    def __init__(self, spec: NNASpec, device=None) -> None:
+        self.spec = spec
+        self.lut = ops.LUT(spec, device)
+        self.hid = 2.0 ** -spec.hidden_frac_bits
+        self.gate = 2.0 ** -spec.gate_frac_bits
+        self.cell = 2.0 ** -spec.cell_frac_bits
+        self.q15 = 2.0**-15
+
+    # --- weights / inputs ------------------------------------------------------------
+    def weight(self, w: torch.Tensor):
+        """-> (codes int64, scale float64 [N], float weight with STE)."""
+        s = torch.from_numpy(weight_scale(w.detach().cpu().numpy(), self.spec)).to(w.device).double()
+        q = self.spec.weight_qmax
+        codes = ops.saturate_symmetric(ops.round_half_away(w.detach().double() / s[:, None]), self.spec.weight_bits)
+        w_hat = ste(w, codes.double() * s[:, None])
+        # no gradient for weights far outside the representable range (cannot happen: scale = max)
+        del q
+        return codes, s, w_hat
+
+    def input(self, x: torch.Tensor, scale: float):
+        """Float activations -> (codes int64, float with STE, zero grad where saturated)."""
+        bits = self.spec.act_bits
+        codes = ops.saturate_symmetric(ops.round_half_away(x.detach().double() / scale), bits)
+        qmax = self.spec.act_qmax
+        inside = (x.detach().abs() <= qmax * scale).to(x.dtype)
+        return codes, ste(x * inside, codes.double() * scale)
+
+    def bias(self, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return ops.saturate(ops.round_half_away(b.detach().double() / scale), 32)
+
+    # --- matmul + requantize --------------------------------------------------------------
+    def linear(self, x_codes, x_hat, in_scale, w, b, out_scale, out_bits=16):
+        """Quantized linear: (out codes int64, float out with STE). ``out_scale`` float or [N]."""
+        codes, s, w_hat = self.weight(w)
+        acc = matmul_exact(x_codes, codes, self.spec)
+        if b is not None:
+            acc = acc + self.bias(b, in_scale * s)
+        acc = ops.saturate(acc, 32)
+        real = torch.as_tensor(in_scale, dtype=torch.float64, device=s.device) * s / torch.as_tensor(out_scale, dtype=torch.float64, device=s.device)
+        m, sh = ops.multipliers(real)
+        y = ops.saturate(ops.requantize(acc, m, sh), out_bits)
+        y_real = x_hat @ w_hat.t().to(x_hat.dtype)
+        if b is not None:
+            y_real = y_real + b
+        lim = (1 << (out_bits - 1)) * torch.as_tensor(out_scale, dtype=y_real.dtype, device=y_real.device)
+        y_real = y_real * (y_real.detach().abs() < lim).to(y_real.dtype)
+        scale_t = torch.as_tensor(out_scale, dtype=torch.float64, device=y.device)
+        return y, ste(y_real, y.double() * scale_t)
+
+    # --- LSTM --------------------------------------------------------------------------------
+    def lstm(self, x_codes, x_hat, in_scale, w_ih, w_hh, b, state=None):
+        """Integer LSTM over time (batch first). Returns (h codes, h float, (h, c) codes+float)."""
+        B, T, _ = x_codes.shape
+        H = w_hh.shape[1]
+        spec = self.spec
+        gx_q, gx = self.linear(x_codes, x_hat, in_scale, w_ih, b, self.gate)
+        wh_codes, wh_s, wh_hat = self.weight(w_hh)
+        mh, shh = ops.multipliers(self.hid * wh_s / self.gate)
+        dev = x_codes.device
+        if state is None:
+            h_q = torch.zeros(B, H, dtype=torch.int64, device=dev)
+            c_q = torch.zeros(B, H, dtype=torch.int64, device=dev)
+            h = torch.zeros(B, H, device=dev, dtype=x_hat.dtype)
+            c = torch.zeros(B, H, device=dev, dtype=x_hat.dtype)
+        else:
+            (h_q, h), (c_q, c) = state
+        lut = self.lut
+        cf = spec.cell_frac_bits
+        d = spec.gate_frac_bits - cf
+        hs_q, hs = [], []
+        glim = float(1 << spec.gate_int_bits)
+        for t in range(T):
+            acc = ops.saturate(matmul_exact(h_q, wh_codes, spec), 32)
+            gh_q = ops.saturate(ops.requantize(acc, mh, shh), 16)
+            g_q = ops.saturate(gx_q[:, t] + gh_q, 16)
+            g_real = gx[:, t] + h @ wh_hat.t().to(h.dtype)
+            g_real = g_real * (g_real.detach().abs() < glim).to(g_real.dtype)
+            g = ste(g_real, g_q.double() * self.gate)
+            gi, gf, gg, go = g.split(H, dim=1)
+            qi, qf, qg, qo = g_q.split(H, dim=1)
+            i_q, f_q, o_q = lut("sigmoid", qi), lut("sigmoid", qf), lut("sigmoid", qo)
+            gt_q = lut("tanh", qg)
+            i = ste(torch.sigmoid(gi), i_q.double() * self.q15)
+            f = ste(torch.sigmoid(gf), f_q.double() * self.q15)
+            o = ste(torch.sigmoid(go), o_q.double() * self.q15)
+            gt = ste(torch.tanh(gg), gt_q.double() * self.q15)
+            c_q = ops.saturate(
+                ops.saturate(ops.rounding_shift_right(f_q * c_q, 15), 32)
+                + ops.saturate(ops.rounding_shift_right(i_q * gt_q, 30 - cf), 32),
+                16,
+            )
+            c = ste(f * c + i * gt, c_q.double() * self.cell)
+            c_in = ops.saturate(c_q << d, 16) if d >= 0 else ops.rounding_shift_right(c_q, -d)
+            tc_q = lut("tanh", c_in)
+            h_q = ops.saturate_symmetric(
+                ops.rounding_shift_right(o_q * tc_q, 30 - spec.hidden_frac_bits), spec.act_bits
+            )
+            h = ste(o * torch.tanh(c), h_q.double() * self.hid)
+            hs_q.append(h_q)
+            hs.append(h)
+        return torch.stack(hs_q, 1), torch.stack(hs, 1), ((h_q, h), (c_q, c))
+
+    def joiner_out(self, e_q, e, p_q, p, w, b, out_scale):
+        """z = sat16(e + p) (gate format) -> LUT tanh -> Q0.(act-1) -> linear -> int16 logits."""
+        spec = self.spec
+        z_q = ops.saturate(e_q + p_q, 16)
+        tz_q = self.lut("tanh", z_q)
+        hz_q = ops.saturate_symmetric(ops.rounding_shift_right(tz_q, 15 - spec.hidden_frac_bits), spec.act_bits)
+        z_real = e + p
+        glim = float(1 << spec.gate_int_bits)
+        z_real = z_real * (z_real.detach().abs() < glim).to(z_real.dtype)
+        hz = ste(torch.tanh(z_real), hz_q.double() * self.hid)
+        return self.linear(hz_q, hz, self.hid, w, b, out_scale, out_bits=16)
+
+
+def matmul_exact(x_codes: torch.Tensor, w_codes: torch.Tensor, spec: NNASpec) -> torch.Tensor:
+    """Exact integer matmul ``x @ w.T`` (int64 result) via float32 (or float64) BLAS."""
+    k = w_codes.shape[1]
+    dt = torch.float32 if (k <= spec.exact_float32_max_k and spec.act_bits <= 8) else torch.float64
+    y = torch.matmul(x_codes.to(dt), w_codes.t().to(dt))
+    return y.round().long()
+
+
+__all__ = ["Emulator", "matmul_exact", "ste", "np"]

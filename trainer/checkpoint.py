@@ -1,0 +1,51 @@
+"""Checkpoints: a plain dict of tensors and primitives (nanoGPT style), written atomically,
+read with ``torch.load(weights_only=True)`` (nothing is unpickled beyond tensors)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.model import Architecture
+
+from .model import RNNT
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable nnasr checkpoint ({type(e).__name__}: {e})") from None
+
+
+def tokenizer_to_tensor(proto: bytes) -> torch.Tensor:
+    return torch.from_numpy(np.frombuffer(proto, dtype=np.uint8).copy())
+
+
+def tokenizer_from_tensor(t: torch.Tensor) -> bytes:
+    return bytes(t.cpu().numpy().astype(np.uint8).tobytes())
+
+
+def model_from_checkpoint(ckpt: dict, device="cpu") -> RNNT:
+    arch = Architecture(**ckpt["arch"])
+    model = RNNT(arch)
+    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
+    bad = [k for k in missing if not k.startswith("ctc.")] + list(unexpected)
+    if bad:
+        raise ValueError(f"checkpoint does not match the model: {bad[:5]}")
+    return model.to(device)

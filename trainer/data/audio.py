@@ -1,0 +1,261 @@
+"""Audio processing for the corpus, in numpy: resampling, silence trimming,
+augmentation (speed perturbation, room reverb, additive noise, gain), validation and
+atomic WAV writing.
+
+Every random choice is made by the caller from a per-utterance seed and passed in as a
+parameter (see :func:`sample_augmentation`), so a clip is a pure function of its spec.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+
+# --------------------------------------------------------------------------- resampling
+
+_PHASES = 512
+
+
+def _resample_table(cutoff: float, half: int) -> np.ndarray:
+    """Windowed-sinc interpolation table: [_PHASES + 1, 2 * half] taps."""
+    frac = np.arange(_PHASES + 1, dtype=np.float64) / _PHASES
+    k = np.arange(-half + 1, half + 1, dtype=np.float64)
+    d = frac[:, None] - k[None, :]  # distance from the output instant to each input tap
+    win = 0.5 + 0.5 * np.cos(np.pi * np.clip(d / half, -1.0, 1.0))  # Hann
+    return (cutoff * np.sinc(cutoff * d) * win).astype(np.float32)
+
+
+_TABLES: dict[tuple[float, int], np.ndarray] = {}
+
+
+def resample(x: np.ndarray, sr_in: float, sr_out: int = SAMPLE_RATE, half: int = 16) -> np.ndarray:
+    """Band-limited resampling by any ratio (windowed sinc, 32 taps, 512 phases).
+
+    ``sr_in`` may be fractional: resampling audio recorded at ``sr`` as if it were at
+    ``sr * f`` is speed perturbation by ``f`` (tempo and pitch together, as in Kaldi).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if abs(sr_in - sr_out) < 1e-9 or len(x) == 0:
+        return x.copy()
+    step = sr_in / sr_out  # input samples per output sample
+    cutoff = min(1.0, 1.0 / step) * 0.94
+    key = (round(cutoff, 4), half)
+    table = _TABLES.get(key)
+    if table is None:
+        table = _TABLES[key] = _resample_table(cutoff, half)
+    n_out = int(np.floor(len(x) / step))
+    pos = np.arange(n_out, dtype=np.float64) * step
+    i0 = np.floor(pos).astype(np.int64)
+    phase = np.rint((pos - i0) * _PHASES).astype(np.int64)
+    xp = np.concatenate([np.zeros(half, np.float32), x, np.zeros(half + 1, np.float32)])
+    out = np.empty(n_out, dtype=np.float32)
+    k = np.arange(-half + 1, half + 1)
+    block = 8192  # bound the [block, 32] temporaries
+    for s in range(0, n_out, block):
+        e = min(n_out, s + block)
+        idx = (i0[s:e, None] + half) + k[None, :]
+        out[s:e] = np.einsum("ij,ij->i", xp[idx], table[phase[s:e]])
+    return out
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def frame_rms_db(x: np.ndarray, frame: int = 320) -> np.ndarray:
+    n = len(x) // frame
+    if n == 0:
+        return np.array([-120.0])
+    f = x[: n * frame].reshape(n, frame).astype(np.float64)
+    return 10 * np.log10(np.mean(f * f, axis=1) + 1e-12)
+
+
+def speech_bounds(x: np.ndarray, sr: int, floor_db: float = -40.0) -> tuple[int, int]:
+    """First and last sample of frames within ``floor_db`` of the loudest frame."""
+    frame = max(1, int(sr * 0.01))
+    db = frame_rms_db(x, frame)
+    active = np.nonzero(db > max(db.max() + floor_db, -70.0))[0]
+    if len(active) == 0:
+        return 0, 0
+    return int(active[0] * frame), int(min(len(x), (active[-1] + 1) * frame))
+
+
+def clipped_fraction(x: np.ndarray, level: float = 0.999) -> float:
+    if len(x) == 0:
+        return 0.0
+    return float(np.mean(np.abs(x) >= level))
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+@dataclass
+class AugmentConfig:
+    """Probabilities and ranges of the augmentations. ``enabled=False`` keeps only the
+    level normalization and silence padding."""
+
+    enabled: bool = True
+    speed_prob: float = 0.7
+    speed_range: tuple[float, float] = (0.9, 1.1)
+    reverb_prob: float = 0.35
+    rt60_range: tuple[float, float] = (0.15, 0.7)
+    noise_prob: float = 0.6
+    snr_range: tuple[float, float] = (5.0, 30.0)
+    noise_types: tuple[str, ...] = ("white", "pink", "brown")
+    level_db_range: tuple[float, float] = (-32.0, -16.0)  # utterance RMS, dBFS
+    pad_range: tuple[float, float] = (0.05, 0.35)  # seconds of silence each side
+    floor_db_range: tuple[float, float] = (50.0, 70.0)  # noise floor below speech, dB
+
+
+def sample_augmentation(rng: np.random.Generator, cfg: AugmentConfig) -> dict:
+    """Draw one utterance's augmentation parameters (JSON-serializable)."""
+    p: dict = {
+        "pad": [round(float(rng.uniform(*cfg.pad_range)), 3) for _ in range(2)],
+        "level_db": round(float(rng.uniform(*cfg.level_db_range)), 2),
+        # a faint white noise floor on every clip: no digital silence
+        "floor_db": round(float(rng.uniform(*cfg.floor_db_range)), 1),
+    }
+    # always draw every value, so that toggling one augmentation does not shift the rest
+    speed = float(rng.uniform(*cfg.speed_range))
+    use_speed = rng.random() < cfg.speed_prob
+    rt60 = float(rng.uniform(*cfg.rt60_range))
+    use_reverb = rng.random() < cfg.reverb_prob
+    snr = float(rng.uniform(*cfg.snr_range))
+    ntype = cfg.noise_types[int(rng.integers(len(cfg.noise_types)))]
+    use_noise = rng.random() < cfg.noise_prob
+    p["noise_seed"] = int(rng.integers(2**31))
+    if cfg.enabled:
+        if use_speed:
+            p["speed"] = round(speed, 4)
+        if use_reverb:
+            p["rt60"] = round(rt60, 3)
+        if use_noise:
+            p["noise"] = ntype
+            p["snr_db"] = round(snr, 2)
+    return p
+
+
+def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """White, pink (1/f power) or brown (1/f^2 power) noise, unit RMS."""
+    w = rng.standard_normal(n)
+    if kind != "white" and n > 1:
+        spec = np.fft.rfft(w)
+        f = np.arange(len(spec), dtype=np.float64)
+        f[0] = 1.0
+        spec /= np.sqrt(f) if kind == "pink" else f
+        spec[0] = 0.0
+        w = np.fft.irfft(spec, n)
+    w = w - w.mean()
+    return (w / (np.sqrt(np.mean(w * w)) + 1e-12)).astype(np.float32)
+
+
+def room_impulse_response(rt60: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic room: a direct path, a few early reflections, and an exponentially
+    decaying noise tail whose energy falls 60 dB in ``rt60`` seconds."""
+    n = max(16, int(rt60 * sr))
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60)  # ln(1000) = 6.9078
+    # lowpass the tail a little (air absorption): one-pole smoothing of the noise
+    tail = np.convolve(tail, np.array([0.5, 0.3, 0.2]), mode="same")
+    pre = int(0.002 * sr)
+    tail[:pre] = 0.0
+    h = tail * float(rng.uniform(0.15, 0.5)) / (np.sqrt(np.sum(tail * tail)) + 1e-12)
+    h[0] = 1.0
+    for _ in range(int(rng.integers(2, 6))):
+        d = int(rng.uniform(0.003, 0.03) * sr)
+        if d < n:
+            h[d] += float(rng.uniform(-0.5, 0.5))
+    return h.astype(np.float32)
+
+
+def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    n = len(x) + len(h) - 1
+    size = 1 << (n - 1).bit_length()
+    y = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(h, size), size)[:n]
+    return y.astype(np.float32)
+
+
+def process(raw: np.ndarray, sr: int, aug: dict) -> np.ndarray:
+    """TTS output -> final 16 kHz clip: trim silence, speed perturbation + resampling,
+    padding, reverb, noise at the drawn SNR, level; never clips."""
+    a, b = speech_bounds(raw, sr)
+    x = raw[max(0, a - int(0.02 * sr)): b + int(0.02 * sr)].astype(np.float32)
+    x = x - np.mean(x) if len(x) else x
+    speed = float(aug.get("speed", 1.0))
+    x = resample(x, sr * speed, SAMPLE_RATE)
+    pad = aug.get("pad", [0.1, 0.1])
+    x = np.concatenate([
+        np.zeros(int(pad[0] * SAMPLE_RATE), np.float32), x,
+        np.zeros(int(pad[1] * SAMPLE_RATE), np.float32),
+    ])
+    rng = np.random.default_rng(int(aug.get("noise_seed", 0)))
+    speech_rms = float(np.sqrt(np.mean(x * x))) + 1e-9
+    if "rt60" in aug:
+        y = fft_convolve(x, room_impulse_response(float(aug["rt60"]), SAMPLE_RATE, rng))
+        x = y[: len(x)]
+        x *= speech_rms / (float(np.sqrt(np.mean(x * x))) + 1e-9)
+    if "noise" in aug:
+        # SNR measured against the speech frames, not the padded clip
+        a, b = speech_bounds(x, SAMPLE_RATE)
+        sp = x[a:b] if b > a else x
+        p_speech = float(np.mean(sp * sp)) + 1e-12
+        noise = colored_noise(len(x), str(aug["noise"]), rng)
+        x = x + noise * np.float32(np.sqrt(p_speech / 10 ** (float(aug["snr_db"]) / 10)))
+    if "floor_db" in aug:
+        a, b = speech_bounds(x, SAMPLE_RATE)
+        sp = x[a:b] if b > a else x
+        p_speech = float(np.mean(sp * sp)) + 1e-12
+        floor = rng.standard_normal(len(x)).astype(np.float32)
+        x = x + floor * np.float32(np.sqrt(p_speech / 10 ** (float(aug["floor_db"]) / 10)))
+    rms = float(np.sqrt(np.mean(x * x))) + 1e-12
+    gain = 10 ** (float(aug.get("level_db", -24.0)) / 20) / rms
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak * gain > 0.95:
+        gain = 0.95 / peak
+    return (x * gain).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_raw(raw: np.ndarray, sr: int) -> str | None:
+    """Drop reason for a TTS output, or None when it is usable."""
+    if len(raw) == 0 or float(np.max(np.abs(raw))) < 1e-3:
+        return "empty"
+    if clipped_fraction(raw) > 0.001:
+        return "clipped"
+    a, b = speech_bounds(raw, sr)
+    if (b - a) / sr < 0.1:
+        return "empty"
+    return None
+
+
+def check_final(x: np.ndarray, min_s: float, max_s: float) -> str | None:
+    dur = len(x) / SAMPLE_RATE
+    if len(x) == 0 or not np.all(np.isfinite(x)):
+        return "empty"
+    if dur < min_s:
+        return "too_short"
+    if dur > max_s:
+        return "too_long"
+    if clipped_fraction(x) > 0.0:
+        return "clipped"
+    return None
+
+
+def write_wav_atomic(path: str, x: np.ndarray, sr: int = SAMPLE_RATE) -> None:
+    """16-bit PCM mono WAV, written to a temp file and renamed into place."""
+    import soundfile as sf
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    try:
+        sf.write(tmp, pcm, sr, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

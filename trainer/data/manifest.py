@@ -1,0 +1,110 @@
+"""JSONL manifests: one JSON object per line with ``audio_filepath``, ``text``,
+``duration`` (seconds) and ``voice`` (speaker or voice id).
+
+``audio_filepath`` is relative to the manifest's directory (what ``nnasr synth``
+writes) or absolute (what users may bring). :func:`read_manifest` is what the trainer
+and the evaluator read data with: it resolves paths to absolute and validates keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+
+REQUIRED_KEYS = ("audio_filepath", "text", "duration")
+KEYS = REQUIRED_KEYS + ("voice",)
+
+
+class ManifestError(ValueError):
+    pass
+
+
+def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[dict]:
+    """Read a JSONL manifest. Returns one dict per utterance with ``audio_filepath``
+    made absolute, ``duration`` a float, ``text`` a str and ``voice`` a str ("unknown"
+    when absent). Extra keys are kept. Raises :class:`ManifestError` (a ValueError)
+    naming the file and line on a malformed entry, and on a missing audio file when
+    ``check_files``."""
+    path = os.fspath(path)
+    base = os.path.dirname(os.path.abspath(path))
+    out: list[dict] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{where}: not JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise ManifestError(f"{where}: not a JSON object")
+            missing = [k for k in REQUIRED_KEYS if k not in rec]
+            if missing:
+                raise ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
+            if not isinstance(rec["audio_filepath"], str) or not rec["audio_filepath"]:
+                raise ManifestError(f"{where}: audio_filepath must be a non-empty string")
+            if not isinstance(rec["text"], str):
+                raise ManifestError(f"{where}: text must be a string")
+            try:
+                rec["duration"] = float(rec["duration"])
+            except (TypeError, ValueError):
+                raise ManifestError(f"{where}: duration must be a number") from None
+            if not rec["duration"] > 0:
+                raise ManifestError(f"{where}: duration must be positive")
+            rec["voice"] = str(rec.get("voice") or "unknown")
+            p = os.path.expanduser(rec["audio_filepath"])
+            if not os.path.isabs(p):
+                p = os.path.join(base, p)
+            rec["audio_filepath"] = os.path.normpath(p)
+            if check_files and not os.path.exists(rec["audio_filepath"]):
+                raise ManifestError(f"{where}: audio file not found: {rec['audio_filepath']}")
+            out.append(rec)
+    return out
+
+
+def write_manifest(path: str | os.PathLike, records: Iterable[dict]) -> int:
+    """Write records atomically (temp file + rename). ``audio_filepath`` values under
+    the manifest's directory are stored relative to it. Returns the line count."""
+    path = os.fspath(path)
+    base = os.path.dirname(os.path.abspath(path))
+    os.makedirs(base, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    n = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in records:
+                r = dict(r)
+                p = r["audio_filepath"]
+                if os.path.isabs(p):
+                    rel = os.path.relpath(p, base)
+                    if not rel.startswith(".."):
+                        p = rel
+                r["audio_filepath"] = p
+                r["duration"] = round(float(r["duration"]), 4)
+                ordered = {k: r[k] for k in KEYS if k in r}
+                ordered.update({k: v for k, v in r.items() if k not in ordered})
+                f.write(json.dumps(ordered, ensure_ascii=False) + "\n")
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return n
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,146 @@
+"""Training data: features computed once by the engine's front-end, cached, batched.
+
+The cache (``<data>/features/<split>-<key>.npy`` + ``.json``) holds the log-mel features of
+every utterance of a manifest (float16, concatenated) and the token ids; ``key`` hashes
+the front-end config and the manifest, so a changed front-end or manifest recomputes.
+Writes are atomic; a killed run recomputes only the cache being written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from engine.audio import load_audio
+from engine.frontend import FrontendConfig, compute_features
+from trainer.data.manifest import read_manifest
+
+
+def _feat_worker(args):
+    path, cfg = args
+    try:
+        x = load_audio(path, cfg.sample_rate)
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return None, f"{path}: {e}"
+    return compute_features(x, cfg).astype(np.float16), None
+
+
+@dataclass
+class FeatureSet:
+    feats: np.ndarray  # [total_frames, n_mels] float16
+    offsets: np.ndarray  # [N + 1]
+    tokens: list[list[int]]  # model classes (piece id + 1)
+    texts: list[str]
+    voices: list[str]
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def frames(self, i: int) -> np.ndarray:
+        return self.feats[self.offsets[i] : self.offsets[i + 1]]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def subset(self, idx) -> FeatureSet:
+        parts = [self.frames(i) for i in idx]
+        offs = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        return FeatureSet(np.concatenate(parts) if parts else self.feats[:0], offs,
+                          [self.tokens[i] for i in idx], [self.texts[i] for i in idx],
+                          [self.voices[i] for i in idx], [self.paths[i] for i in idx])
+
+
+def load_features(manifest: str | os.PathLike, sp, cfg: FrontendConfig | None = None,
+                  workers: int = 2, cache_dir: str | os.PathLike | None = None,
+                  progress: bool = True, limit: int | None = None) -> FeatureSet:
+    """Features and token ids of a manifest, from the cache or computed (with a progress bar)."""
+    cfg = cfg or FrontendConfig()
+    manifest = Path(manifest)
+    recs = read_manifest(manifest)
+    if limit:
+        recs = recs[:limit]
+    h = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+    h.update(manifest.read_bytes())
+    h.update(str(limit).encode())
+    cache_dir = Path(cache_dir) if cache_dir else manifest.parent / "features"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    stem = cache_dir / f"{manifest.stem}-{h.hexdigest()[:12]}"
+    npy, meta_path = stem.with_suffix(".npy"), stem.with_suffix(".json")
+    if npy.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        feats = np.load(npy, mmap_mode="r")
+        keep = meta["keep"]
+    else:
+        feats_list, keep, errors = [], [], []
+        jobs = [(r["audio_filepath"], cfg) for r in recs]
+        ctx = get_context("fork")
+        from rich.progress import Progress
+
+        with Progress(disable=not progress, transient=True) as bar, ctx.Pool(max(1, workers)) as pool:
+            task = bar.add_task(f"features {manifest.name}", total=len(jobs))
+            for i, (f, err) in enumerate(pool.imap(_feat_worker, jobs, chunksize=16)):
+                bar.advance(task)
+                if err or f is None or len(f) < 8:
+                    errors.append(err or f"{jobs[i][0]}: too short")
+                    continue
+                feats_list.append(f)
+                keep.append(i)
+        lens = [len(f) for f in feats_list]
+        feats = np.concatenate(feats_list) if feats_list else np.zeros((0, cfg.n_mels), np.float16)
+        tmp = str(npy) + ".tmp.npy"
+        np.save(tmp, feats)
+        os.replace(tmp, npy)
+        meta = {"keep": keep, "lengths": lens, "errors": errors[:50], "n_errors": len(errors)}
+        tmpj = str(meta_path) + ".tmp"
+        Path(tmpj).write_text(json.dumps(meta))
+        os.replace(tmpj, meta_path)
+    lens = meta["lengths"]
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    kept = [recs[i] for i in keep]
+    tokens = [[t + 1 for t in sp.encode(r["text"])] for r in kept]
+    return FeatureSet(np.asarray(feats), offsets, tokens, [r["text"] for r in kept],
+                      [r.get("voice", "unknown") for r in kept], [r["audio_filepath"] for r in kept])
+
+
+def global_stats(fs: FeatureSet, max_frames: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per mel bin over (a sample of) the training features."""
+    rng = np.random.default_rng(0)
+    n = len(fs.feats)
+    idx = rng.choice(n, size=min(n, max_frames), replace=False) if n > max_frames else slice(None)
+    x = np.asarray(fs.feats[idx], dtype=np.float64)
+    return x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32)
+
+
+def make_batches(lengths: np.ndarray, max_frames: int, seed: int, epoch: int,
+                 shortest_first: bool = False, rank: int = 0, world: int = 1) -> list[list[int]]:
+    """Length-bucketed batches of at most ``max_frames`` padded frames, shuffled per epoch.
+
+    ``shortest_first``: batches in increasing length (a curriculum for the first epoch).
+    With ``world > 1`` each rank takes every world-th batch (DistributedSampler-style).
+    """
+    rng = np.random.default_rng(seed * 1000 + epoch)
+    order = np.argsort(lengths + rng.uniform(0, 20, len(lengths)), kind="stable")
+    batches, cur, cur_max = [], [], 0
+    for i in order:
+        L = int(lengths[i])
+        if cur and max(cur_max, L) * (len(cur) + 1) > max_frames:
+            batches.append(cur)
+            cur, cur_max = [], 0
+        cur.append(int(i))
+        cur_max = max(cur_max, L)
+    if cur:
+        batches.append(cur)
+    if not shortest_first:
+        rng.shuffle(batches)
+    if world > 1:
+        n = (len(batches) // world) * world
+        batches = batches[rank:n:world]
+    return batches

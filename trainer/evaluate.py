@@ -1,0 +1,103 @@
+"""Word error rate of an engine model file or a torch checkpoint on a manifest.
+
+Torch-free for engine models (``nnasr eval --model x.nnasr`` needs only the runtime);
+checkpoints are exported in memory (PTQ calibration, or the AAT ranges) and run through
+the engine's float reference (``mode="float"``) or the integer emulator (``"placed"``),
+so a checkpoint and its export are scored by the same decoder.
+
+Text normalization for WER (stated once): ``trainer.data.text.normalize_text`` on both
+reference and hypothesis: lowercase, numbers and symbols spelled out, punctuation
+stripped, whitespace collapsed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trainer.data.text import normalize_text
+
+
+@dataclass
+class EvalResult:
+    wer: float
+    substitutions: int
+    deletions: int
+    insertions: int
+    ref_words: int
+    utterances: int
+    audio_seconds: float
+    host_seconds: float
+    host_ms_p50: float = 0.0
+    host_ms_p95: float = 0.0
+    modeled_nna_ms_p50: float = 0.0
+    modeled_nna_ms_p95: float = 0.0
+    per_utterance: list[dict] = field(default_factory=list)
+
+    @property
+    def rtf(self) -> float:
+        return self.host_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+    def to_dict(self, per_utterance: bool = False) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "per_utterance"}
+        d["rtf"] = self.rtf
+        if per_utterance:
+            d["per_utterance"] = self.per_utterance
+        return d
+
+
+def wer_counts(refs: list[str], hyps: list[str]) -> dict:
+    import jiwer
+
+    refs_n = [normalize_text(r) for r in refs]
+    hyps_n = [normalize_text(h) for h in hyps]
+    pairs = [(r, h) for r, h in zip(refs_n, hyps_n) if r]
+    if not pairs:
+        return {"wer": 0.0, "substitutions": 0, "deletions": 0, "insertions": 0, "ref_words": 0}
+    out = jiwer.process_words([r for r, _ in pairs], [h if h else "" for _, h in pairs])
+    n = out.substitutions + out.deletions + out.hits
+    return {"wer": (out.substitutions + out.deletions + out.insertions) / max(n, 1),
+            "substitutions": out.substitutions, "deletions": out.deletions,
+            "insertions": out.insertions, "ref_words": n}
+
+
+def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: int = 1,
+                    chunk_ms: int | None = None, progress: bool = False,
+                    endpoint: bool = False) -> EvalResult:
+    """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing."""
+    from engine.audio import load_audio
+    from engine.recognizer import EndpointConfig, Recognizer
+
+    rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
+                     endpoint=EndpointConfig(enabled=endpoint))
+    refs, hyps, per = [], [], []
+    host_ms, nna_ms = [], []
+    audio_s = host_s = 0.0
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("decoding", total=len(records))
+        for r in records:
+            x = load_audio(r["audio_filepath"], model.frontend.sample_rate)
+            s = rec.create_stream()
+            t0 = time.perf_counter()
+            s.accept_waveform(x, model.frontend.sample_rate)
+            s.input_finished()
+            host_s += time.perf_counter() - t0
+            audio_s += len(x) / model.frontend.sample_rate
+            host_ms += [c.host_ms for c in s.stats.chunks]
+            nna_ms += [c.modeled_nna_ms for c in s.stats.chunks]
+            refs.append(r["text"])
+            hyps.append(s.text)
+            per.append({"audio_filepath": r["audio_filepath"], "ref": r["text"], "hyp": s.text,
+                        "voice": r.get("voice")})
+            bar.advance(task)
+    c = wer_counts(refs, hyps)
+    h = np.array(host_ms or [0.0])
+    m = np.array(nna_ms or [0.0])
+    return EvalResult(c["wer"], c["substitutions"], c["deletions"], c["insertions"], c["ref_words"],
+                      len(records), audio_s, host_s, float(np.percentile(h, 50)),
+                      float(np.percentile(h, 95)), float(np.percentile(m, 50)),
+                      float(np.percentile(m, 95)), per)

@@ -1,0 +1,173 @@
+"""The streaming RNN-T, in torch, mirroring ``engine.model.Architecture`` exactly.
+
+Encoder: frame stacking (``stack`` x 10 ms) -> unidirectional LSTM layers, time reduction
+(concatenate ``reduce_factor`` frames) after layer ``reduce_after``. Predictor: embedding
+(blank = start symbol) -> one LSTM layer. Joiner: ``out(tanh(enc_proj(e) + pred_proj(p)))``.
+A CTC head on the encoder output (training only, never exported) provides the auxiliary
+loss. Two forward paths share the parameters: float (``nn.LSTM``, fast) and NNA-aware
+(``aat``: the integer arithmetic of ``engine.nna`` with straight-through gradients).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.model import Architecture
+from engine.nna.spec import NNASpec
+
+
+class RNNT(nn.Module):
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.arch = arch
+        a = arch
+        self.enc = nn.ModuleList(
+            nn.LSTM(a.enc_input_dim(i), a.enc_hidden, batch_first=True) for i in range(a.enc_layers)
+        )
+        self.embed = nn.Embedding(a.num_classes, a.pred_embed)
+        self.pred = nn.LSTM(a.pred_embed, a.pred_hidden, batch_first=True)
+        self.join_enc = nn.Linear(a.enc_hidden, a.joiner_dim)
+        self.join_pred = nn.Linear(a.pred_hidden, a.joiner_dim)
+        self.join_out = nn.Linear(a.joiner_dim, a.num_classes)
+        self.ctc = nn.Linear(a.enc_hidden, a.num_classes)
+        self.register_buffer("feat_mean", torch.zeros(a.n_mels))
+        self.register_buffer("feat_std", torch.ones(a.n_mels))
+        # NNA-aware training state (calibrated ranges; 0 = not calibrated)
+        self.register_buffer("in_scale", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("out_scale", torch.zeros((), dtype=torch.float64))
+        self.spec: NNASpec | None = None
+        self._emu = None
+
+    # --- configuration -----------------------------------------------------------------
+    def enable_aat(self, spec: NNASpec) -> None:
+        from .aat.fake import Emulator
+
+        if not (self.in_scale > 0 and self.out_scale > 0):
+            raise RuntimeError("calibrate ranges (trainer.export.calibrate) before enabling AAT")
+        self.spec = spec
+        self._emu = Emulator(spec, self.feat_mean.device)
+        if torch.cuda.is_available():  # exact integer matmuls need full fp32
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+
+    @property
+    def aat(self) -> bool:
+        return self._emu is not None
+
+    def config(self) -> dict:
+        return asdict(self.arch)
+
+    # --- encoder -------------------------------------------------------------------------
+    def stack_frames(self, feats: torch.Tensor, lengths: torch.Tensor):
+        """Normalize and stack: [B, T, n_mels] -> [B, T // stack, stack * n_mels]."""
+        a = self.arch
+        x = (feats - self.feat_mean) / self.feat_std
+        T = (x.shape[1] // a.stack) * a.stack
+        x = x[:, :T].reshape(x.shape[0], T // a.stack, a.stack * a.n_mels)
+        return x, lengths // a.stack
+
+    def _reduce(self, h, lengths):
+        a = self.arch
+        r = a.reduce_factor
+        T = (h.shape[1] // r) * r
+        return h[:, :T].reshape(h.shape[0], T // r, r * h.shape[2]), lengths // r
+
+    def encode(self, feats: torch.Tensor, lengths: torch.Tensor):
+        """-> (encoder output [B, T', H] float, lengths, encoder int codes or None)."""
+        x, lengths = self.stack_frames(feats, lengths)
+        a = self.arch
+        if self.aat:
+            return self._encode_aat(x, lengths)
+        for i, lstm in enumerate(self.enc):
+            x, _ = lstm(x)
+            if a.reduce_after and i + 1 == a.reduce_after:
+                x, lengths = self._reduce(x, lengths)
+        return x, lengths, None
+
+    def _encode_aat(self, x, lengths):
+        emu, a = self._emu, self.arch
+        scale = float(self.in_scale)
+        xq, xh = emu.input(x, scale)
+        for i, lstm in enumerate(self.enc):
+            b = lstm.bias_ih_l0 + lstm.bias_hh_l0
+            xq, xh, _ = emu.lstm(xq, xh, scale, lstm.weight_ih_l0, lstm.weight_hh_l0, b)
+            scale = emu.hid
+            if a.reduce_after and i + 1 == a.reduce_after:
+                T = (xq.shape[1] // a.reduce_factor) * a.reduce_factor
+                xq = xq[:, :T].reshape(xq.shape[0], T // a.reduce_factor, -1)
+                xh, lengths = self._reduce(xh, lengths)
+        return xh, lengths, xq
+
+    # --- predictor -------------------------------------------------------------------------
+    def predict(self, tokens: torch.Tensor):
+        """tokens [B, U] -> predictor output for [blank] + tokens: [B, U+1, Hp] (+ codes)."""
+        y = F.pad(tokens, (1, 0), value=self.arch.blank_id)
+        if self.aat:
+            emu = self._emu
+            table = self.embed.weight
+            # same scale as engine.quantize.build_tensors (float64 max / qmax)
+            s = float(table.detach().double().abs().max().clamp_min(1e-8) / self.spec.act_qmax)
+            codes, t_hat = emu.input(table, s)
+            eq, e = codes[y], t_hat[y]
+            b = self.pred.bias_ih_l0 + self.pred.bias_hh_l0
+            hq, h, _ = emu.lstm(eq, e, s, self.pred.weight_ih_l0, self.pred.weight_hh_l0, b)
+            return h, hq
+        h, _ = self.pred(self.embed(y))
+        return h, None
+
+    # --- joiner ---------------------------------------------------------------------------------
+    def joint(self, enc, enc_q, pred, pred_q):
+        """Logits [B, T, U+1, C] (float; the exact int16 logits times out_scale under AAT)."""
+        if self.aat:
+            emu = self._emu
+            eq, e = emu.linear(enc_q, enc, emu.hid, self.join_enc.weight, self.join_enc.bias, emu.gate)
+            pq, p = emu.linear(pred_q, pred, emu.hid, self.join_pred.weight, self.join_pred.bias, emu.gate)
+            _, logits = emu.joiner_out(eq[:, :, None], e[:, :, None], pq[:, None], p[:, None],
+                                       self.join_out.weight, self.join_out.bias, float(self.out_scale))
+            return logits.float()
+        z = self.join_enc(enc)[:, :, None] + self.join_pred(pred)[:, None]
+        return self.join_out(torch.tanh(z))
+
+    def forward(self, feats, feat_lens, tokens, token_lens):
+        enc, enc_lens, enc_q = self.encode(feats, feat_lens)
+        pred, pred_q = self.predict(tokens)
+        logits = self.joint(enc, enc_q, pred, pred_q)
+        return logits, enc, enc_lens
+
+    # --- export ---------------------------------------------------------------------------------
+    def float_params(self) -> dict:
+        """Parameters under the engine's names (numpy float32), for ``engine.quantize``."""
+        p = {}
+
+        def n(t):
+            return t.detach().float().cpu().numpy()
+
+        for i, lstm in enumerate(self.enc):
+            p[f"enc.{i}.wx"] = n(lstm.weight_ih_l0)
+            p[f"enc.{i}.wh"] = n(lstm.weight_hh_l0)
+            p[f"enc.{i}.b"] = n(lstm.bias_ih_l0 + lstm.bias_hh_l0)
+        p["pred.embed.table"] = n(self.embed.weight)
+        p["pred.0.wx"] = n(self.pred.weight_ih_l0)
+        p["pred.0.wh"] = n(self.pred.weight_hh_l0)
+        p["pred.0.b"] = n(self.pred.bias_ih_l0 + self.pred.bias_hh_l0)
+        for name, lin in (("join.enc", self.join_enc), ("join.pred", self.join_pred), ("join.out", self.join_out)):
+            p[f"{name}.w"] = n(lin.weight)
+            p[f"{name}.b"] = n(lin.bias)
+        return p
+
+    def prunable(self) -> dict[str, torch.Tensor]:
+        """Weight matrices that pruning may sparsify, by engine tensor name."""
+        d = {}
+        for i, lstm in enumerate(self.enc):
+            d[f"enc.{i}.wx"] = lstm.weight_ih_l0
+            d[f"enc.{i}.wh"] = lstm.weight_hh_l0
+        d["pred.0.wx"] = self.pred.weight_ih_l0
+        d["pred.0.wh"] = self.pred.weight_hh_l0
+        d["join.enc.w"] = self.join_enc.weight
+        d["join.pred.w"] = self.join_pred.weight
+        d["join.out.w"] = self.join_out.weight
+        return d

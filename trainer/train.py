@@ -1,0 +1,405 @@
+"""Training: float RNN-T, accelerator-aware (``aat``), and pruned (``prune``), one loop.
+
+Loss per utterance: RNN-T (``torchaudio.functional.rnnt_loss``) + ``ctc_weight`` x CTC on
+the encoder output, both summed over the utterance and averaged over the batch. Length-
+bucketed batches (shortest first in the first epoch), SpecAugment, warm-up then a flat
+learning rate with cosine decay over the last ``decay_frac`` of the planned steps, gradient
+clipping, bf16 autocast on CUDA. Checkpoints (``OUT/last.pt``) are written atomically every
+``save_minutes`` and on exit; ``--resume`` continues from the saved step, epoch and batch.
+Runs unchanged under ``torchrun`` (DDP; gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.model import Architecture
+from engine.nna.spec import NNASpec, load_profile
+
+from .checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    tokenizer_from_tensor,
+    tokenizer_to_tensor,
+)
+from .dataset import global_stats, load_features, make_batches
+from .model import RNNT
+
+
+@dataclass
+class TrainConfig:
+    data: str = "data/corpus"  # directory with train.jsonl, dev.jsonl, tokenizer.model
+    out: str = "runs/float"
+    init: str = ""  # start from this checkpoint's weights (fine-tuning: AAT, pruning)
+    # architecture (ignored with init/resume: the checkpoint's architecture is used)
+    enc_hidden: int = 256
+    enc_layers: int = 3
+    pred_embed: int = 128
+    pred_hidden: int = 256
+    joiner_dim: int = 256
+    stack: int = 4
+    reduce_after: int = 1
+    # optimization
+    steps: int = 20000  # planned steps (the LR schedule's length)
+    minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable
+    max_frames: int = 16000  # padded 10-ms frames per batch
+    lr: float = 1.5e-3
+    warmup: int = 400
+    decay_frac: float = 0.2
+    weight_decay: float = 1e-5
+    clip: float = 5.0
+    ctc_weight: float = 0.3
+    specaug: bool = True
+    seed: int = 0
+    threads: int = 0  # torch CPU threads (0: all cores)
+    # evaluation and checkpoints
+    eval_every: int = 1000
+    eval_utts: int = 150
+    save_minutes: float = 5.0
+    log_every: int = 20
+    # accelerator-aware training
+    aat: bool = False
+    profile: str = "reference-speaker"
+    weight_bits: int = 0  # override the profile's weight bits (4..8); 0 = profile's
+    # pruning
+    prune: str = "none"  # none | magnitude | csp
+    sparsity: float = 0.0
+    prune_start: float = 0.1  # fraction of steps
+    prune_end: float = 0.6
+    prune_every: int = 100
+    csp_lambda: float = 1e-3
+    limit_train: int = 0  # use only the first N training utterances (tests)
+
+    def spec(self) -> NNASpec:
+        s = load_profile(self.profile)
+        return s.replace(weight_bits=self.weight_bits) if self.weight_bits else s
+
+
+def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
+    """Apply ``key=value`` overrides, typed by the dataclass fields."""
+    types = {f.name: f.type for f in fields(cfg)}
+    d = asdict(cfg)
+    for it in items:
+        if "=" not in it:
+            raise ValueError(f"override {it!r} is not key=value")
+        k, v = it.split("=", 1)
+        if k not in types:
+            raise ValueError(f"unknown config key {k!r}; known: {', '.join(sorted(types))}")
+        t = type(d[k])
+        d[k] = (v.lower() in ("1", "true", "yes")) if t is bool else t(v)
+    return TrainConfig(**d)
+
+
+def _log(msg: str, rank: int = 0) -> None:
+    if rank == 0:
+        print(msg, flush=True)
+
+
+def spec_augment(feats: torch.Tensor, lens: torch.Tensor, mean: torch.Tensor, gen: torch.Generator):
+    """Two frequency masks (<= 15 bins) and up to two time masks (<= 5 % each), set to mean."""
+    B, T, Fd = feats.shape
+    x = feats.clone()
+    for b in range(B):
+        for _ in range(2):
+            w = int(torch.randint(0, 16, (1,), generator=gen))
+            f0 = int(torch.randint(0, max(1, Fd - w), (1,), generator=gen))
+            x[b, :, f0 : f0 + w] = mean[f0 : f0 + w]
+        L = int(lens[b])
+        for _ in range(2):
+            w = int(torch.randint(0, max(1, int(0.05 * L)) + 1, (1,), generator=gen))
+            t0 = int(torch.randint(0, max(1, L - w), (1,), generator=gen))
+            x[b, t0 : t0 + w] = mean
+    return x
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    start = int(cfg.steps * (1 - cfg.decay_frac))
+    if step < start:
+        return cfg.lr
+    p = min(1.0, (step - start) / max(1, cfg.steps - start))
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def collate(fs, idx, device):
+    lens = torch.tensor([fs.offsets[i + 1] - fs.offsets[i] for i in idx])
+    T = int(lens.max())
+    x = torch.zeros(len(idx), T, fs.feats.shape[1])
+    for j, i in enumerate(idx):
+        f = torch.from_numpy(np.asarray(fs.frames(i), dtype=np.float32))
+        x[j, : len(f)] = f
+    toks = [fs.tokens[i] for i in idx]
+    tl = torch.tensor([len(t) for t in toks])
+    y = torch.zeros(len(idx), max(1, int(tl.max())), dtype=torch.long)
+    for j, t in enumerate(toks):
+        y[j, : len(t)] = torch.tensor(t)
+    return x.to(device), lens.to(device), y.to(device), tl.to(device)
+
+
+def compute_loss(model, x, lens, y, yl, ctc_weight: float):
+    import torchaudio.functional as AF
+
+    logits, enc, enc_lens = model(x, lens, y, yl)
+    enc_lens = enc_lens.clamp(min=1, max=logits.shape[1])
+    rnnt = AF.rnnt_loss(logits.float(), y.int(), enc_lens.int(), yl.int(),
+                        blank=model.arch.blank_id, reduction="sum", clamp=-1)
+    loss = rnnt
+    ctc = torch.zeros(())
+    if ctc_weight > 0:
+        lp = F.log_softmax(model.ctc(enc).float(), dim=-1).transpose(0, 1)
+        ctc = F.ctc_loss(lp, y, enc_lens, yl, blank=model.arch.blank_id, reduction="sum",
+                         zero_infinity=True)
+        loss = loss + ctc_weight * ctc
+    B = x.shape[0]
+    return loss / B, rnnt.detach() / B, ctc.detach() / B
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+            torch.backends.mkldnn.enabled = False  # CPU LSTM ~25x faster without it here
+            if cfg.threads:
+                torch.set_num_threads(cfg.threads)
+        if self.world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._setup(resume)
+
+    # --- set-up -------------------------------------------------------------------------
+    def _setup(self, resume: bool) -> None:
+        import sentencepiece as spm
+
+        cfg = self.cfg
+        data = Path(cfg.data)
+        last = self.out / "last.pt"
+        ckpt = None
+        if resume:
+            if not last.exists():
+                raise FileNotFoundError(f"--resume: no checkpoint at {last}")
+            ckpt = load_checkpoint(last)
+            _log(f"resuming from {last} at step {ckpt['step']}", self.rank)
+        init = load_checkpoint(cfg.init) if (cfg.init and ckpt is None) else None
+        src = ckpt or init
+        if src is not None:
+            self.tok_proto = tokenizer_from_tensor(src["tokenizer"])
+        else:
+            tok_path = data / "tokenizer.model"
+            if not tok_path.exists():
+                raise FileNotFoundError(f"{tok_path}: no tokenizer; run `nnasr synth` first")
+            self.tok_proto = tok_path.read_bytes()
+        self.sp = spm.SentencePieceProcessor()
+        self.sp.LoadFromSerializedProto(self.tok_proto)
+        self.train_fs = load_features(data / "train.jsonl", self.sp, progress=self.progress and self.rank == 0,
+                                      limit=cfg.limit_train or None)
+        dev = data / "dev.jsonl"
+        from trainer.data.manifest import read_manifest
+
+        self.dev_records = read_manifest(dev)[: cfg.eval_utts] if dev.exists() else []
+        if src is not None:
+            self.model = model_from_checkpoint(src, self.device)
+        else:
+            arch = Architecture(num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden,
+                                enc_layers=cfg.enc_layers, pred_embed=cfg.pred_embed,
+                                pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
+                                stack=cfg.stack, reduce_after=cfg.reduce_after)
+            self.model = RNNT(arch).to(self.device)
+            mean, std = global_stats(self.train_fs)
+            self.model.feat_mean.copy_(torch.from_numpy(mean))
+            self.model.feat_std.copy_(torch.from_numpy(std))
+        self.spec = cfg.spec()
+        if cfg.aat:
+            if not (self.model.in_scale > 0):
+                from .export import calibrate
+
+                i_s, o_s = calibrate(self.model, self.train_fs, spec=self.spec)
+                self.model.in_scale.fill_(i_s)
+                self.model.out_scale.fill_(o_s)
+                _log(f"AAT: calibrated in_scale={i_s:.5g} out_scale={o_s:.5g}", self.rank)
+            self.model.enable_aat(self.spec)
+        self.pruner = None
+        if cfg.prune != "none":
+            from .prune import make_pruner
+
+            self.pruner = make_pruner(cfg, self.model, self.train_fs, self.device)
+            if ckpt is not None and "prune" in ckpt:
+                self.pruner.load_state_dict(ckpt["prune"])
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.history: list[dict] = []
+        self.wall = 0.0
+        self.audio_seen = 0.0
+        if ckpt is not None:
+            self.opt.load_state_dict(ckpt["optimizer"])
+            self.step, self.epoch = ckpt["step"], ckpt["epoch"]
+            self.batch_in_epoch = ckpt["batch_in_epoch"]
+            self.history = json.loads(ckpt.get("history", "[]"))
+            self.wall = float(ckpt.get("wall_seconds", 0.0))
+            self.audio_seen = float(ckpt.get("audio_seen", 0.0))
+        elif init is not None:
+            self.history = json.loads(init.get("history", "[]"))
+            self.wall = float(init.get("wall_seconds", 0.0))
+        self.ddp = self.model
+        if self.world > 1:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+
+    # --- checkpoints --------------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.opt.state_dict(),
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "config": json.dumps(asdict(self.cfg)), "arch": asdict(self.model.arch),
+            "spec": json.dumps(self.spec.to_dict()) if self.cfg.aat else "",
+            "aat": bool(self.cfg.aat),
+            "tokenizer": tokenizer_to_tensor(self.tok_proto),
+            "history": json.dumps(self.history), "wall_seconds": self.wall,
+            "audio_seen": self.audio_seen,
+            **({"prune": self.pruner.state_dict()} if self.pruner else {}),
+        }
+
+    def save(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.out / "last.pt", self.checkpoint())
+            (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+
+    # --- evaluation ---------------------------------------------------------------------
+    def evaluate(self) -> dict:
+        """Dev WER through the engine (float reference for float models, the integer
+        emulator for AAT), on ``eval_utts`` dev utterances."""
+        if not self.dev_records or self.rank != 0:
+            return {}
+        import tempfile
+
+        from engine.model import load_model
+
+        from .evaluate import evaluate_engine
+        from .export import calibrate, export_model
+
+        m = self.model
+        m.eval()
+        with tempfile.TemporaryDirectory() as d:
+            if self.cfg.aat:
+                i_s, o_s = float(m.in_scale), float(m.out_scale)
+            else:
+                i_s, o_s = calibrate(m, self.train_fs, n=16, spec=self.spec)
+            p = export_model(m, self.tok_proto, Path(d) / "dev.nnasr", spec=self.spec,
+                             in_scale=i_s, out_scale=o_s)
+            em = load_model(p)
+            mode = "placed" if self.cfg.aat else "float"
+            r = evaluate_engine(em, self.dev_records, mode=mode)
+        m.train()
+        return {"dev_wer": round(r.wer, 4), "dev_mode": mode, "dev_utts": r.utterances}
+
+    # --- the loop -----------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.cfg
+        model, opt = self.model, self.opt
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 7919 + self.step)
+        lengths = self.train_fs.lengths
+        t_start = time.time()
+        wall0 = self.wall
+        last_save = time.time()
+        stop = {"flag": False}
+
+        def _sig(signum, frame):
+            stop["flag"] = True
+
+        old = signal.signal(signal.SIGTERM, _sig)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+        ema = None
+        utts = 0
+        t_rate = time.time()
+        try:
+            with Progress(*cols, disable=not self.progress or self.rank != 0) as bar:
+                task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
+                while self.step < cfg.steps and not stop["flag"]:
+                    batches = make_batches(lengths, cfg.max_frames, cfg.seed, self.epoch,
+                                           shortest_first=(self.epoch == 0), rank=self.rank,
+                                           world=self.world)
+                    while self.batch_in_epoch < len(batches):
+                        if self.step >= cfg.steps or stop["flag"]:
+                            break
+                        if cfg.minutes and (time.time() - t_start) / 60 >= cfg.minutes:
+                            stop["flag"] = True
+                            break
+                        idx = batches[self.batch_in_epoch]
+                        x, lens, y, yl = collate(self.train_fs, idx, self.device)
+                        if cfg.specaug:
+                            x = spec_augment(x, lens, model.feat_mean, gen)
+                        for g in opt.param_groups:
+                            g["lr"] = lr_at(self.step, cfg)
+                        if self.pruner:
+                            self.pruner.before_step(self.step)
+                        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and not cfg.aat):
+                            loss, rnnt, ctc = compute_loss(self.ddp, x, lens, y, yl, cfg.ctc_weight)
+                            if self.pruner:
+                                loss = loss + self.pruner.loss_term()
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                        if torch.isfinite(gn):
+                            opt.step()
+                        if self.pruner:
+                            self.pruner.after_step(self.step)
+                        self.step += 1
+                        self.batch_in_epoch += 1
+                        utts += len(idx)
+                        self.audio_seen += float(lens.sum()) / 100.0
+                        lv = float(rnnt)
+                        ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+                        if self.step % cfg.log_every == 0:
+                            rate = utts / max(1e-6, time.time() - t_rate)
+                            info = f"rnnt {ema:.2f} ctc {float(ctc):.2f} lr {lr_at(self.step, cfg):.2e} {rate:.1f} utt/s"
+                            bar.update(task, completed=self.step, info=info)
+                            if not self.progress and self.rank == 0:
+                                _log(f"step {self.step} {info}")
+                            utts, t_rate = 0, time.time()
+                            self.history.append({"step": self.step, "loss": round(ema, 4),
+                                                 "wall_s": round(wall0 + time.time() - t_start, 1),
+                                                 "audio_h": round(self.audio_seen / 3600, 3)})
+                        if cfg.eval_every and self.step % cfg.eval_every == 0:
+                            ev = self.evaluate()
+                            if ev:
+                                self.history.append({"step": self.step, **ev,
+                                                     "wall_s": round(wall0 + time.time() - t_start, 1),
+                                                     "audio_h": round(self.audio_seen / 3600, 3)})
+                                _log(f"step {self.step}: dev WER {ev['dev_wer']:.3f} ({ev['dev_mode']})", self.rank)
+                        if (time.time() - last_save) / 60 >= cfg.save_minutes:
+                            self.wall = wall0 + time.time() - t_start
+                            self.save()
+                            last_save = time.time()
+                    else:
+                        self.epoch += 1
+                        self.batch_in_epoch = 0
+        finally:
+            signal.signal(signal.SIGTERM, old)
+            self.wall = wall0 + time.time() - t_start
+            self.save()
+        return {"step": self.step, "epoch": self.epoch, "wall_s": self.wall, "out": str(self.out / "last.pt")}
