@@ -84,7 +84,7 @@ class AudioSource:
 def _sounddevice():
     try:
         import sounddevice as sd
-    except OSError as e:  # the PortAudio library itself is missing
+    except (OSError, ImportError) as e:  # the PortAudio library (or sounddevice) is missing
         raise AudioSourceError(f"PortAudio is not installed ({e}), so there is no microphone input") from None
     return sd
 

@@ -37,7 +37,7 @@ def normalizer():
 
 def word_error_rate(refs: list[str], hyps: list[str]) -> float | None:
     """Corpus WER (fraction): total edits / total reference words; None without references."""
-    pairs = [(r, h) for r, h in zip(refs, hyps) if r.strip()]
+    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r.strip()]
     if not pairs:
         return None
     import jiwer

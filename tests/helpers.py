@@ -30,12 +30,12 @@ def tokenizer_proto(vocab_size: int = 40) -> bytes:
 def make_random_model(path: Path, *, seed: int = 0, sparsity: float = 0.0, hidden: int = 32,
                       layers: int = 2, weight_bits: int = 8, float_ops=None, placement=None,
                       vocab_size: int = 40, blank_bias: float = 0.0, **arch_kw):
+    import sentencepiece as spm
+
     from engine.frontend import FrontendConfig
     from engine.model import Architecture, save_model
     from engine.nna.spec import NNASpec
     from engine.quantize import build_tensors, random_params
-
-    import sentencepiece as spm
 
     proto = tokenizer_proto(vocab_size)
     sp = spm.SentencePieceProcessor()

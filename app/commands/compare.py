@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         runs.append(C.ModelRun(M.facts_of(model)))
     names = [r.facts.name for r in runs]
     if len(set(names)) != len(names):  # two files with one stem: tell them apart
-        for r, p in zip(runs, paths):
+        for r, p in zip(runs, paths, strict=True):
             r.facts = dataclasses.replace(r.facts, name=str(p))
 
     stderr = Console(stderr=True)

@@ -37,7 +37,7 @@ def run(args) -> int:
     from app.cli import UserError
 
     try:
-        from trainer.train import Trainer, TrainConfig, parse_overrides
+        from trainer.train import TrainConfig, Trainer, parse_overrides
     except ImportError as e:
         raise UserError(f"training needs the [train] extra ({e}); run `make test` or pip install -e '.[train]'") from None
     cfg = TrainConfig(data=args.data, out=args.out, init=args.init)

@@ -91,8 +91,7 @@ def _outputs(files: list[str], output: str | None, fmt: str) -> list[Path | None
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     import engine
     from app import models as M
@@ -115,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     )
     with progress:
         files_task = progress.add_task(f"{len(args.files)} file(s)", total=len(args.files))
-        for path, target in zip(args.files, targets):
+        for path, target in zip(args.files, targets, strict=True):
             dur = _duration(path)
             file_task = progress.add_task(Path(path).name, total=dur)
             try:

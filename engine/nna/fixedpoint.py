@@ -1,14 +1,22 @@
 """Fixed-point primitives of the NNA, exact, on numpy int64 arrays.
 
-The rules are gemmlowp's / TFLite's, as the spec states (``NNASpec.rounding``):
+The rules are gemmlowp's / TFLite's (``NNASpec.rounding`` names the rule of the shifts):
 
-* ``srdhm(a, b)``: SaturatingRoundingDoublingHighMul of two int32: ``(a*b + nudge) / 2^31``
-  truncated toward zero, with ``nudge = 2^30`` for ``a*b >= 0`` else ``1 - 2^30``; the only
-  overflow case ``a = b = -2^31`` saturates to ``2^31 - 1``. Rounds half away from zero.
+* ``srdhm(a, b)``: SaturatingRoundingDoublingHighMul of two int32, exactly gemmlowp's
+  reference: ``(a*b + nudge) / 2^31`` truncated toward zero, with ``nudge = 2^30`` for
+  ``a*b >= 0`` else ``1 - 2^30``; the only overflow case ``a = b = -2^31`` saturates to
+  ``2^31 - 1``. Note what that rounding is: ``a*b / 2^31`` rounded to nearest with ties
+  toward +infinity (``-0.5 -> 0``, ``+0.5 -> 1``, ``-1.5 -> -1``), as ARM's ``SQRDMULH``.
+  Proof sketch, for ``a*b < 0``, ``u = -a*b``: ``trunc((-u + 1 - 2^30) / 2^31)
+  = -floor((u + 2^30 - 1) / 2^31) = -ceil((u - 2^30) / 2^31) = floor((a*b + 2^30) / 2^31)``.
+  So ``srdhm(a, b) = min((a*b + 2^30) >> 31, 2^31 - 1)`` (arithmetic shift), which is how it
+  is computed here (tested against the gemmlowp formula in Python integers).
 * ``rounding_shift_right(x, e)``: RoundingDivideByPOT, ``x / 2^e`` rounded half away from
-  zero.
+  zero (``-1.5 -> -2``, ``-0.5 -> -1``, ``+0.5 -> 1``).
 * ``requantize(acc, M, shift)``: ``rounding_shift_right(srdhm(acc << left, M), right)``,
   where a real multiplier ``m = M * 2^-31 * 2^-shift`` (``shift`` may be negative: left).
+* ``quantize_multiplier(m)``: ``M = round(frac(m) * 2^31)`` rounded half away from zero
+  (TFLite's ``QuantizeMultiplier``, ``std::round``).
 
 All functions take and return ``np.int64`` arrays; saturation to a destination width is
 explicit (``saturate``).
@@ -27,32 +35,40 @@ INT32_MAX = (1 << 31) - 1
 def saturate(x: np.ndarray, bits: int) -> np.ndarray:
     """Clamp to the signed ``bits``-bit range ``[-2^(bits-1), 2^(bits-1) - 1]``."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return np.clip(x, lo, hi).astype(np.int64)
+    y = np.maximum(x, lo)  # np.maximum/np.minimum: a few times faster than np.clip on 2.x
+    return np.minimum(y, hi).astype(np.int64, copy=False)
 
 
 def saturate_symmetric(x: np.ndarray, bits: int) -> np.ndarray:
     """Clamp to ``[-(2^(bits-1) - 1), 2^(bits-1) - 1]`` (weights, symmetric activations)."""
     q = (1 << (bits - 1)) - 1
-    return np.clip(x, -q, q).astype(np.int64)
+    y = np.maximum(x, -q)
+    return np.minimum(y, q).astype(np.int64, copy=False)
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
-    """Round float to the nearest integer, ties away from zero (the spec's rounding)."""
+    """Round float to the nearest integer, ties away from zero (the spec's rounding).
+
+    Computed as ``floor(|x|) + (frac(|x|) >= 0.5)`` with the sign put back, which is exact;
+    the shorter ``floor(|x| + 0.5)`` is wrong for the largest double below 0.5
+    (``0.49999999999999994 + 0.5`` rounds to ``1.0``). Magnitudes beyond 2^62 clamp to
+    2^62, so a later ``saturate`` keeps their sign.
+    """
     x = np.asarray(x, dtype=np.float64)
-    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+    a = np.abs(x)
+    f = np.floor(a)
+    f += (a - f) >= 0.5
+    np.minimum(f, 2.0**62, out=f)  # huge values stay huge (and saturate later), not wrap
+    return np.copysign(f, x).astype(np.int64)
 
 
 def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """SaturatingRoundingDoublingHighMul of int32 values (given as int64)."""
+    """SaturatingRoundingDoublingHighMul of int32 values (given as int64); see module doc."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    num = ab + nudge
-    # division by 2^31 truncating toward zero
-    q = np.where(num >= 0, num >> 31, -((-num) >> 31))
-    return np.where(overflow, INT32_MAX, q).astype(np.int64)
+    # |a*b| <= 2^62, so a*b + 2^30 cannot overflow int64; the result is 2^31 only for
+    # a = b = -2^31, which saturates.
+    return np.minimum((a * b + (1 << 30)) >> 31, INT32_MAX)
 
 
 def rounding_shift_right(x: np.ndarray, exponent) -> np.ndarray:
@@ -75,13 +91,15 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     q, e = math.frexp(real)  # real = q * 2^e, q in [0.5, 1)
-    m = int(round(q * (1 << 31)))
+    m = math.floor(q * (1 << 31) + 0.5)  # exact: q * 2^31 < 2^31 has a 2^-22 ulp
     if m == (1 << 31):
         m //= 2
         e += 1
     shift = -e
     if shift > 62:  # the result is 0 for every int32 input
         return 0, 0
+    if shift < -31:
+        raise ValueError(f"multiplier {real} is too large (>= 2^31) for a Q0.31 multiplier")
     return m, shift
 
 
@@ -97,7 +115,9 @@ def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np
     """``acc * M * 2^-31 * 2^-shift`` with the spec's rounding (no final saturation).
 
     ``acc`` int32 values; ``multiplier``/``shift`` broadcast against it (per channel on the
-    last axis). A left shift (``shift < 0``) saturates ``acc`` to int32 first, as TFLite.
+    last axis). A left shift (``shift < 0``, at most 31) is applied to ``acc`` first and the
+    shifted value saturates to int32 (TFLite leaves that overflow undefined; the spec
+    saturates).
     """
     acc = np.asarray(acc, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)

@@ -3,24 +3,85 @@
 Integer values travel as ``np.int64`` arrays holding the narrow type's values (int8,
 int16, int32); the width is enforced by explicit saturation, as the spec says.
 
-Matrix products use the *exact-in-float BLAS* trick: int8 x int8 products summed in
-float32 are exact while every partial sum stays below 2^24 in magnitude, i.e. for dot
-products no longer than ``spec.exact_float32_max_k`` (1040 for 8-bit weights and
-activations); longer ones, and 16-bit activations, use float64 (exact below 2^53). The
-result is converted to int64, the int32 bias is added, and the sum saturates to int32
-(the accumulator). Weights are kept in a float array holding integer values
-(:class:`QLinear` prepares them once).
+How the host computes them (every path is exact; tests compare each with a plain int64
+reference):
+
+* Matrix products use the *exact-in-float BLAS* trick: integer products summed in float32
+  are exact while every partial sum stays below 2^24 in magnitude, whatever order BLAS adds
+  them in. :class:`QLinear` checks that bound per matrix, ``max_row sum|w| * 2^(act_bits-1)
+  < 2^24`` (it covers an input of -2^(act_bits-1) too), and uses float32 BLAS when it holds
+  (8-bit weights and activations: every dot product up to about 1000 long; a sparse matrix
+  qualifies for longer ones), else float64 (exact below 2^53), else int64. The result is
+  converted to int64, the int32 bias is added, and the sum saturates to int32 (the
+  accumulator; skipped when the same bound proves it cannot overflow).
+* Sparse matrices: for one input vector (the per-frame recurrent matvec) a matrix of low
+  enough density can use an ELL layout (per output row its non-zero codes and their column
+  indices): gather, multiply, sum; exact by the same bound. ``QLinear(kernel=...)`` picks
+  it: ``"dense"``, ``"sparse"``, or ``"auto"``: sparse when the density is at most
+  :data:`SPARSE_MAX_DENSITY` (see there for the measurement behind it). All-zero output rows
+  and all-zero input columns are dropped from the BLAS operand when they are at least
+  1/8 of the matrix.
+* Requantization by per-channel constants uses the closed forms of
+  :mod:`engine.nna.fixedpoint` (``srdhm = (a*M + 2^30) >> 31`` for ``M >= 0``;
+  rounding right shift ``(x + 2^(e-1) - [x < 0]) >> e``), in place.
+* The LSTM cell evaluates its four gate non-linearities with one lookup in a combined
+  sigmoid|tanh table of every int16 input (:func:`engine.nna.lut.full_table`), and the
+  cell's tanh (including the cell -> gate-format conversion) with one lookup.
+  :func:`lstm_cell_int_reference` is the cell written rule by rule; the tests hold the two
+  equal.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from .fixedpoint import requantize, rounding_shift_right, saturate, saturate_symmetric
-from .lut import lut_sigmoid, lut_tanh
+from .fixedpoint import (
+    INT32_MAX,
+    requantize,
+    round_half_away,
+    rounding_shift_right,
+    saturate,
+    saturate_symmetric,
+)
+from .lut import full_table, lut_sigmoid, lut_tanh
 from .spec import NNASpec
+
+SPARSE_MAX_DENSITY = 0.05
+"""``kernel="auto"`` uses the sparse (ELL) matvec at or below this density.
+
+Measured on this project's development host (numpy 2.x, OpenBLAS, one thread, AVX-512),
+for a 1024 x 256 recurrent matrix and one input vector: dense float32 BLAS ``x @ W.T``
+takes about 10 us with the matrix in cache and 40 us from L3; the ELL path costs about
+0.8 ns per non-zero hot (gather + multiply + sum, numpy call overhead included), i.e.
+about 40 us at 20 % density. numpy's gather cannot beat BLAS at 80 % sparsity; it starts to
+win near 95 %. ``benchmarks/bench_engine.py --kernels`` re-measures the crossover.
+"""
+
+_COMPACT_MIN_FRACTION = 0.125
+
+
+def _rshift_round_(x: np.ndarray, e: int) -> np.ndarray:
+    """In place: ``x / 2^e`` rounded half away from zero, for a constant ``e >= 0``.
+
+    ``(x + 2^(e-1) - [x < 0]) >> e`` equals :func:`rounding_shift_right` for ``|x| < 2^62``.
+    """
+    if e == 0:
+        return x
+    neg = x < 0
+    x += 1 << (e - 1)
+    x -= neg
+    x >>= e
+    return x
+
+
+def _clip_(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """In place saturation."""
+    np.maximum(x, lo, out=x)
+    np.minimum(x, hi, out=x)
+    return x
 
 
 @dataclass
@@ -28,7 +89,9 @@ class QLinear:
     """A quantized linear op: ``acc = x_q @ w_q.T + bias_q`` then requantize per channel.
 
     w_q: int [N, K] weight codes; bias_q: int32 [N]; multiplier/shift: requantization of
-    the accumulator to the op's output format (per output channel).
+    the accumulator to the op's output format (per output channel). ``act_bits`` bounds the
+    input codes (``|x| <= 2^(act_bits-1)``); ``kernel``: "auto", "dense" or "sparse" (how
+    the host computes a single-vector product; results are identical).
     """
 
     w_q: np.ndarray
@@ -37,26 +100,119 @@ class QLinear:
     shift: np.ndarray
     spec: NNASpec
     act_bits: int = 8
+    kernel: str = "auto"
 
     def __post_init__(self) -> None:
-        k = self.w_q.shape[1]
-        exact32 = self.act_bits <= 8 and k <= self.spec.exact_float32_max_k
-        self.blas_dtype = np.float32 if exact32 else np.float64
-        self._wt = np.ascontiguousarray(self.w_q.T.astype(self.blas_dtype))
-        self._nz_cols = None
+        if self.kernel not in ("auto", "dense", "sparse"):
+            raise ValueError(f"kernel must be 'auto', 'dense' or 'sparse', got {self.kernel!r}")
+        w = np.asarray(self.w_q, dtype=np.int64)
+        if w.ndim != 2:
+            raise ValueError(f"weights must be [N, K], got shape {w.shape}")
+        n, k = w.shape
+        bias = np.broadcast_to(np.asarray(self.bias_q, dtype=np.int64), (n,))
+        self._bias = bias.copy()
+        self._has_bias = bool(np.any(bias))
+        amax = 1 << (self.act_bits - 1)
+        row_abs = np.abs(w).sum(axis=1)
+        bound = int(row_abs.max(initial=0)) * amax  # largest |partial sum| of any dot product
+        if bound < (1 << 24):
+            self.blas_dtype = np.float32
+        elif bound < (1 << 53):
+            self.blas_dtype = np.float64
+        else:
+            self.blas_dtype = np.int64
+        self._needs_sat = bound + int(np.abs(bias).max(initial=0)) > INT32_MAX
+        # compaction: drop all-zero rows / columns from the BLAS operand
+        nz_rows = np.flatnonzero(row_abs)
+        nz_cols = np.flatnonzero(np.abs(w).sum(axis=0))
+        self._rows = nz_rows if n - len(nz_rows) >= _COMPACT_MIN_FRACTION * n else None
+        self._cols = nz_cols if k - len(nz_cols) >= _COMPACT_MIN_FRACTION * k else None
+        wc = w
+        if self._rows is not None:
+            wc = wc[self._rows]
+        if self._cols is not None:
+            wc = wc[:, self._cols]
+        self._wt = np.ascontiguousarray(wc.T.astype(self.blas_dtype))
+        self.density = float(np.count_nonzero(w)) / max(w.size, 1)
+        use_sparse = self.kernel == "sparse" or (
+            self.kernel == "auto" and self.density <= SPARSE_MAX_DENSITY
+        )
+        self._ell = self._build_ell(wc) if use_sparse and wc.size else None
+        # requantization constants (fast path: 0 <= M < 2^31, 0 <= shift <= 62)
+        m = np.broadcast_to(np.asarray(self.multiplier, dtype=np.int64), (n,)).copy()
+        sh = np.broadcast_to(np.asarray(self.shift, dtype=np.int64), (n,)).copy()
+        self._m, self._sh = m, sh
+        self._fast_requant = bool(np.all((m >= 0) & (m <= INT32_MAX) & (sh >= 0) & (sh <= 62)))
+        self._half = np.where(sh > 0, np.left_shift(1, np.maximum(sh - 1, 0)), 0)
+        self._all_shift_pos = bool(np.all(sh > 0))
+        self._pos = sh > 0
+
+    def _build_ell(self, wc: np.ndarray):
+        """ELL layout, transposed: [r, N'] column indices and values (r = max non-zeros per row)."""
+        nnz_row = (wc != 0).sum(axis=1)
+        r = int(nnz_row.max(initial=0))
+        idx = np.zeros((wc.shape[0], r), dtype=np.intp)
+        val = np.zeros((wc.shape[0], r), dtype=self.blas_dtype)
+        rows, cols = np.nonzero(wc)
+        pos = np.arange(len(rows)) - np.repeat(np.cumsum(nnz_row) - nnz_row, nnz_row)
+        idx[rows, pos] = cols
+        val[rows, pos] = wc[rows, cols]
+        return np.ascontiguousarray(idx.T), np.ascontiguousarray(val.T)
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.w_q.shape)
 
+    @property
+    def sparse(self) -> bool:
+        """Whether single-vector products use the sparse (ELL) kernel."""
+        return self._ell is not None
+
     def accumulate(self, x_q: np.ndarray) -> np.ndarray:
         """int32 accumulators (saturated) for int inputs ``x_q`` [..., K] -> [..., N]."""
-        prod = np.asarray(x_q, dtype=self.blas_dtype) @ self._wt
-        acc = prod.astype(np.int64) + self.bias_q
-        return saturate(acc, self.spec.acc_bits)
+        x = np.asarray(x_q, dtype=self.blas_dtype)
+        if self._cols is not None:
+            x = x[..., self._cols]
+        if self._ell is not None and x.ndim == 1:
+            idx, val = self._ell
+            g = x.take(idx)
+            g *= val
+            prod = g.sum(axis=0)
+        else:
+            prod = x @ self._wt
+        acc = prod.astype(np.int64)
+        if self._rows is not None:
+            full = np.empty(acc.shape[:-1] + (len(self._bias),), dtype=np.int64)
+            full[...] = self._bias
+            full[..., self._rows] += acc
+            acc = full
+        elif self._has_bias:
+            acc += self._bias
+        if self._needs_sat:
+            _clip_(acc, -(1 << 31), INT32_MAX)
+        return acc
+
+    def requantize(self, acc: np.ndarray) -> np.ndarray:
+        """Per-channel requantization of int32 accumulators (no final saturation).
+
+        Equals :func:`engine.nna.fixedpoint.requantize`. ``acc`` is overwritten.
+        """
+        if not self._fast_requant:
+            return requantize(acc, self._m, self._sh)
+        acc *= self._m  # srdhm with M >= 0: (a*M + 2^30) >> 31, no overflow case
+        acc += 1 << 30
+        acc >>= 31
+        neg = acc < 0
+        if not self._all_shift_pos:
+            neg &= self._pos
+        acc += self._half
+        acc -= neg
+        acc >>= self._sh
+        return acc
 
     def __call__(self, x_q: np.ndarray, out_bits: int = 16) -> np.ndarray:
-        return saturate(requantize(self.accumulate(x_q), self.multiplier, self.shift), out_bits)
+        y = self.requantize(self.accumulate(x_q))
+        return _clip_(y, -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1)
 
 
 def linear_acc(x_q: np.ndarray, w_q: np.ndarray, bias_q: np.ndarray, spec: NNASpec) -> np.ndarray:
@@ -78,8 +234,6 @@ def mul_shift(a: np.ndarray, b: np.ndarray, shift: int, bits: int = 16) -> np.nd
 
 def quantize_input(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
     """Float -> symmetric int codes at ``scale`` (round half away from zero, saturate)."""
-    from .fixedpoint import round_half_away
-
     return saturate_symmetric(round_half_away(np.asarray(x, np.float64) / scale), bits)
 
 
@@ -93,24 +247,29 @@ def argmax(x: np.ndarray) -> np.ndarray:
     return np.argmax(x, axis=-1)
 
 
-def lstm_cell_int(
+def lstm_cell_int_reference(
     gx: np.ndarray,
     h_q: np.ndarray,
     c_q: np.ndarray,
     wh: QLinear,
     spec: NNASpec,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One integer LSTM step (gate order i, f, g, o as in PyTorch).
+    """One integer LSTM step, written rule by rule (gate order i, f, g, o as in PyTorch).
 
     gx: input contribution to the gates, int16 gate format [4H] (bias included);
     h_q: previous hidden, int8 Q0.(act_bits-1) [H]; c_q: previous cell, int16 Q.cell_frac.
 
-      gates = sat16(gx + requant(Wh h))                 Q3.12
-      i, f, o = lut_sigmoid(gates), g = lut_tanh(gates) Q0.15
-      c' = sat16(rshift(f*c, 15) + rshift(i*g, 30 - cell_frac))      Q4.11
+      gates = sat16(gx + sat16(requant(Wh h)))              Q3.12
+      i, f, o = lut_sigmoid(gates), g = lut_tanh(gates)     Q0.15
+      c' = sat16(sat32(rshift(f*c, 15)) + sat32(rshift(i*g, 30 - cell_frac)))   Q4.11
       h' = sat_sym(rshift(o * lut_tanh(c' in gate format), 30 - hidden_frac), act_bits)
+
+    The cell's conversion to the gate format is ``sat16(c' << d)`` for
+    ``d = gate_frac - cell_frac >= 0``, else ``rshift(c', -d)``.
     """
-    gates = add_sat(gx, wh(h_q, out_bits=16), 16)
+    acc = linear_acc(h_q, wh.w_q, wh.bias_q, spec)
+    gh = saturate(requantize(acc, wh.multiplier, wh.shift), 16)
+    gates = add_sat(gx, gh, 16)
     n = gates.shape[-1] // 4
     i = lut_sigmoid(gates[..., 0:n], spec)
     f = lut_sigmoid(gates[..., n : 2 * n], spec)
@@ -126,3 +285,71 @@ def lstm_cell_int(
         rounding_shift_right(o * tc, 30 - spec.hidden_frac_bits), spec.act_bits
     )
     return h_new, c_new
+
+
+@functools.lru_cache(maxsize=16)
+def _cell_tables(spec: NNASpec, hidden: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sigmoid|tanh table [2*65536] int32, per-gate offsets [4H], cell-tanh table [65536])."""
+    sig, tanh = full_table("sigmoid", spec), full_table("tanh", spec)
+    gate_table = np.concatenate([sig, tanh]).astype(np.int32)
+    offs = np.full(4 * hidden, 32768, dtype=np.int64)
+    offs[2 * hidden : 3 * hidden] += 65536  # g uses tanh
+    c = np.arange(-32768, 32768, dtype=np.int64)
+    d = spec.gate_frac_bits - spec.cell_frac_bits
+    c_in = saturate(c << d, 16) if d >= 0 else rounding_shift_right(c, -d)
+    cell_tanh = tanh[c_in + 32768].astype(np.int32)
+    for t in (gate_table, offs, cell_tanh):
+        t.setflags(write=False)
+    return gate_table, offs, cell_tanh
+
+
+class LSTMCellInt:
+    """The integer LSTM cell of :func:`lstm_cell_int_reference`, fused for the host."""
+
+    def __init__(self, wh: QLinear, spec: NNASpec) -> None:
+        self.wh = wh
+        self.spec = spec
+        self.hidden = wh.shape[0] // 4
+        self.gate_table, self.offs, self.cell_tanh = _cell_tables(spec, self.hidden)
+        self.cf = spec.cell_frac_bits
+        self.hq = spec.act_qmax
+        self.hshift = 30 - spec.hidden_frac_bits
+
+    def step(self, gx: np.ndarray, h_q: np.ndarray, c_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = self.hidden
+        gates = self.wh(h_q, out_bits=16)
+        gates += gx
+        _clip_(gates, -32768, 32767)
+        gates += self.offs
+        a = self.gate_table[gates]  # i, f, o: sigmoid; g: tanh (Q0.15)
+        fc = np.multiply(a[..., n : 2 * n], c_q, dtype=np.int64)
+        ig = np.multiply(a[..., 0:n], a[..., 2 * n : 3 * n], dtype=np.int64)
+        c_new = _rshift_round_(fc, 15)
+        c_new += _rshift_round_(ig, 30 - self.cf)
+        _clip_(c_new, -32768, 32767)
+        tc = self.cell_tanh[c_new + 32768]
+        h = np.multiply(a[..., 3 * n :], tc, dtype=np.int64)
+        _rshift_round_(h, self.hshift)
+        return _clip_(h, -self.hq, self.hq), c_new
+
+    def run(self, gx: np.ndarray, h_q: np.ndarray, c_q: np.ndarray):
+        """Steps over gx [T, 4H]: returns (h [T, H], last h, last c)."""
+        out = np.empty((len(gx), self.hidden), dtype=np.int64)
+        for t in range(len(gx)):
+            h_q, c_q = self.step(gx[t], h_q, c_q)
+            out[t] = h_q
+        return out, h_q, c_q
+
+
+def lstm_cell_int(
+    gx: np.ndarray,
+    h_q: np.ndarray,
+    c_q: np.ndarray,
+    wh: QLinear,
+    spec: NNASpec,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One integer LSTM step; equals :func:`lstm_cell_int_reference` (see there)."""
+    cell = wh.__dict__.get("_cell")
+    if cell is None or (cell.spec is not spec and cell.spec != spec):
+        cell = wh.__dict__["_cell"] = LSTMCellInt(wh, spec)
+    return cell.step(gx, h_q, c_q)

@@ -72,7 +72,7 @@ class LUT:
         self.spec = spec
         self.k = spec.lut_shift
         self.tables = {
-            n: torch.from_numpy(np.asarray(build_lut(n, spec), dtype=np.int64)).to(device)
+            n: torch.from_numpy(np.array(build_lut(n, spec), dtype=np.int64)).to(device)
             for n in ("sigmoid", "tanh")
         }
 

@@ -1,0 +1,735 @@
+"""`nnasr live`: live transcription in a Textual terminal UI.
+
+Threads: the audio source (PortAudio callback, or a pacing thread for files) only copies
+blocks into a bounded queue; one decode worker (``@work(thread=True)``) reads the queue,
+runs the engine and reports to the UI through ``call_from_thread``; the UI thread only
+draws. When decoding falls behind, the source drops audio and the count is shown.
+
+Layout: a notice line (only when there is something to say), the input state and level
+meter, the transcript (finals committed, the partial below them), and the stats panel
+(per-chunk host latency *measured* and NNA latency *modeled*, p50/p95, RTF, dropped
+audio, the model's facts). Keys are in the footer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Label, OptionList, Sparkline, Static
+from textual.widgets.option_list import Option
+
+from app.audio_sources import AudioSource, AudioSourceError, FileSource
+from app.models import DEMO_AUDIO, facts_of, human_bytes, human_count
+
+SPARK_CHUNKS = 80  # chunks shown in the sparklines
+WINDOW_CHUNKS = 1000  # chunks in the rolling p50/p95
+RECENT_AUDIO_S = 30.0  # audio kept for the comparison view
+RECYCLE_CHUNKS = 4000  # start a fresh engine stream after a final past this many chunks
+STALL_S = 2.0
+SHOWN_FINALS = 500  # finals kept on screen (all of them are in the transcript file)  # a live input silent this long is reported
+
+
+def default_transcript_path(now: datetime | None = None) -> Path:
+    """``$XDG_DATA_HOME/nnasr/transcripts/<YYYYmmdd-HHMMSS>.txt`` (~/.local/share by default)."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return base / "nnasr" / "transcripts" / f"{stamp}.txt"
+
+
+class TranscriptFile:
+    """Appends each final as it arrives (flushed and synced, so a crash loses nothing).
+    The file is created at the first final."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.error: str | None = None
+        self.lines = 0
+
+    def append(self, line: str) -> None:
+        if self.path is None or self.error:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line.rstrip("\n") + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self.lines += 1
+        except OSError as e:
+            self.error = f"cannot write the transcript to {self.path} ({e.strerror or e})"
+
+
+@dataclass
+class Update:
+    """What the decode worker tells the UI after a block (or a few)."""
+
+    partial: str | None = None  # None: unchanged
+    finals: list[str] = field(default_factory=list)
+    level_db: float | None = None
+    peak: float = 0.0
+    host_ms: list[float] = field(default_factory=list)  # measured, per new chunk
+    nna_ms: list[float] = field(default_factory=list)  # modeled, per new chunk
+    rtf: float | None = None
+    dropped_s: float = 0.0
+    dropped_blocks: int = 0
+    overflows: int = 0
+
+
+# --- widgets --------------------------------------------------------------------------------
+class LevelMeter(Static):
+    """Input level (RMS, dBFS) as a bar from -60 to 0 dB; the peak marks clipping."""
+
+    FLOOR_DB = -60.0
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.level_db = self.FLOOR_DB
+        self.peak = 0.0
+        self.dim = False
+
+    def set_level(self, level_db: float, peak: float = 0.0, dim: bool = False) -> None:
+        self.level_db, self.peak, self.dim = level_db, peak, dim
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max(10, self.size.width - 24)
+        frac = min(1.0, max(0.0, (self.level_db - self.FLOOR_DB) / -self.FLOOR_DB))
+        n = int(round(frac * width))
+        color = "grey50" if self.dim else ("green" if frac < 0.7 else "yellow" if frac < 0.9 else "red")
+        t = Text("level ")
+        t.append("█" * n, style=color)
+        t.append("·" * (width - n), style="grey23")
+        t.append(f" {self.level_db:6.1f} dBFS")
+        if self.peak >= 0.999:
+            t.append(" CLIP", style="bold red")
+        return t
+
+
+class StatsPanel(VerticalScroll):
+    def compose(self) -> ComposeResult:
+        yield Label("host latency per chunk · measured", classes="stat-title")
+        yield Sparkline([], summary_function=max, id="host-spark")
+        yield Static("-", id="host-nums", classes="stat-nums")
+        yield Label("NNA latency per chunk · modeled", classes="stat-title")
+        yield Sparkline([], summary_function=max, id="nna-spark")
+        yield Static("-", id="nna-nums", classes="stat-nums")
+        yield Static("RTF -", id="rtf")
+        yield Static("dropped audio: 0.0 s", id="dropped")
+        yield Label("model", classes="stat-title")
+        yield Static("loading…", id="facts")
+
+
+def facts_text(f) -> str:
+    wer = ", ".join(f"{k} {100 * v:.1f}%" for k, v in f.wer.items())
+    lines = [
+        f"[b]{f.name}[/b]",
+        f"params     {human_count(f.params)}",
+        f"sparsity   {100 * f.sparsity:.1f}%",
+        f"bits       {f.weight_bits}-bit weights, {f.act_bits}-bit act.",
+        f"file size  {human_bytes(f.file_bytes)}",
+        f"placement  {f.placement}",
+        f"NNA spec   {f.spec}",
+    ]
+    if wer:
+        lines.append(f"WER        {wer}")
+    return "\n".join(lines)
+
+
+def _pcts(v) -> tuple[float, float]:
+    a = np.fromiter(v, dtype=np.float64)
+    if not len(a):
+        return (math.nan, math.nan)
+    return float(np.percentile(a, 50)), float(np.percentile(a, 95))
+
+
+# --- screens --------------------------------------------------------------------------------
+class InputScreen(ModalScreen):
+    """Pick an input: a microphone (input device) or the bundled demo audio."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "back")]
+
+    def __init__(self, demo: Path | None) -> None:
+        super().__init__()
+        self.demo = demo
+
+    def compose(self) -> ComposeResult:
+        from app.audio_sources import list_input_devices
+
+        options: list[Option] = []
+        try:
+            devices = list_input_devices()
+            for d in devices:
+                label = f"microphone: {d['name']} ({d['channels']} ch)" + (" - default" if d["default"] else "")
+                options.append(Option(label, id=f"dev:{d['index']}"))
+            note = None if devices else "No input devices found."
+        except AudioSourceError as e:
+            note = str(e)
+        if self.demo is not None and self.demo.exists():
+            options.append(Option(f"demo audio: {self.demo.name} (real time, looping)", id="demo"))
+        with Vertical(id="input-dialog"):
+            yield Label("Choose the input", classes="dialog-title")
+            if note:
+                yield Static(note, classes="dialog-note")
+            yield OptionList(*options, id="inputs")
+            yield Static("enter: use it · escape: back", classes="dialog-note")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class CompareScreen(Screen):
+    """Every available model on the same audio: latency distributions side by side."""
+
+    BINDINGS = [Binding("escape,k", "app.pop_screen", "back"), Binding("q", "app.quit", "quit")]
+    BINS = 24
+
+    def __init__(self, models: list[Path], audio: np.ndarray | None, rate: int, origin: str,
+                 chunk_ms: int | None, beam: int) -> None:
+        super().__init__()
+        self.models, self.audio, self.rate, self.origin = models, audio, rate, origin
+        self.chunk_ms, self.beam = chunk_ms, beam
+        self.results: list[dict] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        secs = 0.0 if self.audio is None else len(self.audio) / self.rate
+        yield Static(f"Comparing {len(self.models)} model(s) on the same {secs:.1f} s of audio "
+                     f"({self.origin}). Host latency is measured on this machine; NNA latency "
+                     "is modeled by the cost model.", id="compare-intro")
+        yield Static("running…", id="compare-status")
+        yield Horizontal(id="compare-columns")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.audio is None or not len(self.audio):
+            self.query_one("#compare-status", Static).update(
+                "No audio to compare on: let the input run a few seconds, or add the demo audio.")
+            return
+        self._run()
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _run(self) -> None:
+        from textual.worker import get_current_worker
+
+        import engine
+        from app.transcription import transcribe_samples
+
+        worker = get_current_worker()
+        results = []
+        for i, p in enumerate(self.models):
+            if worker.is_cancelled:
+                return
+            self.app.call_from_thread(self._status, f"running {p.stem} ({i + 1}/{len(self.models)})…")
+            try:
+                model = engine.load_model(p)
+                rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam)
+                t = transcribe_samples(rec, self.audio, self.rate, name=self.origin)
+            except Exception as e:
+                results.append({"name": p.stem, "error": " ".join(str(e).split())})
+                continue
+            results.append({"name": model.name, "facts": facts_of(model), "host": t.host_ms,
+                            "nna": t.modeled_nna_ms, "rtf": t.rtf, "text": t.text})
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show, results)
+
+    def _status(self, msg: str) -> None:
+        self.query_one("#compare-status", Static).update(msg)
+
+    def _show(self, results: list[dict]) -> None:
+        self.results = results
+        ok = [r for r in results if "error" not in r]
+        self._status(f"done: {len(ok)} of {len(results)} model(s). escape: back")
+        cols = self.query_one("#compare-columns", Horizontal)
+        # shared bins, up to the p99 of all models (slower outliers go in the last bin)
+        hmax = _p99([v for r in ok for v in r["host"]])
+        nmax = _p99([v for r in ok for v in r["nna"]])
+        base = ok[0] if ok else None
+        for r in results:
+            col = Vertical(classes="compare-col")
+            cols.mount(col)
+            if "error" in r:
+                col.mount(Label(f"[b]{r['name']}[/b]"), Static(f"could not run: {r['error']}"))
+                continue
+            hp, np_ = _pcts(r["host"]), _pcts(r["nna"])
+            ratio = ""
+            if base is not None and r is not base and _pcts(base["host"])[0] > 0:
+                bh, bn = _pcts(base["host"])[0], _pcts(base["nna"])[0]
+                ratio = f"vs {base['name']}: host ×{hp[0] / bh:.2f}, NNA ×{np_[0] / bn if bn else math.nan:.2f}"
+            f = r["facts"]
+            col.mount(
+                Label(f"[b]{r['name']}[/b]"),
+                Static(f"{human_count(f.params)} params · {100 * f.sparsity:.0f}% sparse · "
+                       f"{human_bytes(f.file_bytes)} · {f.placement}", classes="compare-facts"),
+                Label("host ms per chunk · measured", classes="stat-title"),
+                Sparkline(_histogram(r["host"], hmax, self.BINS), summary_function=max,
+                          classes="hist"),
+                Static(f"0 … {hmax:.3g}+ ms   p50 {hp[0]:.3g} · p95 {hp[1]:.3g}", classes="stat-nums"),
+                Label("NNA ms per chunk · modeled", classes="stat-title"),
+                Sparkline(_histogram(r["nna"], nmax, self.BINS), summary_function=max,
+                          classes="hist"),
+                Static(f"0 … {nmax:.3g}+ ms   p50 {np_[0]:.3g} · p95 {np_[1]:.3g}", classes="stat-nums"),
+                Static(f"RTF {r['rtf']:.3f}  {ratio}"),
+                Label("heard", classes="stat-title"),
+                Static(Text(r["text"] or "(nothing)", style="italic"), classes="compare-text"),
+            )
+
+
+def _p99(values: list[float]) -> float:
+    return float(np.percentile(values, 99)) if values else 1.0
+
+
+def _histogram(values: list[float], vmax: float, bins: int) -> list[float]:
+    """Counts of ``values`` in ``bins`` equal bins over [0, vmax] (shared across models);
+    values above ``vmax`` count in the last bin."""
+    if not values:
+        return [0.0] * bins
+    v = np.minimum(np.asarray(values, dtype=np.float64), vmax)
+    counts, _ = np.histogram(v, bins=bins, range=(0.0, vmax * 1.0001 or 1.0))
+    return [float(c) for c in counts]
+
+
+# --- the app --------------------------------------------------------------------------------
+class LiveApp(App):
+    """Live transcription. ``source`` is started by the decode worker; if it cannot start
+    (no microphone), ``fallback()`` (the demo audio) is used and a notice says so."""
+
+    CSS_PATH = "live.tcss"
+    TITLE = "nnasr live"
+    BINDINGS = [
+        Binding("space,p", "toggle_pause", "pause", key_display="space"),
+        Binding("c", "clear", "clear"),
+        Binding("s", "save", "save"),
+        Binding("m", "switch_model", "model"),
+        Binding("k", "compare", "compare"),
+        Binding("i", "pick_input", "input"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(
+        self,
+        models: list[Path],
+        *,
+        model_index: int = 0,
+        source: AudioSource,
+        fallback: Callable[[], AudioSource] | None = None,
+        transcript_path: Path | None = None,
+        chunk_ms: int | None = None,
+        beam: int = 1,
+        demo_audio: Path | None = DEMO_AUDIO,
+    ) -> None:
+        super().__init__()
+        if not models:
+            raise ValueError("LiveApp needs at least one model")
+        self.models = list(models)
+        self.model_index = model_index
+        self.source = source
+        self.fallback = fallback
+        self.transcript = TranscriptFile(transcript_path)
+        self.chunk_ms = chunk_ms
+        self.beam = beam
+        self.demo_audio = demo_audio
+        self.paused = False
+        self.state = "starting"
+        self.notice_text = ""
+        self.finals: list[str] = []
+        self.partial = ""
+        self.host_ms: deque[float] = deque(maxlen=WINDOW_CHUNKS)
+        self.nna_ms: deque[float] = deque(maxlen=WINDOW_CHUNKS)
+        self.model_facts = None
+        self.chunks_seen = 0
+        self._stop = threading.Event()
+        self._want_model: int | None = None
+        self._want_source: Callable[[], AudioSource] | None = None
+        self._recent: deque[np.ndarray] = deque()
+        self._recent_samples = 0
+        self._recent_rate = 16000
+        self._recent_lock = threading.Lock()
+        self._decoder = None
+
+    # --- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="notice")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                with Horizontal(id="status-row"):
+                    yield Static("starting…", id="state")
+                    yield Static("", id="source")
+                yield LevelMeter(id="level")
+                with VerticalScroll(id="transcript-box"):
+                    yield Static("", id="finals")
+                    yield Static("", id="partial")
+            yield StatsPanel(id="stats")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.models[self.model_index].stem
+        self.query_one("#notice").display = False
+        self.query_one("#finals").display = False
+        self.query_one("#transcript-box").border_title = "transcript"
+        self.query_one("#stats").border_title = "engine"
+        self._decoder = self._decode()
+
+    # --- actions -------------------------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if self.source is not None:
+            self.source.set_paused(self.paused)
+        meter = self.query_one("#level", LevelMeter)
+        meter.set_level(meter.level_db, meter.peak, dim=self.paused)
+        self._show_state()
+
+    def action_clear(self) -> None:
+        self.finals.clear()
+        self.partial = ""
+        self.query_one("#finals", Static).update("")
+        self.query_one("#finals", Static).display = False
+        self.query_one("#partial", Static).update("")
+
+    def action_save(self) -> None:
+        base = self.transcript.path or default_transcript_path()
+        out = base.with_name(f"{base.stem}-saved-{datetime.now():%H%M%S}.txt")
+        text = "\n".join(self.finals + ([self.partial] if self.partial else [])) + "\n"
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+        except OSError as e:
+            self.notify(f"Could not save the transcript: {e.strerror or e}", severity="error")
+            return
+        self.notify(f"Transcript saved to {out}", title="saved")
+
+    def action_switch_model(self) -> None:
+        if len(self.models) < 2:
+            self.notify("Only one model is available (see `nnasr models`).", severity="warning")
+            return
+        self.model_index = (self.model_index + 1) % len(self.models)
+        self._want_model = self.model_index
+        self.sub_title = f"{self.models[self.model_index].stem} (loading…)"
+
+    def action_compare(self) -> None:
+        audio, rate, origin = self.recent_audio()
+        if audio is None or len(audio) < 3 * rate:
+            if self.demo_audio is not None and self.demo_audio.exists():
+                import engine
+
+                try:
+                    audio, rate, origin = engine.load_audio(self.demo_audio, 16000), 16000, f"demo audio {self.demo_audio.name}"
+                except Exception:
+                    pass
+        self.push_screen(CompareScreen(self.models, audio, rate, origin or "live input",
+                                       self.chunk_ms, self.beam))
+
+    def action_pick_input(self) -> None:
+        def chosen(choice: str | None) -> None:
+            if not choice:
+                return
+            if choice == "demo":
+                self._want_source = lambda: FileSource(self.demo_audio, loop=True, label=f"demo audio: {self.demo_audio.name}")
+            elif choice.startswith("dev:"):
+                from app.audio_sources import MicrophoneSource
+
+                idx = int(choice[4:])
+                self._want_source = lambda: MicrophoneSource(device=idx)
+
+        self.push_screen(InputScreen(self.demo_audio), chosen)
+
+    async def action_quit(self) -> None:
+        self._stop.set()
+        if self._decoder is not None:
+            try:
+                import asyncio
+
+                await asyncio.wait_for(self._decoder.wait(), timeout=3.0)
+            except Exception:
+                pass
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # --- UI updates (UI thread) -------------------------------------------------------------
+    def recent_audio(self) -> tuple[np.ndarray | None, int, str]:
+        with self._recent_lock:
+            if not self._recent:
+                return None, self._recent_rate, ""
+            return np.concatenate(list(self._recent)), self._recent_rate, f"the last {self._recent_samples / self._recent_rate:.0f} s of {self.source.name}"
+
+    def set_notice(self, text: str) -> None:
+        self.notice_text = text
+        w = self.query_one("#notice", Static)
+        w.update(text)
+        w.display = bool(text)
+
+    def _show_state(self) -> None:
+        w = self.query_one("#state", Static)
+        if self.paused:
+            w.update(Text("❚❚ PAUSED", style="bold yellow"))
+        elif self.state == "listening":
+            w.update(Text("● LISTENING", style="bold green"))
+        elif self.state == "streaming":
+            w.update(Text("▶ STREAMING", style="bold green"))
+        elif self.state == "ended":
+            w.update(Text("■ END OF INPUT", style="bold"))
+        elif self.state == "no input":
+            w.update(Text("■ NO INPUT", style="bold red"))
+        else:
+            w.update(Text("… STARTING", style="bold"))
+
+    def _set_source(self, state: str, label: str) -> None:
+        self.state = state
+        self.query_one("#source", Static).update(label)
+        self._show_state()
+
+    def _set_model(self, facts) -> None:
+        self.model_facts = facts
+        self.sub_title = facts.name
+        self.host_ms.clear()
+        self.nna_ms.clear()
+        self.query_one("#facts", Static).update(facts_text(facts))
+        self.query_one("#host-spark", Sparkline).data = []
+        self.query_one("#nna-spark", Sparkline).data = []
+
+    def _apply(self, u: Update) -> None:
+        if u.finals:
+            self.finals.extend(u.finals)
+            w = self.query_one("#finals", Static)
+            w.update(Text("\n".join(self.finals[-SHOWN_FINALS:])))
+            w.display = True
+        if u.partial is not None:
+            self.partial = u.partial
+            self.query_one("#partial", Static).update(Text(u.partial, style="italic"))
+        if u.finals or u.partial:
+            self.query_one("#transcript-box", VerticalScroll).scroll_end(animate=False)
+        if u.level_db is not None:
+            self.query_one("#level", LevelMeter).set_level(u.level_db, u.peak, dim=self.paused)
+        if u.host_ms:
+            self.host_ms.extend(u.host_ms)
+            self.nna_ms.extend(u.nna_ms)
+            self.chunks_seen += len(u.host_ms)
+            self.query_one("#host-spark", Sparkline).data = list(self.host_ms)[-SPARK_CHUNKS:]
+            self.query_one("#nna-spark", Sparkline).data = list(self.nna_ms)[-SPARK_CHUNKS:]
+            h, n = _pcts(self.host_ms), _pcts(self.nna_ms)
+            self.query_one("#host-nums", Static).update(
+                f"p50 {h[0]:.3g} · p95 {h[1]:.3g} ms  (last {len(self.host_ms)} chunks)")
+            self.query_one("#nna-nums", Static).update(
+                f"p50 {n[0]:.3g} · p95 {n[1]:.3g} ms")
+        if u.rtf is not None:
+            self.query_one("#rtf", Static).update(
+                f"RTF {u.rtf:.3f}  (host compute ÷ audio)")
+        drop = f"dropped audio: {u.dropped_s:.1f} s ({u.dropped_blocks} blocks)"
+        if u.overflows:
+            drop += f" · device overflows: {u.overflows}"
+        self.query_one("#dropped", Static).update(
+            Text(drop, style="bold red" if (u.dropped_blocks or u.overflows) else ""))
+        if self.transcript.error:
+            self.set_notice(self.transcript.error)
+
+    # --- decode worker (its own thread) ------------------------------------------------------
+    def _post(self, fn, *args, **kwargs) -> None:
+        """Run ``fn`` on the UI thread (from the worker); a no-op once the app is closing."""
+        if self._stop.is_set():
+            return
+        try:
+            self.call_from_thread(fn, *args, **kwargs)
+        except Exception:  # the app is closing
+            self._stop.set()
+
+    def _start_source(self, src: AudioSource) -> AudioSource | None:
+        """Start ``src``; if it fails, say so and start the fallback (demo audio)."""
+        try:
+            src.start()
+            return src
+        except AudioSourceError as e:
+            reason = str(e).rstrip(".")
+        if self.fallback is None:
+            self._post(self.set_notice, f"{reason}.")
+            return None
+        try:
+            fb = self.fallback()
+            fb.start()
+        except AudioSourceError as e2:
+            self._post(self.set_notice, f"{reason}, and the demo audio cannot be streamed "
+                                        f"instead ({e2}). Pass --input FILE.")
+            return None
+        self._post(self.set_notice, f"{reason}. Streaming the bundled demo audio "
+                                    f"({getattr(fb, 'path', Path('demo')).name}) in real time "
+                                    "instead; --input FILE streams your own audio.")
+        return fb
+
+    def _open_model(self, index: int):
+        import engine
+        from app.models import load
+
+        model = load(self.models[index])
+        rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam)
+        return rec, facts_of(model)
+
+    @work(thread=True, exclusive=True, group="decode", exit_on_error=False)
+    def _decode(self) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        try:
+            rec, facts = self._open_model(self.model_index)
+        except Exception as e:
+            self._post(self.set_notice, f"Cannot load the model: {' '.join(str(e).split())}")
+            return
+        self._post(self._set_model, facts)
+        src = self._start_source(self.source)
+        if src is not None:
+            self.source = src
+            self._post(self._set_source, "listening" if src.live else "streaming", src.name)
+        else:
+            self._post(self._set_source, "no input", "")
+        try:
+            self._decode_loop(worker, rec)
+        except Exception as e:  # an engine failure: say so, keep the UI up
+            self._post(self.set_notice, f"The decoder stopped: {type(e).__name__}: {' '.join(str(e).split())}")
+        finally:
+            if self.source is not None:
+                self.source.stop()
+
+    def _decode_loop(self, worker, rec) -> None:
+        stream = rec.create_stream()
+        seen = 0  # chunk stats already reported from this stream
+        host_total = audio_total = 0.0
+        ended = False
+        last_post = 0.0
+        pending = Update()
+        stall_reported = False
+        while not (self._stop.is_set() or worker.is_cancelled):
+            src = self.source
+            if self._want_source is not None:
+                make, self._want_source = self._want_source, None
+                self._finish_stream(stream)
+                stream, seen = rec.create_stream(), 0
+                if src is not None:
+                    src.stop()
+                try:
+                    new = make()
+                except AudioSourceError as e:
+                    self._post(self.set_notice, str(e))
+                    new = None
+                started = self._start_source(new) if new is not None else None
+                self.source = src = started
+                ended, stall_reported = False, False
+                if src is not None:
+                    src.set_paused(self.paused)
+                    if src is new:  # it started: any old notice is stale
+                        self._post(self.set_notice, "")
+                    self._post(self._set_source, "listening" if src.live else "streaming", src.name)
+                else:
+                    self._post(self._set_source, "no input", "")
+            if self._want_model is not None:
+                idx, self._want_model = self._want_model, None
+                try:
+                    new_rec, facts = self._open_model(idx)
+                except Exception as e:
+                    self._post(self.notify, f"Cannot switch model: {' '.join(str(e).split())}", severity="error")
+                else:
+                    self._finish_stream(stream)
+                    rec, stream, seen = new_rec, new_rec.create_stream(), 0
+                    host_total = audio_total = 0.0
+                    self._post(self._set_model, facts)
+                    self._post(self.notify, f"Model: {facts.name}", title="switched")
+            if src is None:
+                self._stop.wait(0.1)
+                continue
+            block = src.read(timeout=0.1)
+            if block is None:
+                if src.exhausted and not ended:
+                    ended = True
+                    self._finish_stream(stream)
+                    stream, seen = rec.create_stream(), 0
+                    if src.error:
+                        self._post(self.set_notice, f"The input stopped: {src.error}. Press i to pick another input.")
+                    self._post(self._set_source, "ended", src.name)
+                elif src.live and not self.paused and not stall_reported and not src.finished.is_set():
+                    last = getattr(src, "last_block_at", 0.0)
+                    if last and time.monotonic() - last > STALL_S:
+                        stall_reported = True
+                        self._post(self.set_notice, f"No audio from the microphone for {STALL_S:.0f} s "
+                                                    "(unplugged or muted?). Press i to pick another input.")
+                continue
+            if stall_reported:
+                stall_reported = False
+                self._post(self.set_notice, "")
+            rate = src.sample_rate
+            self._remember(block, rate)
+            rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))) if len(block) else 0.0
+            pending.level_db = max(LevelMeter.FLOOR_DB, 20 * math.log10(rms + 1e-12))
+            pending.peak = max(pending.peak, float(np.max(np.abs(block))) if len(block) else 0.0)
+            if self.paused and src.live:
+                pass  # a paused microphone: the audio is heard (level) but not transcribed
+            else:
+                stream.accept_waveform(block, rate)
+                for r in stream.results():
+                    if r.is_final:
+                        if r.text:
+                            line = r.text
+                            pending.finals.append(line)
+                            self.transcript.append(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {line}")
+                        pending.partial = ""
+                    else:
+                        pending.partial = r.text
+                chunks = stream.stats.chunks
+                for c in chunks[seen:]:
+                    if c.audio_ms > 0:
+                        pending.host_ms.append(c.host_ms)
+                        pending.nna_ms.append(c.modeled_nna_ms)
+                        host_total += c.host_ms
+                        audio_total += c.audio_ms
+                seen = len(chunks)
+                if pending.finals and seen > RECYCLE_CHUNKS:  # bounded memory on long runs
+                    stream, seen = rec.create_stream(), 0
+            pending.rtf = host_total / audio_total if audio_total else None
+            pending.dropped_s = src.dropped_seconds
+            pending.dropped_blocks = src.dropped_blocks
+            pending.overflows = src.overflows
+            now = time.monotonic()
+            if pending.finals or now - last_post >= 0.05:
+                self._post(self._apply, pending)
+                pending, last_post = Update(), now
+        self._finish_stream(stream)
+
+    def _finish_stream(self, stream) -> None:
+        """End an engine stream: its last words become a final."""
+        try:
+            stream.input_finished()
+        except Exception:
+            return
+        u = Update(partial="")
+        for r in stream.results():
+            if r.is_final and r.text:
+                u.finals.append(r.text)
+                self.transcript.append(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {r.text}")
+        self._post(self._apply, u)
+
+    def _remember(self, block: np.ndarray, rate: int) -> None:
+        with self._recent_lock:
+            if rate != self._recent_rate:
+                self._recent.clear()
+                self._recent_samples = 0
+                self._recent_rate = rate
+            self._recent.append(block)
+            self._recent_samples += len(block)
+            while self._recent and self._recent_samples - len(self._recent[0]) >= RECENT_AUDIO_S * rate:
+                self._recent_samples -= len(self._recent.popleft())

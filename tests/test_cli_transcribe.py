@@ -1,0 +1,161 @@
+"""`nnasr transcribe` and `nnasr models`: output formats, bad files, model discovery."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+from helpers import make_random_model, speechlike
+
+from app.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("transcribe")
+    model = make_random_model(d / "m.nnasr", seed=0)
+    good = d / "good.wav"
+    sf.write(good, speechlike(3.0), 16000, subtype="PCM_16")
+    stereo = d / "stereo44k.flac"
+    sf.write(stereo, np.stack([speechlike(2.0, 44100), speechlike(2.0, 44100, seed=1)], 1), 44100)
+    garbage = d / "garbage.wav"
+    garbage.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(100))
+    empty = d / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    text_file = d / "notes.wav"
+    text_file.write_text("this is not audio\n")
+    return {"model": str(model), "good": str(good), "stereo": str(stereo),
+            "garbage": str(garbage), "empty": str(empty), "text": str(text_file),
+            "missing": str(d / "missing.wav"), "dir": d}
+
+
+def _run(capsys, *argv):
+    rc = main(["transcribe", "-q", *argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_text_format(files, capsys):
+    rc, out, err = _run(capsys, "--model", files["model"], files["good"])
+    assert rc == 0, err
+    assert out.strip() and "\n" not in out.strip()
+    assert "Traceback" not in err
+
+
+def test_json_format(files, capsys):
+    rc, out, err = _run(capsys, "--model", files["model"], "-f", "json", files["good"])
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["text"] and d["file"] == files["good"] and d["model"] == "m"
+    assert d["words"] and all(w["start"] <= w["end"] for w in d["words"])
+    assert abs(d["audio_s"] - 3.0) < 0.2
+    lat = d["latency"]
+    assert lat["chunks"] > 0
+    assert lat["host_ms"]["measured"] is True and lat["host_ms"]["p50"] > 0
+    assert lat["modeled_nna_ms"]["measured"] is False and lat["modeled_nna_ms"]["p95"] > 0
+    assert d["rtf"] > 0
+
+
+def _cue_times(text: str, sep: str) -> list[tuple[str, str]]:
+    ts = rf"(\d\d:\d\d:\d\d{re.escape(sep)}\d\d\d)"
+    return re.findall(ts + " --> " + ts, text)
+
+
+def test_srt_format(files, capsys):
+    rc, out, _ = _run(capsys, "--model", files["model"], "-f", "srt", files["good"])
+    assert rc == 0
+    blocks = [b for b in out.strip().split("\n\n") if b]
+    assert blocks
+    for i, b in enumerate(blocks, start=1):
+        lines = b.split("\n")
+        assert lines[0] == str(i)
+        assert re.fullmatch(r"\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d", lines[1])
+        assert lines[2].strip()
+    times = _cue_times(out, ",")
+    assert all(a < b for a, b in times)
+
+
+def test_vtt_format(files, capsys):
+    rc, out, _ = _run(capsys, "--model", files["model"], "-f", "vtt", files["good"])
+    assert rc == 0
+    assert out.startswith("WEBVTT\n\n")
+    times = _cue_times(out, ".")
+    assert times and all(a < b for a, b in times)
+
+
+def test_bad_files_one_line_each_and_batch_continues(files, capsys):
+    bad = [files["garbage"], files["empty"], files["text"], files["missing"], str(files["dir"])]
+    rc, out, err = _run(capsys, "--model", files["model"], files["good"], *bad, files["stereo"])
+    assert rc == 1
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.startswith("nnasr transcribe: error: ")]
+    assert len(lines) == len(bad)
+    for path, line in zip(bad, lines, strict=True):
+        assert line.startswith(f"nnasr transcribe: error: {path}: "), line
+    assert f"5 of {len(bad) + 2} file(s) failed" in err
+    # the good files before and after the bad ones were transcribed
+    assert f"==> {files['good']} <==" in out and f"==> {files['stereo']} <==" in out
+
+
+def test_output_directory(files, capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    rc, out, _ = _run(capsys, "--model", files["model"], "-f", "json", "-o", str(out_dir),
+                      files["good"], files["stereo"])
+    assert rc == 0 and out == ""
+    assert json.loads((out_dir / "good.json").read_text())["text"]
+    assert json.loads((out_dir / "stereo44k.json").read_text())["audio_s"] > 1.9
+
+
+def test_output_file(files, capsys, tmp_path):
+    target = tmp_path / "t.srt"
+    rc, _, _ = _run(capsys, "--model", files["model"], "-f", "srt", "-o", str(target), files["good"])
+    assert rc == 0 and target.read_text().startswith("1\n")
+
+
+def test_missing_model_is_one_line(files, capsys, monkeypatch, tmp_path):
+    import app.models as M
+
+    monkeypatch.setattr(M, "model_dirs", lambda: [tmp_path / "none"])
+    rc, _, err = _run(capsys, files["good"])
+    assert rc == 2
+    assert err.count("\n") == 1 and "no model found" in err and "--model" in err
+    rc, _, err = _run(capsys, "--model", files["good"], files["good"])  # audio as a model
+    assert rc == 2 and err.startswith("nnasr transcribe: error: ") and err.count("\n") == 1
+
+
+def test_model_discovery_prefers_aat_csp(tmp_path, files):
+    import shutil
+
+    from app import models as M
+
+    for name in ("baseline-ptq", "zzz-other", "aat"):
+        shutil.copy(files["model"], tmp_path / f"{name}.nnasr")
+    assert [p.stem for p in M.discover([tmp_path])] == ["aat", "baseline-ptq", "zzz-other"]
+    shutil.copy(files["model"], tmp_path / "aat-csp.nnasr")
+    assert M.resolve(None, [tmp_path]).stem == "aat-csp"
+    assert M.resolve("baseline-ptq", [tmp_path]).stem == "baseline-ptq"
+    with pytest.raises(M.UserError, match="known models: aat-csp, aat"):
+        M.resolve("nope", [tmp_path])
+
+
+def test_models_command(files, capsys, tmp_path):
+    rc = main(["models", "--json", files["model"]])
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    (d,) = json.loads(out)
+    assert d["name"] == "m" and d["params"] > 0 and d["weight_bits"] == 8
+    assert d["placement"] == "all on NNA" and d["file_bytes"] > 0
+    rc = main(["models", files["model"]])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and "sparsity" in out and "all on NNA" in out
+
+
+def test_wer_facts():
+    from app.models import wer_facts
+
+    assert wer_facts({"wer": 0.1, "kind": "x"}) == {"wer": 0.1}
+    assert wer_facts({"wer": {"test": 0.2, "dev": 0.3}}) == {"test": 0.2, "dev": 0.3}
+    assert wer_facts({"test_wer": 0.25}) == {"test": 0.25}

