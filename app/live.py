@@ -85,7 +85,7 @@ class Update:
     host_ms: list[float] = field(default_factory=list)  # measured, per new chunk
     nna_ms: list[float] = field(default_factory=list)  # modeled, per new chunk
     rtf: float | None = None
-    dropped_s: float = 0.0
+    dropped_s: float | None = None  # None: unchanged
     dropped_blocks: int = 0
     overflows: int = 0
 
@@ -534,11 +534,12 @@ class LiveApp(App):
         if u.rtf is not None:
             self.query_one("#rtf", Static).update(
                 f"RTF {u.rtf:.3f}  (host compute ÷ audio)")
-        drop = f"dropped audio: {u.dropped_s:.1f} s ({u.dropped_blocks} blocks)"
-        if u.overflows:
-            drop += f" · device overflows: {u.overflows}"
-        self.query_one("#dropped", Static).update(
-            Text(drop, style="bold red" if (u.dropped_blocks or u.overflows) else ""))
+        if u.dropped_s is not None:
+            drop = f"dropped audio: {u.dropped_s:.1f} s ({u.dropped_blocks} blocks)"
+            if u.overflows:
+                drop += f" · device overflows: {u.overflows}"
+            self.query_one("#dropped", Static).update(
+                Text(drop, style="bold red" if (u.dropped_blocks or u.overflows) else ""))
         if self.transcript.error:
             self.set_notice(self.transcript.error)
 
@@ -619,7 +620,7 @@ class LiveApp(App):
             src = self.source
             if self._want_source is not None:
                 make, self._want_source = self._want_source, None
-                self._finish_stream(stream)
+                self._finish_stream(stream, seen)
                 stream, seen = rec.create_stream(), 0
                 if src is not None:
                     src.stop()
@@ -645,7 +646,7 @@ class LiveApp(App):
                 except Exception as e:
                     self._post(self.notify, f"Cannot switch model: {' '.join(str(e).split())}", severity="error")
                 else:
-                    self._finish_stream(stream)
+                    self._finish_stream(stream, seen)
                     rec, stream, seen = new_rec, new_rec.create_stream(), 0
                     host_total = audio_total = 0.0
                     self._post(self._set_model, facts)
@@ -655,9 +656,12 @@ class LiveApp(App):
                 continue
             block = src.read(timeout=0.1)
             if block is None:
+                if pending.level_db is not None:  # nothing new is coming soon: show what we have
+                    self._post(self._apply, pending)
+                    pending, last_post = Update(), time.monotonic()
                 if src.exhausted and not ended:
                     ended = True
-                    self._finish_stream(stream)
+                    self._finish_stream(stream, seen)
                     stream, seen = rec.create_stream(), 0
                     if src.error:
                         self._post(self.set_notice, f"The input stopped: {src.error}. Press i to pick another input.")
@@ -708,15 +712,19 @@ class LiveApp(App):
             if pending.finals or now - last_post >= 0.05:
                 self._post(self._apply, pending)
                 pending, last_post = Update(), now
-        self._finish_stream(stream)
+        self._finish_stream(stream, seen)
 
-    def _finish_stream(self, stream) -> None:
-        """End an engine stream: its last words become a final."""
+    def _finish_stream(self, stream, seen: int) -> None:
+        """End an engine stream: its last words become a final; its last chunks are shown."""
         try:
             stream.input_finished()
         except Exception:
             return
         u = Update(partial="")
+        for c in stream.stats.chunks[seen:]:
+            if c.audio_ms > 0:
+                u.host_ms.append(c.host_ms)
+                u.nna_ms.append(c.modeled_nna_ms)
         for r in stream.results():
             if r.is_final and r.text:
                 u.finals.append(r.text)

@@ -124,6 +124,7 @@ class Recognizer:
         endpoint: EndpointConfig | None = None,
         mode: str = "placed",
         max_symbols_per_frame: int = 3,
+        kernel: str = "auto",
     ) -> None:
         self.model = model
         self.chunk_ms = int(chunk_ms or model.chunk_ms)
@@ -135,7 +136,7 @@ class Recognizer:
         self.endpoint = endpoint or EndpointConfig()
         self.mode = mode
         self.max_symbols_per_frame = max_symbols_per_frame
-        self.network = Network(model, mode=mode)
+        self.network = Network(model, mode=mode, kernel=kernel)
         self.sp = model.tokenizer()
         self.sample_rate = model.frontend.sample_rate
         self.frame_s = model.arch.encoder_frame_ms / 1000.0

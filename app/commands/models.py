@@ -48,18 +48,21 @@ def facts_table(rows):
 
     from app import models as M
 
-    t = Table(title="nnasr models", title_justify="left")
-    t.add_column("model", style="bold")
-    t.add_column("params", justify="right")
-    t.add_column("sparsity", justify="right")
-    t.add_column("bits", justify="center")
-    t.add_column("file size", justify="right")
-    t.add_column("placement")
-    t.add_column("WER", justify="right")
-    t.add_column("path", style="dim", no_wrap=True, overflow="ellipsis", min_width=12)
+    cols = [("model", "left"), ("params", "right"), ("sparsity", "right"), ("bits", "center"),
+            ("file size", "right"), ("placement", "left"), ("WER", "right")]
+    data = []
     for r in rows:
         wer = ", ".join(f"{k} {100 * v:.1f}%" for k, v in r.wer.items()) or "-"
-        t.add_row(r.name + (" (default)" if r.default else ""), M.human_count(r.params),
-                  f"{100 * r.sparsity:.1f}%", r.bits, M.human_bytes(r.file_bytes), r.placement,
-                  wer, M._show(Path(r.path)) if r.path else "")
+        data.append([r.name + (" (default)" if r.default else ""), M.human_count(r.params),
+                     f"{100 * r.sparsity:.1f}%", r.bits, M.human_bytes(r.file_bytes),
+                     r.placement, wer])
+    dirs = sorted({M._show(Path(r.path).parent) for r in rows if r.path})
+    t = Table(title="nnasr models", title_justify="left", caption_justify="left",
+              caption=("in " + ", ".join(dirs)) if dirs else None)
+    for i, (name, justify) in enumerate(cols):
+        width = max([len(name)] + [len(d[i]) for d in data])  
+        t.add_column(name, justify=justify, min_width=width, no_wrap=i < 5,
+                     style="bold" if i == 0 else None)
+    for d in data:
+        t.add_row(*d)
     return t
