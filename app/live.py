@@ -41,7 +41,15 @@ WINDOW_CHUNKS = 1000  # chunks in the rolling p50/p95
 RECENT_AUDIO_S = 30.0  # audio kept for the comparison view
 RECYCLE_CHUNKS = 4000  # start a fresh engine stream after a final past this many chunks
 STALL_S = 2.0
-SHOWN_FINALS = 500  # finals kept on screen (all of them are in the transcript file)  # a live input silent this long is reported
+SHOWN_FINALS = 500  # finals shown on screen (all of them are in the transcript file)
+KEPT_FINALS = 10000  # finals kept in memory (for `s`ave); bounded for long sessions  # a live input silent this long is reported
+
+
+def _home(p: Path) -> str:
+    try:
+        return "~/" + str(p.resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(p)
 
 
 def default_transcript_path(now: datetime | None = None) -> Path:
@@ -110,7 +118,7 @@ class LevelMeter(Static):
         width = max(10, self.size.width - 24)
         frac = min(1.0, max(0.0, (self.level_db - self.FLOOR_DB) / -self.FLOOR_DB))
         n = int(round(frac * width))
-        color = "grey50" if self.dim else ("green" if frac < 0.7 else "yellow" if frac < 0.9 else "red")
+        color = "grey50" if self.dim else ("green" if frac < 0.8 else "yellow" if frac < 0.95 else "red")
         t = Text("level ")
         t.append("█" * n, style=color)
         t.append("·" * (width - n), style="grey23")
@@ -281,11 +289,11 @@ class CompareScreen(Screen):
                 Label("host ms per chunk · measured", classes="stat-title"),
                 Sparkline(_histogram(r["host"], hmax, self.BINS), summary_function=max,
                           classes="hist"),
-                Static(f"0 … {hmax:.3g}+ ms   p50 {hp[0]:.3g} · p95 {hp[1]:.3g}", classes="stat-nums"),
+                Static(f"bins 0 … {hmax:.3g}+ ms\np50 {hp[0]:.3g} · p95 {hp[1]:.3g} ms", classes="stat-nums"),
                 Label("NNA ms per chunk · modeled", classes="stat-title"),
                 Sparkline(_histogram(r["nna"], nmax, self.BINS), summary_function=max,
                           classes="hist"),
-                Static(f"0 … {nmax:.3g}+ ms   p50 {np_[0]:.3g} · p95 {np_[1]:.3g}", classes="stat-nums"),
+                Static(f"bins 0 … {nmax:.3g}+ ms\np50 {np_[0]:.3g} · p95 {np_[1]:.3g} ms", classes="stat-nums"),
                 Static(f"RTF {r['rtf']:.3f}  {ratio}"),
                 Label("heard", classes="stat-title"),
                 Static(Text(r["text"] or "(nothing)", style="italic"), classes="compare-text"),
@@ -384,7 +392,10 @@ class LiveApp(App):
         self.sub_title = self.models[self.model_index].stem
         self.query_one("#notice").display = False
         self.query_one("#finals").display = False
-        self.query_one("#transcript-box").border_title = "transcript"
+        box = self.query_one("#transcript-box")
+        box.border_title = "transcript"
+        if self.transcript.path is not None:
+            box.border_subtitle = f"finals appended to {_home(self.transcript.path)}"
         self.query_one("#stats").border_title = "engine"
         self._decoder = self._decode()
 
@@ -510,6 +521,7 @@ class LiveApp(App):
     def _apply(self, u: Update) -> None:
         if u.finals:
             self.finals.extend(u.finals)
+            del self.finals[:-KEPT_FINALS]
             w = self.query_one("#finals", Static)
             w.update(Text("\n".join(self.finals[-SHOWN_FINALS:])))
             w.display = True

@@ -161,7 +161,7 @@ def wer_facts(facts: dict) -> dict[str, float]:
         if "wer" not in k.lower():
             continue
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[k.lower().replace("_wer", "").replace("wer_", "") or "wer"] = float(v)
+            out[k.lower().replace("_wer", "").replace("wer_", "").replace("_", " ") or "wer"] = float(v)
         elif isinstance(v, dict):
             for sk, sv in v.items():
                 if isinstance(sv, (int, float)) and not isinstance(sv, bool):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -166,12 +167,21 @@ def zwc_pack(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.packbits(mask.ravel()), codes.ravel()[mask.ravel()].astype(np.int8)
 
 
-def zwc_unpack(bitmap: np.ndarray, nz: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    n = int(np.prod(shape))
+def zwc_unpack(bitmap: np.ndarray, nz: np.ndarray, shape: tuple[int, int],
+               name: str = "tensor") -> np.ndarray:
+    """Inverse of :func:`zwc_pack`; checks that the parts fit together."""
+    n = int(np.prod(shape, dtype=np.int64))
+    if bitmap.dtype != np.uint8 or bitmap.ndim != 1 or bitmap.size != (n + 7) // 8:
+        raise ModelFormatError(
+            f"{name}.bitmap must be uint8 [{(n + 7) // 8}] for shape {tuple(shape)}, "
+            f"got {bitmap.dtype} {list(bitmap.shape)}"
+        )
+    if nz.dtype != np.int8 or nz.ndim != 1:
+        raise ModelFormatError(f"{name}.nz must be a 1-D int8 tensor, got {nz.dtype} {list(nz.shape)}")
     mask = np.unpackbits(bitmap, count=n).astype(bool)
     if int(mask.sum()) != nz.size:
         raise ModelFormatError(
-            f"zero-weight bitmap marks {int(mask.sum())} non-zeros but {nz.size} are stored"
+            f"{name}: zero-weight bitmap marks {int(mask.sum())} non-zeros but {nz.size} are stored"
         )
     out = np.zeros(n, dtype=np.int8)
     out[mask] = nz
@@ -241,6 +251,42 @@ def save_model(
     return path
 
 
+def _sniff(path: Path, head: bytes) -> str:
+    """A hint about what a file that is not a model file might be."""
+    if head[:2] == b"PK":
+        return " (it looks like a zip archive, e.g. a PyTorch checkpoint: export it with `nnasr export`)"
+    if head[:1] == b"\x80":
+        return " (it looks like a Python pickle; model files never contain pickle)"
+    return ""
+
+
+def _typed(cls, d, what: str) -> dict:
+    """Check a metadata section against a dataclass's field types (by their defaults)."""
+    import dataclasses
+
+    if not isinstance(d, dict):
+        raise ModelFormatError(f"invalid metadata: {what} is not an object")
+    out = dict(d)
+    for f in dataclasses.fields(cls):
+        if f.name not in out:
+            continue
+        v = out[f.name]
+        kind = type(f.default) if f.default is not dataclasses.MISSING else int
+        ok = (
+            isinstance(v, bool) if kind is bool
+            else isinstance(v, int) and not isinstance(v, bool) if kind is int
+            else isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if kind is float
+            else isinstance(v, str) if kind is str
+            else True
+        )
+        if not ok:
+            raise ModelFormatError(f"invalid metadata: {what}.{f.name} = {v!r} is not a {kind.__name__}")
+        if kind is float:
+            out[f.name] = float(v)
+    return out
+
+
 def load_model(path: str | os.PathLike) -> EngineModel:
     """Load and validate a model file. Raises :class:`ModelFormatError` with the reason."""
     from safetensors import safe_open
@@ -248,66 +294,101 @@ def load_model(path: str | os.PathLike) -> EngineModel:
     path = Path(path)
     if not path.exists():
         raise ModelFormatError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelFormatError(f"{path}: is a directory, not a model file")
+    head = b""
     try:
         with open(path, "rb") as f:
             head = f.read(8)
         if len(head) < 8:
-            raise ModelFormatError(f"{path}: not a model file (too short)")
+            raise ModelFormatError(f"{path}: not a model file (too short: {len(head)} bytes)")
         header_len = int.from_bytes(head, "little")
         if header_len > 100_000_000 or header_len + 8 > path.stat().st_size:
-            raise ModelFormatError(f"{path}: not an nnasr model file (bad safetensors header)")
+            raise ModelFormatError(
+                f"{path}: not an nnasr model file (bad safetensors header){_sniff(path, head)}"
+            )
         with safe_open(str(path), framework="numpy") as f:
             md = f.metadata() or {}
             raw = {k: f.get_tensor(k) for k in f.keys()}
     except ModelFormatError:
         raise
     except Exception as e:  # safetensors raises several types on corrupt input
-        raise ModelFormatError(f"{path}: not a readable model file ({type(e).__name__}: {e})") from None
+        raise ModelFormatError(
+            f"{path}: not a readable model file, truncated or corrupt "
+            f"({type(e).__name__}: {e}){_sniff(path, head)}"
+        ) from None
     if METADATA_KEY not in md:
         raise ModelFormatError(f"{path}: safetensors file without nnasr metadata")
     try:
         meta = json.loads(md[METADATA_KEY])
     except json.JSONDecodeError as e:
         raise ModelFormatError(f"{path}: corrupt metadata ({e})") from None
+    try:
+        return _from_meta(path, meta, raw)
+    except ModelFormatError as e:
+        raise ModelFormatError(f"{path}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        # last resort: a tampered file that got past the explicit checks
+        raise ModelFormatError(f"{path}: invalid model file ({type(e).__name__}: {e})") from None
+
+
+def _from_meta(path: Path, meta, raw: dict[str, np.ndarray]) -> EngineModel:
+    if not isinstance(meta, dict):
+        raise ModelFormatError("invalid metadata: not a JSON object")
     ver = meta.get("format_version")
     if ver != FORMAT_VERSION:
         raise ModelFormatError(
-            f"{path}: model format version {ver!r}, this engine reads version {FORMAT_VERSION}; "
+            f"model format version {ver!r}, this engine reads version {FORMAT_VERSION}; "
             "re-export the model with this version of nnasr"
         )
     try:
-        arch = Architecture(**meta["arch"])
-        frontend = FrontendConfig(**meta["frontend"])
-        spec = NNASpec.from_dict(meta["spec"])
-        tok = base64.b64decode(meta["tokenizer"])
+        arch = Architecture(**_typed(Architecture, meta["arch"], "arch"))
+        frontend = FrontendConfig(**_typed(FrontendConfig, meta["frontend"], "frontend"))
+        spec = NNASpec.from_dict(_typed(NNASpec, meta["spec"], "spec"))
+        tok = base64.b64decode(meta["tokenizer"], validate=True)
     except (KeyError, TypeError, ValueError) as e:
-        raise ModelFormatError(f"{path}: invalid metadata ({e})") from None
+        if isinstance(e, ModelFormatError):
+            raise
+        raise ModelFormatError(f"invalid metadata ({type(e).__name__}: {e})") from None
+    placement = meta.get("placement") or {}
+    facts = meta.get("facts") or {}
+    zwc = meta.get("zwc") or {}
+    chunk_ms = meta.get("chunk_ms", 160)
+    if not isinstance(placement, dict) or not all(isinstance(v, str) for v in placement.values()):
+        raise ModelFormatError("invalid metadata: placement must map op names to 'nna' or 'cpu'")
+    if not isinstance(facts, dict):
+        raise ModelFormatError("invalid metadata: facts is not an object")
+    if not isinstance(zwc, dict):
+        raise ModelFormatError("invalid metadata: zwc is not an object")
+    if not isinstance(chunk_ms, int) or isinstance(chunk_ms, bool):
+        raise ModelFormatError(f"invalid metadata: chunk_ms = {chunk_ms!r} is not an int")
     tensors: dict[str, np.ndarray] = {}
     for k, v in raw.items():
         if k.endswith(".bitmap") or k.endswith(".nz"):
             continue
         tensors[k] = v
-    for k, shape in (meta.get("zwc") or {}).items():
+    for k, shape in zwc.items():
         if k + ".bitmap" not in raw or k + ".nz" not in raw:
-            raise ModelFormatError(f"{path}: compressed tensor {k} is incomplete")
-        tensors[k] = zwc_unpack(raw[k + ".bitmap"], raw[k + ".nz"], tuple(shape))
+            raise ModelFormatError(f"compressed tensor {k} is incomplete")
+        if (not isinstance(shape, list) or len(shape) != 2
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 31
+                           for d in shape)):
+            raise ModelFormatError(f"compressed tensor {k} has an invalid shape {shape!r}")
+        tensors[k] = zwc_unpack(raw[k + ".bitmap"], raw[k + ".nz"], tuple(shape), name=k)
     m = EngineModel(
         arch=arch,
         frontend=frontend,
         spec=spec,
-        placement=dict(meta.get("placement") or {}),
+        placement=dict(placement),
         tensors=tensors,
         tokenizer_proto=tok,
-        chunk_ms=int(meta.get("chunk_ms", 160)),
-        facts=dict(meta.get("facts") or {}),
+        chunk_ms=chunk_ms,
+        facts=dict(facts),
         path=str(path),
         name=path.stem,
         file_bytes=path.stat().st_size,
     )
-    try:
-        validate(m)
-    except ModelFormatError as e:
-        raise ModelFormatError(f"{path}: {e}") from None
+    validate(m)
     return m
 
 
@@ -340,8 +421,29 @@ def _expect(t: dict, name: str, shape: tuple, dtypes: tuple) -> np.ndarray:
 def validate(m: EngineModel) -> None:
     """Shapes, dtypes and value ranges of every tensor against the architecture and spec."""
     a, spec, t = m.arch, m.spec, m.tensors
-    if a.num_classes < 2 or a.stack < 1 or a.enc_layers < 1:
-        raise ModelFormatError("invalid architecture")
+    dims = {k: getattr(a, k) for k in ("n_mels", "stack", "enc_hidden", "enc_layers",
+                                       "reduce_factor", "pred_embed", "pred_hidden", "joiner_dim")}
+    bad = [f"{k}={v}" for k, v in dims.items() if not 1 <= v <= 1 << 16]
+    if a.num_classes < 2 or a.num_classes > 1 << 20:
+        bad.append(f"num_classes={a.num_classes}")
+    if not 0 <= a.blank_id < a.num_classes:
+        bad.append(f"blank_id={a.blank_id}")
+    if not 0 <= a.reduce_after <= a.enc_layers:
+        bad.append(f"reduce_after={a.reduce_after}")
+    if bad:
+        raise ModelFormatError(f"invalid architecture ({', '.join(bad)})")
+    fe = m.frontend
+    fe_bad = []
+    if not 0 < fe.sample_rate <= 384000:
+        fe_bad.append(f"sample_rate={fe.sample_rate}")
+    if not (1 <= fe.hop_length and 1 <= fe.win_length <= fe.n_fft <= 1 << 16):
+        fe_bad.append(f"hop/win/n_fft={fe.hop_length}/{fe.win_length}/{fe.n_fft}")
+    if not 0 <= fe.fmin < fe.fmax <= fe.sample_rate / 2:
+        fe_bad.append(f"fmin/fmax={fe.fmin}/{fe.fmax}")
+    if not fe.log_floor > 0 or not 0 <= fe.preemphasis < 1:
+        fe_bad.append(f"log_floor/preemphasis={fe.log_floor}/{fe.preemphasis}")
+    if fe_bad:
+        raise ModelFormatError(f"invalid front-end config ({', '.join(fe_bad)})")
     if a.n_mels != m.frontend.n_mels:
         raise ModelFormatError("architecture and front-end disagree on n_mels")
     qmax = spec.weight_qmax

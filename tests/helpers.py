@@ -29,7 +29,11 @@ def tokenizer_proto(vocab_size: int = 40) -> bytes:
 
 def make_random_model(path: Path, *, seed: int = 0, sparsity: float = 0.0, hidden: int = 32,
                       layers: int = 2, weight_bits: int = 8, float_ops=None, placement=None,
-                      vocab_size: int = 40, blank_bias: float = 0.0, **arch_kw):
+                      vocab_size: int = 40, blank_bias: float = 0.0, enc_gain: float = 1.0,
+                      **arch_kw):
+    """A random-weight model file. ``enc_gain`` scales the encoder and ``join.enc`` weights:
+    a gain of 2 with ``seed=1, blank_bias=0.5`` gives a model that emits tokens on
+    :func:`speechlike` bursts and none on digital silence (used by endpointing tests)."""
     import sentencepiece as spm
 
     from engine.frontend import FrontendConfig
@@ -46,6 +50,10 @@ def make_random_model(path: Path, *, seed: int = 0, sparsity: float = 0.0, hidde
     params = random_params(arch, seed=seed, sparsity=sparsity)
     # a strong blank bias makes random models emit a few tokens, not one per frame
     params["join.out.b"][0] += blank_bias
+    if enc_gain != 1.0:
+        for k in params:
+            if k.startswith("enc.") or k.startswith("join.enc."):
+                params[k] = params[k] * np.float32(enc_gain)
     tensors = build_tensors(params, arch, spec, in_scale=4.0 / 127, out_scale=8.0 / 32767,
                             mean=np.full(arch.n_mels, -5.0, np.float32),
                             std=np.full(arch.n_mels, 3.0, np.float32), float_ops=float_ops)

@@ -190,3 +190,31 @@ def test_compare_view_and_screenshot(models, tmp_path):
     svg = open(cmp_svg, encoding="utf-8").read().replace("&#160;", " ")
     for text in ("Comparing", "first", "second", "measured", "modeled", "RTF"):
         assert text in svg, text
+
+
+def test_silent_or_overflowing_microphone_is_reported(models, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from app.audio_sources import MicrophoneSource
+
+    def fake_start(self):  # an open device that delivers nothing
+        self.name = "microphone: fake"
+        self.last_block_at = time.monotonic() - 10
+
+    monkeypatch.setattr(MicrophoneSource, "start", fake_start)
+    mic = MicrophoneSource()
+    app = _app(models, tmp_path, mic)
+
+    async def run():
+        async with app.run_test(size=SIZE) as pilot:
+            await _until(pilot, lambda: "No audio from the microphone" in app.notice_text)
+            assert app.state == "listening" and "LISTENING" in _text(app, "#state")
+            block = np.zeros((1600, 1), np.float32)
+            mic._callback(block, 1600, None, SimpleNamespace(input_overflow=True))
+            await _until(pilot, lambda: "device overflows: 1" in _text(app, "#dropped"))
+            assert app.notice_text == ""  # audio flows again
+            await pilot.press("q")
+
+    asyncio.run(run())

@@ -159,3 +159,41 @@ def test_wer_facts():
     assert wer_facts({"wer": 0.1, "kind": "x"}) == {"wer": 0.1}
     assert wer_facts({"wer": {"test": 0.2, "dev": 0.3}}) == {"test": 0.2, "dev": 0.3}
     assert wer_facts({"test_wer": 0.25}) == {"test": 0.25}
+    assert wer_facts({"last_dev_wer": 0.3}) == {"last dev": 0.3}  # what `nnasr export` writes
+
+
+def test_many_kinds_of_input_in_one_batch(files, capsys, tmp_path):
+    """Issue 10's bad-audio list: each file is transcribed or gets one line; never a traceback."""
+    x = speechlike(1.0)
+    ok = {
+        "u8.wav": lambda p: sf.write(p, x, 16000, subtype="PCM_U8"),
+        "s24.wav": lambda p: sf.write(p, x, 16000, subtype="PCM_24"),
+        "s32.wav": lambda p: sf.write(p, x, 16000, subtype="PCM_32"),
+        "nan.wav": lambda p: sf.write(p, np.where(np.arange(len(x)) % 97 == 0, np.nan, x),
+                                      16000, subtype="FLOAT"),
+        "inf.wav": lambda p: sf.write(p, np.where(np.arange(len(x)) % 89 == 0, np.inf, x),
+                                      16000, subtype="DOUBLE"),
+        "r8k.wav": lambda p: sf.write(p, speechlike(1.0, 8000), 8000),
+        "r48k.ogg": lambda p: sf.write(p, speechlike(1.0, 48000), 48000),
+        "six.wav": lambda p: sf.write(p, np.tile(x[:, None], (1, 6)), 16000),
+        "silence.wav": lambda p: sf.write(p, np.zeros(16000, np.float32), 16000),
+        "clipped.wav": lambda p: sf.write(p, np.clip(100 * x, -1, 1), 16000),
+        "flac-named.wav": lambda p: sf.write(p, x, 16000, format="FLAC"),
+        "tiny.wav": lambda p: sf.write(p, x[:10], 16000),
+    }
+    for name, write in ok.items():
+        write(tmp_path / name)
+    full = tmp_path / "full.wav"
+    sf.write(full, x, 16000)
+    data = full.read_bytes()
+    (tmp_path / "truncated.wav").write_bytes(data[: len(data) // 2])  # readable prefix
+    bad = {"header-only.wav": data[:44], "pickle.wav": b"\x80\x04\x95" + bytes(64),
+           "zero-bytes.flac": b""}
+    for name, raw in bad.items():
+        (tmp_path / name).write_bytes(raw)
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    rc, out, err = _run(capsys, "--model", files["model"], *paths)
+    assert rc == 1 and "Traceback" not in err
+    failed = sorted(line.split(": ")[2] for line in err.splitlines() if ": error: " in line)
+    assert failed == sorted(str(tmp_path / n) for n in bad)
+    assert out.count("==> ") == len(paths) - len(bad)

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="input device: index or name substring (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
     p.add_argument("--speed", type=float, default=1.0,
-                   help="file streaming speed, x real time (default 1; 0: as fast as possible)")
+                   help="file streaming speed, x real time (default 1; 0: as fast as possible, "
+                        "dropping nothing)")
     p.add_argument("--loop", action="store_true", help="start the --input file over at its end")
     p.add_argument("--transcript", metavar="PATH",
                    help="append finals to this file (default: "
@@ -102,7 +103,10 @@ def build_app(args: argparse.Namespace):
     fallback = demo_source
     try:
         if args.input:
-            source = FileSource(Path(args.input).expanduser(), speed=args.speed, loop=args.loop)
+            # paced: audio the decoder cannot keep up with is dropped, as from a device;
+            # --speed 0 (as fast as possible) decodes every sample instead
+            source = FileSource(Path(args.input).expanduser(), speed=args.speed, loop=args.loop,
+                                lossless=args.speed <= 0)
             fallback = None
         elif args.demo:
             source = demo_source()

@@ -60,7 +60,7 @@ def facts_table(rows):
     t = Table(title="nnasr models", title_justify="left", caption_justify="left",
               caption=("in " + ", ".join(dirs)) if dirs else None)
     for i, (name, justify) in enumerate(cols):
-        width = max([len(name)] + [len(d[i]) for d in data])  
+        width = max([len(name)] + [len(d[i]) for d in data])
         t.add_column(name, justify=justify, min_width=width, no_wrap=i < 5,
                      style="bold" if i == 0 else None)
     for d in data:

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     except CorpusError as e:
         raise UserError(str(e)) from None
     sp = s["splits"]
-    print(f"corpus in {args.out} ({s['wall_time_s']:.0f} s):")
+    print(f"corpus in {args.out} ({s['last_run_wall_time_s']:.0f} s):")
     for name in ("train", "dev", "test"):
         print(f"  {name:<5} {sp[name]['hours']:7.2f} h  {sp[name]['utterances']:6d} utts  "
               f"{len(sp[name]['voices'])} voices")

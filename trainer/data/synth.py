@@ -638,6 +638,6 @@ def _summary(cfg, runs, by_split, voice_report, pools, tok, wall) -> dict:
         "tokenizer": tok,
         "seed": cfg.seed,
         "config": cfg_d,
-        "wall_time_s": round(wall, 1),
+        "last_run_wall_time_s": round(wall, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
