@@ -49,3 +49,19 @@ def model_from_checkpoint(ckpt: dict, device="cpu") -> RNNT:
     if bad:
         raise ValueError(f"checkpoint does not match the model: {bad[:5]}")
     return model.to(device)
+
+
+def average_snapshots(ckpt: dict, run_dir: str | os.PathLike, k: int) -> tuple[dict, list[int]]:
+    """Replace ``ckpt['model']`` by the mean of the newest ``k`` snapshots of ``run_dir``
+    (float tensors averaged; integer buffers taken from the newest). Returns (ckpt, steps)."""
+    snaps = sorted(Path(run_dir, "snapshots").glob("step-*.pt"))[-k:]
+    if not snaps:
+        raise FileNotFoundError(f"{run_dir}/snapshots: no snapshots to average")
+    states = [load_checkpoint(p) for p in snaps]
+    avg = {}
+    for name, v in states[-1]["model"].items():
+        if v.is_floating_point():
+            avg[name] = sum(s["model"][name].double() for s in states).div(len(states)).to(v.dtype)
+        else:
+            avg[name] = v
+    return {**ckpt, "model": avg}, [int(s["step"]) for s in states]

@@ -67,6 +67,7 @@ class TrainConfig:
     eval_every: int = 1000
     eval_utts: int = 150
     save_minutes: float = 5.0
+    keep_snapshots: int = 5
     log_every: int = 20
     # accelerator-aware training
     aat: bool = False
@@ -284,6 +285,18 @@ class Trainer:
         if self.rank == 0:
             save_checkpoint(self.out / "last.pt", self.checkpoint())
             (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+            self._snapshot()
+
+    def _snapshot(self) -> None:
+        """Model weights only, ``OUT/snapshots/step-N.pt``; the newest ``keep_snapshots``
+        are kept for checkpoint averaging (``nnasr export --average K``)."""
+        snap = self.out / "snapshots"
+        snap.mkdir(exist_ok=True)
+        save_checkpoint(snap / f"step-{self.step:07d}.pt",
+                        {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                         "step": self.step})
+        for old in sorted(snap.glob("step-*.pt"))[: -self.cfg.keep_snapshots]:
+            old.unlink()
 
     # --- evaluation ---------------------------------------------------------------------
     def evaluate(self) -> dict:

@@ -53,7 +53,7 @@ def run(args) -> int:
             out = str(Path(d) / "ckpt.nnasr")
             export.run(SimpleNamespace(checkpoint=path, out=out, data=args.data, calib=64, cpu="",
                                        profile=None, weight_bits=None, no_float=False, chunk_ms=160,
-                                       name=None))
+                                       name=None, average=0))
             path = out
         try:
             model = load_model(path)

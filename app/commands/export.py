@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="store float weights only for CPU ops (smaller file; float reference then uses dequantized weights)")
     p.add_argument("--chunk-ms", type=int, default=160, help="default chunk size (default: %(default)s)")
     p.add_argument("--name", help="model name recorded in the file")
+    p.add_argument("--average", type=int, default=0, metavar="K",
+                   help="average the newest K snapshots of the checkpoint's run (checkpoint averaging)")
 
 
 def run(args) -> int:
@@ -47,6 +49,14 @@ def run(args) -> int:
         ck = load_checkpoint(args.checkpoint)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
+    averaged = []
+    if getattr(args, "average", 0):
+        from trainer.checkpoint import average_snapshots
+
+        try:
+            ck, averaged = average_snapshots(ck, Path(args.checkpoint).parent, args.average)
+        except FileNotFoundError as e:
+            raise UserError(str(e)) from None
     model = model_from_checkpoint(ck)
     proto = tokenizer_from_tensor(ck["tokenizer"])
     if ck.get("spec"):
@@ -88,6 +98,7 @@ def run(args) -> int:
         "aat": bool(ck.get("aat", False)),
         "pruning": json.loads(ck["config"]).get("prune", "none") if ck.get("config") else "none",
         **({"last_dev_wer": devs[-1]["dev_wer"]} if devs else {}),
+        **({"averaged_steps": averaged} if averaged else {}),
     }
     out = export_model(model, proto, args.out, spec=spec, in_scale=i_s, out_scale=o_s,
                        placement=placement, float_ops=[] if args.no_float else None,
