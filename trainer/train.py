@@ -79,7 +79,12 @@ class TrainConfig:
     prune_start: float = 0.1  # fraction of steps
     prune_end: float = 0.6
     prune_every: int = 100
-    csp_lambda: float = 1e-3
+    csp_lambda: float = 1e-3  # weight of the pull toward the recovered sparse weights
+    prune_layers: str = "all"  # which matrices, optional per-group sparsity: enc=0.8,pred,join
+    csp_utts: int = 48  # utterances whose layer inputs form the sensing matrices
+    csp_iters: int = 10  # hard-thresholding pursuit iterations
+    csp_cg_iters: int = 12  # conjugate-gradient iterations of each least-squares refit
+    csp_assign: bool = True  # set weights to the recovered sparse weights at each pruning step
     limit_train: int = 0  # use only the first N training utterances (tests)
 
     def spec(self) -> NNASpec:

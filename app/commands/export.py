@@ -55,6 +55,10 @@ def run(args) -> int:
 
         try:
             ck, averaged = average_snapshots(ck, Path(args.checkpoint).parent, args.average)
+            if "prune" in ck:  # averaging snapshots must not bring pruned weights back
+                from trainer.prune import mask_state_dict
+
+                ck["model"] = mask_state_dict(ck["model"], ck["prune"])
         except FileNotFoundError as e:
             raise UserError(str(e)) from None
     model = model_from_checkpoint(ck)

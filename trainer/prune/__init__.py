@@ -7,7 +7,7 @@ hooks, masks, per-layer selection) and ``docs/pruning.md``.
 
 from __future__ import annotations
 
-from .base import MagnitudePruner, Pruner, magnitude_mask, parse_layers
+from .base import MagnitudePruner, Pruner, magnitude_mask, mask_state_dict, parse_layers, state_key
 from .csp import CSPPruner, csp_recover, layer_error, record_grams
 from .schedule import Schedule, n_zeros
 
@@ -33,4 +33,5 @@ def make_pruner(cfg, model, train_fs=None, device=None, layers: str | None = Non
 
 
 __all__ = ["CSPPruner", "MagnitudePruner", "METHODS", "Pruner", "Schedule", "csp_recover",
-           "layer_error", "magnitude_mask", "make_pruner", "n_zeros", "parse_layers", "record_grams"]
+           "layer_error", "magnitude_mask", "make_pruner", "mask_state_dict", "n_zeros", "parse_layers",
+           "record_grams", "state_key"]
