@@ -281,7 +281,7 @@ def _typed(cls, d, what: str) -> dict:
             else True
         )
         if not ok:
-            raise ModelFormatError(f"invalid metadata: {what}.{f.name} = {v!r} is not a {kind.__name__}")
+            raise ModelFormatError(f"invalid metadata: {what}.{f.name} = {v!r} is not of type {kind.__name__}")
         if kind is float:
             out[f.name] = float(v)
     return out
@@ -428,8 +428,8 @@ def validate(m: EngineModel) -> None:
         bad.append(f"num_classes={a.num_classes}")
     if not 0 <= a.blank_id < a.num_classes:
         bad.append(f"blank_id={a.blank_id}")
-    if not 0 <= a.reduce_after <= a.enc_layers:
-        bad.append(f"reduce_after={a.reduce_after}")
+    if not 0 <= a.reduce_after < a.enc_layers:  # a reduction must feed another layer
+        bad.append(f"reduce_after={a.reduce_after} (0, or less than enc_layers)")
     if bad:
         raise ModelFormatError(f"invalid architecture ({', '.join(bad)})")
     fe = m.frontend

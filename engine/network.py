@@ -265,7 +265,10 @@ class Network:
         """
         op = "join.out"
         kind = self._kind(op)
-        self.counts[op] += int(np.prod(np.broadcast_shapes(e[1].shape, p[1].shape)[:-1]) or 1)
+        if e[1].ndim <= 1 and p[1].ndim <= 1:
+            self.counts[op] += 1
+        else:
+            self.counts[op] += int(np.prod(np.broadcast_shapes(e[1].shape, p[1].shape)[:-1]))
 
         def conv(v):
             k, x = v

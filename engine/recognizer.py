@@ -114,7 +114,15 @@ class _Hyp:
 
 
 class Recognizer:
-    """Holds a model and decoding options; makes streams."""
+    """Holds a model and decoding options; makes streams.
+
+    ``chunk_ms``: audio per processing step (default: the model's); ``beam``: 1 = greedy
+    search (up to ``max_symbols_per_frame`` tokens per encoder frame), more = modified beam
+    search; ``mode``: "placed" (the model's NNA/CPU placement) or "float" (the float
+    reference); ``kernel``: how the host computes single-vector integer matmuls, "auto",
+    "dense" (BLAS) or "sparse" (ELL) -- identical results, only host time differs
+    (:data:`engine.nna.kernels.SPARSE_MAX_DENSITY`).
+    """
 
     def __init__(
         self,
@@ -127,7 +135,7 @@ class Recognizer:
         kernel: str = "auto",
     ) -> None:
         self.model = model
-        self.chunk_ms = int(chunk_ms or model.chunk_ms)
+        self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
         if self.chunk_ms <= 0:
             raise ValueError("chunk_ms must be > 0")
         if beam < 1:
@@ -138,6 +146,7 @@ class Recognizer:
         self.max_symbols_per_frame = max_symbols_per_frame
         self.network = Network(model, mode=mode, kernel=kernel)
         self.sp = model.tokenizer()
+        self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         self.sample_rate = model.frontend.sample_rate
         self.frame_s = model.arch.encoder_frame_ms / 1000.0
 
@@ -222,6 +231,7 @@ class Stream:
         self._seg_start = start_frame
         self._last_token_frame: int | None = None
         self._last_partial = ""
+        self._partial_key: tuple | None = None
         self._segment_index = len(self.finals)
 
     def _process(self, chunk: np.ndarray) -> None:
@@ -248,10 +258,13 @@ class Stream:
         )
         for r in self.finals[finals_before:]:
             self._record_upl(r)
-        partial = self._make_result(False)
-        if partial.text != self._last_partial:
-            self._last_partial = partial.text
-            self._out.append(partial)
+        key = (self._segment_index, tuple(self._hyps[0].ids))
+        if key != self._partial_key:  # the text can only change with the tokens
+            self._partial_key = key
+            partial = self._make_result(False)
+            if partial.text != self._last_partial:
+                self._last_partial = partial.text
+                self._out.append(partial)
 
     def _record_upl(self, r: Result) -> None:
         end_speech = (r.timestamps[-1] + self.rec.frame_s) if r.timestamps else None
@@ -259,27 +272,40 @@ class Stream:
             self.stats.upl_ms.append(1000 * (self._clock - end_speech))
 
     def _decode_frame(self, e) -> None:
+        if self.rec.beam == 1:
+            self._greedy_frame(e)
+        else:
+            self._beam_frame(e, self.rec.beam)
+
+    def _greedy_frame(self, e) -> None:
+        """Greedy search: up to ``max_symbols_per_frame`` symbols on this frame."""
         net, blank = self.net, self.net.arch.blank_id
         t = self._frame
-        if self.rec.beam == 1:
-            h = self._hyps[0]
-            for _ in range(self.rec.max_symbols_per_frame):
-                _, best = net.joint(e, h.pred[1])
-                k = int(best)
-                if k == blank:
-                    break
-                h.ids.append(k)
-                h.times.append(t)
-                h.pred = net.predict(k, h.pred[0])
-                self._last_token_frame = t
-            return
-        # modified beam search: at most one symbol per hyp per frame
+        h = self._hyps[0]
+        for _ in range(self.rec.max_symbols_per_frame):
+            _, best = net.joint(e, h.pred[1])
+            k = int(best)
+            if k == blank:
+                break
+            h.ids.append(k)
+            h.times.append(t)
+            h.pred = net.predict(k, h.pred[0])
+            self._last_token_frame = t
+
+    def _beam_frame(self, e, beam: int) -> None:
+        """Modified beam search: at most one symbol per hypothesis per frame.
+
+        Equal scores resolve as in greedy search (blank first, then the lowest class index),
+        so a beam of 1 decodes exactly as greedy search with one symbol per frame.
+        """
+        net, blank = self.net, self.net.arch.blank_id
+        t = self._frame
         cands = []
         for h in self._hyps:
             logits, _ = net.joint(e, h.pred[1])
             lp = logits - _logsumexp(logits)
             cands.append((h.logp + float(lp[blank]), h, None))
-            top = np.argsort(-lp)[: self.rec.beam + 1]
+            top = np.argsort(-lp, kind="stable")[: beam + 1]
             for k in top:
                 if int(k) != blank:
                     cands.append((h.logp + float(lp[k]), h, int(k)))
@@ -291,7 +317,7 @@ class Stream:
                 merged[key] = (np.logaddexp(old[0], score), old[1], old[2]) if score <= old[0] else (np.logaddexp(old[0], score), h, k)
             else:
                 merged[key] = (score, h, k)
-        best = sorted(merged.values(), key=lambda c: -c[0])[: self.rec.beam]
+        best = sorted(merged.values(), key=lambda c: -c[0])[:beam]
         new = []
         for score, h, k in best:
             if k is None:
@@ -332,7 +358,7 @@ class Stream:
     def _make_result(self, final: bool) -> Result:
         h = self._hyps[0]
         sp = self.rec.sp
-        pieces = [sp.id_to_piece(i - 1) for i in h.ids]
+        pieces = [self.rec.pieces[i - 1] for i in h.ids]
         text = sp.decode([i - 1 for i in h.ids]).strip() if h.ids else ""
         fs = self.rec.frame_s
         times = [round(t * fs, 3) for t in h.times]

@@ -52,12 +52,20 @@ from .spec import NNASpec
 SPARSE_MAX_DENSITY = 0.05
 """``kernel="auto"`` uses the sparse (ELL) matvec at or below this density.
 
-Measured on this project's development host (numpy 2.x, OpenBLAS, one thread, AVX-512),
-for a 1024 x 256 recurrent matrix and one input vector: dense float32 BLAS ``x @ W.T``
-takes about 10 us with the matrix in cache and 40 us from L3; the ELL path costs about
-0.8 ns per non-zero hot (gather + multiply + sum, numpy call overhead included), i.e.
-about 40 us at 20 % density. numpy's gather cannot beat BLAS at 80 % sparsity; it starts to
-win near 95 %. ``benchmarks/bench_engine.py --kernels`` re-measures the crossover.
+Measured on this project's development host (numpy 2.4, OpenBLAS, one thread, a 2-core
+AVX-512 VM), for a 1024 x 256 recurrent matrix and one input vector, in microseconds per
+call, "hot" = the matrix in cache, "cold" = 16 different matrices in turn (as in the
+recognizer, whose float32 weights exceed L2):
+
+    density      dense BLAS hot / cold      ELL hot / cold
+    20 %         10-20 / 40-66              75-82 / 101-106
+    10 %                                    31-43 / 57-59
+     5 %                                    30-32 / 34-39
+     2 %                                    12-16 / 19-21
+
+numpy's gather (about 1 ns per non-zero) cannot beat BLAS at 80 % sparsity, hot or cold;
+ELL wins cold from about 90 % zeros and hot from about 98 %. 5 % is the compromise.
+``benchmarks/bench_engine.py --kernels`` re-measures it on another machine.
 """
 
 _COMPACT_MIN_FRACTION = 0.125

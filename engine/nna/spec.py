@@ -14,9 +14,12 @@ Formats (Qm.n = signed, n fractional bits):
   LSTM hidden state ``h`` is Q0.(act_bits-1): scale ``2^-(act_bits-1)``.
 * accumulators: int32, saturating; bias int32 at scale ``s_in * s_w[c]``.
 * requantize (gemmlowp / TFLite): ``y = RoundingDivideByPOT(SRDHM(acc, M), shift)`` with
-  ``M`` a Q0.31 multiplier in ``[2^30, 2^31)`` and ``shift >= 0`` a right shift;
-  ``SRDHM`` = SaturatingRoundingDoublingHighMul (round half away from zero), the shift
-  rounds half away from zero; then saturate to the destination type.
+  ``M`` a Q0.31 multiplier in ``[2^30, 2^31)`` and ``shift`` a right shift (negative: a
+  left shift of ``acc``, saturating to int32, at most 31); ``SRDHM`` =
+  SaturatingRoundingDoublingHighMul exactly as gemmlowp's reference, which rounds to nearest
+  with ties toward +infinity (``-0.5 -> 0``); the shift (``rounding``) rounds half away from
+  zero; then saturate to the destination type. ``M = round(m * 2^(31+shift))``, half away
+  from zero. Hand-worked examples: ``tests/test_engine_fixedpoint.py``.
 * LSTM gates: int16 ``Q(gate_int_bits).(15-gate_int_bits)`` (default Q3.12, range ±8).
   Gate non-linearities by lookup table over that input format, output int16 Q0.15.
   Cell state: int16 Q(15-cell_frac_bits).cell_frac_bits (default Q4.11, range ±16).
@@ -49,7 +52,7 @@ class NNASpec:
     acc_bits: int = 32  # accumulator width, saturating
     bias_bits: int = 32
     multiplier_bits: int = 32  # requantization multiplier: Q0.31 in an int32
-    rounding: str = "half_away_from_zero"  # SRDHM and rounding right shift (gemmlowp)
+    rounding: str = "half_away_from_zero"  # rounding right shift; SRDHM is gemmlowp's (ties up)
     gate_int_bits: int = 3  # LSTM gate pre-activations int16 Q3.12
     cell_frac_bits: int = 11  # LSTM cell state int16 Q4.11
     lut_entries: int = 256  # segments; LUT holds lut_entries + 1 breakpoints

@@ -31,7 +31,11 @@ def saturate_symmetric(x: torch.Tensor, bits: int) -> torch.Tensor:
 def round_half_away(x: torch.Tensor) -> torch.Tensor:
     """float64 -> int64, ties away from zero (the spec's rounding)."""
     x = x.double()
-    return (torch.sign(x) * torch.floor(x.abs() + 0.5)).long()
+    a = x.abs()
+    f = torch.floor(a)
+    f = f + ((a - f) >= 0.5).double()  # exact, unlike floor(a + 0.5) (see engine)
+    f = torch.clamp(f, max=2.0**62)
+    return torch.copysign(f, x).long()
 
 
 def srdhm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,104 @@
+"""The cost model (engine/nna/cost.py): a hand-computed tiny model, sparsity and SRAM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.frontend import FrontendConfig
+from engine.model import Architecture, EngineModel
+from engine.nna.cost import build_cost_table, modeled_seconds
+from engine.nna.spec import NNASpec
+from engine.quantize import build_tensors, random_params
+
+TINY = Architecture(num_classes=3, n_mels=2, stack=1, enc_hidden=2, enc_layers=1, reduce_after=0,
+                    pred_embed=2, pred_hidden=2, joiner_dim=2)
+
+
+def _model(arch, spec, tensors, placement=None):
+    return EngineModel(arch=arch, frontend=FrontendConfig(n_mels=arch.n_mels), spec=spec,
+                       placement={op: "nna" for op in arch.op_names()} | (placement or {}),
+                       tensors=tensors, tokenizer_proto=b"")
+
+
+def _tiny_tensors():
+    t = {k: np.ones(s, np.int8) for k, s in TINY.weight_shapes().items()}
+    t["enc.0.wx"][:] = 0
+    t["enc.0.wx"][:4, 0] = 1  # 4 of 16 non-zero: 75 % sparse, stored compressed
+    return t
+
+
+def test_tiny_model_hand_computed():
+    spec = NNASpec(sram_bytes=0)  # nothing resident: every op reads its weights from DRAM
+    table = build_cost_table(_model(TINY, spec, _tiny_tensors()))
+    e = table["enc.0"]
+    # MACs: wx 8x2 + wh 8x2 = 32 (dense: the MAC array does not skip zeros); 20 non-zero
+    assert (e.macs, e.nnz_macs) == (32, 20)
+    # bytes: wx bitmap 2 + 4 non-zeros, wh dense 16, 12 bytes of bias/multiplier/shift x 8
+    assert (e.weight_bytes, e.dense_weight_bytes) == (2 + 4 + 16 + 96, 16 + 16 + 96)
+    assert e.io_bytes == (2 + 2 + 2) * 1  # x (2) and h (2) in, h (2) out, int8
+    # DRAM-bound: 118 B / 4 GB/s = 29.5 ns > 32 MACs / 204.8 GMAC/s; + 2 us dispatch
+    assert e.seconds == pytest.approx(118 / 4e9 + 2e-6)
+    assert e.dram_bytes == 118 and not e.resident
+    assert table["pred.embed"].weight_bytes == 2  # one int8 row per lookup
+    assert table["pred.embed"].seconds == pytest.approx(2 / 4e9 + 2e-6)
+    assert table["pred.0"].seconds == pytest.approx(128 / 4e9 + 2e-6)
+    assert table["join.enc"].weight_bytes == 4 + 24
+    assert table["join.out"].weight_bytes == 6 + 36
+    assert table["join.out"].seconds == pytest.approx(42 / 4e9 + 2e-6)
+    counts = {"enc.0": 10, "join.out": 5}
+    assert modeled_seconds(table, counts) == pytest.approx(10 * (118 / 4e9 + 2e-6) + 5 * (42 / 4e9 + 2e-6))
+
+
+def test_cpu_placement_costs_float_time_and_two_transfers():
+    spec = NNASpec(sram_bytes=0)
+    table = build_cost_table(_model(TINY, spec, _tiny_tensors(), {"join.out": "cpu"}))
+    j = table["join.out"]
+    assert j.device == "cpu" and j.dram_bytes == 0
+    # 2 FLOPs per MAC at 4 GFLOP/s, then (20 us + 5 B / 1 GB/s) each way
+    assert j.io_bytes == 2 + 3
+    assert j.seconds == pytest.approx(2 * 6 / 4e9 + 2 * (20e-6 + 5 / 1e9))
+    assert j.seconds > 10 * build_cost_table(_model(TINY, spec, _tiny_tensors()))["join.out"].seconds
+
+
+def test_sram_residency_smallest_first():
+    spec = NNASpec(sram_bytes=150)
+    table = build_cost_table(_model(TINY, spec, _tiny_tensors()))
+    # bytes: pred.embed 2, join.enc 28, join.pred 28, join.out 42 (sum 100) fit in 150;
+    # enc.0 (118) no longer fits in the 50 left, nor does pred.0 (128)
+    resident = {op for op, c in table.items() if c.resident}
+    assert resident == {"pred.embed", "join.enc", "join.pred", "join.out"}
+    assert table["join.out"].seconds == pytest.approx(6 / spec.macs_per_s + 2e-6)
+    assert table["enc.0"].seconds == pytest.approx(118 / 4e9 + 2e-6)
+    everything = build_cost_table(_model(TINY, NNASpec(), _tiny_tensors()))  # 512 KiB
+    assert all(c.resident and c.dram_bytes == 0 for c in everything.values())
+    # an op on the CPU takes no SRAM: the next op fits instead
+    cpu = build_cost_table(_model(TINY, spec, _tiny_tensors(), {"join.out": "cpu"}))
+    assert {op for op, c in cpu.items() if c.resident} == {"pred.embed", "join.enc", "join.pred"}
+    assert cpu["enc.0"].resident is False and 150 - 58 < 118
+
+
+@pytest.fixture(scope="module")
+def mid_models():
+    arch = Architecture(num_classes=65, enc_hidden=128, enc_layers=2, pred_embed=64, pred_hidden=128,
+                        joiner_dim=128)
+    spec = NNASpec(sram_bytes=64 * 1024)
+    out = {}
+    for sparsity in (0.0, 0.5, 0.8):
+        t = build_tensors(random_params(arch, seed=0, sparsity=sparsity), arch, spec, in_scale=0.03,
+                          out_scale=1e-3, mean=np.zeros(80), std=np.ones(80), float_ops=[])
+        out[sparsity] = build_cost_table(_model(arch, spec, t))
+    return out
+
+
+def test_sparser_model_reads_fewer_bytes_and_costs_less(mid_models):
+    frame = {"enc.0": 2, "enc.1": 1, "pred.embed": 1, "pred.0": 1, "join.enc": 1, "join.pred": 1,
+             "join.out": 2}
+    by = {s: sum(c.weight_bytes for c in t.values()) for s, t in mid_models.items()}
+    sec = {s: modeled_seconds(t, frame) for s, t in mid_models.items()}
+    assert by[0.8] < by[0.5] < by[0.0] and sec[0.8] < sec[0.5] < sec[0.0]
+    # 80 % zeros: bitmap (1/8 B) + 0.2 B of codes per weight instead of 1 B
+    assert by[0.8] < 0.45 * by[0.0]
+    for op in ("enc.0", "pred.0"):
+        assert mid_models[0.8][op].macs == mid_models[0.0][op].macs  # MACs are not skipped
+        assert mid_models[0.8][op].nnz_macs < 0.25 * mid_models[0.0][op].macs

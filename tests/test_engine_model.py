@@ -1,0 +1,278 @@
+"""The model file (engine/model.py): round trip, zero-weight compression, and rejection of
+missing, corrupt and tampered files with ModelFormatError and a helpful message."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+from helpers import make_random_model
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.model import (
+    FORMAT_VERSION,
+    METADATA_KEY,
+    ModelFormatError,
+    load_model,
+    zwc_bytes,
+    zwc_pack,
+    zwc_unpack,
+)
+from engine.nna.spec import NNASpec
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    return {
+        "dense": make_random_model(d / "dense.nnasr", hidden=8, layers=1, reduce_after=0, vocab_size=30),
+        "sparse": make_random_model(d / "sparse.nnasr", hidden=8, layers=1, reduce_after=0, vocab_size=30, sparsity=0.8),
+    }
+
+
+def _read(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        md = f.metadata()
+        raw = {k: f.get_tensor(k) for k in f.keys()}
+    return raw, json.loads(md[METADATA_KEY])
+
+
+def _rewrite(src, dst, tensors_fn=None, meta_fn=None):
+    from safetensors.numpy import save_file
+
+    raw, meta = _read(src)
+    if tensors_fn:
+        tensors_fn(raw)
+    if meta_fn:
+        meta_fn(meta)
+    save_file(raw, str(dst), metadata={METADATA_KEY: json.dumps(meta)})
+    return dst
+
+
+# --- round trip ---------------------------------------------------------------------------
+def test_round_trip(files, tmp_path):
+    from engine.frontend import FrontendConfig
+    from engine.model import save_model
+
+    m = load_model(files["sparse"])
+    raw, meta = _read(files["sparse"])
+    assert meta["format_version"] == FORMAT_VERSION
+    assert set(meta["zwc"]) and all(k + ".bitmap" in raw and k + ".nz" in raw for k in meta["zwc"])
+    # re-save what was loaded: the same tensors come back
+    p2 = save_model(tmp_path / "again.nnasr", arch=m.arch, frontend=m.frontend, spec=m.spec,
+                    placement=m.placement, tensors=m.tensors, tokenizer_proto=m.tokenizer_proto,
+                    chunk_ms=m.chunk_ms, facts=m.facts)
+    m2 = load_model(p2)
+    assert m2.arch == m.arch and m2.spec == m.spec and m2.frontend == m.frontend == FrontendConfig()
+    assert m2.placement == m.placement and m2.chunk_ms == m.chunk_ms and m2.facts == m.facts
+    assert m2.tokenizer_proto == m.tokenizer_proto
+    assert set(m2.tensors) == set(m.tensors)
+    for k, v in m.tensors.items():
+        assert m2.tensors[k].dtype == v.dtype and np.array_equal(m2.tensors[k], v), k
+    d = m2.describe()
+    assert d["sparsity"] == round(m.sparsity(), 4) and d["file_bytes"] == p2.stat().st_size
+    assert 0.7 < m.sparsity() < 0.85
+    # the dense model stores no bitmap, and is larger on disk
+    _, dmeta = _read(files["dense"])
+    assert dmeta["zwc"] == {}
+    assert load_model(files["dense"]).file_bytes > m.file_bytes
+
+
+# --- zero-weight compression ----------------------------------------------------------------
+def test_zwc_hand_worked():
+    codes = np.array([[0, 3, 0, -1], [0, 0, 0, 0], [5, 0, 0, 0]], np.int8)
+    bm, nz = zwc_pack(codes)
+    assert bm.tolist() == [0b01010000, 0b10000000]  # row-major, MSB first, 12 bits padded to 16
+    assert nz.tolist() == [3, -1, 5]
+    assert np.array_equal(zwc_unpack(bm, nz, codes.shape), codes)
+    spec8, spec4 = NNASpec(), NNASpec(weight_bits=4)
+    w = np.zeros(1024, np.int8)
+    w[:205] = 1
+    assert zwc_bytes(w, spec8) == 128 + 205  # bitmap + non-zeros
+    assert zwc_bytes(w, spec4) == 128 + 103  # 205 4-bit codes -> 102.5 bytes, rounded up
+    w[:] = 1
+    w[:100] = 0  # 9.8 % zeros: below zwc_min_sparsity, stored dense
+    assert zwc_bytes(w, spec8) == 1024 and zwc_bytes(w, spec4) == 512
+    assert zwc_bytes(w, NNASpec(zwc_enabled=False)) == 1024
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_zwc_round_trip_property(n, k, density, seed):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    codes[rng.random((n, k)) > density] = 0
+    bm, nz = zwc_pack(codes)
+    assert bm.dtype == np.uint8 and bm.size == (n * k + 7) // 8
+    assert nz.size == np.count_nonzero(codes)
+    assert np.array_equal(zwc_unpack(bm, nz, (n, k)), codes)
+
+
+def test_zwc_unpack_rejects_mismatch():
+    bm, nz = zwc_pack(np.array([[1, 0, 2, 0]], np.int8))
+    with pytest.raises(ModelFormatError, match="marks 2 non-zeros but 1 are stored"):
+        zwc_unpack(bm, nz[:1], (1, 4))
+    with pytest.raises(ModelFormatError, match="bitmap must be uint8"):
+        zwc_unpack(bm.astype(np.int16), nz, (1, 4))
+    with pytest.raises(ModelFormatError, match="bitmap must be uint8"):
+        zwc_unpack(bm, nz, (3, 4))
+    with pytest.raises(ModelFormatError, match="nz must be a 1-D int8"):
+        zwc_unpack(bm, nz.astype(np.int32), (1, 4))
+
+
+# --- rejection of bad files --------------------------------------------------------------------
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(ModelFormatError, match="no such model file"):
+        load_model(tmp_path / "nope.nnasr")
+    with pytest.raises(ModelFormatError, match="is a directory"):
+        load_model(tmp_path)
+
+
+def test_truncated_random_and_empty(files, tmp_path):
+    data = files["dense"].read_bytes()
+    for cut in (4, 100, len(data) // 2, len(data) - 1):
+        p = tmp_path / f"cut{cut}.nnasr"
+        p.write_bytes(data[:cut])
+        with pytest.raises(ModelFormatError, match="too short|bad safetensors header|truncated or corrupt"):
+            load_model(p)
+    rng = np.random.default_rng(0)
+    p = tmp_path / "random.nnasr"
+    for _ in range(5):
+        p.write_bytes(rng.bytes(5000))
+        with pytest.raises(ModelFormatError, match="not an nnasr model file|not a readable model file"):
+            load_model(p)
+    p.write_bytes(b"")
+    with pytest.raises(ModelFormatError, match="too short"):
+        load_model(p)
+
+
+def test_pickle_and_zip_files_are_named(tmp_path):
+    p = tmp_path / "model.nnasr"
+    p.write_bytes(pickle.dumps({"state_dict": list(range(1000))}, protocol=4))
+    with pytest.raises(ModelFormatError, match="Python pickle; model files never contain pickle"):
+        load_model(p)
+    with zipfile.ZipFile(tmp_path / "ckpt.pt", "w") as z:  # what torch.save writes
+        z.writestr("archive/data.pkl", pickle.dumps({"w": [1, 2, 3]}))
+    p.write_bytes((tmp_path / "ckpt.pt").read_bytes())
+    with pytest.raises(ModelFormatError, match="PyTorch checkpoint"):
+        load_model(p)
+
+
+def test_safetensors_without_nnasr_metadata(tmp_path):
+    from safetensors.numpy import save_file
+
+    p = tmp_path / "other.nnasr"
+    save_file({"w": np.zeros(3, np.float32)}, str(p))
+    with pytest.raises(ModelFormatError, match="without nnasr metadata"):
+        load_model(p)
+
+
+def _set(keys, value):
+    def fn(d):
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+
+    return fn
+
+
+TAMPER = {
+    "shape": (dict(tensors_fn=lambda t: t.__setitem__("join.out.w", t["join.out.w"][:, :-1])),
+              r"tensor join.out.w has shape \(\d+, 7\), expected \(\d+, 8\)"),
+    "dtype": (dict(tensors_fn=lambda t: t.__setitem__("enc.0.wx", t["enc.0.wx"].astype(np.int16))),
+              "tensor enc.0.wx has dtype int16, expected int8"),
+    "missing": (dict(tensors_fn=lambda t: t.pop("join.out.bias")), "missing tensor join.out.bias"),
+    "nan_scale": (dict(tensors_fn=lambda t: t["enc.0.wx_scale"].__setitem__(0, np.nan)),
+                  "tensor enc.0.wx_scale holds NaN or Inf"),
+    "neg_scale": (dict(tensors_fn=lambda t: t["enc.0.wh_scale"].__setitem__(0, -1.0)),
+                  "enc.0.wh_scale has non-positive scales"),
+    "bad_multiplier": (dict(tensors_fn=lambda t: t["join.enc.m"].__setitem__(0, 5)),
+                       r"join.enc: requantization multipliers outside \[2\^30, 2\^31\)"),
+    "codes_for_4_bits": (dict(meta_fn=_set(["spec", "weight_bits"], 4)),
+                         r"holds codes outside ±7 \(4-bit weights\)"),
+    "version": (dict(meta_fn=_set(["format_version"], 2)),
+                "model format version 2, this engine reads version 1; re-export"),
+    "spec_invalid": (dict(meta_fn=_set(["spec", "act_bits"], 12)), "act_bits must be 8 or 16"),
+    "arch_type": (dict(meta_fn=_set(["arch", "enc_hidden"], "big")),
+                  "arch.enc_hidden = 'big' is not of type int"),
+    "arch_value": (dict(meta_fn=_set(["arch", "enc_layers"], 0)), r"invalid architecture \(enc_layers=0"),
+    "reduce_last": (dict(meta_fn=_set(["arch", "reduce_after"], 1)), r"reduce_after=1 \(0, or less than enc_layers\)"),
+    "frontend": (dict(meta_fn=_set(["frontend", "fmax"], 9000.0)), "invalid front-end config"),
+    "placement_op": (dict(meta_fn=_set(["placement"], {"enc.9": "cpu"})), "unknown op 'enc.9'"),
+    "placement_dev": (dict(meta_fn=_set(["placement"], {"enc.0": "gpu"})), "expected 'nna' or 'cpu'"),
+    "chunk_ms": (dict(meta_fn=_set(["chunk_ms"], "160")), "chunk_ms = '160' is not an int"),
+    "tokenizer": (dict(meta_fn=_set(["tokenizer"], "AAAA")), "embedded tokenizer does not load"),
+    "tokenizer_b64": (dict(meta_fn=_set(["tokenizer"], "%%%")), "invalid metadata"),
+    "no_arch": (dict(meta_fn=lambda m: m.pop("arch")), "invalid metadata"),
+    "meta_list": (dict(meta_fn=lambda m: m.clear()), "model format version None"),
+}
+
+
+def _fix_set(fn_spec):
+    # _set(keys, value) builds a setter; keep the table readable
+    return fn_spec
+
+
+@pytest.mark.parametrize("case", sorted(TAMPER))
+def test_tampered_files_rejected(files, tmp_path, case):
+    kw, message = TAMPER[case]
+    p = _rewrite(files["dense"], tmp_path / f"{case}.nnasr", **kw)
+    with pytest.raises(ModelFormatError, match=message) as e:
+        load_model(p)
+    assert str(p) in str(e.value)  # the message names the file
+
+
+def test_tampered_compressed_tensors(files, tmp_path):
+    _, meta = _read(files["sparse"])
+    k = sorted(meta["zwc"])[0]
+    p = _rewrite(files["sparse"], tmp_path / "a.nnasr", tensors_fn=lambda t: t.pop(k + ".nz"))
+    with pytest.raises(ModelFormatError, match=f"compressed tensor {k} is incomplete"):
+        load_model(p)
+    p = _rewrite(files["sparse"], tmp_path / "b.nnasr",
+                 tensors_fn=lambda t: t.__setitem__(k + ".nz", t[k + ".nz"][:-1]))
+    with pytest.raises(ModelFormatError, match="bitmap marks"):
+        load_model(p)
+    p = _rewrite(files["sparse"], tmp_path / "c.nnasr", meta_fn=_set(["zwc", k], [3, -1]))
+    with pytest.raises(ModelFormatError, match="invalid shape"):
+        load_model(p)
+
+
+def test_cpu_placement_needs_float_weights(tmp_path):
+    p = make_random_model(tmp_path / "nofloat.nnasr", hidden=8, layers=1, reduce_after=0, vocab_size=30, float_ops=[],
+                          placement={"join.out": "cpu"})
+    with pytest.raises(ModelFormatError, match="join.out is placed on the CPU but the file has no float weights"):
+        load_model(p)
+
+
+# --- fuzz -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fuzz_bytes(files):
+    return files["sparse"].read_bytes()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=6),
+    cut=st.one_of(st.none(), st.floats(0, 1)),
+    where=st.sampled_from(["anywhere", "header", "data"]),
+)
+def test_fuzz_corruption_is_rejected_cleanly(fuzz_bytes, tmp_path_factory, edits, cut, where):
+    data = bytearray(fuzz_bytes)
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    lo, hi = {"anywhere": (0, len(data)), "header": (0, header_end), "data": (header_end, len(data))}[where]
+    for pos, byte in edits:
+        data[lo + int(pos * (hi - lo))] = byte
+    if cut is not None:
+        data = data[: int(cut * len(data))]
+    p = tmp_path_factory.mktemp("fuzz") / "m.nnasr"
+    p.write_bytes(bytes(data))
+    try:
+        load_model(p)
+    except ModelFormatError as e:
+        assert str(e)

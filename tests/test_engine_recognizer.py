@@ -1,0 +1,207 @@
+"""The streaming recognizer (engine/recognizer.py) on random-weight models: streaming equals
+offline, search, endpointing, stats, float reference, CPU placement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import make_random_model, speechlike
+
+import engine
+from engine.model import ModelFormatError
+from engine.recognizer import EndpointConfig, Recognizer
+
+NO_EP = EndpointConfig(enabled=False)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rec")
+    return {
+        # emits on every frame (up to max_symbols_per_frame), speech or not
+        "chatty": engine.load_model(make_random_model(d / "chatty.nnasr", blank_bias=0.0)),
+        # emits on speechlike bursts, never on digital silence
+        "gated": engine.load_model(make_random_model(d / "gated.nnasr", seed=1, enc_gain=2.0,
+                                                     blank_bias=0.5)),
+        "cpu": engine.load_model(make_random_model(d / "cpu.nnasr", seed=1, enc_gain=2.0, blank_bias=0.5,
+                                                   float_ops=["enc.0", "join.out"],
+                                                   placement={"enc.0": "cpu", "join.out": "cpu"})),
+    }
+
+
+def _decode(rec, audio, rate, sizes=None):
+    s = rec.create_stream()
+    if sizes is None:
+        s.accept_waveform(audio, rate)
+    else:
+        i = 0
+        for n in sizes:
+            s.accept_waveform(audio[i : i + n], rate)
+            i += n
+        s.accept_waveform(audio[i:], rate)
+    s.input_finished()
+    return [(r.token_ids, r.timestamps, r.text, r.start) for r in s.finals], s
+
+
+def _random_sizes(rng, total):
+    sizes = []
+    while sum(sizes) < total:
+        sizes.append(int(rng.choice([0, 1, 7, 160, 1000, 2560, 5000, 12345])))
+    return sizes
+
+
+def _audio(rate, channels=1, seconds=3.0):
+    x = np.concatenate([speechlike(seconds, rate=rate, seed=4), np.zeros(int(0.5 * rate), np.float32)])
+    if channels == 2:
+        x = (np.stack([x, 0.5 * x], axis=1) * 32767).astype(np.int16)
+    return x
+
+
+@pytest.mark.parametrize("name", ["chatty", "gated"])
+@pytest.mark.parametrize("rate, channels", [(16000, 1), (8000, 1), (44100, 1), (16000, 2)])
+def test_streaming_equals_offline(models, name, rate, channels):
+    m = models[name]
+    audio = _audio(rate, channels)
+    rng = np.random.default_rng(rate + channels)
+    ref, s = _decode(Recognizer(m, chunk_ms=160, endpoint=NO_EP), audio, rate)
+    assert sum(len(r[0]) for r in ref) > 3  # the model emits: the comparison means something
+    assert s.stats.audio_seconds == pytest.approx(len(audio) / rate, abs=0.01)
+    for chunk_ms in (80, 160, 320):
+        rec = Recognizer(m, chunk_ms=chunk_ms, endpoint=NO_EP)
+        for _ in range(2):
+            got, _ = _decode(rec, audio, rate, _random_sizes(rng, len(audio)))
+            assert got == ref, (chunk_ms, rate, channels)
+
+
+def test_streaming_equals_offline_with_endpointing_and_beam(models):
+    m = models["gated"]
+    audio = np.concatenate([_audio(16000), np.zeros(32000, np.float32), _audio(16000)])
+    rng = np.random.default_rng(7)
+    for beam in (1, 3):
+        ref, _ = _decode(Recognizer(m, chunk_ms=160, beam=beam), audio, 16000)
+        # (a random model's output distribution is nearly flat: beam search keeps emitting
+        # through the silence, so only greedy search endpoints here)
+        assert len(ref) >= (2 if beam == 1 else 1)
+        for chunk_ms in (80, 320):
+            got, _ = _decode(Recognizer(m, chunk_ms=chunk_ms, beam=beam), audio, 16000,
+                             _random_sizes(rng, len(audio)))
+            assert got == ref
+
+
+def test_beam_search_runs_and_beam_one_is_greedy(models):
+    m = models["chatty"]
+    audio = _audio(16000, seconds=2.0)
+    greedy, _ = _decode(Recognizer(m, endpoint=NO_EP, max_symbols_per_frame=1), audio, 16000)
+    rec = Recognizer(m, endpoint=NO_EP, beam=2)
+    s = rec.create_stream()
+    s._decode_frame = lambda e: s._beam_frame(e, 1)  # the beam search code path, width 1
+    s.accept_waveform(audio, 16000)
+    s.input_finished()
+    assert [(r.token_ids, r.timestamps) for r in s.finals] == [(g[0], g[1]) for g in greedy]
+    assert sum(len(g[0]) for g in greedy) > 3
+    for beam in (2, 4):
+        res, s = _decode(Recognizer(m, endpoint=NO_EP, beam=beam), audio, 16000)
+        assert res and len(res[0][0]) > 0
+        assert all(isinstance(t, int) for t in res[0][0])
+
+
+def test_endpointing_splits_at_silences(models):
+    m = models["gated"]
+    sil = np.zeros(3 * 16000, np.float32)
+    audio = np.concatenate([speechlike(2.0, seed=1), sil, speechlike(2.0, seed=2), sil])
+    s = Recognizer(m, chunk_ms=160).create_stream()
+    s.accept_waveform(audio, 16000)
+    results = list(s.results())
+    s.input_finished()
+    results += list(s.results())
+    finals = [r for r in results if r.is_final]
+    assert len(finals) == 2 and finals == s.finals
+    assert [f.segment for f in finals] == [0, 1]
+    # each segment's tokens lie in its speech burst; the second starts after the first ends
+    assert max(finals[0].timestamps) < 2.2 and 5.0 <= min(finals[1].timestamps) < 7.2
+    assert finals[1].start >= finals[0].timestamps[-1]
+    assert any(not r.is_final for r in results)  # partials came first
+    for f in finals:
+        assert f.text and f.words and f.tokens
+        assert all(w.start <= w.end for w in f.words)
+    # rule 2 fired 0.8 s after the last token: user-perceived latency recorded per final
+    assert len(s.stats.upl_ms) == 2 and all(800 <= u < 2000 for u in s.stats.upl_ms)
+    # without endpointing: one final; with a short max length (rule 3): many
+    assert len(_decode(Recognizer(m, endpoint=NO_EP), audio, 16000)[0]) == 1
+    short = EndpointConfig(rule3_max_utterance_length=0.5, rule2_min_trailing_silence=100)
+    assert len(_decode(Recognizer(models["chatty"], endpoint=short), audio, 16000)[0]) >= 10
+
+
+def test_stats(models):
+    m = models["gated"]
+    audio = speechlike(3.0, seed=5)
+    _, s = _decode(Recognizer(m, chunk_ms=160), audio, 16000)
+    chunks = s.stats.chunks
+    assert len(chunks) == 19  # 3 s / 160 ms = 18.75: 18 full chunks and the rest
+    assert [c.index for c in chunks] == list(range(19))
+    assert all(c.audio_ms == pytest.approx(160) for c in chunks[:-1]) and chunks[-1].audio_ms == pytest.approx(120)
+    assert all(c.host_ms > 0 for c in chunks)
+    assert all(c.modeled_nna_ms > 0 for c in chunks)  # every chunk ran encoder frames
+    assert s.stats.rtf == pytest.approx(sum(c.host_ms for c in chunks) / 3000)
+    summ = s.stats.summary()
+    assert summ["chunks"] == 19 and summ["audio_s"] == pytest.approx(3.0)
+    assert summ["host_ms_p50"] <= summ["host_ms_p95"] <= summ["host_ms_max"]
+    assert summ["modeled_nna_ms_p50"] <= summ["modeled_nna_ms_p95"] <= summ["modeled_nna_ms_max"]
+    assert chunks[-1].audio_end_s == pytest.approx(3.0)
+
+
+def test_float_reference_mode(models):
+    m = models["gated"]
+    audio = _audio(16000)
+    res, s = _decode(Recognizer(m, mode="float", endpoint=NO_EP), audio, 16000)
+    assert sum(len(r[0]) for r in res) > 0
+    assert all(c.modeled_nna_ms > 0 for c in s.stats.chunks)
+    with pytest.raises(ValueError, match="mode"):
+        Recognizer(m, mode="fp16")
+
+
+def test_cpu_placement_costs_transfers(models):
+    audio = _audio(16000)
+    placed = models["cpu"]
+    assert placed.placement["enc.0"] == "cpu" and placed.describe()["cpu_ops"] == ["enc.0", "join.out"]
+    all_nna = placed.with_placement({"enc.0": "nna", "join.out": "nna"})
+    only_join = all_nna.with_placement({"join.out": "cpu"})
+    modeled = {}
+    for name, m in (("cpu", placed), ("nna", all_nna), ("join", only_join)):
+        res, s = _decode(Recognizer(m, endpoint=NO_EP), audio, 16000)
+        assert sum(len(r[0]) for r in res) > 0
+        modeled[name] = sum(c.modeled_nna_ms for c in s.stats.chunks)
+    assert modeled["nna"] < modeled["join"] and modeled["nna"] < modeled["cpu"]
+    with pytest.raises(ModelFormatError, match="no float weights"):
+        all_nna.with_placement({"pred.0": "cpu"})
+    with pytest.raises(ModelFormatError, match="unknown op"):
+        all_nna.with_placement({"enc.7": "cpu"})
+
+
+def test_host_kernel_choice_does_not_change_results(models):
+    m = models["chatty"]
+    audio = _audio(16000, seconds=2.0)
+    ref, _ = _decode(Recognizer(m, endpoint=NO_EP, kernel="dense"), audio, 16000)
+    assert _decode(Recognizer(m, endpoint=NO_EP, kernel="sparse"), audio, 16000)[0] == ref
+
+
+def test_stream_input_errors(models):
+    rec = Recognizer(models["gated"])
+    s = rec.create_stream()
+    s.accept_waveform(np.zeros(100, np.float32), 16000)
+    with pytest.raises(ValueError, match="sample rate changed"):
+        s.accept_waveform(np.zeros(100, np.float32), 8000)
+    s.input_finished()
+    s.input_finished()  # idempotent
+    with pytest.raises(RuntimeError, match="input_finished"):
+        s.accept_waveform(np.zeros(100, np.float32), 16000)
+    with pytest.raises(engine.AudioError):
+        rec.create_stream().accept_waveform(np.zeros((2, 2, 2)), 16000)
+    with pytest.raises(ValueError):
+        Recognizer(models["gated"], chunk_ms=0)
+    with pytest.raises(ValueError):
+        Recognizer(models["gated"], beam=0)
+    # a stream with no audio finishes with no results
+    s = rec.create_stream()
+    s.input_finished()
+    assert s.finals == [] and s.text == ""
