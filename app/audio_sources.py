@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -301,19 +302,13 @@ class FileSource(_PacedSource):
 
     @staticmethod
     def _probe(path: Path):
-        import soundfile as sf
+        from engine.audio import AudioError, audio_info
 
-        if not path.exists():
-            raise AudioSourceError(f"{path}: no such file")
-        if path.is_dir():
-            raise AudioSourceError(f"{path}: is a directory, not an audio file")
         try:
-            info = sf.info(str(path))
-        except Exception as e:
-            raise AudioSourceError(f"{path}: not a readable audio file ({_oneline(e)})") from None
-        if info.frames <= 0 or info.samplerate <= 0:
-            raise AudioSourceError(f"{path}: contains no audio samples")
-        return info
+            info = audio_info(path)
+        except AudioError as e:
+            raise AudioSourceError(_oneline(e)) from None
+        return SimpleNamespace(samplerate=info.sample_rate, frames=info.frames)
 
     def _passes(self):
         from engine.audio import iter_audio_blocks

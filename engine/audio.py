@@ -1,11 +1,24 @@
-"""Audio input: file loading with clear errors, channel down-mixing, streaming resampling."""
+"""Audio input: file loading with clear errors, channel down-mixing, streaming resampling.
+
+Every problem with an input file is an :class:`AudioError` whose message is one line that
+names the file and the problem. Files are read as libsndfile reads them (WAV, FLAC, Ogg,
+MP3, ...); a truncated file yields the audio that is there. Sample rates from
+:data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE` are accepted; memory is bounded per
+block (``iter_audio_blocks``) and inside the resampler, whatever the rate or channel count.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+MIN_SAMPLE_RATE = 1000  # Hz; below this a file is not audio a recognizer can use
+MAX_SAMPLE_RATE = 768000  # Hz; the highest rate audio interfaces offer
+MAX_BLOCK_SAMPLES = 1 << 22  # samples (frames x channels) per block read from a file: 16 MiB
 
 
 class AudioError(ValueError):
@@ -15,20 +28,23 @@ class AudioError(ValueError):
 def to_float_mono(samples: np.ndarray) -> np.ndarray:
     """Any int or float array, mono ``[n]`` or ``[n, channels]`` -> float32 mono in [-1, 1].
 
-    Ints are scaled by their type's range; NaN/Inf become 0; channels are averaged.
+    Ints are scaled by their type's range; channels are averaged; NaN/Inf become 0; floats
+    beyond full scale are clipped to [-1, 1].
     """
     x = np.asarray(samples)
+    if x.dtype.kind not in "biuf":
+        raise AudioError(f"audio samples must be int or float, got {x.dtype}")
     if x.ndim == 2:
-        x = x.mean(axis=1) if x.dtype.kind == "f" else x.astype(np.float64).mean(axis=1)
-        if np.asarray(samples).dtype.kind in "iu":
-            x = _scale_int(x, np.asarray(samples).dtype)
-            return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        if x.dtype.kind in "iu":
+            x = _scale_int(x.mean(axis=1, dtype=np.float64), x.dtype)
+        else:
+            x = x.mean(axis=1)
     elif x.ndim != 1:
         raise AudioError(f"audio must be [n] or [n, channels], got shape {x.shape}")
-    if x.dtype.kind in "iu":
+    elif x.dtype.kind in "iu":
         x = _scale_int(x.astype(np.float64), x.dtype)
     x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    return x
+    return np.clip(x, -1.0, 1.0, out=x)
 
 
 def _scale_int(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -38,47 +54,136 @@ def _scale_int(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x / float(-info.min)
 
 
-def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
-    """Read a whole audio file (any format libsndfile reads) -> float32 mono at target_rate."""
-    import soundfile as sf
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "gzip data"),
+    (b"\x80", "a Python pickle"), (b"\x93NUMPY", "a NumPy array file"),
+)
 
-    path = Path(path)
+
+def _sniff(path: Path) -> str:
+    """A hint about what a file that libsndfile cannot read might be."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return ""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"; it looks like {what}"
+    if head and b"\0" not in head:
+        try:
+            head.decode("utf-8")
+            return "; it looks like text"
+        except UnicodeDecodeError:
+            pass
+    return ""
+
+
+def _reason(e: BaseException) -> str:
+    """libsndfile's error, without the ``Error opening '<path>': `` prefix, on one line."""
+    msg = getattr(e, "error_string", None) or str(e) or type(e).__name__
+    msg = re.sub(r"^Error opening .*?: ", "", " ".join(str(msg).split()))
+    msg = re.sub(r"^(Internal |System )?[Ee]rror ?: ", "", msg).rstrip(".")
+    return (msg[:1].lower() + msg[1:]) if msg[:2] != msg[:2].upper() else msg
+
+
+def _check_file(path: Path) -> None:
+    """A path that can be opened for reading, or an AudioError saying why not."""
     if not path.exists():
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise AudioError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{path}: unsupported sample rate {rate} Hz "
+                         f"(supported: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)")
+
+
+def _open(path: Path):
+    import soundfile as sf
+
+    _check_file(path)
+    try:
+        return sf.SoundFile(str(path))
     except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise AudioError(f"{path}: not a readable audio file ({msg})") from None
+        why = _reason(e)
+        hint = _sniff(path) if "not recognised" in why else ""
+        raise AudioError(f"{path}: not a readable audio file ({why}{hint})") from None
+
+
+class AudioInfo(NamedTuple):
+    sample_rate: int
+    frames: int
+    channels: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Check a file the way :func:`load_audio` does, without decoding it: its rate, length
+    and channels, or an :class:`AudioError`. (Corruption inside the data shows up only
+    when it is decoded.)"""
+    path = Path(path)
+    with _open(path) as f:
+        _check_rate(path, f.samplerate)
+        if f.frames == 0:
+            raise AudioError(f"{path}: contains no audio samples")
+        return AudioInfo(int(f.samplerate), int(f.frames), int(f.channels))
+
+
+def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
+    """Read a whole audio file (any format libsndfile reads) -> float32 mono at target_rate."""
+    path = Path(path)
+    with _open(path) as f:
+        _check_rate(path, f.samplerate)
+        if f.frames == 0:
+            raise AudioError(f"{path}: contains no audio samples")
+        try:
+            data = f.read(dtype="float32", always_2d=True)
+        except Exception as e:
+            raise AudioError(f"{path}: truncated or corrupt audio data ({_reason(e)})") from None
+        rate = f.samplerate
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no audio samples")
     x = to_float_mono(data)
+    del data
     return resample(x, rate, target_rate)
 
 
 def iter_audio_blocks(path: str | Path, block_seconds: float = 10.0):
-    """Stream a file in blocks (bounded memory): yields (float32 mono block, sample_rate)."""
-    import soundfile as sf
+    """Stream a file in blocks (bounded memory): yields (float32 mono block, sample_rate).
 
+    A block is ``block_seconds`` long, or shorter for files with many channels, so that
+    one block never holds more than :data:`MAX_BLOCK_SAMPLES` samples.
+    """
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file")
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise AudioError(f"{path}: not a readable audio file ({msg})") from None
+    f = _open(path)
     with f:
+        _check_rate(path, f.samplerate)
         if f.frames == 0:
             raise AudioError(f"{path}: contains no audio samples")
-        n = max(1, int(block_seconds * f.samplerate))
+        n = max(1, min(int(block_seconds * f.samplerate), MAX_BLOCK_SAMPLES // max(1, f.channels)))
+        got = 0
         try:
             for block in f.blocks(blocksize=n, dtype="float32", always_2d=True):
+                got += len(block)
                 yield to_float_mono(block), f.samplerate
+        except AudioError:
+            raise
         except Exception as e:
-            raise AudioError(f"{path}: truncated or corrupt audio data ({e})") from None
+            raise AudioError(f"{path}: truncated or corrupt audio data ({_reason(e)})") from None
+        if got == 0:
+            raise AudioError(f"{path}: contains no audio samples")
 
 
 class StreamingResampler:
@@ -87,29 +192,43 @@ class StreamingResampler:
     Output sample ``n`` is the interpolated input at position ``n * rate_in / rate_out``;
     inputs before the stream start are zeros. Chunked output equals whole-signal output.
     Polyphase: the fractional positions repeat with period ``rate_out / gcd``, so the
-    filter taps are tabulated once.
+    filter taps are tabulated once (computed per output instead when the table would be
+    large, e.g. for an odd rate like 44101 Hz). Outputs are computed in slices of at most
+    :attr:`MAX_WORK` taps, so the temporaries stay small however long the input.
     """
+
+    MAX_WORK = 1 << 20  # output samples x taps per slice (8 MiB per float64 temporary)
+    MAX_TABLE = 1 << 21  # phases x taps tabulated at most (16 MiB)
 
     def __init__(self, rate_in: int, rate_out: int, zero_crossings: int = 16) -> None:
         if rate_in <= 0 or rate_out <= 0:
             raise AudioError(f"invalid sample rate {rate_in} -> {rate_out}")
+        for r in (rate_in, rate_out) if rate_in != rate_out else ():
+            if not MIN_SAMPLE_RATE <= r <= MAX_SAMPLE_RATE:
+                raise AudioError(f"unsupported sample rate {r} Hz (supported: {MIN_SAMPLE_RATE} "
+                                 f"to {MAX_SAMPLE_RATE} Hz)")
         self.rate_in, self.rate_out = int(rate_in), int(rate_out)
         g = math.gcd(self.rate_in, self.rate_out)
         self.up, self.down = self.rate_out // g, self.rate_in // g
         self.identity = self.up == self.down
-        cutoff = min(1.0, self.rate_out / self.rate_in) * 0.95
-        self.radius = int(math.ceil(zero_crossings / cutoff))
+        self.cutoff = min(1.0, self.rate_out / self.rate_in) * 0.95
+        self.radius = int(math.ceil(zero_crossings / self.cutoff))
+        self._table = None
         if not self.identity:
-            taps = np.arange(-self.radius + 1, self.radius + 1)  # k - floor(p)
-            phases = np.arange(self.up) / self.up  # frac(p)
-            d = phases[:, None] - taps[None, :]  # p - k
-            w = cutoff * np.sinc(cutoff * d) * (0.5 + 0.5 * np.cos(np.pi * np.clip(d / self.radius, -1, 1)))
-            self._taps = taps
-            self._table = w.astype(np.float64)
+            self._taps = np.arange(-self.radius + 1, self.radius + 1)  # k - floor(p)
+            if self.up * len(self._taps) <= self.MAX_TABLE:
+                self._table = self._weights(np.arange(self.up))
         self._buf = np.zeros(self.radius, dtype=np.float64)  # leading zeros
         self._buf_start = -self.radius  # absolute input index of _buf[0]
         self._n = 0  # next output index
         self._received = 0
+
+    def _weights(self, phase: np.ndarray) -> np.ndarray:
+        """Filter taps ``[len(phase), 2 * radius]`` for output phases ``n * down % up``."""
+        d = (phase / self.up)[:, None] - self._taps[None, :]  # p - k
+        c = self.cutoff
+        w = c * np.sinc(c * d) * (0.5 + 0.5 * np.cos(np.pi * np.clip(d / self.radius, -1, 1)))
+        return w.astype(np.float64)
 
     def accept(self, x: np.ndarray, final: bool = False) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
@@ -121,7 +240,6 @@ class StreamingResampler:
         if final:
             self._buf = np.concatenate([self._buf, np.zeros(self.radius + 1)])
         # output n needs input up to floor(p) + radius < avail
-        n_end = self._n
         # largest n with floor(n*down/up) + radius <= avail - 1
         n_max = ((avail - self.radius) * self.up) // self.down  # exclusive bound (approx)
         while n_max > self._n and ((n_max - 1) * self.down) // self.up + self.radius > avail - 1:
@@ -129,20 +247,24 @@ class StreamingResampler:
         if final:
             n_max = min(n_max, -(-self._received * self.up // self.down))
         n_end = max(n_max, self._n)
-        ns = np.arange(self._n, n_end, dtype=np.int64)
-        if len(ns) == 0:
+        if n_end == self._n:
             return np.zeros(0, np.float32)
-        base = (ns * self.down) // self.up
-        phase = (ns * self.down) % self.up
-        idx = base[:, None] + self._taps[None, :] - self._buf_start
-        y = (self._buf[idx] * self._table[phase]).sum(axis=1)
+        y = np.empty(n_end - self._n, np.float32)
+        step = max(1, self.MAX_WORK // len(self._taps))
+        for a in range(self._n, n_end, step):
+            ns = np.arange(a, min(a + step, n_end), dtype=np.int64)
+            base = (ns * self.down) // self.up
+            phase = (ns * self.down) % self.up
+            idx = base[:, None] + self._taps[None, :] - self._buf_start
+            w = self._table[phase] if self._table is not None else self._weights(phase)
+            y[a - self._n : a - self._n + len(ns)] = (self._buf[idx] * w).sum(axis=1)
         self._n = n_end
         # drop consumed input
         keep_from = (self._n * self.down) // self.up - self.radius - self._buf_start
         if keep_from > 0:
             self._buf = self._buf[keep_from:]
             self._buf_start += keep_from
-        return y.astype(np.float32)
+        return y
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

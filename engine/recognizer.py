@@ -15,8 +15,10 @@ audio is cut into ``accept_waveform`` calls (streaming == offline), nor on ``chu
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,26 +73,105 @@ class ChunkStat:
     audio_end_s: float  # stream time at the end of this chunk
 
 
+class ChunkLog(Sequence):
+    """Per-chunk stats of a stream, stored compactly: five float64 per chunk (40 bytes, about
+    0.9 MB per hour of 160 ms chunks) in fixed-size numpy blocks, so an hours-long stream
+    neither holds a Python object per chunk nor copies a growing array.
+
+    Reads like the ``list[ChunkStat]`` it replaces: ``len``, indexing and slicing (which
+    build :class:`ChunkStat` objects on demand), iteration, ``append``; :meth:`column`
+    gives one field of every chunk as a numpy array.
+    """
+
+    FIELDS = ("index", "audio_ms", "host_ms", "modeled_nna_ms", "audio_end_s")
+    BLOCK = 4096  # chunks per block (160 KiB)
+
+    def __init__(self, items=()) -> None:
+        self._blocks: list[np.ndarray] = []
+        self._n = 0
+        self.audio_ms_total = 0.0  # running sums, in chunk order
+        self.host_ms_total = 0.0
+        for c in items:
+            self.append(c)
+
+    def add(self, index: int, audio_ms: float, host_ms: float, modeled_nna_ms: float,
+            audio_end_s: float) -> None:
+        b, i = divmod(self._n, self.BLOCK)
+        if b == len(self._blocks):
+            self._blocks.append(np.empty((self.BLOCK, len(self.FIELDS)), np.float64))
+        self._blocks[b][i] = (index, audio_ms, host_ms, modeled_nna_ms, audio_end_s)
+        self._n += 1
+        self.audio_ms_total += audio_ms
+        self.host_ms_total += host_ms
+
+    def append(self, c: ChunkStat) -> None:
+        self.add(c.index, c.audio_ms, c.host_ms, c.modeled_nna_ms, c.audio_end_s)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self._n))]
+        k = operator.index(k)
+        if k < 0:
+            k += self._n
+        if not 0 <= k < self._n:
+            raise IndexError("chunk index out of range")
+        r = self._blocks[k // self.BLOCK][k % self.BLOCK]
+        return ChunkStat(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]))
+
+    def column(self, name: str) -> np.ndarray:
+        """One field (see :attr:`FIELDS`) of every chunk, as a new float64 array."""
+        j = self.FIELDS.index(name)
+        if not self._n:
+            return np.zeros(0, np.float64)
+        return np.concatenate([b[:, j] for b in self._blocks])[: self._n]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.nbytes for b in self._blocks)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (ChunkLog, list, tuple)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        return f"ChunkLog({self._n} chunks)"
+
+
 @dataclass
 class StreamStats:
-    chunks: list[ChunkStat] = field(default_factory=list)
+    """``chunks``: a :class:`ChunkLog` (a list of :class:`ChunkStat` may be passed in)."""
+
+    chunks: ChunkLog = field(default_factory=ChunkLog)
     upl_ms: list[float] = field(default_factory=list)  # simulated real-time, per final
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chunks, ChunkLog):
+            self.chunks = ChunkLog(self.chunks)
 
     @property
     def audio_seconds(self) -> float:
-        return sum(c.audio_ms for c in self.chunks) / 1000.0
+        return self.chunks.audio_ms_total / 1000.0
 
     @property
     def host_seconds(self) -> float:
-        return sum(c.host_ms for c in self.chunks) / 1000.0
+        return self.chunks.host_ms_total / 1000.0
 
     @property
     def rtf(self) -> float:
         return self.host_seconds / self.audio_seconds if self.audio_seconds else 0.0
 
     def summary(self) -> dict:
-        h = np.array([c.host_ms for c in self.chunks if c.audio_ms > 0] or [0.0])
-        m = np.array([c.modeled_nna_ms for c in self.chunks if c.audio_ms > 0] or [0.0])
+        full = self.chunks.column("audio_ms") > 0
+        h = self.chunks.column("host_ms")[full]
+        m = self.chunks.column("modeled_nna_ms")[full]
+        h = h if len(h) else np.zeros(1)
+        m = m if len(m) else np.zeros(1)
         return {
             "chunks": len(self.chunks),
             "audio_s": round(self.audio_seconds, 3),
@@ -121,7 +202,11 @@ class Recognizer:
     search; ``mode``: "placed" (the model's NNA/CPU placement) or "float" (the float
     reference); ``kernel``: how the host computes single-vector integer matmuls, "auto",
     "dense" (BLAS) or "sparse" (ELL) -- identical results, only host time differs
-    (:data:`engine.nna.kernels.SPARSE_MAX_DENSITY`).
+    (:data:`engine.nna.kernels.SPARSE_MAX_DENSITY`); ``max_finals``: keep at most this many
+    final results in ``Stream.finals`` (and so in ``Stream.text``), oldest dropped first;
+    None (default) keeps all. Every final is still delivered by ``Stream.results()``; bound
+    it for a stream that runs for hours, whose finals would otherwise grow with the
+    transcript (about 250 bytes per token).
     """
 
     def __init__(
@@ -133,6 +218,7 @@ class Recognizer:
         mode: str = "placed",
         max_symbols_per_frame: int = 3,
         kernel: str = "auto",
+        max_finals: int | None = None,
     ) -> None:
         self.model = model
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
@@ -141,6 +227,9 @@ class Recognizer:
         if beam < 1:
             raise ValueError("beam must be >= 1")
         self.beam = beam
+        if max_finals is not None and max_finals < 0:
+            raise ValueError("max_finals must be >= 0 (or None: keep all)")
+        self.max_finals = max_finals
         self.endpoint = endpoint or EndpointConfig()
         self.mode = mode
         self.max_symbols_per_frame = max_symbols_per_frame
@@ -170,6 +259,8 @@ class Stream:
         self._finished = False
         self._out: deque[Result] = deque()
         self.finals: list[Result] = []
+        self._n_finals = 0  # finals made, including any dropped from self.finals
+        self._chunk_finals: list[Result] = []  # finals of the chunk being processed, for UPL
         self._clock = 0.0  # simulated real-time clock (s), for UPL
         self._new_segment(0)
 
@@ -203,7 +294,11 @@ class Stream:
         self._finalize(force=True)
 
     def results(self):
-        """New results since the last call: partials (text changed) and finals."""
+        """New results since the last call: partials (text changed) and finals.
+
+        A partial not yet read when a newer one of the same segment arrives is replaced by
+        it, so a reader that calls this seldom gets the latest partial, and the queue holds
+        at most the unread finals plus one partial."""
         while self._out:
             yield self._out.popleft()
 
@@ -232,13 +327,12 @@ class Stream:
         self._last_token_frame: int | None = None
         self._last_partial = ""
         self._partial_key: tuple | None = None
-        self._segment_index = len(self.finals)
+        self._segment_index = self._n_finals
 
     def _process(self, chunk: np.ndarray) -> None:
         t0 = time.perf_counter()
         self.net.take_counts()
         feats = self._frontend.accept(chunk)
-        finals_before = len(self.finals)
         if len(feats):
             enc, kind = self.net.encode(self.net.normalize(feats), self._enc_state)
             if len(enc):
@@ -252,19 +346,22 @@ class Stream:
         self._samples_in += len(chunk)
         audio_end = self._samples_in / self.rec.sample_rate
         self._clock = max(self._clock, audio_end) + host
-        self.stats.chunks.append(
-            ChunkStat(len(self.stats.chunks), 1000 * len(chunk) / self.rec.sample_rate, 1000 * host,
-                      1000 * self.net.modeled_seconds(counts), audio_end)
-        )
-        for r in self.finals[finals_before:]:
+        self.stats.chunks.add(len(self.stats.chunks), 1000 * len(chunk) / self.rec.sample_rate,
+                              1000 * host, 1000 * self.net.modeled_seconds(counts), audio_end)
+        for r in self._chunk_finals:
             self._record_upl(r)
+        self._chunk_finals.clear()
         key = (self._segment_index, tuple(self._hyps[0].ids))
         if key != self._partial_key:  # the text can only change with the tokens
             self._partial_key = key
             partial = self._make_result(False)
             if partial.text != self._last_partial:
                 self._last_partial = partial.text
-                self._out.append(partial)
+                last = self._out[-1] if self._out else None
+                if last is not None and not last.is_final and last.segment == partial.segment:
+                    self._out[-1] = partial  # an unread partial is superseded: _out stays small
+                else:
+                    self._out.append(partial)
 
     def _record_upl(self, r: Result) -> None:
         end_speech = (r.timestamps[-1] + self.rec.frame_s) if r.timestamps else None
@@ -347,13 +444,22 @@ class Stream:
         r = self._make_result(True)
         if r.text or force:
             if r.text:
-                self.finals.append(r)
+                self._keep_final(r)
                 self._out.append(r)
                 if force:
                     self._record_upl(r)
+                else:
+                    self._chunk_finals.append(r)
             elif force and self._last_partial:
                 self._out.append(r)
         self._new_segment(self._frame)
+
+    def _keep_final(self, r: Result) -> None:
+        self.finals.append(r)
+        self._n_finals += 1
+        m = self.rec.max_finals
+        if m is not None and len(self.finals) > m:
+            del self.finals[: len(self.finals) - m]
 
     def _make_result(self, final: bool) -> Result:
         h = self._hyps[0]

@@ -33,6 +33,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from app.cli import UserError
+    from engine.audio import AudioError
     from engine.model import ModelFormatError, load_model
     from trainer.data.manifest import ManifestError, read_manifest
     from trainer.evaluate import evaluate_engine
@@ -59,8 +60,11 @@ def run(args) -> int:
             model = load_model(path)
         except ModelFormatError as e:
             raise UserError(str(e)) from None
-        r = evaluate_engine(model, records, mode=args.mode, beam=args.beam, chunk_ms=args.chunk_ms,
-                            progress=True)
+        try:
+            r = evaluate_engine(model, records, mode=args.mode, beam=args.beam,
+                                chunk_ms=args.chunk_ms, progress=True)
+        except AudioError as e:  # a bad file in the manifest: one line, not a traceback
+            raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     d = r.to_dict(per_utterance=bool(args.json))
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
     print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}) "

@@ -49,6 +49,9 @@ def run(args) -> int:
         ck = load_checkpoint(args.checkpoint)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
+    if not isinstance(ck, dict) or not {"arch", "model", "tokenizer"} <= set(ck):
+        raise UserError(f"{args.checkpoint}: not an nnasr training checkpoint (no arch, model and "
+                        "tokenizer entries; `nnasr train` writes them)")
     averaged = []
     if getattr(args, "average", 0):
         from trainer.checkpoint import average_snapshots
@@ -61,8 +64,12 @@ def run(args) -> int:
                 ck["model"] = mask_state_dict(ck["model"], ck["prune"])
         except FileNotFoundError as e:
             raise UserError(str(e)) from None
-    model = model_from_checkpoint(ck)
-    proto = tokenizer_from_tensor(ck["tokenizer"])
+    try:
+        model = model_from_checkpoint(ck)
+        proto = tokenizer_from_tensor(ck["tokenizer"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise UserError(f"{args.checkpoint}: not an nnasr training checkpoint "
+                        f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
     if ck.get("spec"):
         spec = NNASpec.from_dict(json.loads(ck["spec"]))
     else:

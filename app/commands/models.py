@@ -20,18 +20,19 @@ def run(args: argparse.Namespace) -> int:
 
     paths = [M.resolve(p) for p in args.paths] if args.paths else M.discover()
     default = M.discover()[:1]
-    rows, errors = [], []
+    rows, errors, invalid = [], [], []
     for p in paths:
         try:
             rows.append(M.facts_of(M.load(p), default=bool(default) and p == default[0]))
         except Exception as e:  # one bad file must not hide the others
-            errors.append(f"nnasr models: error: {e}")
+            errors.append(f"nnasr models: error: {' '.join(str(e).split())}")
+            invalid.append(Path(p))
     for e in errors:
         print(e, file=sys.stderr)
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
         return 1 if errors else 0
-    if not rows:
+    if not rows and not invalid:
         if not errors:
             print(M.NO_MODEL_HINT.format(dirs=", ".join(M._show(d) for d in M.model_dirs())) + ".",
                   file=sys.stderr)
@@ -39,11 +40,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from rich.console import Console
 
-    Console().print(facts_table(rows))
+    Console().print(facts_table(rows, invalid))
     return 1 if errors else 0
 
 
-def facts_table(rows):
+def facts_table(rows, invalid=()):
+    """The models table; ``invalid``: paths of files that failed to load, shown as such."""
     from rich.table import Table
 
     from app import models as M
@@ -56,7 +58,14 @@ def facts_table(rows):
         data.append([r.name + (" (default)" if r.default else ""), M.human_count(r.params),
                      f"{100 * r.sparsity:.1f}%", r.bits, M.human_bytes(r.file_bytes),
                      r.placement, wer])
-    dirs = sorted({M._show(Path(r.path).parent) for r in rows if r.path})
+    for p in invalid:
+        try:
+            size = M.human_bytes(p.stat().st_size)
+        except OSError:
+            size = "-"
+        data.append([f"{p.stem} (invalid)", "-", "-", "-", size, "-", "-"])
+    dirs = sorted({M._show(Path(r.path).parent) for r in rows if r.path}
+                  | {M._show(p.parent) for p in invalid})
     t = Table(title="nnasr models", title_justify="left", caption_justify="left",
               caption=("in " + ", ".join(dirs)) if dirs else None)
     for i, (name, justify) in enumerate(cols):
