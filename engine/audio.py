@@ -94,11 +94,12 @@ def _check_file(path: Path) -> None:
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as e:
-        raise AudioError(f"{path}: cannot read ({e.strerror or e})") from None
+    if path.is_file():  # not a pipe: opening one twice would lose what its writer sends
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise AudioError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def _check_rate(path: Path, rate: int) -> None:
