@@ -308,6 +308,9 @@ class FileSource(_PacedSource):
             info = audio_info(path)
         except AudioError as e:
             raise AudioSourceError(_oneline(e)) from None
+        if not path.is_file():  # a pipe: probing it consumed it, and a looping source rereads
+            raise AudioSourceError(f"{path}: not a regular file (live input needs a file it "
+                                   "can read again; use `nnasr transcribe` for a pipe)")
         return SimpleNamespace(samplerate=info.sample_rate, frames=info.frames)
 
     def _passes(self):

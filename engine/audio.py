@@ -34,17 +34,17 @@ def to_float_mono(samples: np.ndarray) -> np.ndarray:
     x = np.asarray(samples)
     if x.dtype.kind not in "biuf":
         raise AudioError(f"audio samples must be int or float, got {x.dtype}")
-    if x.ndim == 2:
-        if x.dtype.kind in "iu":
-            x = _scale_int(x.mean(axis=1, dtype=np.float64), x.dtype)
-        else:
-            x = x.mean(axis=1)
-    elif x.ndim != 1:
+    if x.ndim not in (1, 2):
         raise AudioError(f"audio must be [n] or [n, channels], got shape {x.shape}")
-    elif x.dtype.kind in "iu":
-        x = _scale_int(x.astype(np.float64), x.dtype)
-    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(x, -1.0, 1.0, out=x)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge floats: Inf here, 0 below
+        if x.ndim == 2:
+            x = x.mean(axis=1, dtype=np.float64)
+            if np.asarray(samples).dtype.kind in "iu":
+                x = _scale_int(x, np.asarray(samples).dtype)
+        elif x.dtype.kind in "iu":
+            x = _scale_int(x.astype(np.float64), x.dtype)
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return np.clip(x, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def _scale_int(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -176,7 +176,10 @@ def iter_audio_blocks(path: str | Path, block_seconds: float = 10.0):
         n = max(1, min(int(block_seconds * f.samplerate), MAX_BLOCK_SAMPLES // max(1, f.channels)))
         got = 0
         try:
-            for block in f.blocks(blocksize=n, dtype="float32", always_2d=True):
+            while True:  # f.read, not f.blocks: a pipe (non-seekable) reads this way too
+                block = f.read(n, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
                 got += len(block)
                 yield to_float_mono(block), f.samplerate
         except AudioError:
@@ -198,7 +201,7 @@ class StreamingResampler:
     :attr:`MAX_WORK` taps, so the temporaries stay small however long the input.
     """
 
-    MAX_WORK = 1 << 20  # output samples x taps per slice (8 MiB per float64 temporary)
+    MAX_WORK = 1 << 16  # output samples x taps per slice (512 KiB per float64 temporary)
     MAX_TABLE = 1 << 21  # phases x taps tabulated at most (16 MiB)
 
     def __init__(self, rate_in: int, rate_out: int, zero_crossings: int = 16) -> None:

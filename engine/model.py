@@ -303,9 +303,15 @@ def load_model(path: str | os.PathLike) -> EngineModel:
         if len(head) < 8:
             raise ModelFormatError(f"{path}: not a model file (too short: {len(head)} bytes)")
         header_len = int.from_bytes(head, "little")
-        if header_len > 100_000_000 or header_len + 8 > path.stat().st_size:
+        size = path.stat().st_size
+        if header_len > 100_000_000:
             raise ModelFormatError(
                 f"{path}: not an nnasr model file (bad safetensors header){_sniff(path, head)}"
+            )
+        if header_len + 8 > size:
+            raise ModelFormatError(
+                f"{path}: not an nnasr model file, truncated or corrupt (its header needs "
+                f"{header_len + 8} bytes, the file has {size}){_sniff(path, head)}"
             )
         with safe_open(str(path), framework="numpy") as f:
             md = f.metadata() or {}

@@ -206,7 +206,7 @@ class Recognizer:
     final results in ``Stream.finals`` (and so in ``Stream.text``), oldest dropped first;
     None (default) keeps all. Every final is still delivered by ``Stream.results()``; bound
     it for a stream that runs for hours, whose finals would otherwise grow with the
-    transcript (about 250 bytes per token).
+    transcript (about 230 bytes per token).
     """
 
     def __init__(
@@ -298,7 +298,7 @@ class Stream:
 
         A partial not yet read when a newer one of the same segment arrives is replaced by
         it, so a reader that calls this seldom gets the latest partial, and the queue holds
-        at most the unread finals plus one partial."""
+        the unread finals and at most one partial per segment."""
         while self._out:
             yield self._out.popleft()
 

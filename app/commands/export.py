@@ -31,8 +31,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="average the newest K snapshots of the checkpoint's run (checkpoint averaging)")
 
 
+def _checkpoint_error(path: str, e: Exception) -> str:
+    """One line for a checkpoint that does not load. torch's weights-only refusal is long and
+    suggests weights_only=False, which nnasr never does: say what happened instead."""
+    msg = str(e)
+    if "Weights only load failed" not in msg:
+        return " ".join(msg.split())
+    import re
+
+    m = re.search(r"(Unsupported .*?|Trying to load unsupported .*?)(?:\.\s|\.?$)", msg, re.M)
+    why = m.group(1).strip() if m else ""
+    return (f"{path}: refused: not an nnasr checkpoint; it holds Python objects other than "
+            f"tensors, and checkpoints are only read with torch.load(weights_only=True)"
+            + (f" ({why})" if why else ""))
+
+
 def run(args) -> int:
     import json
+    import warnings
     from pathlib import Path
 
     from app.cli import UserError
@@ -46,9 +62,11 @@ def run(args) -> int:
     from engine.nna.spec import NNASpec, load_profile
 
     try:
-        ck = load_checkpoint(args.checkpoint)
+        with warnings.catch_warnings():  # torch's note on pickle protocols: noise here
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            ck = load_checkpoint(args.checkpoint)
     except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
+        raise UserError(_checkpoint_error(args.checkpoint, e)) from None
     if not isinstance(ck, dict) or not {"arch", "model", "tokenizer"} <= set(ck):
         raise UserError(f"{args.checkpoint}: not an nnasr training checkpoint (no arch, model and "
                         "tokenizer entries; `nnasr train` writes them)")

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    import warnings
+
     from app.cli import UserError
 
     try:
@@ -50,9 +52,21 @@ def run(args) -> int:
         cfg = parse_overrides(cfg, args.set)
         if cfg.prune != "none" and not 0 < cfg.sparsity < 1:
             raise ValueError("--prune needs --sparsity between 0 and 1")
-        trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
+    ckpt = f"{args.out}/last.pt" if args.resume else args.init  # the checkpoint read, if any
+    try:
+        with warnings.catch_warnings():  # torch's note on pickle protocols of a bad file
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as e:
+        from app.commands.export import _checkpoint_error  # one line, even for torch's refusals
+
+        raise UserError(_checkpoint_error(ckpt, e)) from None
+    except (KeyError, TypeError, IndexError, AttributeError) as e:  # a torch file `nnasr train` did not write
+        if not ckpt:
+            raise
+        raise UserError(f"{ckpt}: not an nnasr training checkpoint ({type(e).__name__}: {e})") from None
     r = trainer.run()
     print(f"stopped at step {r['step']} (epoch {r['epoch']}), {r['wall_s'] / 60:.1f} min of training; "
           f"checkpoint {r['out']}")

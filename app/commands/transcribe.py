@@ -49,6 +49,8 @@ def _describe_failure(path: str, e: BaseException) -> str:
 
 
 def _duration(path: str) -> float | None:
+    if not Path(path).is_file():  # a pipe can be read once only: no probing
+        return None
     try:
         import soundfile as sf
 
@@ -100,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
 
     model = M.load(M.resolve(args.model))
     try:
-        rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam)
+        # max_finals=0: the transcript is collected from stream.results() as it comes
+        # (app.transcription), so the stream need not keep a second copy of it
+        rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam, max_finals=0)
     except ValueError as e:
         raise UserError(str(e)) from None
     targets = _outputs(args.files, args.output, args.format)
