@@ -62,6 +62,10 @@ def main() -> int:
     test = read_manifest(data / "test.jsonl")
     if args.limit:
         test = test[: args.limit]
+    seen_path = data / "test-seen-voices.jsonl"
+    seen = read_manifest(seen_path) if seen_path.exists() else []
+    if args.limit:
+        seen = seen[: args.limit]
     corpus = json.loads((data / "corpus.json").read_text()) if (data / "corpus.json").exists() else {}
     res = {}
     ck = Path(args.runs) / "float" / "last.pt"
@@ -71,13 +75,16 @@ def main() -> int:
                        check=True)
         r = evaluate_engine(load_model(f), test, mode="float", progress=True)
         res["float"] = {**r.to_dict(), "file_bytes": None, "desc": "float reference (engine, float weights)"}
+        if seen:
+            res["float"]["seen_wer"] = evaluate_engine(load_model(f), seen, mode="float").wer
     for name, desc in MODELS:
         p = ROOT / "assets" / "models" / f"{name}.nnasr"
         if not p.exists():
             continue
         m = load_model(p)
         r = evaluate_engine(m, test, mode="placed", progress=True)
-        res[name] = {**r.to_dict(), "file_bytes": m.file_bytes, "sparsity": m.sparsity(),
+        sw = evaluate_engine(m, seen, mode="placed").wer if seen else None
+        res[name] = {**r.to_dict(), "seen_wer": sw, "file_bytes": m.file_bytes, "sparsity": m.sparsity(),
                      "params": m.arch.num_params(), "desc": desc, "facts": m.facts,
                      "weight_bits": m.spec.weight_bits}
     out = ROOT / "benchmarks" / "results"
@@ -86,14 +93,17 @@ def main() -> int:
     hist = json.loads((Path(args.runs) / "float" / "history.json").read_text()) if (Path(args.runs) / "float" / "history.json").exists() else []
     pts = curve_plot(hist, out / "float_curve.png")
     fw = res["float"]["wer"]
-    rows = ["| model | what | test WER | rel. vs float | sparsity | size (MB) | modeled NNA ms/chunk p50 | host ms/chunk p50 / p95 | RTF |",
-            "|---|---|---|---|---|---|---|---|---|",
-            f"| float | {res['float']['desc']} | {fw:.1%} | - | - | - | - | {res['float']['host_ms_p50']:.2f} / {res['float']['host_ms_p95']:.2f} | {res['float']['rtf']:.3f} |"]
+    def sw(r):
+        return f"{r['seen_wer']:.1%}" if r.get("seen_wer") is not None else "-"
+
+    rows = ["| model | what | test WER (unseen voices) | WER seen voices | rel. vs float | sparsity | size (MB) | modeled NNA ms/chunk p50 | host ms/chunk p50 / p95 | RTF |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| float | {res['float']['desc']} | {fw:.1%} | {sw(res['float'])} | - | - | - | - | {res['float']['host_ms_p50']:.2f} / {res['float']['host_ms_p95']:.2f} | {res['float']['rtf']:.3f} |"]
     for name, _ in MODELS:
         if name not in res:
             continue
         r = res[name]
-        rows.append(f"| {name} | {r['desc']} | {r['wer']:.1%} | {(r['wer'] - fw) / fw:+.1%} | {r['sparsity']:.0%} | "
+        rows.append(f"| {name} | {r['desc']} | {r['wer']:.1%} | {sw(r)} | {(r['wer'] - fw) / fw:+.1%} | {r['sparsity']:.0%} | "
                     f"{r['file_bytes'] / 1e6:.2f} | {r['modeled_nna_ms_p50']:.3f} | {r['host_ms_p50']:.2f} / {r['host_ms_p95']:.2f} | {r['rtf']:.3f} |")
     table = "\n".join(rows)
     (out / "models.md").write_text(table + "\n")
@@ -146,7 +156,10 @@ RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {a
 * AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp`.
 * Whole recipe: `make models` (`scripts/make_models.sh`){f', {args.wall_seconds / 3600:.1f} h wall clock' if args.wall_seconds else ''}.
 
-## Results (unseen-voice test split, {len(test)} utterances, greedy, chunk 160 ms)
+## Results (greedy, chunk 160 ms)
+
+Test: the unseen-voice test split ({len(test)} utterances). Seen voices: the same test sentences
+spoken by training voices ({len(seen)} utterances, `python benchmarks/make_seen_voice_test.py`).
 
 {table}
 
