@@ -244,6 +244,7 @@ def save_model(
     os.close(fd)
     try:
         save_file(out, tmp, metadata={METADATA_KEY: json.dumps(meta)})
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -359,7 +359,7 @@ class Trainer:
                 task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
                 while self.step < cfg.steps and not stop["flag"]:
                     batches = make_batches(lengths, cfg.max_frames, cfg.seed, self.epoch,
-                                           shortest_first=(self.epoch == 0), rank=self.rank,
+                                           shortest_first=(self.epoch == 0 and not cfg.init), rank=self.rank,
                                            world=self.world)
                     while self.batch_in_epoch < len(batches):
                         if self.step >= cfg.steps or stop["flag"]:
