@@ -2,8 +2,10 @@
 
 A model is named on the command line by a path (``runs/x/model.nnasr``) or by the stem
 of a file in a model directory (``aat-csp``). The default is the best shipped model
-present, in the order of :data:`PREFERENCE` (AAT+CSP, then AAT, then the PTQ baseline),
-then any other model file, alphabetically.
+present: the one named in the directory's ``DEFAULT`` file (written by
+``benchmarks/model_card.py``: the lowest measured test WER), else in the order of
+:data:`PREFERENCE` (AAT+CSP, then AAT, then the PTQ baseline), then any other model file,
+alphabetically.
 """
 
 from __future__ import annotations
@@ -40,8 +42,21 @@ def model_dirs() -> list[Path]:
     return dirs
 
 
+DEFAULT_FILE = "DEFAULT"  # a model directory may name its measured-best model in this file
+
+
+def _measured_default(d: Path) -> str | None:
+    f = d / DEFAULT_FILE
+    try:
+        return f.read_text().strip() or None if f.is_file() else None
+    except OSError:
+        return None
+
+
 def _rank(path: Path) -> tuple[int, str]:
     stem = path.stem
+    if stem == _measured_default(path.parent):
+        return (-1, stem)
     return (PREFERENCE.index(stem) if stem in PREFERENCE else len(PREFERENCE), stem)
 
 

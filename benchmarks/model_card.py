@@ -107,6 +107,11 @@ def main() -> int:
                     f"{r['file_bytes'] / 1e6:.2f} | {r['modeled_nna_ms_p50']:.3f} | {r['host_ms_p50']:.2f} / {r['host_ms_p95']:.2f} | {r['rtf']:.3f} |")
     table = "\n".join(rows)
     (out / "models.md").write_text(table + "\n")
+    shipped = [n for n, _ in MODELS if n in res]
+    if shipped:  # the app's default: the lowest measured WER on the unseen-voice test split
+        best = min(shipped, key=lambda n: res[n]["wer"])
+        (ROOT / "assets" / "models" / "DEFAULT").write_text(best + "\n")
+        print(f"default model: {best}")
     tr = corpus.get("splits", {}).get("train", {})
     held = corpus.get("held_out_voices", {})
     ckd = {}
