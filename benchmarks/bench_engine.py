@@ -29,7 +29,6 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB
     os.environ[_v] = "1"  # one core, set before numpy is imported
 
 import argparse  # noqa: E402
-import io  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import numpy as np  # noqa: E402
+from helpers import pseudo_word_tokenizer_proto as tokenizer_256  # noqa: E402
 from helpers import speechlike  # noqa: E402
 
 import engine  # noqa: E402
@@ -52,21 +52,6 @@ from engine.quantize import build_tensors, random_params  # noqa: E402
 
 TARGET_RTF = 0.05
 TARGET_P95_SHARE = 0.10
-
-
-def tokenizer_256() -> bytes:
-    """A 256-piece sentencepiece model (num_classes = 257), trained on pseudo-words."""
-    import sentencepiece as spm
-
-    rng = np.random.default_rng(0)
-    letters = list("abcdefghijklmnopqrstuvwxyz")
-    sents = [" ".join("".join(rng.choice(letters, rng.integers(2, 9))) for _ in range(rng.integers(3, 12)))
-             for _ in range(1500)]
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(sents), model_writer=buf, vocab_size=256,
-                                   model_type="unigram", character_coverage=1.0, minloglevel=2,
-                                   num_threads=1)
-    return buf.getvalue()
 
 
 def build_model(path: Path, proto: bytes, sparsity: float, blank_bias: float, seed: int = 0) -> Path:

@@ -105,3 +105,20 @@ def make_tiny_corpus(out: Path, sentences=None, voice: str = "en-us", vocab_size
         (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     (out / "tokenizer.model").write_bytes(tokenizer_proto(vocab_size))
     return out
+
+
+def pseudo_word_tokenizer_proto() -> bytes:
+    """A 256-piece sentencepiece model (num_classes = 257), trained on pseudo-words."""
+    import io
+
+    import sentencepiece as spm
+
+    rng = np.random.default_rng(0)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    sents = [" ".join("".join(rng.choice(letters, rng.integers(2, 9))) for _ in range(rng.integers(3, 12)))
+             for _ in range(1500)]
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sents), model_writer=buf, vocab_size=256,
+                                   model_type="unigram", character_coverage=1.0, minloglevel=2,
+                                   num_threads=1)
+    return buf.getvalue()

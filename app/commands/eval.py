@@ -47,14 +47,12 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory() as d:
         path = args.model
         if path.endswith(".pt"):
-            from types import SimpleNamespace
-
             from app.commands import export
 
             out = str(Path(d) / "ckpt.nnasr")
-            export.run(SimpleNamespace(checkpoint=path, out=out, data=args.data, calib=64, cpu="",
-                                       profile=None, weight_bits=None, no_float=False, chunk_ms=160,
-                                       name=None, average=0))
+            ep = argparse.ArgumentParser(prog="nnasr export")
+            export.add_arguments(ep)  # export's own defaults, not a copy of them
+            export.run(ep.parse_args([path, "--out", out, "--data", args.data]))
             path = out
         try:
             model = load_model(path)

@@ -88,12 +88,12 @@ def run(args) -> int:
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
         raise UserError(f"{args.checkpoint}: not an nnasr training checkpoint "
                         f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
-    if ck.get("spec"):
+    if args.profile:
+        spec = load_profile(args.profile)
+    elif ck.get("spec"):  # an AAT checkpoint carries the spec it was trained for
         spec = NNASpec.from_dict(json.loads(ck["spec"]))
     else:
-        spec = load_profile(args.profile or "reference-speaker")
-    if args.profile and ck.get("spec"):
-        spec = load_profile(args.profile)
+        spec = load_profile("reference-speaker")
     if args.weight_bits:
         spec = spec.replace(weight_bits=args.weight_bits)
     placement = {}

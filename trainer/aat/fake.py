@@ -12,7 +12,6 @@ no range at all.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from engine.nna.spec import NNASpec
@@ -41,12 +40,8 @@ class Emulator:
     def weight(self, w: torch.Tensor):
         """-> (codes int64, scale float64 [N], float weight with STE)."""
         s = torch.from_numpy(weight_scale(w.detach().cpu().numpy(), self.spec)).to(w.device).double()
-        q = self.spec.weight_qmax
         codes = ops.saturate_symmetric(ops.round_half_away(w.detach().double() / s[:, None]), self.spec.weight_bits)
-        w_hat = ste(w, codes.double() * s[:, None])
-        # no gradient for weights far outside the representable range (cannot happen: scale = max)
-        del q
-        return codes, s, w_hat
+        return codes, s, ste(w, codes.double() * s[:, None])
 
     def input(self, x: torch.Tensor, scale: float):
         """Float activations -> (codes int64, float with STE, zero grad where saturated)."""
@@ -152,4 +147,4 @@ def matmul_exact(x_codes: torch.Tensor, w_codes: torch.Tensor, spec: NNASpec) ->
     return y.round().long()
 
 
-__all__ = ["Emulator", "matmul_exact", "ste", "np"]
+__all__ = ["Emulator", "matmul_exact", "ste"]
