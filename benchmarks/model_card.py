@@ -157,8 +157,8 @@ RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {a
 * Float: `nnasr train --data {args.data} --out {args.runs}/float` (RNN-T + 0.3 CTC, SpecAugment,
   AdamW 1.5e-3, warm-up, flat, cosine decay over the last 20 %); {ckd.get('step', '?')} steps,
   {ckd.get('wall_h', 0):.2f} h wall clock on 2 CPU cores, {ckd.get('audio_h', 0):.1f} h of audio seen.
-* AAT: `nnasr train --init {args.runs}/float/last.pt --aat --out {args.runs}/aat --steps 140 --set lr=3e-4 warmup=20 max_frames=4000` (~6 min).
-* AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps 140 --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20` (~7 min).
+* AAT: `nnasr train --init {args.runs}/float/last.pt --aat --out {args.runs}/aat --steps 140 --set lr=3e-4 warmup=20 max_frames=4000`.
+* AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps 140 --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20`.
 * Whole recipe: `make models` (`scripts/make_models.sh`){f', {args.wall_seconds / 3600:.1f} h wall clock' if args.wall_seconds else ''}.
 
 ## Results (greedy, chunk 160 ms)
