@@ -41,6 +41,7 @@ class RNNT(nn.Module):
         self.register_buffer("out_scale", torch.zeros((), dtype=torch.float64))
         self.spec: NNASpec | None = None
         self._emu = None
+        self.dropout = 0.0  # between encoder layers, float training only (not exported)
 
     # --- configuration -----------------------------------------------------------------
     def enable_aat(self, spec: NNASpec) -> None:
@@ -84,6 +85,8 @@ class RNNT(nn.Module):
             return self._encode_aat(x, lengths)
         for i, lstm in enumerate(self.enc):
             x, _ = lstm(x)
+            if self.dropout and i + 1 < len(self.enc):
+                x = F.dropout(x, self.dropout, self.training)
             if a.reduce_after and i + 1 == a.reduce_after:
                 x, lengths = self._reduce(x, lengths)
         return x, lengths, None

@@ -61,10 +61,16 @@ class TrainConfig:
     clip: float = 5.0
     ctc_weight: float = 0.3
     specaug: bool = True
+    amp: bool = True  # bf16 autocast on CUDA (float training)
+    dropout: float = 0.0  # between encoder LSTM layers (float training)
+    tempo: float = 0.0  # feature-domain tempo perturbation: rate in [1-tempo, 1+tempo]
+    gain_db: float = 0.0  # random level change of up to +-gain_db per utterance
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: all cores)
     # evaluation and checkpoints
     eval_every: int = 1000
+    eval_minutes: float = 0.0  # also evaluate every this many minutes of wall time (0: off)
+    feature_workers: int = 0  # processes computing the feature cache (0: all cores)
     eval_utts: int = 150
     save_minutes: float = 5.0
     keep_snapshots: int = 5
@@ -113,39 +119,59 @@ def _log(msg: str, rank: int = 0) -> None:
 
 
 def spec_augment(feats: torch.Tensor, lens: torch.Tensor, mean: torch.Tensor, gen: torch.Generator):
-    """Two frequency masks (<= 15 bins) and up to two time masks (<= 5 % each), set to mean."""
+    """Two frequency masks (<= 15 bins) and up to two time masks (<= 5 % each), set to mean.
+    Vectorized over the batch (masks drawn on the CPU generator, applied on the device)."""
     B, T, Fd = feats.shape
-    x = feats.clone()
-    for b in range(B):
-        for _ in range(2):
-            w = int(torch.randint(0, 16, (1,), generator=gen))
-            f0 = int(torch.randint(0, max(1, Fd - w), (1,), generator=gen))
-            x[b, :, f0 : f0 + w] = mean[f0 : f0 + w]
-        L = int(lens[b])
-        for _ in range(2):
-            w = int(torch.randint(0, max(1, int(0.05 * L)) + 1, (1,), generator=gen))
-            t0 = int(torch.randint(0, max(1, L - w), (1,), generator=gen))
-            x[b, t0 : t0 + w] = mean
+    w = torch.randint(0, 16, (B, 2), generator=gen)
+    f0 = (torch.rand(B, 2, generator=gen) * (Fd - w).clamp(min=1)).long()
+    fr = torch.arange(Fd)
+    fmask = ((fr >= f0[..., None]) & (fr < (f0 + w)[..., None])).any(1)  # [B, F]
+    L = lens.cpu()
+    tw = (torch.rand(B, 2, generator=gen) * ((0.05 * L).long().clamp(min=1) + 1)[:, None]).long()
+    t0 = (torch.rand(B, 2, generator=gen) * (L[:, None] - tw).clamp(min=1)).long()
+    tr = torch.arange(T)
+    tmask = ((tr >= t0[..., None]) & (tr < (t0 + tw)[..., None])).any(1)  # [B, T]
+    mask = (fmask[:, None, :] | tmask[:, :, None]).to(feats.device)
+    return torch.where(mask, mean.to(feats.dtype), feats)
+
+
+def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float) -> np.ndarray:
+    """Feature-domain augmentation of one utterance: tempo change by nearest-frame
+    resampling (rate in [1 - tempo, 1 + tempo]) and a level change (log-mel offset)."""
+    x = np.asarray(frames, dtype=np.float32)
+    if tempo:
+        rate = rng.uniform(1 - tempo, 1 + tempo)
+        idx = np.minimum(np.round(np.arange(0, len(x), rate)).astype(np.int64), len(x) - 1)
+        x = x[idx]
+    if gain_db:
+        x = x + np.float32(rng.uniform(-gain_db, gain_db) * np.log(10) / 10)  # ln power
     return x
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, cfg: TrainConfig, time_frac: float = 0.0) -> float:
+    """Warm-up, flat, cosine decay over the last ``decay_frac`` of the run. The run's
+    progress is ``step / steps``, or, when a ``minutes`` budget is given and ends sooner,
+    the fraction of that budget spent (``time_frac``): a time-boxed run still decays."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    start = int(cfg.steps * (1 - cfg.decay_frac))
-    if step < start:
+    prog = max(step / max(1, cfg.steps), time_frac)
+    start = 1 - cfg.decay_frac
+    if prog < start:
         return cfg.lr
-    p = min(1.0, (step - start) / max(1, cfg.steps - start))
+    p = min(1.0, (prog - start) / max(1e-9, cfg.decay_frac))
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def collate(fs, idx, device):
-    lens = torch.tensor([fs.offsets[i + 1] - fs.offsets[i] for i in idx])
+def collate(fs, idx, device, augment=None):
+    """Pad a batch; ``augment(frames) -> frames`` is applied per utterance first."""
+    frames = [np.asarray(fs.frames(i), dtype=np.float32) for i in idx]
+    if augment is not None:
+        frames = [augment(f) for f in frames]
+    lens = torch.tensor([len(f) for f in frames])
     T = int(lens.max())
     x = torch.zeros(len(idx), T, fs.feats.shape[1])
-    for j, i in enumerate(idx):
-        f = torch.from_numpy(np.asarray(fs.frames(i), dtype=np.float32))
-        x[j, : len(f)] = f
+    for j, f in enumerate(frames):
+        x[j, : len(f)] = torch.from_numpy(f)
     toks = [fs.tokens[i] for i in idx]
     tl = torch.tensor([len(t) for t in toks])
     y = torch.zeros(len(idx), max(1, int(tl.max())), dtype=torch.long)
@@ -182,6 +208,8 @@ class Trainer:
         if torch.cuda.is_available():
             self.device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(self.device)
+            torch.backends.cuda.matmul.allow_tf32 = True  # float training; AAT turns it off
+            torch.backends.cudnn.allow_tf32 = True
         else:
             self.device = torch.device("cpu")
             torch.backends.mkldnn.enabled = False  # CPU LSTM ~25x faster without it here
@@ -218,7 +246,8 @@ class Trainer:
         self.sp = spm.SentencePieceProcessor()
         self.sp.LoadFromSerializedProto(self.tok_proto)
         self.train_fs = load_features(data / "train.jsonl", self.sp, progress=self.progress and self.rank == 0,
-                                      limit=cfg.limit_train or None)
+                                      limit=cfg.limit_train or None,
+                                      workers=cfg.feature_workers or os.cpu_count() or 1)
         dev = data / "dev.jsonl"
         from trainer.data.manifest import read_manifest
 
@@ -353,7 +382,18 @@ class Trainer:
                 TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
         ema = None
         utts = 0
+        rng = np.random.default_rng(cfg.seed * 7919 + self.step)
+        augment = None
+        if cfg.tempo or cfg.gain_db:
+            def augment(f):
+                return perturb(f, rng, cfg.tempo, cfg.gain_db)
+        model.dropout = cfg.dropout
         t_rate = time.time()
+        last_eval = time.time()
+
+        def time_frac() -> float:
+            return (time.time() - t_start) / 60 / cfg.minutes if cfg.minutes else 0.0
+
         try:
             with Progress(*cols, disable=not self.progress or self.rank != 0) as bar:
                 task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
@@ -368,14 +408,14 @@ class Trainer:
                             stop["flag"] = True
                             break
                         idx = batches[self.batch_in_epoch]
-                        x, lens, y, yl = collate(self.train_fs, idx, self.device)
+                        x, lens, y, yl = collate(self.train_fs, idx, self.device, augment)
                         if cfg.specaug:
                             x = spec_augment(x, lens, model.feat_mean, gen)
                         for g in opt.param_groups:
-                            g["lr"] = lr_at(self.step, cfg)
+                            g["lr"] = lr_at(self.step, cfg, time_frac())
                         if self.pruner:
                             self.pruner.before_step(self.step)
-                        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and not cfg.aat):
+                        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and cfg.amp and not cfg.aat):
                             loss, rnnt, ctc = compute_loss(self.ddp, x, lens, y, yl, cfg.ctc_weight)
                             if self.pruner:
                                 loss = loss + self.pruner.loss_term()
@@ -394,7 +434,8 @@ class Trainer:
                         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
                         if self.step % cfg.log_every == 0:
                             rate = utts / max(1e-6, time.time() - t_rate)
-                            info = f"rnnt {ema:.2f} ctc {float(ctc):.2f} lr {lr_at(self.step, cfg):.2e} {rate:.1f} utt/s"
+                            info = (f"rnnt {ema:.2f} ctc {float(ctc):.2f} lr {lr_at(self.step, cfg, time_frac()):.2e} "
+                                    f"{rate:.1f} utt/s")
                             bar.update(task, completed=self.step, info=info)
                             if not self.progress and self.rank == 0:
                                 _log(f"step {self.step} {info}")
@@ -402,8 +443,10 @@ class Trainer:
                             self.history.append({"step": self.step, "loss": round(ema, 4),
                                                  "wall_s": round(wall0 + time.time() - t_start, 1),
                                                  "audio_h": round(self.audio_seen / 3600, 3)})
-                        if cfg.eval_every and self.step % cfg.eval_every == 0:
+                        due = cfg.eval_minutes and (time.time() - last_eval) / 60 >= cfg.eval_minutes
+                        if (cfg.eval_every and self.step % cfg.eval_every == 0) or due:
                             ev = self.evaluate()
+                            last_eval = time.time()
                             if ev:
                                 self.history.append({"step": self.step, **ev,
                                                      "wall_s": round(wall0 + time.time() - t_start, 1),

@@ -1,0 +1,103 @@
+"""The training recipe's pieces: LR schedule (step- and time-boxed), augmentation, and the
+Opus corpus pack used to move a corpus to a GPU machine."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from trainer.train import TrainConfig, lr_at, perturb, spec_augment  # noqa: E402
+
+
+def test_lr_schedule_step_and_time_boxed():
+    cfg = TrainConfig(lr=1e-3, warmup=10, steps=100, decay_frac=0.2)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(50, cfg) == pytest.approx(1e-3)  # flat
+    assert lr_at(80, cfg) == pytest.approx(1e-3)  # decay starts at 80 %
+    assert lr_at(90, cfg) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))  # half way: cos = 0
+    assert lr_at(100, cfg) == pytest.approx(5e-5)
+    # a time budget that ends before the planned steps drives the decay instead
+    big = TrainConfig(lr=1e-3, warmup=10, steps=10**6, decay_frac=0.2)
+    assert lr_at(500, big, time_frac=0.5) == pytest.approx(1e-3)
+    assert lr_at(500, big, time_frac=0.9) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
+    assert lr_at(500, big, time_frac=1.0) == pytest.approx(5e-5)
+    lrs = [lr_at(500, big, time_frac=f) for f in np.linspace(0.8, 1.0, 21)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_perturb_tempo_and_gain():
+    rng = np.random.default_rng(0)
+    x = np.tile(np.arange(100, dtype=np.float32)[:, None], (1, 4))
+    lens = set()
+    for _ in range(50):
+        y = perturb(x, rng, tempo=0.1, gain_db=0.0)
+        lens.add(len(y))
+        assert 90 <= len(y) <= 112
+        assert np.all(np.diff(y[:, 0]) >= 0)  # order of frames kept
+        assert set(np.unique(y)) <= set(np.unique(x))  # frames are copies, no new values
+    assert len(lens) > 5
+    g = perturb(x, rng, tempo=0.0, gain_db=6.0)
+    off = g - x
+    assert np.allclose(off, off[0, 0])  # one offset per utterance
+    assert abs(off[0, 0]) <= 6 * np.log(10) / 10 + 1e-6
+
+
+def test_spec_augment_masks_within_bounds():
+    gen = torch.Generator().manual_seed(0)
+    B, T, F = 8, 200, 80
+    x = torch.randn(B, T, F) + 10
+    mean = torch.zeros(F)
+    lens = torch.tensor([200, 150, 100, 50, 20, 10, 5, 200])
+    y = spec_augment(x, lens, mean, gen)
+    assert y.shape == x.shape
+    masked = y == 0
+    changed = masked.any()
+    assert changed
+    for b in range(B):
+        # frequency masks: whole columns, at most 2 x 15 bins
+        cols = masked[b].all(0)
+        assert int(cols.sum()) <= 30
+        # time masks: rows fully masked, at most 2 x (5 % of length + 1)
+        rows = masked[b].all(1)
+        assert int(rows.sum()) <= 2 * (int(0.05 * int(lens[b])) + 1)
+        # everything masked is either in a masked row or a masked column
+        assert bool((masked[b] <= (rows[:, None] | cols[None, :])).all())
+
+
+def test_pack_unpack_round_trip(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    from engine.frontend import compute_features
+    from trainer.data.pack import pack, unpack
+
+    from helpers import speechlike
+
+    src = tmp_path / "corpus"
+    (src / "audio").mkdir(parents=True)
+    recs = []
+    for i in range(6):
+        x = speechlike(1.0 + 0.3 * i, seed=i)
+        p = src / "audio" / f"u{i}.wav"
+        sf.write(p, x, 16000, subtype="PCM_16")
+        recs.append({"audio_filepath": f"audio/u{i}.wav", "text": f"word {i}", "duration": len(x) / 16000,
+                     "voice": "v"})
+    (src / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (src / "tokenizer.model").write_bytes(b"tok")
+    r = pack(src, tmp_path / "packed", ["train"], shards=2, level=0.5, workers=1)
+    assert r["shards"] == 1 and r["bytes"] > 0  # 6 utterances: one shard
+    out = tmp_path / "unpacked"
+    assert unpack(tmp_path / "packed", out, workers=1) == {"train": 6}
+    from trainer.data.manifest import read_manifest
+
+    back = read_manifest(out / "train.jsonl")
+    assert [b["text"] for b in back] == [r["text"] for r in recs]
+    assert (out / "tokenizer.model").read_bytes() == b"tok"
+    for a, b in zip(recs, back):
+        x, _ = sf.read(src / a["audio_filepath"], dtype="float32")
+        y, _ = sf.read(b["audio_filepath"], dtype="float32")
+        assert len(x) == len(y)  # sample-exact boundaries
+        fx, fy = compute_features(x), compute_features(y)
+        assert np.abs(fx - fy).mean() < 0.5  # lossy, but close at this level
