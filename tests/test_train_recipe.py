@@ -70,10 +70,10 @@ def test_spec_augment_masks_within_bounds():
 
 def test_pack_unpack_round_trip(tmp_path):
     sf = pytest.importorskip("soundfile")
+    from helpers import speechlike
+
     from engine.frontend import compute_features
     from trainer.data.pack import pack, unpack
-
-    from helpers import speechlike
 
     src = tmp_path / "corpus"
     (src / "audio").mkdir(parents=True)
