@@ -15,6 +15,7 @@ MIN=${2:?minutes}
 shift 2
 OUT=${OUT:-/tmp/nnasr-out}
 WORK=${WORK:-/tmp/nnasr-gpu}
+RUN=${RUN:-$WORK/run}  # run directory (RUN=$OUT/run brings weights-only snapshots back even if killed)
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -30,13 +31,21 @@ with torch.autocast('cuda', dtype=torch.bfloat16): y,_=m(torch.randn(2,5,8,devic
 y.float().sum().backward(); print('bf16 LSTM ok', y.dtype)" || AMP=amp=false
 python3 -m trainer.data.pack unpack "$PACK" "$WORK/corpus" --workers "$(nproc)" || exit 1
 echo "unpacked in $(( $(date +%s) - t0 )) s"
+# the feature cache, one BLAS thread per worker (16 workers x 16 BLAS threads thrash)
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python3 -c "
+import sentencepiece as s; from trainer.dataset import load_features
+sp = s.SentencePieceProcessor(model_file='$WORK/corpus/tokenizer.model')
+print(len(load_features('$WORK/corpus/train.jsonl', sp, workers=$(nproc), progress=False)), 'utterances')" || exit 1
+echo "features in $(( $(date +%s) - t0 )) s"
 # SIGTERM (checkpoint written) well before a caller's hard limit, if the budget overruns
 timeout -s TERM "$(python3 -c "print(int(60 * $MIN + 90))")" \
-  python3 -m app.cli train --data "$WORK/corpus" --out "$WORK/run" --minutes "$MIN" --no-progress --set "$AMP" "$@" \
+  python3 -m app.cli train --data "$WORK/corpus" --out "$RUN" --minutes "$MIN" --no-progress --set "$AMP" "$@" \
   2>&1 | tee "$OUT/train.log"
 rc=${PIPESTATUS[0]}
-cp "$WORK/run/history.json" "$OUT/" 2>/dev/null
-[ -f "$WORK/run/last.pt" ] && split -b 15M "$WORK/run/last.pt" "$OUT/last.pt.part-"
+if [ "$RUN" != "$OUT/run" ]; then
+  cp "$RUN/history.json" "$OUT/" 2>/dev/null
+  [ -f "$RUN/last.pt" ] && split -b 15M "$RUN/last.pt" "$OUT/last.pt.part-"
+fi
 echo "total $(( $(date +%s) - t0 )) s, train rc=$rc"
 ls -la "$OUT"
 exit "$rc"
