@@ -151,3 +151,23 @@ def test_resume_after_kill_continues(corpus, tmp_path):
     assert ck["step"] == saved + 5
     hist = json.loads(ck["history"])
     assert hist == [] or hist[0]["step"] <= saved
+
+
+def test_decoder_refresh_freezes_encoder_and_reinits_decoder(float_run, corpus, tmp_path):
+    """`--set freeze=enc reinit=pred,join`: the encoder is bit-identical to the init's, the
+    predictor starts from fresh weights and trains."""
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint
+
+    init = load_checkpoint(float_run / "last.pt")["model"]
+    out = tmp_path / "refresh"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--init", str(float_run / "last.pt"),
+                 "--steps", "30", "--no-progress", "--set", *TINY, "eval_every=0", "freeze=enc",
+                 "reinit=pred,join", "dropout=0.3"]) == 0
+    new = load_checkpoint(out / "last.pt")["model"]
+    for k, v in init.items():
+        if k.startswith(("enc.", "ctc.")):
+            assert torch.equal(v, new[k]), k
+    assert not torch.allclose(init["pred.weight_hh_l0"], new["pred.weight_hh_l0"])
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--steps", "1",
+                 "--no-progress", "--set", "freeze=enc,decoder"]) != 0

@@ -162,6 +162,12 @@ class RNNT(nn.Module):
             p[f"{name}.b"] = n(lin.bias)
         return p
 
+    def groups(self) -> dict[str, list[nn.Module]]:
+        """The model's parts by name, for freezing and re-initializing (``enc`` includes the
+        CTC head, which reads the encoder output)."""
+        return {"enc": [*self.enc, self.ctc], "pred": [self.embed, self.pred],
+                "join": [self.join_enc, self.join_pred, self.join_out]}
+
     def prunable(self) -> dict[str, torch.Tensor]:
         """Weight matrices that pruning may sparsify, by engine tensor name."""
         d = {}

@@ -92,6 +92,9 @@ class TrainConfig:
     csp_cg_iters: int = 12  # conjugate-gradient iterations of each least-squares refit
     csp_assign: bool = True  # set weights to the recovered sparse weights at each pruning step
     limit_train: int = 0  # use only the first N training utterances (tests)
+    # partial training: comma-separated parts of the model (enc, pred, join)
+    freeze: str = ""  # not trained (e.g. freeze=enc: train the decoder on a fixed encoder)
+    reinit: str = ""  # re-initialized after loading --init (e.g. reinit=pred,join)
 
     def spec(self) -> NNASpec:
         s = load_profile(self.profile)
@@ -111,6 +114,14 @@ def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
         t = type(d[k])
         d[k] = (v.lower() in ("1", "true", "yes")) if t is bool else t(v)
     return TrainConfig(**d)
+
+
+def _parts(spec: str, parts: dict) -> list[str]:
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    bad = [n for n in names if n not in parts]
+    if bad:
+        raise ValueError(f"unknown model part(s) {', '.join(bad)}; known: {', '.join(parts)}")
+    return names
 
 
 def _log(msg: str, rank: int = 0) -> None:
@@ -280,7 +291,22 @@ class Trainer:
             self.pruner = make_pruner(cfg, self.model, self.train_fs, self.device)
             if ckpt is not None and "prune" in ckpt:
                 self.pruner.load_state_dict(ckpt["prune"])
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        parts = self.model.groups()
+        for name in _parts(cfg.reinit, parts) if ckpt is None else []:
+            torch.manual_seed(cfg.seed)
+            for mod in parts[name]:
+                for sub in mod.modules():
+                    if hasattr(sub, "reset_parameters"):
+                        sub.reset_parameters()
+            _log(f"re-initialized {name}", self.rank)
+        self.frozen = _parts(cfg.freeze, parts)
+        for name in self.frozen:
+            for mod in parts[name]:
+                mod.requires_grad_(False)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"freeze={cfg.freeze!r} leaves nothing to train")
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.history: list[dict] = []
         self.wall = 0.0
@@ -387,7 +413,7 @@ class Trainer:
         if cfg.tempo or cfg.gain_db:
             def augment(f):
                 return perturb(f, rng, cfg.tempo, cfg.gain_db)
-        model.dropout = cfg.dropout
+        model.dropout = 0.0 if "enc" in self.frozen else cfg.dropout
         t_rate = time.time()
         last_eval = time.time()
 
