@@ -3,15 +3,16 @@
 # every stage skips what is finished (synthesis skips finished clips, training resumes
 # from OUT/last.pt, exports and evaluations are redone only when their inputs changed).
 #
-#   bash scripts/make_models.sh            # budgets for 2 CPU cores (see MINUTES_* below)
-#   FLOAT_MINUTES=600 bash scripts/make_models.sh
+#   bash scripts/make_models.sh            # budgets for 2 CPU cores (see the variables below)
+#   FLOAT_MINUTES=600 bash scripts/make_models.sh   # also train the float model 600 more minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NNASR=${NNASR:-.venv/bin/nnasr}
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/corpus}
 HOURS=${HOURS:-10}
-FLOAT_MINUTES=${FLOAT_MINUTES:-90}
+FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
+REFRESH_STEPS=${REFRESH_STEPS:-800}
 AAT_STEPS=${AAT_STEPS:-140}
 CSP_STEPS=${CSP_STEPS:-140}
 SPARSITY=${SPARSITY:-0.8}
@@ -21,18 +22,31 @@ start=$(date +%s)
 # 1. corpus (resumable)
 $NNASR synth --hours "$HOURS" --out "$DATA"
 
-# 2. float model (resumable; the committed checkpoint seeds it when present)
+# 2. float model (resumable). The committed checkpoint (trained on a GPU, docs/training.md)
+#    seeds it; FLOAT_MINUTES>0 trains it further here (on a GPU: scripts/gpu_train.sh).
 mkdir -p "$RUNS/float"
 if [ ! -f "$RUNS/float/last.pt" ] && [ -f assets/checkpoints/float.pt ]; then
   cp assets/checkpoints/float.pt "$RUNS/float/last.pt"
 fi
-resume=(); [ -f "$RUNS/float/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" --out "$RUNS/float" "${resume[@]}" --minutes "$FLOAT_MINUTES" --steps "${FLOAT_STEPS:-4500}" --no-progress \
-  --set max_frames=6000 eval_every=300 eval_utts=100
+if [ ! -f "$RUNS/float/last.pt" ] || [ "$FLOAT_MINUTES" != 0 ]; then
+  resume=(); [ -f "$RUNS/float/last.pt" ] && resume=(--resume)
+  minutes=$FLOAT_MINUTES; [ "$minutes" = 0 ] && minutes=600  # from nothing: 10 h here
+  $NNASR train --data "$DATA" --out "$RUNS/float" "${resume[@]}" --minutes "$minutes" --no-progress \
+    --set enc_hidden=288 enc_layers=4 dropout=0.15 tempo=0.1 gain_db=6 max_frames=6000 \
+          eval_minutes=30 eval_every=0 eval_utts=100 steps=1000000
+fi
+
+# 2b. decoder refresh: predictor and joiner re-initialized and trained briefly on the fixed
+#     encoder (a long-trained predictor memorizes the training sentences; docs/training.md)
+resume=(); [ -f "$RUNS/float-refresh/last.pt" ] && resume=(--resume)
+$NNASR train --data "$DATA" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
+  --steps "$REFRESH_STEPS" --no-progress \
+  --set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000 \
+        eval_every=0 eval_utts=150
 
 # 3. AAT fine-tune, all ops on the NNA
 resume=(); [ -f "$RUNS/aat/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" --out "$RUNS/aat" --init "$RUNS/float/last.pt" --aat "${resume[@]}" \
+$NNASR train --data "$DATA" --out "$RUNS/aat" --init "$RUNS/float-refresh/last.pt" --aat "${resume[@]}" \
   --steps "$AAT_STEPS" --no-progress --set lr=3e-4 warmup=20 eval_every=0 max_frames=4000
 
 # 4. CSP pruning with AAT
@@ -43,7 +57,7 @@ $NNASR train --data "$DATA" --out "$RUNS/aat-csp" --init "$RUNS/aat/last.pt" --a
 
 # 5. exports
 mkdir -p assets/models
-$NNASR export "$RUNS/float/last.pt" --out assets/models/baseline-ptq.nnasr --data "$DATA" --no-float --name baseline-ptq
+$NNASR export "$RUNS/float-refresh/last.pt" --out assets/models/baseline-ptq.nnasr --data "$DATA" --no-float --name baseline-ptq
 $NNASR export "$RUNS/aat/last.pt" --out assets/models/aat.nnasr --no-float --name aat
 $NNASR export "$RUNS/aat-csp/last.pt" --out assets/models/aat-csp.nnasr --no-float --name aat-csp
 

@@ -171,3 +171,20 @@ def test_decoder_refresh_freezes_encoder_and_reinits_decoder(float_run, corpus, 
     assert not torch.allclose(init["pred.weight_hh_l0"], new["pred.weight_hh_l0"])
     assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--steps", "1",
                  "--no-progress", "--set", "freeze=enc,decoder"]) != 0
+
+
+def test_resume_from_compact_checkpoint(float_run, corpus, tmp_path):
+    """The repository keeps checkpoints without optimizer state; --resume continues from them."""
+    from app.cli import main
+    from trainer.checkpoint import compact_checkpoint, load_checkpoint
+
+    run = tmp_path / "run"
+    compact_checkpoint(float_run / "last.pt", run / "last.pt")
+    ck = load_checkpoint(run / "last.pt")
+    assert "optimizer" not in ck
+    assert (run / "last.pt").stat().st_size < (float_run / "last.pt").stat().st_size
+    assert main(["train", "--data", str(corpus), "--out", str(run), "--resume", "--steps", str(ck["step"] + 5),
+                 "--no-progress", "--set", *TINY, "eval_every=0"]) == 0
+    after = load_checkpoint(run / "last.pt")
+    assert after["step"] == ck["step"] + 5 and "optimizer" in after
+    assert json.loads(after["history"])[: len(json.loads(ck["history"]))] == json.loads(ck["history"])

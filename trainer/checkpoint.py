@@ -65,3 +65,22 @@ def average_snapshots(ckpt: dict, run_dir: str | os.PathLike, k: int) -> tuple[d
         else:
             avg[name] = v
     return {**ckpt, "model": avg}, [int(s["step"]) for s in states]
+
+
+def compact_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write ``src`` without its optimizer state (about a third of the size): what the
+    repository keeps. ``nnasr train --resume`` on it continues from its step, history and
+    wall time with a fresh AdamW and a short LR re-warm-up."""
+    ck = load_checkpoint(src)
+    ck.pop("optimizer", None)
+    ck["model"] = {k: v.contiguous() for k, v in ck["model"].items()}
+    return save_checkpoint(dst, ck)
+
+
+if __name__ == "__main__":  # python -m trainer.checkpoint compact SRC DST
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "compact":
+        sys.exit("usage: python -m trainer.checkpoint compact SRC.pt DST.pt")
+    p = compact_checkpoint(sys.argv[2], sys.argv[3])
+    print(f"{p}: {p.stat().st_size / 1e6:.1f} MB")

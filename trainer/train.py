@@ -308,11 +308,17 @@ class Trainer:
             raise ValueError(f"freeze={cfg.freeze!r} leaves nothing to train")
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.rewarm = (0, 0)  # (from step, over n steps): LR ramp after a resume without optimizer state
         self.history: list[dict] = []
         self.wall = 0.0
         self.audio_seen = 0.0
         if ckpt is not None:
-            self.opt.load_state_dict(ckpt["optimizer"])
+            if "optimizer" in ckpt:
+                self.opt.load_state_dict(ckpt["optimizer"])
+            else:  # a compact (weights-only) checkpoint, e.g. the one committed to the repo
+                self.rewarm = (ckpt["step"], max(1, cfg.warmup))
+                _log(f"{last}: no optimizer state; AdamW starts fresh with a {cfg.warmup}-step "
+                     "re-warm-up", self.rank)
             self.step, self.epoch = ckpt["step"], ckpt["epoch"]
             self.batch_in_epoch = ckpt["batch_in_epoch"]
             self.history = json.loads(ckpt.get("history", "[]"))
@@ -321,6 +327,7 @@ class Trainer:
         elif init is not None:
             self.history = json.loads(init.get("history", "[]"))
             self.wall = float(init.get("wall_seconds", 0.0))
+            self.audio_seen = float(init.get("audio_seen", 0.0))  # totals include the init's
         self.ddp = self.model
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
@@ -386,6 +393,10 @@ class Trainer:
         m.train()
         return {"dev_wer": round(r.wer, 4), "dev_mode": mode, "dev_utts": r.utterances}
 
+    def _rewarm_factor(self) -> float:
+        s0, n = self.rewarm
+        return min(1.0, (self.step - s0 + 1) / n) if n else 1.0
+
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.cfg
@@ -438,7 +449,7 @@ class Trainer:
                         if cfg.specaug:
                             x = spec_augment(x, lens, model.feat_mean, gen)
                         for g in opt.param_groups:
-                            g["lr"] = lr_at(self.step, cfg, time_frac())
+                            g["lr"] = lr_at(self.step, cfg, time_frac()) * self._rewarm_factor()
                         if self.pruner:
                             self.pruner.before_step(self.step)
                         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and cfg.amp and not cfg.aat):
