@@ -163,14 +163,14 @@ RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {a
 
 ## Training
 
-* Float: trained on one lent H200 GPU (7.6 min of training, {ckd.get('audio_h', 0):.0f} h of audio seen in all,
-  131 epochs; RNN-T + 0.3 CTC, SpecAugment, tempo and gain perturbation, encoder dropout 0.15,
+* Float: trained on one lent H200 GPU (7.6 min of training, 1,005 h of audio seen, 131 epochs over
+  the 10 h; RNN-T + 0.3 CTC, SpecAugment, tempo and gain perturbation, encoder dropout 0.15,
   AdamW 2e-3): `bash scripts/gpu_train.sh` with the settings in `docs/training.md`, which also
   shows why the long-trained predictor had to be replaced.
 * Decoder refresh (2 CPU cores): predictor and joiner re-initialized and trained on the fixed
   encoder, `nnasr train --init {args.runs}/float/last.pt --out {args.runs}/float-refresh --set freeze=enc
   reinit=pred,join ctc_weight=0 lr=1e-3 ...` (`scripts/make_models.sh` has the exact line);
-  {ckd.get('step', '?')} steps. Training wall clock in all: {ckd.get('wall_h', 0):.2f} h.
+  {ckd.get('step', '?')} steps. All training: {ckd.get('wall_h', 0):.2f} h wall clock, {ckd.get('audio_h', 0):.0f} h of audio.
 * AAT: `nnasr train --init {args.runs}/float-refresh/last.pt --aat --out {args.runs}/aat --steps 140 --set lr=3e-4 warmup=20 max_frames=4000`.
 * AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps 140 --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20`.
 * Whole recipe: `make models` (`scripts/make_models.sh`){f', {args.wall_seconds / 3600:.1f} h wall clock' if args.wall_seconds else ''}.

@@ -26,7 +26,8 @@ from .nna.lut import lut_tanh
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 gives the right limit, 0
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 @dataclass
