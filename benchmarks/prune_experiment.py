@@ -96,7 +96,7 @@ def _export(args, ck: Path, stem: Path, train_fs) -> tuple[Path, Path]:
 
     from engine.nna.spec import NNASpec, load_profile
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
-    from trainer.export import calibrate, export_model
+    from trainer.export import export_model, export_ranges
 
     full, compact = stem.with_name(stem.name + "-float.nnasr"), stem.with_suffix(".nnasr")
     if full.exists() and compact.exists() and compact.stat().st_mtime >= ck.stat().st_mtime:
@@ -104,11 +104,7 @@ def _export(args, ck: Path, stem: Path, train_fs) -> tuple[Path, Path]:
     c = load_checkpoint(ck)
     model = model_from_checkpoint(c).eval()
     spec = NNASpec.from_dict(_json.loads(c["spec"])) if c.get("spec") else load_profile(args.profile)
-    if c.get("aat") and float(model.in_scale) > 0:
-        i_s, o_s, how = float(model.in_scale), float(model.out_scale), "AAT (trained ranges)"
-    else:
-        i_s, o_s = calibrate(model, train_fs, n=args.calib, spec=spec)
-        how = f"PTQ (calibrated on {args.calib} utterances)"
+    i_s, o_s, how = export_ranges(model, bool(c.get("aat")), train_fs, n=args.calib, spec=spec)
     cfg = _json.loads(c["config"]) if c.get("config") else {}
     facts = {"name": stem.name, "quantization": how, "training_steps": int(c.get("step", 0)),
              "aat": bool(c.get("aat", False)), "pruning": cfg.get("prune", "none"),

@@ -54,6 +54,18 @@ def calibrate(model: RNNT, fs, n: int = 64, spec: NNASpec | None = None) -> tupl
     return _f32(max(xmax, 1e-3) / spec.act_qmax), _f32(max(lmax, 1e-3) / 32767)
 
 
+def export_ranges(model: RNNT, aat: bool, features, *, n: int, spec: NNASpec) -> tuple[float, float, str]:
+    """The activation ranges an export uses: an AAT model's trained ranges, else PTQ
+    calibration on ``n`` utterances of ``features`` (a FeatureSet, or a callable returning
+    one, so that nothing is loaded when the trained ranges are used). Returns
+    (in_scale, out_scale, how)."""
+    if aat and float(model.in_scale) > 0:
+        return float(model.in_scale), float(model.out_scale), "AAT (trained ranges)"
+    fs = features() if callable(features) else features
+    i_s, o_s = calibrate(model, fs, n=n, spec=spec)
+    return i_s, o_s, f"PTQ (calibrated on {n} utterances)"
+
+
 def export_model(model: RNNT, tokenizer_proto: bytes, out, *, spec: NNASpec,
                  in_scale: float, out_scale: float, placement: dict[str, str] | None = None,
                  float_ops: list[str] | None = None, frontend: FrontendConfig | None = None,

@@ -376,15 +376,12 @@ class Trainer:
         from engine.model import load_model
 
         from .evaluate import evaluate_engine
-        from .export import calibrate, export_model
+        from .export import export_model, export_ranges
 
         m = self.model
         m.eval()
         with tempfile.TemporaryDirectory() as d:
-            if self.cfg.aat:
-                i_s, o_s = float(m.in_scale), float(m.out_scale)
-            else:
-                i_s, o_s = calibrate(m, self.train_fs, n=16, spec=self.spec)
+            i_s, o_s, _ = export_ranges(m, self.cfg.aat, self.train_fs, n=16, spec=self.spec)
             p = export_model(m, self.tok_proto, Path(d) / "dev.nnasr", spec=self.spec,
                              in_scale=i_s, out_scale=o_s)
             em = load_model(p)

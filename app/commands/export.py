@@ -55,7 +55,7 @@ def run(args) -> int:
 
     try:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
-        from trainer.export import calibrate, export_model
+        from trainer.export import export_model, export_ranges
     except ImportError as e:
         raise UserError(f"export needs the [train] extra ({e})") from None
     from engine.model import ModelFormatError, load_model
@@ -101,9 +101,7 @@ def run(args) -> int:
         if op not in model.arch.op_names():
             raise UserError(f"unknown op {op!r}; ops: {', '.join(model.arch.op_names())}")
         placement[op] = "cpu"
-    if ck.get("aat") and float(model.in_scale) > 0:
-        i_s, o_s, how = float(model.in_scale), float(model.out_scale), "AAT (trained ranges)"
-    else:
+    def features():
         import sentencepiece as spm
 
         from trainer.dataset import load_features
@@ -113,9 +111,9 @@ def run(args) -> int:
         man = Path(args.data) / "train.jsonl"
         if not man.exists():
             raise UserError(f"PTQ calibration needs {man} (use --data)")
-        fs = load_features(man, sp, limit=max(args.calib * 4, 200))
-        i_s, o_s = calibrate(model, fs, n=args.calib, spec=spec)
-        how = f"PTQ (calibrated on {args.calib} utterances)"
+        return load_features(man, sp, limit=max(args.calib * 4, 200))
+
+    i_s, o_s, how = export_ranges(model, bool(ck.get("aat")), features, n=args.calib, spec=spec)
     hist = json.loads(ck.get("history", "[]"))
     devs = [h for h in hist if "dev_wer" in h]
     facts = {
