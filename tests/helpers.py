@@ -122,3 +122,35 @@ def pseudo_word_tokenizer_proto() -> bytes:
                                    model_type="unigram", character_coverage=1.0, minloglevel=2,
                                    num_threads=1)
     return buf.getvalue()
+
+
+def read_model_file(path) -> tuple[dict, dict]:
+    """A .nnasr file's raw tensors and its parsed metadata."""
+    import json
+
+    from safetensors import safe_open
+
+    from engine.model import METADATA_KEY
+
+    with safe_open(str(path), framework="numpy") as f:
+        md = f.metadata()
+        raw = {k: f.get_tensor(k) for k in f.keys()}
+    return raw, json.loads(md[METADATA_KEY])
+
+
+def rewrite_model_file(src, dst, tensors_fn=None, meta_fn=None) -> Path:
+    """Copy a .nnasr file with its tensors and/or metadata edited in place by the callbacks
+    (for tests of what the loader accepts and refuses)."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    from engine.model import METADATA_KEY
+
+    raw, meta = read_model_file(src)
+    if tensors_fn:
+        tensors_fn(raw)
+    if meta_fn:
+        meta_fn(meta)
+    save_file(raw, str(dst), metadata={METADATA_KEY: json.dumps(meta)})
+    return Path(dst)

@@ -3,19 +3,17 @@ missing, corrupt and tampered files with ModelFormatError and a helpful message.
 
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 
 import numpy as np
 import pytest
-from helpers import make_random_model
+from helpers import make_random_model, read_model_file, rewrite_model_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.model import (
     FORMAT_VERSION,
-    METADATA_KEY,
     ModelFormatError,
     load_model,
     zwc_bytes,
@@ -34,34 +32,13 @@ def files(tmp_path_factory):
     }
 
 
-def _read(path):
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        md = f.metadata()
-        raw = {k: f.get_tensor(k) for k in f.keys()}
-    return raw, json.loads(md[METADATA_KEY])
-
-
-def _rewrite(src, dst, tensors_fn=None, meta_fn=None):
-    from safetensors.numpy import save_file
-
-    raw, meta = _read(src)
-    if tensors_fn:
-        tensors_fn(raw)
-    if meta_fn:
-        meta_fn(meta)
-    save_file(raw, str(dst), metadata={METADATA_KEY: json.dumps(meta)})
-    return dst
-
-
 # --- round trip ---------------------------------------------------------------------------
 def test_round_trip(files, tmp_path):
     from engine.frontend import FrontendConfig
     from engine.model import save_model
 
     m = load_model(files["sparse"])
-    raw, meta = _read(files["sparse"])
+    raw, meta = read_model_file(files["sparse"])
     assert meta["format_version"] == FORMAT_VERSION
     assert set(meta["zwc"]) and all(k + ".bitmap" in raw and k + ".nz" in raw for k in meta["zwc"])
     # re-save what was loaded: the same tensors come back
@@ -79,7 +56,7 @@ def test_round_trip(files, tmp_path):
     assert d["sparsity"] == round(m.sparsity(), 4) and d["file_bytes"] == p2.stat().st_size
     assert 0.7 < m.sparsity() < 0.85
     # the dense model stores no bitmap, and is larger on disk
-    _, dmeta = _read(files["dense"])
+    _, dmeta = read_model_file(files["dense"])
     assert dmeta["zwc"] == {}
     assert load_model(files["dense"]).file_bytes > m.file_bytes
 
@@ -222,23 +199,23 @@ def _fix_set(fn_spec):
 @pytest.mark.parametrize("case", sorted(TAMPER))
 def test_tampered_files_rejected(files, tmp_path, case):
     kw, message = TAMPER[case]
-    p = _rewrite(files["dense"], tmp_path / f"{case}.nnasr", **kw)
+    p = rewrite_model_file(files["dense"], tmp_path / f"{case}.nnasr", **kw)
     with pytest.raises(ModelFormatError, match=message) as e:
         load_model(p)
     assert str(p) in str(e.value)  # the message names the file
 
 
 def test_tampered_compressed_tensors(files, tmp_path):
-    _, meta = _read(files["sparse"])
+    _, meta = read_model_file(files["sparse"])
     k = sorted(meta["zwc"])[0]
-    p = _rewrite(files["sparse"], tmp_path / "a.nnasr", tensors_fn=lambda t: t.pop(k + ".nz"))
+    p = rewrite_model_file(files["sparse"], tmp_path / "a.nnasr", tensors_fn=lambda t: t.pop(k + ".nz"))
     with pytest.raises(ModelFormatError, match=f"compressed tensor {k} is incomplete"):
         load_model(p)
-    p = _rewrite(files["sparse"], tmp_path / "b.nnasr",
+    p = rewrite_model_file(files["sparse"], tmp_path / "b.nnasr",
                  tensors_fn=lambda t: t.__setitem__(k + ".nz", t[k + ".nz"][:-1]))
     with pytest.raises(ModelFormatError, match="bitmap marks"):
         load_model(p)
-    p = _rewrite(files["sparse"], tmp_path / "c.nnasr", meta_fn=_set(["zwc", k], [3, -1]))
+    p = rewrite_model_file(files["sparse"], tmp_path / "c.nnasr", meta_fn=_set(["zwc", k], [3, -1]))
     with pytest.raises(ModelFormatError, match="invalid shape"):
         load_model(p)
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import make_random_model, speechlike
+from helpers import make_random_model, rewrite_model_file, speechlike
 
 from app.cli import main
-from engine.model import METADATA_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / f"nnasr-pwned-{os.getpid()}"
@@ -27,21 +26,6 @@ class Evil:
 
     def __reduce__(self):
         return (Path.touch, (MARKER,))
-
-
-def _tamper(src: Path, dst: Path, tensors=None, meta=None) -> Path:
-    from safetensors import safe_open
-    from safetensors.numpy import save_file
-
-    with safe_open(str(src), framework="numpy") as f:
-        md = json.loads(f.metadata()[METADATA_KEY])
-        raw = {k: f.get_tensor(k) for k in f.keys()}
-    if tensors:
-        tensors(raw)
-    if meta:
-        meta(md)
-    save_file(raw, str(dst), metadata={METADATA_KEY: json.dumps(md)})
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +55,15 @@ def setup(tmp_path_factory):
     def codes(t):
         t["enc.0.wx"] = np.full_like(t["enc.0.wx"], 127)
 
-    bad["shape.nnasr"] = _tamper(good, d / "shape.nnasr",
-                                 tensors=lambda t: t.__setitem__("join.out.w", t["join.out.w"][:, :-1].copy()))
-    bad["dtype.nnasr"] = _tamper(good, d / "dtype.nnasr",
-                                 tensors=lambda t: t.__setitem__("enc.0.wh", t["enc.0.wh"].astype(np.float32)))
-    bad["codes-4bit.nnasr"] = _tamper(good, d / "codes-4bit.nnasr", meta=set_("spec", "weight_bits", value=4))
-    bad["codes.nnasr"] = _tamper(good, d / "codes.nnasr", tensors=codes,
-                                 meta=set_("spec", "weight_bits", value=6))
-    bad["version.nnasr"] = _tamper(good, d / "version.nnasr", meta=set_("format_version", value=99))
-    bad["huge-arch.nnasr"] = _tamper(good, d / "huge-arch.nnasr", meta=set_("arch", "enc_hidden", value=10**9))
+    bad["shape.nnasr"] = rewrite_model_file(good, d / "shape.nnasr",
+                                 tensors_fn=lambda t: t.__setitem__("join.out.w", t["join.out.w"][:, :-1].copy()))
+    bad["dtype.nnasr"] = rewrite_model_file(good, d / "dtype.nnasr",
+                                 tensors_fn=lambda t: t.__setitem__("enc.0.wh", t["enc.0.wh"].astype(np.float32)))
+    bad["codes-4bit.nnasr"] = rewrite_model_file(good, d / "codes-4bit.nnasr", meta_fn=set_("spec", "weight_bits", value=4))
+    bad["codes.nnasr"] = rewrite_model_file(good, d / "codes.nnasr", tensors_fn=codes,
+                                 meta_fn=set_("spec", "weight_bits", value=6))
+    bad["version.nnasr"] = rewrite_model_file(good, d / "version.nnasr", meta_fn=set_("format_version", value=99))
+    bad["huge-arch.nnasr"] = rewrite_model_file(good, d / "huge-arch.nnasr", meta_fn=set_("arch", "enc_hidden", value=10**9))
     try:
         import torch
 
