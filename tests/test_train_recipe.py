@@ -101,3 +101,11 @@ def test_pack_unpack_round_trip(tmp_path):
         assert len(x) == len(y)  # sample-exact boundaries
         fx, fy = compute_features(x), compute_features(y)
         assert np.abs(fx - fy).mean() < 0.5  # lossy, but close at this level
+
+
+def test_lr_rewarm_after_resume_without_optimizer_state():
+    cfg = TrainConfig(lr=1e-3, warmup=10, steps=1000, decay_frac=0.2)
+    assert lr_at(500, cfg, warm_from=500) == pytest.approx(1e-4)
+    assert lr_at(504, cfg, warm_from=500) == pytest.approx(5e-4)
+    assert lr_at(509, cfg, warm_from=500) == pytest.approx(1e-3)
+    assert lr_at(900, cfg, warm_from=500) == lr_at(900, cfg)

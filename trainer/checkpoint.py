@@ -73,7 +73,6 @@ def compact_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     wall time with a fresh AdamW and a short LR re-warm-up."""
     ck = load_checkpoint(src)
     ck.pop("optimizer", None)
-    ck["model"] = {k: v.contiguous() for k, v in ck["model"].items()}
     return save_checkpoint(dst, ck)
 
 

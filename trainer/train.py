@@ -159,18 +159,25 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
     return x
 
 
-def lr_at(step: int, cfg: TrainConfig, time_frac: float = 0.0) -> float:
+def lr_at(step: int, cfg: TrainConfig, time_frac: float = 0.0, warm_from: int = 0) -> float:
     """Warm-up, flat, cosine decay over the last ``decay_frac`` of the run. The run's
     progress is ``step / steps``, or, when a ``minutes`` budget is given and ends sooner,
-    the fraction of that budget spent (``time_frac``): a time-boxed run still decays."""
+    the fraction of that budget spent (``time_frac``): a time-boxed run still decays.
+    ``warm_from``: a run resumed without optimizer state ramps up again over ``warmup``
+    steps from this step."""
     if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    prog = max(step / max(1, cfg.steps), time_frac)
-    start = 1 - cfg.decay_frac
-    if prog < start:
-        return cfg.lr
-    p = min(1.0, (prog - start) / max(1e-9, cfg.decay_frac))
-    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+        lr = cfg.lr * (step + 1) / cfg.warmup
+    else:
+        prog = max(step / max(1, cfg.steps), time_frac)
+        start = 1 - cfg.decay_frac
+        if prog < start:
+            lr = cfg.lr
+        else:
+            p = min(1.0, (prog - start) / max(1e-9, cfg.decay_frac))
+            lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+    if warm_from:
+        lr *= min(1.0, (step - warm_from + 1) / max(1, cfg.warmup))
+    return lr
 
 
 def collate(fs, idx, device, augment=None):
@@ -308,7 +315,7 @@ class Trainer:
             raise ValueError(f"freeze={cfg.freeze!r} leaves nothing to train")
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-        self.rewarm = (0, 0)  # (from step, over n steps): LR ramp after a resume without optimizer state
+        self.warm_from = 0  # a resume without optimizer state warms the LR up again from its step
         self.history: list[dict] = []
         self.wall = 0.0
         self.audio_seen = 0.0
@@ -316,7 +323,7 @@ class Trainer:
             if "optimizer" in ckpt:
                 self.opt.load_state_dict(ckpt["optimizer"])
             else:  # a compact (weights-only) checkpoint, e.g. the one committed to the repo
-                self.rewarm = (ckpt["step"], max(1, cfg.warmup))
+                self.warm_from = ckpt["step"]
                 _log(f"{last}: no optimizer state; AdamW starts fresh with a {cfg.warmup}-step "
                      "re-warm-up", self.rank)
             self.step, self.epoch = ckpt["step"], ckpt["epoch"]
@@ -390,10 +397,6 @@ class Trainer:
         m.train()
         return {"dev_wer": round(r.wer, 4), "dev_mode": mode, "dev_utts": r.utterances}
 
-    def _rewarm_factor(self) -> float:
-        s0, n = self.rewarm
-        return min(1.0, (self.step - s0 + 1) / n) if n else 1.0
-
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.cfg
@@ -445,8 +448,9 @@ class Trainer:
                         x, lens, y, yl = collate(self.train_fs, idx, self.device, augment)
                         if cfg.specaug:
                             x = spec_augment(x, lens, model.feat_mean, gen)
+                        lr = lr_at(self.step, cfg, time_frac(), self.warm_from)
                         for g in opt.param_groups:
-                            g["lr"] = lr_at(self.step, cfg, time_frac()) * self._rewarm_factor()
+                            g["lr"] = lr
                         if self.pruner:
                             self.pruner.before_step(self.step)
                         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and cfg.amp and not cfg.aat):
@@ -468,8 +472,7 @@ class Trainer:
                         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
                         if self.step % cfg.log_every == 0:
                             rate = utts / max(1e-6, time.time() - t_rate)
-                            info = (f"rnnt {ema:.2f} ctc {float(ctc):.2f} lr {lr_at(self.step, cfg, time_frac()):.2e} "
-                                    f"{rate:.1f} utt/s")
+                            info = f"rnnt {ema:.2f} ctc {float(ctc):.2f} lr {lr:.2e} {rate:.1f} utt/s"
                             bar.update(task, completed=self.step, info=info)
                             if not self.progress and self.rank == 0:
                                 _log(f"step {self.step} {info}")
