@@ -92,13 +92,16 @@ def main() -> int:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "models.json").write_text(json.dumps(res, indent=1))
-    hist = []
-    try:
+    ckd, hist = {}, []
+    try:  # the float checkpoint's facts and its training history (read once)
         import torch
 
-        hist = json.loads(torch.load(ck, map_location="cpu", weights_only=True).get("history", "[]"))
+        c = torch.load(ck, map_location="cpu", weights_only=True)
+        ckd = {"step": c["step"], "wall_h": c["wall_seconds"] / 3600, "audio_h": c.get("audio_seen", 0) / 3600,
+               "config": json.loads(c["config"]), "arch": c["arch"]}
+        hist = json.loads(c.get("history", "[]"))
     except Exception as e:  # noqa: BLE001
-        print("could not read the training history:", e)
+        print("could not read checkpoint:", e)
     pts = curve_plot(hist, out / "float_curve.png")
     fw = res["float"]["wer"]
     def sw(r):
@@ -122,15 +125,6 @@ def main() -> int:
         print(f"default model: {best}")
     tr = corpus.get("splits", {}).get("train", {})
     held = corpus.get("held_out_voices", {})
-    ckd = {}
-    try:
-        import torch
-
-        c = torch.load(ck, map_location="cpu", weights_only=True)
-        ckd = {"step": c["step"], "wall_h": c["wall_seconds"] / 3600, "audio_h": c.get("audio_seen", 0) / 3600,
-               "config": json.loads(c["config"]), "arch": c["arch"]}
-    except Exception as e:  # noqa: BLE001
-        print("could not read checkpoint:", e)
     arch = ckd.get("arch", {})
     curve = "\n".join(f"| {w:.2f} | {a:.1f} | {100 * x:.1f} |" for w, a, x in pts)
     card = f"""# Model card: nnasr shipped models

@@ -3,7 +3,7 @@
 A synthesized corpus is ~120 MB per hour of WAV. To train on a machine that cannot run
 the TTS voices (a lent GPU box that only a small upload reaches), ``pack`` concatenates
 each split's utterances (with 0.1 s of silence between them) into ``shards`` Ogg/Opus
-streams at a chosen compression level plus an ``index.jsonl`` of sample offsets, and
+streams at a chosen compression level, each with a JSON index of sample offsets, and
 ``unpack`` decodes them back into a corpus directory of WAV files with the same
 manifests, tokenizer and corpus.json. Opus is lossy: at ``--level 0.975`` (~12 kbit/s
 for this speech) the log-mel features differ from the original's by ~0.55 (natural log)
