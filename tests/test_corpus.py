@@ -3,6 +3,7 @@ manifests, speaker- and text-disjoint splits, resumability, real TTS at tiny sca
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -103,6 +104,34 @@ def test_text_pools_split_by_text():
         for t in pools.long[s][:200]:
             assert split_of(t) == s and normalize_text(t) == t
 
+
+def test_glosses_are_train_only_and_optional():
+    """Gloss clauses add text to train only, never a dev/test text; with
+    gloss_fraction=0 the item stream is exactly what it was without them."""
+    import dataclasses
+
+    from trainer.data.sentences import SPLITS, build_text_pools, split_of
+    from trainer.data.synth import SynthConfig, item_stream
+    from trainer.data.voices import Voice
+
+    pools = build_text_pools()
+    assert len(pools.gloss) > 50000
+    held = set().union(*(set(pools.long[s]) | set(pools.short[s]) for s in SPLITS if s != "train"))
+    assert held.isdisjoint(pools.gloss)
+    assert set(pools.gloss).isdisjoint(pools.long["train"])
+    assert all(split_of(t) == "train" and t.count(" ") >= 3 for t in pools.gloss[:500])
+    voices = [Voice("espeak-ng:en-us", "espeak-ng", "en-us", "train", "espeak-default@en-us")]
+    no_gloss = dataclasses.replace(pools, gloss=[])
+    cfg = SynthConfig()
+    a = [it.key for it in itertools.islice(item_stream("train", pools, voices, cfg), 300)]
+    b = [it.key for it in itertools.islice(item_stream("train", no_gloss, voices, cfg), 300)]
+    assert a == b  # gloss_fraction=0: older corpora resume unchanged
+    cfg = SynthConfig(gloss_fraction=0.4)
+    texts = [it.text for it in itertools.islice(item_stream("train", pools, voices, cfg), 1000)]
+    share = sum(t in set(pools.gloss) for t in texts) / len(texts)
+    assert 0.3 < share < 0.5
+    dev = [it.text for it in itertools.islice(item_stream("dev", pools, voices, cfg), 300)]
+    assert not set(dev) & set(pools.gloss)
 
 # --------------------------------------------------------------------------- audio
 

@@ -47,6 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use at most N distinct sentences (default: all)")
     p.add_argument("--short-fraction", type=float, default=0.12, metavar="F",
                    help="share of short utterances: words, numbers, commands (default: 0.12)")
+    p.add_argument("--gloss-fraction", type=float, default=0.0, metavar="F",
+                   help="train split only: share of WordNet definition clauses, ~110k more "
+                        "distinct phrases than the ~34k example sentences (default: 0; "
+                        "0.35 for corpora of 20 h and more)")
     p.add_argument("--min-duration", type=float, default=0.3, metavar="S",
                    help="drop clips shorter than S seconds (default: 0.3)")
     p.add_argument("--max-duration", type=float, default=15.0, metavar="S",
@@ -91,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--vocab-size must be at least 8")
     if not 0.0 <= args.short_fraction <= 1.0:
         raise UserError("--short-fraction must be between 0 and 1")
+    if args.gloss_fraction < 0 or args.short_fraction + args.gloss_fraction > 1.0:
+        raise UserError("--gloss-fraction must be at least 0, and with --short-fraction "
+                        "at most 1")
     if args.min_duration >= args.max_duration:
         raise UserError("--min-duration must be below --max-duration")
 
@@ -127,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         augment=not args.no_augment, augment_eval=args.augment_eval,
         vocab_size=args.vocab_size, tokenizer_type=args.tokenizer_type,
         max_sentences=args.max_sentences, short_fraction=args.short_fraction,
-        min_duration=args.min_duration, max_duration=args.max_duration,
+        gloss_fraction=args.gloss_fraction, min_duration=args.min_duration, max_duration=args.max_duration,
         progress=not args.no_progress,
     )
     try:

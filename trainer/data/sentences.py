@@ -7,6 +7,10 @@ Sources, in order of use:
 * WordNet's example sentences: the double-quoted examples inside the glosses of
   ``/usr/share/wordnet/data.{noun,verb,adj,adv}`` (Debian ``wordnet-base``), about
   45 000 distinct everyday sentences and phrases written by lexicographers.
+* WordNet's glosses (definitions), cut at ``;`` into clauses of 4 or more words, with
+  their examples and parentheses removed: about 100 000 more distinct phrases with a
+  far larger vocabulary, for the *train* split only (``TextPools.gloss``; dev and test
+  stay everyday example sentences). ``nnasr synth --gloss-fraction F`` mixes them in.
 * Fortune cookies, if Debian ``fortunes``/``fortunes-min`` is installed (one-line
   English fortunes only).
 * Short utterances: the most frequent single words of WordNet's sense-tagged
@@ -81,6 +85,32 @@ def wordnet_examples(wn_dir: str) -> list[str]:
                     if "___" in ex or "<" in ex:
                         continue
                     out.append(ex)
+    return out
+
+
+_PARENS = re.compile(r"\([^()]*\)")
+
+
+def wordnet_glosses(wn_dir: str) -> list[str]:
+    """WordNet's definitions, without their quoted examples and parenthetical remarks,
+    cut at semicolons into clauses (raw, not normalized)."""
+    out: list[str] = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = os.path.join(wn_dir, f"data.{pos}")
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("  "):
+                    continue
+                _, bar, gloss = line.partition("| ")
+                if not bar:
+                    continue
+                gloss = _PARENS.sub(" ", _QUOTED.sub(" ", gloss))
+                for clause in gloss.split(";"):
+                    clause = clause.strip(" \t\n:,-")
+                    if clause.count(" ") >= 3 and '"' not in clause and "`" not in clause:
+                        out.append(clause)
     return out
 
 
@@ -190,15 +220,18 @@ class TextPools:
 
     long: dict[str, list[str]] = field(default_factory=dict)
     short: dict[str, list[str]] = field(default_factory=dict)
+    gloss: list[str] = field(default_factory=list)  # train only
     sources: dict[str, int] = field(default_factory=dict)
     dropped_unspeakable: int = 0
     duplicates: int = 0
 
     def counts(self) -> dict[str, dict[str, int]]:
-        return {
+        out = {
             s: {"sentences": len(self.long.get(s, [])), "short": len(self.short.get(s, []))}
             for s in SPLITS
         }
+        out["train"]["glosses"] = len(self.gloss)
+        return out
 
 
 def build_text_pools(max_sentences: int | None = None, max_words: int = 25) -> TextPools:
@@ -237,6 +270,9 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
         )
     raw_short = short_utterances(common)
     pools.sources["short_utterances"] = len(raw_short)
+    raw_gloss = wordnet_glosses(wn) if wn else []
+    if raw_gloss:
+        pools.sources["wordnet_glosses"] = len(raw_gloss)
 
     seen: set[str] = set()
     for kind, raw in (("short", raw_short), ("long", raw_long)):
@@ -254,10 +290,23 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
             n = t.count(" ") + 1
             target = pools.short if (kind == "short" or n <= 3) else pools.long
             target[split_of(t)].append(t)
+    # glosses last, so an example sentence or short utterance keeps its own split; a
+    # gloss whose text hashes to dev or test is dropped, never trained on
+    for r in raw_gloss:
+        t = normalize_text(r)
+        if not t or t in seen:
+            pools.duplicates += bool(t)
+            continue
+        if split_of(t) != "train" or t.count(" ") < 3 or not is_speakable(t, max_words=max_words):
+            pools.dropped_unspeakable += split_of(t) == "train"
+            continue
+        seen.add(t)
+        pools.gloss.append(t)
     if max_sentences is not None:
         for s in SPLITS:
             # keep the split proportions: cap each split by its share
             share = {"train": 1.0, "dev": DEV_PER_MILLE / 1000, "test": TEST_PER_MILLE / 1000}[s]
             cap = max(1, int(round(max_sentences * share))) if s != "train" else max_sentences
             pools.long[s] = pools.long[s][:cap]
+        pools.gloss = pools.gloss[:max_sentences]
     return pools

@@ -72,6 +72,7 @@ class SynthConfig:
     tokenizer_type: str = "unigram"
     max_sentences: int | None = None
     short_fraction: float = 0.12
+    gloss_fraction: float = 0.0  # train only: share of WordNet gloss clauses
     min_duration: float = 0.3
     max_duration: float = 15.0
     rate_range: tuple[float, float] = (0.8, 1.25)
@@ -189,6 +190,8 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
         raise CorpusError(f"no text for the {split} split")
     it_long = _cycle(longs, cfg.seed, code, 1) if longs else None
     it_short = _cycle(shorts, cfg.seed, code, 2) if shorts else None
+    glosses = pools.gloss if split == "train" and cfg.gloss_fraction > 0 else []
+    it_gloss = _cycle(glosses, cfg.seed, code, 4) if glosses else None
     weights = voice_weights(voices, split)
     cum = np.cumsum(weights)
     aug_cfg = cfg.augmentation
@@ -199,9 +202,13 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
     i = 0
     while True:
         rng = np.random.default_rng([cfg.seed, code, 3, i])
-        short = rng.random() < cfg.short_fraction
+        u = rng.random()  # one draw, so gloss_fraction=0 reproduces older corpora exactly
+        short = u < cfg.short_fraction
+        gloss = cfg.short_fraction <= u < cfg.short_fraction + cfg.gloss_fraction
         if it_long is None or (short and it_short is not None):
             text = next(it_short)  # type: ignore[arg-type]
+        elif gloss and it_gloss is not None:
+            text = next(it_gloss)
         else:
             text = next(it_long)
         v = voices[min(len(voices) - 1, int(np.searchsorted(cum, rng.random() * cum[-1])))]

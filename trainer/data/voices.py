@@ -145,7 +145,12 @@ def _espeak_accents() -> set[str]:
 
 
 def _mbrola_has(voice: str) -> bool:
-    for d in ("/usr/share/mbrola", "/usr/share/mbrola/voices", "/usr/lib/mbrola"):
+    # espeak-ng looks in <its data dir>/mbrola/<voice> first ($ESPEAK_DATA_PATH relocates
+    # the data dir, as scripts/tts_bundle.sh does), then in /usr/share/mbrola
+    env = os.environ.get("ESPEAK_DATA_PATH")
+    dirs = ((os.path.join(env, "espeak-ng-data", "mbrola"),) if env else ()) + (
+        "/usr/share/mbrola", "/usr/share/mbrola/voices", "/usr/lib/mbrola")
+    for d in dirs:
         if os.path.exists(os.path.join(d, voice, voice)) or os.path.exists(os.path.join(d, voice)):
             return True
     return False
