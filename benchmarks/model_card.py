@@ -124,6 +124,19 @@ def main() -> int:
         (ROOT / "assets" / "models" / "DEFAULT").write_text(best + "\n")
         print(f"default model: {best}")
     tr = corpus.get("splits", {}).get("train", {})
+    fc_path = ROOT / "assets" / "checkpoints" / "float-corpus.json"
+    fc = json.loads(fc_path.read_text()) if fc_path.exists() else {}
+    if fc:
+        t, cf = fc["train"], fc["synth_config"]
+        fc_desc = (f"{t['hours']:.1f} h, {t['utterances']:,} utterances, all distinct texts "
+                   f"({100 * cf['gloss_fraction']:.0f} % WordNet definition clauses, "
+                   f"{100 * cf['short_fraction']:.0f} % short utterances, the rest WordNet example "
+                   f"sentences), {t.get('voices_used', '?')} espeak-ng/mbrola/flite voices, synthesized on the GPU "
+                   f"machine with `scripts/tts_bundle.sh` voices, plus {fc['extra']['utterances']:,} festival/pico "
+                   f"utterances ({fc['extra']['hours']:.1f} h) of the local corpus "
+                   f"(`assets/checkpoints/float-corpus.json`).")
+    else:
+        fc_desc = f"trained on `{args.data}` (below)."
     held = corpus.get("held_out_voices", {})
     arch = ckd.get("arch", {})
     curve = "\n".join(f"| {w:.2f} | {a:.1f} | {100 * x:.1f} |" for w, a, x in pts)
@@ -136,15 +149,16 @@ from the checkpoints' own histories (`{ck}`).
 
 ## Data
 
-* Synthetic speech only: `nnasr synth --hours 10 --workers 2` (Debian offline TTS voices).
-  Train: {tr.get('utterances', '?')} utterances, {tr.get('hours', '?')} h, {len(tr.get('voices', []))} voices
-  (espeak-ng accents x variants, mbrola us1/en1, flite kal16/awb, festival kal, pico en-US),
-  augmented (speed 0.9-1.1, noise at random SNR, synthetic reverb, gain).
-* Text: sentences from WordNet glosses' example sentences (Debian `wordnet-base`) plus short
-  commands, numbers and single words; normalized (lowercase, numbers spelled out); train/dev/test
-  split by text.
+* Synthetic speech only (Debian offline TTS voices), text from WordNet (Debian `wordnet-base`),
+  normalized (lowercase, numbers spelled out), train/dev/test split by a hash of the text.
+* Float model: {fc_desc}
+* AAT/CSP fine-tuning, PTQ calibration and every evaluation below: the corpus in `{args.data}`,
+  `nnasr synth --hours 10 --workers 2`: train {tr.get('utterances', '?')} utterances, {tr.get('hours', '?')} h,
+  {len(tr.get('voices', []))} voices (espeak-ng accents x variants, mbrola us1/en1, flite kal16/awb,
+  festival kal, pico en-US), augmented (speed 0.9-1.1, noise at random SNR, synthetic reverb, gain).
 * **Speaker-disjoint**: dev voices {', '.join(held.get('dev', []))}; test voices
-  {', '.join(held.get('test', []))}. Test WER therefore measures an unseen voice.
+  {', '.join(held.get('test', []))}. Test WER therefore measures an unseen voice reading an
+  unseen sentence.
 
 ## Architecture
 
@@ -157,17 +171,14 @@ RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {a
 
 ## Training
 
-* Float: trained on one lent H200 GPU (7.6 min of training, 1,005 h of audio seen, 131 epochs over
-  the 10 h; RNN-T + 0.3 CTC, SpecAugment, tempo and gain perturbation, encoder dropout 0.15,
-  AdamW 2e-3): `bash scripts/gpu_train.sh` with the settings in `docs/training.md`, which also
-  shows why the long-trained predictor had to be replaced.
-* Decoder refresh (2 CPU cores): predictor and joiner re-initialized and trained on the fixed
-  encoder, `nnasr train --init {args.runs}/float/last.pt --out {args.runs}/float-refresh --set freeze=enc
-  reinit=pred,join ctc_weight=0 lr=1e-3 ...` (`scripts/make_models.sh` has the exact line);
-  {ckd.get('step', '?')} steps. All training: {ckd.get('wall_h', 0):.2f} h wall clock, {ckd.get('audio_h', 0):.0f} h of audio.
-* AAT: `nnasr train --init {args.runs}/float-refresh/last.pt --aat --out {args.runs}/aat --steps 140 --set lr=3e-4 warmup=20 max_frames=4000`.
+* Float: trained from scratch on one lent H200 GPU, in three calls on one warm machine (the first
+  synthesized the corpus and stopped on a path bug; then 6.0 + 3.5 min of training):
+  {ckd.get('step', '?')} steps, {ckd.get('wall_h', 0) * 60:.1f} min of training, {ckd.get('audio_h', 0):.0f} h of audio seen
+  (~{ckd.get('audio_h', 0) / 42.35:.0f} epochs); RNN-T + 0.3 CTC, SpecAugment, tempo and gain perturbation,
+  encoder dropout 0.15, AdamW 2e-3 then 1e-3. Commands: `docs/training.md`.
+* AAT: `nnasr train --init {fdir}/last.pt --aat --out {args.runs}/aat --steps 140 --set lr=3e-4 warmup=20 max_frames=4000`.
 * AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps 140 --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20`.
-* Whole recipe: `make models` (`scripts/make_models.sh`){f', {args.wall_seconds / 3600:.1f} h wall clock' if args.wall_seconds else ''}.
+* Whole recipe: `make models` (`scripts/make_models.sh`){f', {args.wall_seconds / 3600:.1f} h wall clock on 2 CPU cores from the committed float checkpoint' if args.wall_seconds else ''}.
 
 ## Results (greedy, chunk 160 ms)
 
@@ -180,8 +191,8 @@ Host latency is measured (wall clock, this machine, numpy integer emulator); NNA
 modeled by the cost model of the reference profile (see README "How the NNA emulator and cost
 model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --manifest {args.data}/test.jsonl`.
 
-Dev WER during training (engine float reference; 100 Opus-coded dev utterances on the GPU, 150
-clean ones in the decoder refresh), from the checkpoint's history (plot:
+Dev WER during training (engine float reference, 100 utterances of the GPU corpus's dev split:
+four espeak-ng West Midlands voices and flite rms), from the checkpoint's history (plot:
 `benchmarks/results/float_curve.png`):
 
 | wall h | audio h seen | dev WER % |
@@ -190,15 +201,14 @@ clean ones in the decoder refresh), from the checkpoint's history (plot:
 
 ## What these models are good and bad at
 
-* They have heard **synthetic voices only**, and they do not generalize: on their own training
-  sentences they are mostly right (~9 % WER), but on new sentences, even by the training voices,
-  they get most words wrong (see the seen-voice column). What they do is emit plausible English
-  word pieces that follow the audio's rhythm and some of its sounds (short, common words are
-  sometimes right). On real human speech expect worse. Use them to exercise the pipeline, the
-  NNA emulator and the latency tooling, not to transcribe.
-* The quality bar of the product (WER <= 10 % on unseen voices) is **not met** by these models: they
-  memorize the 15,000 training sentences (`docs/training.md` has the measurements and what to try
-  next); training resumes from the committed checkpoint (`assets/checkpoints/float.pt`).
+* They have heard **synthetic voices only**. On a new voice reading a new sentence they get most
+  words wrong (the test column); what they emit is phonetically close to the audio but often
+  not the right words ("we shuttered the window" -> "resharbed the window"). On real human speech
+  expect worse. Use them to exercise the pipeline, the NNA emulator and the latency tooling, and
+  as a starting point for more training, not to transcribe.
+* The quality bar of the product (WER <= 10 % on unseen voices) is **not met** (`docs/training.md`
+  has the measurements and what to try next); training resumes from the committed checkpoint
+  (`assets/checkpoints/float.pt`).
 * To train on real speech: write JSONL manifests (`audio_filepath`, `text`, `duration`) or import
   LibriSpeech with `nnasr synth --from-librispeech DIR --out data/libri`, then
   `nnasr train --data data/libri --out runs/libri` (one GPU: same command; many GPUs:

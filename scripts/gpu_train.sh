@@ -57,7 +57,12 @@ fi
 for p in ${EXTRA_PACKS:-}; do
   x="$WORK/extra-$(basename "$p")"
   python3 -m trainer.data.pack unpack "$p" "$x" --workers "$(nproc)" || exit 1
-  cat "$x/train.jsonl" >> "$WORK/corpus/train.jsonl"
+  # the unpacked manifest's paths are relative to its own directory: append them absolute
+  python3 -c "import json, os, sys
+with open(sys.argv[2], 'a') as out:
+    for line in open(os.path.join(sys.argv[1], 'train.jsonl')):
+        r = json.loads(line); r['audio_filepath'] = os.path.join(sys.argv[1], r['audio_filepath'])
+        out.write(json.dumps(r) + '\\n')" "$x" "$WORK/corpus/train.jsonl" || exit 1
   echo "added $(wc -l < "$x/train.jsonl") utterances of $p"
 done
 # the feature cache, one BLAS thread per worker (16 workers x 16 BLAS threads thrash)

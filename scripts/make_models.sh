@@ -12,7 +12,7 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/corpus}
 HOURS=${HOURS:-10}
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
-REFRESH_STEPS=${REFRESH_STEPS:-600}  # the shipped refresh: 601 steps (22 min, time-boxed)
+REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (session 2's memorizing model needed 600)
 AAT_STEPS=${AAT_STEPS:-140}
 CSP_STEPS=${CSP_STEPS:-140}
 SPARSITY=${SPARSITY:-0.8}
@@ -38,15 +38,20 @@ fi
 
 # 2b. decoder refresh: predictor and joiner re-initialized and trained briefly on the fixed
 #     encoder (a long-trained predictor memorizes the training sentences; docs/training.md)
-resume=(); [ -f "$RUNS/float-refresh/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
-  --steps "$REFRESH_STEPS" --no-progress \
-  --set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000 \
-        eval_every=0 eval_utts=150
+#     (not needed for the 40-hour model: its predictor saw ~85 000 distinct texts)
+BASE="$RUNS/float"
+if [ "$REFRESH_STEPS" != 0 ]; then
+  resume=(); [ -f "$RUNS/float-refresh/last.pt" ] && resume=(--resume)
+  $NNASR train --data "$DATA" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
+    --steps "$REFRESH_STEPS" --no-progress \
+    --set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000 \
+          eval_every=0 eval_utts=150
+  BASE="$RUNS/float-refresh"
+fi
 
 # 3. AAT fine-tune, all ops on the NNA
 resume=(); [ -f "$RUNS/aat/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" --out "$RUNS/aat" --init "$RUNS/float-refresh/last.pt" --aat "${resume[@]}" \
+$NNASR train --data "$DATA" --out "$RUNS/aat" --init "$BASE/last.pt" --aat "${resume[@]}" \
   --steps "$AAT_STEPS" --no-progress --set lr=3e-4 warmup=20 eval_every=0 max_frames=4000
 
 # 4. CSP pruning with AAT
@@ -57,7 +62,7 @@ $NNASR train --data "$DATA" --out "$RUNS/aat-csp" --init "$RUNS/aat/last.pt" --a
 
 # 5. exports
 mkdir -p assets/models
-$NNASR export "$RUNS/float-refresh/last.pt" --out assets/models/baseline-ptq.nnasr --data "$DATA" --no-float --name baseline-ptq
+$NNASR export "$BASE/last.pt" --out assets/models/baseline-ptq.nnasr --data "$DATA" --no-float --name baseline-ptq
 $NNASR export "$RUNS/aat/last.pt" --out assets/models/aat.nnasr --no-float --name aat
 $NNASR export "$RUNS/aat-csp/last.pt" --out assets/models/aat-csp.nnasr --no-float --name aat-csp
 
