@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -228,6 +229,51 @@ def test_festival_batch(tmp_path):
     items = [(fv[i % len(fv)], text, 1.0, 1.0) for i, text in enumerate(["yes", "good morning"])]
     out = synth_festival_batch(items, str(tmp_path))
     assert len(out) == 2 and all(not isinstance(o, Exception) for o in out)
+
+
+def test_mbrola_voice_found_in_relocated_espeak_data(tmp_path, monkeypatch):
+    from trainer.data.voices import _mbrola_has
+
+    assert not _mbrola_has("zz9")
+    (tmp_path / "espeak-ng-data" / "mbrola").mkdir(parents=True)
+    (tmp_path / "espeak-ng-data" / "mbrola" / "zz9").write_bytes(b"x")
+    monkeypatch.setenv("ESPEAK_DATA_PATH", str(tmp_path))
+    assert _mbrola_has("zz9")
+
+
+@pytest.mark.slow
+def test_tts_bundle_is_self_contained(tmp_path):
+    """scripts/tts_bundle.sh: the bundled espeak-ng, mbrola and flite run from the bundle's own
+    libraries and data (the stub libpcaudio, no PulseAudio) and nnasr finds their voices."""
+    import subprocess
+
+    for tool in ("espeak-ng", "mbrola", "flite", "gcc"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not installed")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "tts.tar.xz"
+    subprocess.run(["bash", os.path.join(root, "scripts", "tts_bundle.sh"), str(out)], cwd=root,
+                   check=True, capture_output=True)
+    d = tmp_path / "tts"
+    d.mkdir()
+    subprocess.run(["tar", "-xJf", str(out), "-C", str(d)], check=True)
+    env = {**os.environ, "PATH": f"{d}/bin:{os.environ['PATH']}", "LD_LIBRARY_PATH": str(d / "lib"),
+           "ESPEAK_DATA_PATH": str(d), "WNSEARCHDIR": str(d / "wordnet")}
+    ldd = subprocess.run(["ldd", str(d / "bin" / "espeak-ng")], env=env, capture_output=True,
+                         text=True).stdout
+    assert f"{d}/lib/libpcaudio.so.0" in ldd and "libpulse" not in ldd
+    assert f"{d}/lib/libespeak-ng.so.1" in ldd
+    for cmd in (["espeak-ng", "-v", "mb-us1", "--stdout", "hello"],
+                ["espeak-ng", "-v", "en-us", "--stdout", "hello"]):
+        wav = subprocess.run(cmd, env=env, capture_output=True, check=True).stdout
+        assert wav[:4] == b"RIFF" and len(wav) > 8000
+    code = ("from trainer.data.voices import discover_voices; from trainer.data.sentences import "
+            "build_text_pools as b; v = {x.id for x in discover_voices()[0]}; p = b(); "
+            "print('mbrola:us1' in v, 'flite:kal16' in v, len(p.long['train']) > 20000, "
+            "len(p.gloss) > 50000)")
+    got = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert got == ["True"] * 4
 
 
 # --------------------------------------------------------------------------- a tiny run
