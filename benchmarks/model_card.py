@@ -100,6 +100,12 @@ def main() -> int:
         ckd = {"step": c["step"], "wall_h": c["wall_seconds"] / 3600, "audio_h": c.get("audio_seen", 0) / 3600,
                "config": json.loads(c["config"]), "arch": c["arch"]}
         hist = json.loads(c.get("history", "[]"))
+        for name in ("aat", "aat-csp"):  # the fine-tunes' step counts, as run
+            p = Path(args.runs) / name / "last.pt"
+            if p.exists():
+                c2 = torch.load(p, map_location="cpu", weights_only=True)
+                ckd[f"{name}_steps"] = c2["step"]
+                ckd[f"{name}_layers"] = json.loads(c2["config"]).get("prune_layers", "all")
     except Exception as e:  # noqa: BLE001
         print("could not read checkpoint:", e)
     pts = curve_plot(hist, out / "float_curve.png")
@@ -176,8 +182,8 @@ RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {a
   {ckd.get('step', '?')} steps, {ckd.get('wall_h', 0) * 60:.1f} min of training, {ckd.get('audio_h', 0):.0f} h of audio seen
   (~{ckd.get('audio_h', 0) / 42.35:.0f} epochs); RNN-T + 0.3 CTC, SpecAugment, tempo and gain perturbation,
   encoder dropout 0.15, AdamW 2e-3 then 1e-3. Commands: `docs/training.md`.
-* AAT: `nnasr train --init {fdir}/last.pt --aat --out {args.runs}/aat --steps 140 --set lr=3e-4 warmup=20 max_frames=4000`.
-* AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps 140 --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20`.
+* AAT: `nnasr train --init {fdir}/last.pt --aat --out {args.runs}/aat --steps {ckd.get('aat_steps', '?')} --set lr=3e-4 warmup=20 max_frames=4000`.
+* AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps {ckd.get('aat-csp_steps', '?')} --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 prune_layers={ckd.get('aat-csp_layers', 'all')}` (per-group final sparsity; `all` = 0.8 everywhere).
 * Whole recipe: `make models` (`scripts/make_models.sh`){f', {args.wall_seconds / 3600:.1f} h wall clock on 2 CPU cores from the committed float checkpoint' if args.wall_seconds else ''}.
 
 ## Results (greedy, chunk 160 ms)

@@ -29,6 +29,7 @@ import hashlib
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .text import is_speakable, normalize_text
@@ -64,9 +65,9 @@ def find_wordnet_dir() -> str | None:
 _QUOTED = re.compile(r'"([^"]{2,400})"')
 
 
-def wordnet_examples(wn_dir: str) -> list[str]:
-    """The quoted example sentences of WordNet's glosses (raw, not normalized)."""
-    out: list[str] = []
+def _glosses(wn_dir: str) -> Iterator[str]:
+    """The gloss part ('definition; "example"; ...') of every synset line of WordNet's
+    ``data.{noun,verb,adj,adv}``."""
     for pos in ("noun", "verb", "adj", "adv"):
         path = os.path.join(wn_dir, f"data.{pos}")
         if not os.path.exists(path):
@@ -76,15 +77,21 @@ def wordnet_examples(wn_dir: str) -> list[str]:
                 if line.startswith("  "):  # license header
                     continue
                 _, bar, gloss = line.partition("| ")
-                if not bar:
-                    continue
-                for m in _QUOTED.finditer(gloss):
-                    ex = m.group(1).strip()
-                    # "...; -- Shakespeare" style attributions and ellipses are fine
-                    # after normalization; drop examples with a blank to fill in.
-                    if "___" in ex or "<" in ex:
-                        continue
-                    out.append(ex)
+                if bar:
+                    yield gloss
+
+
+def wordnet_examples(wn_dir: str) -> list[str]:
+    """The quoted example sentences of WordNet's glosses (raw, not normalized)."""
+    out: list[str] = []
+    for gloss in _glosses(wn_dir):
+        for m in _QUOTED.finditer(gloss):
+            ex = m.group(1).strip()
+            # "...; -- Shakespeare" style attributions and ellipses are fine
+            # after normalization; drop examples with a blank to fill in.
+            if "___" in ex or "<" in ex:
+                continue
+            out.append(ex)
     return out
 
 
@@ -95,22 +102,12 @@ def wordnet_glosses(wn_dir: str) -> list[str]:
     """WordNet's definitions, without their quoted examples and parenthetical remarks,
     cut at semicolons into clauses (raw, not normalized)."""
     out: list[str] = []
-    for pos in ("noun", "verb", "adj", "adv"):
-        path = os.path.join(wn_dir, f"data.{pos}")
-        if not os.path.exists(path):
-            continue
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("  "):
-                    continue
-                _, bar, gloss = line.partition("| ")
-                if not bar:
-                    continue
-                gloss = _PARENS.sub(" ", _QUOTED.sub(" ", gloss))
-                for clause in gloss.split(";"):
-                    clause = clause.strip(" \t\n:,-")
-                    if clause.count(" ") >= 3 and '"' not in clause and "`" not in clause:
-                        out.append(clause)
+    for gloss in _glosses(wn_dir):
+        gloss = _PARENS.sub(" ", _QUOTED.sub(" ", gloss))
+        for clause in gloss.split(";"):
+            clause = clause.strip(" \t\n:,-")
+            if clause.count(" ") >= 3 and '"' not in clause and "`" not in clause:
+                out.append(clause)
     return out
 
 
