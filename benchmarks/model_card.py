@@ -100,12 +100,10 @@ def main() -> int:
         ckd = {"step": c["step"], "wall_h": c["wall_seconds"] / 3600, "audio_h": c.get("audio_seen", 0) / 3600,
                "config": json.loads(c["config"]), "arch": c["arch"]}
         hist = json.loads(c.get("history", "[]"))
-        for name in ("aat", "aat-csp"):  # the fine-tunes' step counts, as run
-            p = Path(args.runs) / name / "last.pt"
-            if p.exists():
-                c2 = torch.load(p, map_location="cpu", weights_only=True)
-                ckd[f"{name}_steps"] = c2["step"]
-                ckd[f"{name}_layers"] = json.loads(c2["config"]).get("prune_layers", "all")
+        p = Path(args.runs) / "aat-csp" / "last.pt"  # its per-group sparsity, as run
+        if p.exists():
+            cfg = json.loads(torch.load(p, map_location="cpu", weights_only=True)["config"])
+            ckd["csp_layers"] = cfg.get("prune_layers", "all")
     except Exception as e:  # noqa: BLE001
         print("could not read checkpoint:", e)
     pts = curve_plot(hist, out / "float_curve.png")
@@ -132,8 +130,15 @@ def main() -> int:
     tr = corpus.get("splits", {}).get("train", {})
     fc_path = ROOT / "assets" / "checkpoints" / "float-corpus.json"
     fc = json.loads(fc_path.read_text()) if fc_path.exists() else {}
+    def steps(name):  # a fine-tune's step count, from the exported model's facts
+        return res.get(name, {}).get("facts", {}).get("training_steps", "?")
+
+    corpus_h = None  # hours the float model trained on, for the epoch count
+    dev_voices = "the dev split's voices"
     if fc:
         t, cf = fc["train"], fc["synth_config"]
+        corpus_h = t["hours"] + fc["extra"]["hours"]
+        dev_voices = ", ".join(fc["held_out_voices"]["dev"])
         fc_desc = (f"{t['hours']:.1f} h, {t['utterances']:,} utterances, all distinct texts "
                    f"({100 * cf['gloss_fraction']:.0f} % WordNet definition clauses, "
                    f"{100 * cf['short_fraction']:.0f} % short utterances, the rest WordNet example "
@@ -180,10 +185,10 @@ RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {a
 * Float: trained from scratch on one lent H200 GPU, in three calls on one warm machine (the first
   synthesized the corpus and stopped on a path bug; then 6.0 + 3.5 min of training):
   {ckd.get('step', '?')} steps, {ckd.get('wall_h', 0) * 60:.1f} min of training, {ckd.get('audio_h', 0):.0f} h of audio seen
-  (~{ckd.get('audio_h', 0) / 42.35:.0f} epochs); RNN-T + 0.3 CTC, SpecAugment, tempo and gain perturbation,
+  {f"(~{ckd.get('audio_h', 0) / corpus_h:.0f} epochs)" if corpus_h else ''}; RNN-T + 0.3 CTC, SpecAugment, tempo and gain perturbation,
   encoder dropout 0.15, AdamW 2e-3 then 1e-3. Commands: `docs/training.md`.
-* AAT: `nnasr train --init {fdir}/last.pt --aat --out {args.runs}/aat --steps {ckd.get('aat_steps', '?')} --set lr=3e-4 warmup=20 max_frames=4000`.
-* AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps {ckd.get('aat-csp_steps', '?')} --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 prune_layers={ckd.get('aat-csp_layers', 'all')}` (per-group final sparsity; `all` = 0.8 everywhere).
+* AAT: `nnasr train --init {fdir}/last.pt --aat --out {args.runs}/aat --steps {steps('aat')} --set lr=3e-4 warmup=20 max_frames=4000`.
+* AAT+CSP: `nnasr train --init {args.runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {args.runs}/aat-csp --steps {steps('aat-csp')} --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 prune_layers={ckd.get('csp_layers', 'all')}` (per-group final sparsity; `all` = 0.8 everywhere).
 * Whole recipe: `make models` (`scripts/make_models.sh`){f', {args.wall_seconds / 3600:.1f} h wall clock on 2 CPU cores from the committed float checkpoint' if args.wall_seconds else ''}.
 
 ## Results (greedy, chunk 160 ms)
@@ -197,8 +202,8 @@ Host latency is measured (wall clock, this machine, numpy integer emulator); NNA
 modeled by the cost model of the reference profile (see README "How the NNA emulator and cost
 model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --manifest {args.data}/test.jsonl`.
 
-Dev WER during training (engine float reference, 100 utterances of the GPU corpus's dev split:
-four espeak-ng West Midlands voices and flite rms), from the checkpoint's history (plot:
+Dev WER during training (engine float reference, 100 utterances of the float corpus's dev split:
+{dev_voices}), from the checkpoint's history (plot:
 `benchmarks/results/float_curve.png`):
 
 | wall h | audio h seen | dev WER % |

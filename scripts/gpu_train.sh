@@ -57,12 +57,9 @@ fi
 for p in ${EXTRA_PACKS:-}; do
   x="$WORK/extra-$(basename "$p")"
   python3 -m trainer.data.pack unpack "$p" "$x" --workers "$(nproc)" || exit 1
-  # the unpacked manifest's paths are relative to its own directory: append them absolute
-  python3 -c "import json, os, sys
-with open(sys.argv[2], 'a') as out:
-    for line in open(os.path.join(sys.argv[1], 'train.jsonl')):
-        r = json.loads(line); r['audio_filepath'] = os.path.join(sys.argv[1], r['audio_filepath'])
-        out.write(json.dumps(r) + '\\n')" "$x" "$WORK/corpus/train.jsonl" || exit 1
+  # read_manifest resolves the paths against the pack's own directory; write_manifest keeps them
+  python3 -c "import sys; from trainer.data.manifest import read_manifest as r, write_manifest as w
+w(sys.argv[1], r(sys.argv[1]) + r(sys.argv[2]))" "$WORK/corpus/train.jsonl" "$x/train.jsonl" || exit 1
   echo "added $(wc -l < "$x/train.jsonl") utterances of $p"
 done
 # the feature cache, one BLAS thread per worker (16 workers x 16 BLAS threads thrash)

@@ -272,7 +272,8 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
         pools.sources["wordnet_glosses"] = len(raw_gloss)
 
     seen: set[str] = set()
-    for kind, raw in (("short", raw_short), ("long", raw_long)):
+    # glosses last, so an example sentence or short utterance keeps its own split
+    for kind, raw in (("short", raw_short), ("long", raw_long), ("gloss", raw_gloss)):
         for r in raw:
             t = normalize_text(r)
             if not t:
@@ -283,22 +284,16 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
             if not is_speakable(t, max_words=max_words):
                 pools.dropped_unspeakable += 1
                 continue
-            seen.add(t)
             n = t.count(" ") + 1
+            split = split_of(t)
+            if kind == "gloss":  # train only, 4+ words: one hashing to dev or test is never used
+                if split == "train" and n > 3:
+                    seen.add(t)
+                    pools.gloss.append(t)
+                continue
+            seen.add(t)
             target = pools.short if (kind == "short" or n <= 3) else pools.long
-            target[split_of(t)].append(t)
-    # glosses last, so an example sentence or short utterance keeps its own split; a
-    # gloss whose text hashes to dev or test is dropped, never trained on
-    for r in raw_gloss:
-        t = normalize_text(r)
-        if not t or t in seen:
-            pools.duplicates += bool(t)
-            continue
-        if split_of(t) != "train" or t.count(" ") < 3 or not is_speakable(t, max_words=max_words):
-            pools.dropped_unspeakable += split_of(t) == "train"
-            continue
-        seen.add(t)
-        pools.gloss.append(t)
+            target[split].append(t)
     if max_sentences is not None:
         for s in SPLITS:
             # keep the split proportions: cap each split by its share
