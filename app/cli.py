@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("synth", "synthesize an offline speech corpus with Debian's TTS voices"),
     ("train", "train an RNN-T (float, accelerator-aware --aat, pruned --prune)"),
     ("export", "export a trained checkpoint to an engine model file (.nnasr)"),
+    ("lm", "build a token n-gram language model for shallow fusion in the decoder"),
     ("models", "list the shipped and local models with their facts"),
 ]
 

@@ -207,6 +207,12 @@ class Recognizer:
     None (default) keeps all. Every final is still delivered by ``Stream.results()``; bound
     it for a stream that runs for hours, whose finals would otherwise grow with the
     transcript (about 230 bytes per token).
+
+    ``lm``: a token n-gram language model (:class:`engine.lm.NgramLM` or the path of one,
+    built for this model's tokenizer with ``nnasr lm``) for shallow fusion: each non-blank
+    token scores ``log P_rnnt + lm_weight * log P_lm + lm_bonus``, in greedy and beam search
+    alike, and a beam's finished hypotheses are ranked with ``lm_weight * log P_lm(</s>)``
+    added. The LM runs on the host after the joiner: it changes no modeled NNA cost.
     """
 
     def __init__(
@@ -219,6 +225,9 @@ class Recognizer:
         max_symbols_per_frame: int = 3,
         kernel: str = "auto",
         max_finals: int | None = None,
+        lm=None,
+        lm_weight: float = 0.3,
+        lm_bonus: float = 0.5,
     ) -> None:
         self.model = model
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
@@ -238,6 +247,33 @@ class Recognizer:
         self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         self.sample_rate = model.frontend.sample_rate
         self.frame_s = model.arch.encoder_frame_ms / 1000.0
+        if lm is not None and not hasattr(lm, "logprobs"):
+            from .lm import NgramLM
+
+            lm = NgramLM(lm)
+        if lm is not None:
+            lm.check_tokenizer(model.tokenizer_proto)
+            if lm.vocab_size != len(self.pieces) or model.arch.blank_id != 0:
+                raise ValueError(f"{lm.path}: vocabulary of {lm.vocab_size} pieces does not fit the model")
+        self.lm = lm
+        self.lm_weight = float(lm_weight)
+        self.lm_bonus = float(lm_bonus)
+
+    def fused_logprobs(self, logits: np.ndarray, ids: list[int]) -> np.ndarray:
+        """Log-softmax of the joiner's logits, plus the LM's score on every non-blank class
+        (class k is sentencepiece piece k-1; class 0 is blank)."""
+        lp = logits - _logsumexp(logits)
+        if self.lm is not None:
+            lm = self.lm.logprobs([i - 1 for i in ids])
+            lp = lp.astype(np.float64)
+            lp[1:] += self.lm_weight * lm[: len(lp) - 1] + self.lm_bonus
+        return lp
+
+    def end_score(self, ids: list[int]) -> float:
+        """The LM's weighted log P(</s> | ids) (0 without an LM)."""
+        if self.lm is None or not ids:
+            return 0.0
+        return self.lm_weight * float(self.lm.logprobs([i - 1 for i in ids])[self.lm.eos])
 
     def create_stream(self) -> Stream:
         return Stream(self)
@@ -380,8 +416,8 @@ class Stream:
         t = self._frame
         h = self._hyps[0]
         for _ in range(self.rec.max_symbols_per_frame):
-            _, best = net.joint(e, h.pred[1])
-            k = int(best)
+            logits, best = net.joint(e, h.pred[1])
+            k = int(best) if self.rec.lm is None else int(np.argmax(self.rec.fused_logprobs(logits, h.ids)))
             if k == blank:
                 break
             h.ids.append(k)
@@ -400,7 +436,7 @@ class Stream:
         cands = []
         for h in self._hyps:
             logits, _ = net.joint(e, h.pred[1])
-            lp = logits - _logsumexp(logits)
+            lp = self.rec.fused_logprobs(logits, h.ids)
             cands.append((h.logp + float(lp[blank]), h, None))
             top = np.argsort(-lp, kind="stable")[: beam + 1]
             for k in top:
@@ -463,6 +499,8 @@ class Stream:
 
     def _make_result(self, final: bool) -> Result:
         h = self._hyps[0]
+        if final and self.rec.lm is not None and len(self._hyps) > 1:
+            h = max(self._hyps, key=lambda x: x.logp + self.rec.end_score(x.ids))  # first on ties
         sp = self.rec.sp
         pieces = [self.rec.pieces[i - 1] for i in h.ids]
         text = sp.decode([i - 1 for i in h.ids]).strip() if h.ids else ""

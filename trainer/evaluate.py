@@ -65,13 +65,16 @@ def wer_counts(refs: list[str], hyps: list[str]) -> dict:
 
 def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: int = 1,
                     chunk_ms: int | None = None, progress: bool = False,
-                    endpoint: bool = False) -> EvalResult:
-    """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing."""
+                    endpoint: bool = False, lm=None, lm_weight: float = 0.3,
+                    lm_bonus: float = 0.5) -> EvalResult:
+    """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing.
+    ``lm``: an n-gram LM (or its path) for shallow fusion (see :class:`engine.Recognizer`)."""
     from engine.audio import load_audio
     from engine.recognizer import EndpointConfig, Recognizer
 
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
-                     endpoint=EndpointConfig(enabled=endpoint))
+                     endpoint=EndpointConfig(enabled=endpoint), lm=lm, lm_weight=lm_weight,
+                     lm_bonus=lm_bonus)
     refs, hyps, per = [], [], []
     host_ms, nna_ms = [], []
     audio_s = host_s = 0.0

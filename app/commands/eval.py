@@ -16,12 +16,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model runs/float/last.pt --manifest data/corpus/test.jsonl --mode float\n"
         "  nnasr eval --model m.nnasr --manifest test.jsonl --json out.json   # per-utterance output\n"
     )
-    p.add_argument("--model", required=True, help="engine model file (.nnasr) or checkpoint (.pt)")
+    p.add_argument("--model", required=True,
+                   help="engine model file (.nnasr) or its shipped name, or a checkpoint (.pt)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath and text")
     p.add_argument("--mode", choices=["placed", "float"], default="placed",
                    help="placed: integer NNA emulator with the model's placement; float: float reference")
     p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
     p.add_argument("--chunk-ms", type=int, help="chunk size in ms (default: the model's)")
+    p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
+    p.add_argument("--lm-weight", type=float, default=0.3, help="LM weight with --lm (default 0.3)")
+    p.add_argument("--lm-bonus", type=float, default=0.5,
+                   help="score added per emitted token with --lm (default 0.5)")
     p.add_argument("--limit", type=int, help="only the first N utterances")
     p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration of a checkpoint")
     p.add_argument("--json", metavar="FILE", help="write results with per-utterance output ('-' = stdout)")
@@ -46,6 +51,10 @@ def run(args) -> int:
         records = records[: args.limit]
     with tempfile.TemporaryDirectory() as d:
         path = args.model
+        if not path.endswith(".pt"):
+            from app import models as M
+
+            path = str(M.resolve(path))  # a file, or a shipped model's name
         if path.endswith(".pt"):
             from app.commands import export
 
@@ -60,11 +69,16 @@ def run(args) -> int:
             raise UserError(str(e)) from None
         try:
             r = evaluate_engine(model, records, mode=args.mode, beam=args.beam,
-                                chunk_ms=args.chunk_ms, progress=True)
+                                chunk_ms=args.chunk_ms, progress=True, lm=args.lm,
+                                lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
+        except (FileNotFoundError, ValueError) as e:  # the LM file: missing, not one, mismatched
+            raise UserError(str(e)) from None
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     d = r.to_dict(per_utterance=bool(args.json))
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
+    if args.lm:
+        d.update(lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
     print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}) "
           f"on {r.utterances} utterances, {r.audio_seconds / 60:.1f} min of audio; RTF {r.rtf:.3f}; "
           f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
