@@ -12,6 +12,8 @@ import dataclasses
 import json
 import sys
 
+from app.models import DEFAULT_BEAM
+
 PROG = "nnasr compare"
 
 
@@ -28,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use only the first N manifest entries / files")
     p.add_argument("--plot", metavar="OUT.png", help="draw the per-chunk latency distributions")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--beam", type=int, default=1, help="beam size (default 1: greedy)")
+    p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
+                   help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: each model's own)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from app.models import DEFAULT_BEAM
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -21,7 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath and text")
     p.add_argument("--mode", choices=["placed", "float"], default="placed",
                    help="placed: integer NNA emulator with the model's placement; float: float reference")
-    p.add_argument("--beam", type=int, default=1, help="beam width (1: greedy)")
+    p.add_argument("--beam", type=int, default=1,
+                   help=f"beam width (default 1: greedy, as the model card's WER column; the apps "
+                        f"decode with {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, help="chunk size in ms (default: the model's)")
     p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
     p.add_argument("--lm-weight", type=float, default=0.3, help="LM weight with --lm (default 0.3)")

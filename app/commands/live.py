@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.models import DEFAULT_BEAM
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", metavar="MODEL",
@@ -32,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="append finals to this file (default: "
                         "~/.local/share/nnasr/transcripts/<date-time>.txt)")
     p.add_argument("--no-transcript", action="store_true", help="do not write a transcript file")
-    p.add_argument("--beam", type=int, default=1, help="beam size (default 1: greedy)")
+    p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
+                   help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
 

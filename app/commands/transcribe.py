@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from app.models import DEFAULT_BEAM
+
 PROG = "nnasr transcribe"
 
 
@@ -28,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output file, or a directory (one FILE_STEM.EXT per input; used when "
                         "PATH is a directory, ends with '/', or there are several inputs). "
                         "Default: stdout")
-    p.add_argument("--beam", type=int, default=1, help="beam size (1: greedy; default 1)")
+    p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
+                   help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
     p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
