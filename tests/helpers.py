@@ -30,10 +30,12 @@ def tokenizer_proto(vocab_size: int = 40) -> bytes:
 def make_random_model(path: Path, *, seed: int = 0, sparsity: float = 0.0, hidden: int = 32,
                       layers: int = 2, weight_bits: int = 8, float_ops=None, placement=None,
                       vocab_size: int = 40, blank_bias: float = 0.0, enc_gain: float = 1.0,
-                      **arch_kw):
+                      out_gain: float = 1.0, **arch_kw):
     """A random-weight model file. ``enc_gain`` scales the encoder and ``join.enc`` weights:
     a gain of 2 with ``seed=1, blank_bias=0.5`` gives a model that emits tokens on
-    :func:`speechlike` bursts and none on digital silence (used by endpointing tests)."""
+    :func:`speechlike` bursts and none on digital silence (used by endpointing tests).
+    ``out_gain`` scales the joiner's output weights: a peaked output distribution, as a
+    trained model has (a flat one makes the most probable label sequence empty)."""
     import sentencepiece as spm
 
     from engine.frontend import FrontendConfig
@@ -50,6 +52,8 @@ def make_random_model(path: Path, *, seed: int = 0, sparsity: float = 0.0, hidde
     params = random_params(arch, seed=seed, sparsity=sparsity)
     # a strong blank bias makes random models emit a few tokens, not one per frame
     params["join.out.b"][0] += blank_bias
+    if out_gain != 1.0:
+        params["join.out.w"] = params["join.out.w"] * np.float32(out_gain)
     if enc_gain != 1.0:
         for k in params:
             if k.startswith("enc.") or k.startswith("join.enc."):

@@ -94,7 +94,8 @@ def test_every_distribution_sums_to_one_with_pruning(sp, tmp_path):
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     d = tmp_path_factory.mktemp("lmrec")
-    m = engine.load_model(make_random_model(d / "gated.nnasr", seed=1, enc_gain=2.0, blank_bias=0.5))
+    m = engine.load_model(make_random_model(d / "peaky.nnasr", seed=1, enc_gain=2.0, blank_bias=0.5,
+                                            out_gain=16.0))
     lm = NgramLM(build_lm_file(d / "m.lm", TEXT, m.tokenizer_proto, order=4))
     return m, lm
 
