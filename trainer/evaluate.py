@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.audio import load_audio
+from engine.recognizer import EndpointConfig, Recognizer
 from trainer.data.text import normalize_text
 
 
@@ -69,9 +71,6 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
                     lm_bonus: float = 0.5) -> EvalResult:
     """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing.
     ``lm``: an n-gram LM (or its path) for shallow fusion (see :class:`engine.Recognizer`)."""
-    from engine.audio import load_audio
-    from engine.recognizer import EndpointConfig, Recognizer
-
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
                      endpoint=EndpointConfig(enabled=endpoint), lm=lm, lm_weight=lm_weight,
                      lm_bonus=lm_bonus)

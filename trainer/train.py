@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.model import Architecture
+from engine.model import Architecture, load_model
 from engine.nna.spec import NNASpec, load_profile
 
 from .checkpoint import (
@@ -34,6 +34,8 @@ from .checkpoint import (
     tokenizer_to_tensor,
 )
 from .dataset import global_stats, load_features, make_batches
+from .evaluate import evaluate_engine  # imported up front, with the engine: a run never mixes
+from .export import export_model, export_ranges  # code versions if the tree changes under it
 from .model import RNNT
 
 
@@ -379,11 +381,6 @@ class Trainer:
         if not self.dev_records or self.rank != 0:
             return {}
         import tempfile
-
-        from engine.model import load_model
-
-        from .evaluate import evaluate_engine
-        from .export import export_model, export_ranges
 
         m = self.model
         m.eval()
