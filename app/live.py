@@ -210,10 +210,11 @@ class CompareScreen(Screen):
     BINS = 24
 
     def __init__(self, models: list[Path], audio: np.ndarray | None, rate: int, origin: str,
-                 chunk_ms: int | None, beam: int) -> None:
+                 chunk_ms: int | None, beam: int, lm_options: dict | None = None) -> None:
         super().__init__()
         self.models, self.audio, self.rate, self.origin = models, audio, rate, origin
         self.chunk_ms, self.beam = chunk_ms, beam
+        self.lm_options = lm_options or {}
         self.results: list[dict] = []
 
     def compose(self) -> ComposeResult:
@@ -248,7 +249,7 @@ class CompareScreen(Screen):
             self.app.call_from_thread(self._status, f"running {p.stem} ({i + 1}/{len(self.models)})…")
             try:
                 model = engine.load_model(p)
-                rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam)
+                rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam, **self.lm_options)
                 t = transcribe_samples(rec, self.audio, self.rate, name=self.origin)
             except Exception as e:
                 results.append({"name": p.stem, "error": " ".join(str(e).split())})
@@ -342,6 +343,7 @@ class LiveApp(App):
         chunk_ms: int | None = None,
         beam: int = 1,
         demo_audio: Path | None = DEMO_AUDIO,
+        lm_options: dict | None = None,
     ) -> None:
         super().__init__()
         if not models:
@@ -353,6 +355,7 @@ class LiveApp(App):
         self.transcript = TranscriptFile(transcript_path)
         self.chunk_ms = chunk_ms
         self.beam = beam
+        self.lm_options = lm_options or {}  # lm (an engine.lm.NgramLM), lm_weight, lm_bonus
         self.demo_audio = demo_audio
         self.paused = False
         self.state = "starting"
@@ -446,7 +449,7 @@ class LiveApp(App):
                 except Exception:
                     pass
         self.push_screen(CompareScreen(self.models, audio, rate, origin or "live input",
-                                       self.chunk_ms, self.beam))
+                                       self.chunk_ms, self.beam, self.lm_options))
 
     def action_pick_input(self) -> None:
         def chosen(choice: str | None) -> None:
@@ -592,7 +595,7 @@ class LiveApp(App):
         from app.models import load
 
         model = load(self.models[index])
-        rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam)
+        rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam, **self.lm_options)
         return rec, facts_of(model)
 
     @work(thread=True, exclusive=True, group="decode", exit_on_error=False)

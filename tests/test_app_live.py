@@ -218,3 +218,28 @@ def test_silent_or_overflowing_microphone_is_reported(models, tmp_path, monkeypa
             await pilot.press("q")
 
     asyncio.run(run())
+
+
+def test_live_command_takes_a_language_model(models, tmp_path):
+    """`nnasr live --lm F`: the LM reaches every recognizer the app makes; a file built for
+    another tokenizer, or not an LM at all, is one line before the UI starts."""
+    from helpers import TEXT, tokenizer_proto
+
+    import engine
+    from app.cli import UserError, build_parser
+    from app.commands.live import build_app
+    from trainer.lm import build_lm_file
+
+    good = build_lm_file(tmp_path / "good.lm", TEXT, engine.load_model(models[0]).tokenizer_proto, order=3)
+    other = build_lm_file(tmp_path / "other.lm", TEXT, tokenizer_proto(vocab_size=30), order=3)
+    base = ["live", "--model", str(models[0]), "--input", str(tmp_path / "x.wav"), "--no-transcript"]
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "x.wav", np.zeros(1600, np.float32), 16000)
+    app = build_app(build_parser().parse_args(base + ["--lm", str(good), "--lm-weight", "0.2"]))
+    rec, _ = app._open_model(0)
+    assert rec.lm is not None and rec.lm_weight == 0.2 and rec.lm_bonus == 0.5
+    for bad, msg in ((other, "another tokenizer"), (models[1], "not an nnasr language model")):
+        with pytest.raises(UserError, match=msg):
+            build_app(build_parser().parse_args(base + ["--lm", str(bad)]))
