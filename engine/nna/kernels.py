@@ -146,11 +146,16 @@ class QLinear:
             self.kernel == "auto" and self.density <= SPARSE_MAX_DENSITY
         )
         self._ell = self._build_ell(wc) if use_sparse and wc.size else None
-        # requantization constants (fast path: 0 <= M < 2^31, 0 <= shift <= 62)
+        # requantization constants (fast path: 0 <= M < 2^31, -31 <= shift <= 62; a negative
+        # shift is a saturating left shift of the accumulator first, as the spec says)
         m = np.broadcast_to(np.asarray(self.multiplier, dtype=np.int64), (n,)).copy()
         sh = np.broadcast_to(np.asarray(self.shift, dtype=np.int64), (n,)).copy()
-        self._m, self._sh = m, sh
-        self._fast_requant = bool(np.all((m >= 0) & (m <= INT32_MAX) & (sh >= 0) & (sh <= 62)))
+        self._m = m
+        self._fast_requant = bool(np.all((m >= 0) & (m <= INT32_MAX) & (sh >= -31) & (sh <= 62)))
+        self._left = np.maximum(-sh, 0)
+        self._has_left = bool(np.any(self._left))
+        sh = np.maximum(sh, 0)
+        self._sh = sh
         self._half = np.where(sh > 0, np.left_shift(1, np.maximum(sh - 1, 0)), 0)
         self._all_shift_pos = bool(np.all(sh > 0))
         self._pos = sh > 0
@@ -206,7 +211,10 @@ class QLinear:
         Equals :func:`engine.nna.fixedpoint.requantize`. ``acc`` is overwritten.
         """
         if not self._fast_requant:
-            return requantize(acc, self._m, self._sh)
+            return requantize(acc, self.multiplier, self.shift)
+        if self._has_left:  # |acc| < 2^31, << at most 31: no int64 overflow before the clip
+            acc <<= self._left
+            _clip_(acc, -(1 << 31), INT32_MAX)
         acc *= self._m  # srdhm with M >= 0: (a*M + 2^30) >> 31, no overflow case
         acc += 1 << 30
         acc >>= 31
