@@ -198,3 +198,23 @@ def test_many_kinds_of_input_in_one_batch(files, capsys, tmp_path):
     failed = sorted(line.split(": ")[2] for line in err.splitlines() if ": error: " in line)
     assert failed == sorted(str(tmp_path / n) for n in bad)
     assert out.count("==> ") == len(paths) - len(bad)
+
+
+def test_eval_by_voice_adds_up(files, capsys, tmp_path):
+    """`nnasr eval --by-voice`: one row per voice; the per-voice error counts add up to the total."""
+    pytest.importorskip("jiwer")
+    recs = [{"audio_filepath": files["good"], "text": "turn on the light", "duration": 3.0, "voice": "a"},
+            {"audio_filepath": files["stereo"], "text": "what time is it", "duration": 2.0, "voice": "b"},
+            {"audio_filepath": files["good"], "text": "stop", "duration": 3.0, "voice": "a"}]
+    man = tmp_path / "m.jsonl"
+    man.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out_json = tmp_path / "r.json"
+    rc = main(["eval", "--model", files["model"], "--manifest", str(man), "--by-voice", "--json", str(out_json)])
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    d = json.loads(out_json.read_text())
+    assert set(d["by_voice"]) == {"a", "b"}
+    assert {v: c["utterances"] for v, c in d["by_voice"].items()} == {"a": 2, "b": 1}
+    for k in ("substitutions", "deletions", "insertions", "ref_words"):
+        assert sum(c[k] for c in d["by_voice"].values()) == d[k]
+    assert re.search(r"^\s+a\s+WER", out, re.M) and re.search(r"^\s+b\s+WER", out, re.M)

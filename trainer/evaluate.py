@@ -50,6 +50,17 @@ class EvalResult:
         return d
 
 
+    def by_voice(self) -> dict[str, dict]:
+        """WER counts per voice (the manifest's ``voice``; "?" where it has none), worst first."""
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for u in self.per_utterance:
+            refs, hyps = groups.setdefault(u.get("voice") or "?", ([], []))
+            refs.append(u["ref"])
+            hyps.append(u["hyp"])
+        out = {v: {**wer_counts(r, h), "utterances": len(r)} for v, (r, h) in groups.items()}
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]["wer"]))
+
+
 def wer_counts(refs: list[str], hyps: list[str]) -> dict:
     import jiwer
 
