@@ -167,6 +167,8 @@ def main() -> int:
     arch = ckd.get("arch", {})
     curve = "\n".join(f"| {w:.2f} | {a:.1f} | {100 * x:.1f} | {lab} |" for w, a, x, lab in pts)
     cont = "".join(f"\n* Then: {c['text']}" for c in fc.get("continued", []))
+    cont_dev = ("; later phases on their own dev sets, as labelled; wall hours add up the machines"
+                if fc.get("continued") else "")
     # the GPU phase's own totals: the checkpoint's when nothing followed it
     gpu = fc.get("gpu_phase") or {"step": ckd.get("step", "?"), "wall_h": ckd.get("wall_h", 0),
                                   "audio_h": ckd.get("audio_h", 0)}
@@ -222,9 +224,9 @@ modeled by the cost model of the reference profile (see README "How the NNA emul
 model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --manifest {args.data}/test.jsonl` (greedy;
 add `--beam {DEFAULT_BEAM}` for the beam column).
 
-Dev WER during training (engine float reference, greedy, 100 dev utterances: on the GPU, the
-float corpus's dev split ({dev_voices}); on the CPU, `{args.data}`'s), from the checkpoint's
-history (plot: `benchmarks/results/float_curve.png`). Wall hours add up both machines.
+Dev WER during training (engine float reference, greedy, 100 dev utterances of the float
+corpus's dev split: {dev_voices}{cont_dev}), from the checkpoint's history (plot:
+`benchmarks/results/float_curve.png`).
 
 | wall h | audio h seen | dev WER % | phase (dev set) |
 |---|---|---|---|
