@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.lm import context_key, save_lm  # noqa: F401  (context_key: the key layout)
+from engine.lm import save_lm
 
 
 def pool_texts() -> list[str]:
