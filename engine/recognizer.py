@@ -359,6 +359,7 @@ class Stream:
     def _new_segment(self, start_frame: int) -> None:
         pred = self.net.init_predictor()
         self._hyps = [_Hyp([], [], 0.0, pred)]
+        self._pred_cache: dict[tuple, tuple] = {}  # token sequence -> predictor output (beam)
         self._seg_start = start_frame
         self._last_token_frame: int | None = None
         self._last_partial = ""
@@ -463,12 +464,24 @@ class Stream:
             best = [c for c in sorted(ext.values(), key=lambda c: -c[0])[:beam] if c[0] > floor]
             if not best:
                 break
-            active = [(sc, _Hyp(h.ids + [k], h.times + [t], sc, net.predict(k, h.pred[0])))
-                      for sc, h, k in best]
+            active = [(sc, _Hyp(h.ids + [k], h.times + [t], sc, self._predict(h, k))) for sc, h, k in best]
         best = sorted(done.values(), key=lambda c: -c[0])[:beam]
         self._hyps = [_Hyp(list(h.ids), list(h.times), sc, h.pred) for sc, h in best]
         if self._hyps[0].times and self._hyps[0].times[-1] == t:
             self._last_token_frame = t
+
+    def _predict(self, h: _Hyp, k: int):
+        """The predictor after ``h.ids + [k]``. Beam search proposes the same extension frame
+        after frame, so outputs are kept per token sequence within a segment (at most 4096,
+        then forgotten at once): a device would keep them too, and the cost model counts
+        only the predictor steps actually run."""
+        key = (*h.ids, k)
+        out = self._pred_cache.get(key)
+        if out is None:
+            if len(self._pred_cache) >= 4096:
+                self._pred_cache.clear()
+            out = self._pred_cache[key] = self.net.predict(k, h.pred[0])
+        return out
 
     def _check_endpoint(self) -> None:
         ep = self.rec.endpoint

@@ -261,3 +261,22 @@ def test_stream_input_errors(models):
     s = rec.create_stream()
     s.input_finished()
     assert s.finals == [] and s.text == ""
+
+
+def test_beam_search_predictor_cache_changes_cost_not_results(models):
+    """Kept predictor outputs: the same transcripts and timestamps as recomputing every
+    extension, with fewer predictor steps in the modeled cost."""
+    m = models["peaky"]
+    audio = np.concatenate([_audio(16000), np.zeros(32000, np.float32), _audio(16000)])
+    cached, s1 = _decode(Recognizer(m, beam=4), audio, 16000)
+    rec = Recognizer(m, beam=4)
+    s2 = rec.create_stream()
+    s2._predict = lambda h, k: s2.net.predict(k, h.pred[0])  # no cache
+    s2.accept_waveform(audio, 16000)
+    s2.input_finished()
+    assert cached == [(r.token_ids, r.timestamps, r.text, r.start) for r in s2.finals]
+    assert sum(len(r[0]) for r in cached) > 3
+    nna1 = s1.stats.chunks.column("modeled_nna_ms").sum()
+    nna2 = s2.stats.chunks.column("modeled_nna_ms").sum()
+    assert nna1 < nna2
+
