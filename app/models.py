@@ -44,10 +44,11 @@ def model_dirs() -> list[Path]:
 
 DEFAULT_BEAM = 4
 """Beam width of the commands people use (live, transcribe, compare; `nnasr eval` stays greedy
-unless told, as the model card's main WER column). Measured on the default model (baseline-ptq,
-428 unseen-voice test utterances): greedy 81.3 % WER, beam 4 74.0 %, at about 1.8x the host time per
-chunk (p50 2.44 -> 4.46 ms, separate runs on a busy machine) and 1.39x the modeled NNA time (more joiner and predictor steps);
-beam 8 is no better than 4 on dev (docs/decoding.md)."""
+unless told, as the model card's main WER column). Measured by the model card on 428
+unseen-voice test utterances: beam 4 cuts every shipped model's WER by 6-9 points (baseline-ptq
+81.3 -> 74.0 %, aat 82.2 -> 73.2 %), at 1.75x the host time per chunk (aat: p50 1.69 -> 2.95 ms)
+and 1.28x the modeled NNA time (more joiner and predictor steps); beam 8 is no better than 4 on
+dev (docs/decoding.md)."""
 
 DEFAULT_FILE = "DEFAULT"  # a model directory may name its measured-best model in this file
 
