@@ -171,3 +171,26 @@ def test_lm_command(model, tmp_path, capsys):
     lm.check_tokenizer(m.tokenizer_proto)
     assert main(["lm", "--model", str(m.path), "--no-pool", "--out", str(out)]) == 2
     assert "no text" in capsys.readouterr().err
+
+
+def test_eval_with_lm(model, tmp_path, capsys):
+    """`nnasr eval --lm`: a matching LM decodes; a wrong one is one error line, exit 2."""
+    import json
+
+    import soundfile as sf
+
+    from app.cli import main
+
+    m, _ = model
+    wav = tmp_path / "a.wav"
+    sf.write(wav, speechlike(2.0, seed=4), 16000)
+    man = tmp_path / "m.jsonl"
+    man.write_text(json.dumps({"audio_filepath": str(wav), "text": "turn on the light", "duration": 2.0}) + "\n")
+    good = build_lm_file(tmp_path / "g.lm", TEXT, m.tokenizer_proto, order=3)
+    other = build_lm_file(tmp_path / "o.lm", TEXT, tokenizer_proto(vocab_size=30), order=3)
+    base = ["eval", "--model", str(m.path), "--manifest", str(man), "--beam", "2"]
+    assert main(base + ["--lm", str(good)]) == 0
+    assert "WER" in capsys.readouterr().out
+    assert main(base + ["--lm", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "another tokenizer" in err and err.count("\n") == 1

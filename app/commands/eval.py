@@ -74,12 +74,19 @@ def run(args) -> int:
             model = load_model(path)
         except ModelFormatError as e:
             raise UserError(str(e)) from None
+        lm = None
+        if args.lm:
+            from engine.lm import NgramLM
+
+            try:  # the LM file: missing, not one, built for another tokenizer
+                lm = NgramLM(args.lm)
+                lm.check_tokenizer(model.tokenizer_proto, args.model)
+            except (OSError, ValueError) as e:
+                raise UserError(str(e)) from None
         try:
             r = evaluate_engine(model, records, mode=args.mode, beam=args.beam,
-                                chunk_ms=args.chunk_ms, progress=True, lm=args.lm,
+                                chunk_ms=args.chunk_ms, progress=True, lm=lm,
                                 lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
-        except (FileNotFoundError, ValueError) as e:  # the LM file: missing, not one, mismatched
-            raise UserError(str(e)) from None
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     d = r.to_dict(per_utterance=bool(args.json))
