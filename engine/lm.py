@@ -25,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .model import write_safetensors
 
 LM_FORMAT = "nnasr-ngram/1"
 METADATA_KEY = "nnasr_lm"
@@ -51,8 +52,6 @@ def save_lm(path: str | os.PathLike, *, order: int, vocab_size: int, tokenizer_p
             unigram: np.ndarray, levels: list[dict[str, np.ndarray]], facts: dict | None = None) -> Path:
     """Write an LM file atomically. ``levels[i]`` is order i+2: keys, backoff, offsets,
     tokens, probs (see the module docstring)."""
-    from safetensors.numpy import save_file
-
     tensors = {"unigram": np.asarray(unigram, np.float32)}
     for i, lv in enumerate(levels):
         n = i + 2
@@ -63,18 +62,7 @@ def save_lm(path: str | os.PathLike, *, order: int, vocab_size: int, tokenizer_p
         tensors[f"o{n}.probs"] = np.asarray(lv["probs"], np.float32)
     meta = {"format": LM_FORMAT, "order": int(order), "vocab_size": int(vocab_size),
             "tokenizer": tokenizer_digest(tokenizer_proto), "facts": facts or {}}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta)})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_safetensors(path, tensors, {METADATA_KEY: json.dumps(meta)})
 
 
 class NgramLM:

@@ -212,8 +212,6 @@ def save_model(
     facts: dict | None = None,
 ) -> Path:
     """Write a model file atomically. Weight matrices sparse enough are ZWC-compressed."""
-    from safetensors.numpy import save_file
-
     out: dict[str, np.ndarray] = {}
     zwc: dict[str, list[int]] = {}
     shapes = arch.weight_shapes()
@@ -238,12 +236,20 @@ def save_model(
         "zwc": zwc,
         "tokenizer": base64.b64encode(tokenizer_proto).decode("ascii"),
     }
+    return write_safetensors(path, out, {METADATA_KEY: json.dumps(meta)})
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
+                      metadata: dict[str, str]) -> Path:
+    """Write a safetensors file atomically (temporary file + rename), readable by all."""
+    from safetensors.numpy import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
-        save_file(out, tmp, metadata={METADATA_KEY: json.dumps(meta)})
+        save_file(tensors, tmp, metadata=metadata)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is meant to be shared
         os.replace(tmp, path)
     finally:
