@@ -50,6 +50,33 @@ unseen-voice test utterances: beam 4 cuts every shipped model's WER by 6-9 point
 and 1.28x the modeled NNA time (more joiner and predictor steps); beam 8 is no better than 4 on
 dev (docs/decoding.md)."""
 
+def add_lm_arguments(p) -> None:
+    """The shallow-fusion options of the decoding commands (eval, transcribe, live)."""
+    from engine.lm import LM_BONUS, LM_WEIGHT
+
+    p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
+    p.add_argument("--lm-weight", type=float, default=LM_WEIGHT,
+                   help=f"LM weight with --lm (default {LM_WEIGHT})")
+    p.add_argument("--lm-bonus", type=float, default=LM_BONUS,
+                   help=f"score added per emitted token with --lm (default {LM_BONUS})")
+
+
+def lm_options(args, model) -> dict:
+    """Recognizer keyword arguments for ``--lm`` (none without it): the LM loaded and checked
+    against ``model``; a missing, foreign or mismatched file is a one-line
+    :class:`UserError`, before any decoding starts."""
+    if not getattr(args, "lm", None):
+        return {}
+    from engine.lm import NgramLM
+
+    try:
+        lm = NgramLM(Path(args.lm).expanduser())
+        lm.check_tokenizer(model.tokenizer_proto, model.name)
+    except (OSError, ValueError) as e:
+        raise UserError(str(e)) from None
+    return {"lm": lm, "lm_weight": args.lm_weight, "lm_bonus": args.lm_bonus}
+
+
 DEFAULT_FILE = "DEFAULT"  # a model directory may name its measured-best model in this file
 
 

@@ -33,6 +33,8 @@ from .model import write_safetensors
 
 LM_FORMAT = "nnasr-ngram/1"
 METADATA_KEY = "nnasr_lm"
+LM_WEIGHT = 0.3  # default fusion weight and per-token bonus (docs/decoding.md)
+LM_BONUS = 0.5
 
 
 def tokenizer_digest(tokenizer_proto: bytes) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from .audio import StreamingResampler, to_float_mono
 from .frontend import StreamingFrontend
+from .lm import LM_BONUS, LM_WEIGHT, NgramLM
 from .model import EngineModel
 from .network import Network
 
@@ -226,8 +227,8 @@ class Recognizer:
         kernel: str = "auto",
         max_finals: int | None = None,
         lm=None,
-        lm_weight: float = 0.3,
-        lm_bonus: float = 0.5,
+        lm_weight: float = LM_WEIGHT,
+        lm_bonus: float = LM_BONUS,
     ) -> None:
         self.model = model
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
@@ -247,14 +248,12 @@ class Recognizer:
         self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         self.sample_rate = model.frontend.sample_rate
         self.frame_s = model.arch.encoder_frame_ms / 1000.0
-        if lm is not None and not hasattr(lm, "logprobs"):
-            from .lm import NgramLM
-
+        if lm is not None and not isinstance(lm, NgramLM):
             lm = NgramLM(lm)
         if lm is not None:
-            lm.check_tokenizer(model.tokenizer_proto)
-            if lm.vocab_size != len(self.pieces) or model.arch.blank_id != 0:
-                raise ValueError(f"{lm.path}: vocabulary of {lm.vocab_size} pieces does not fit the model")
+            lm.check_tokenizer(model.tokenizer_proto)  # the same tokenizer: the same pieces
+            if model.arch.blank_id != 0:
+                raise ValueError("LM fusion needs blank = class 0 (class k = piece k-1)")
         self.lm = lm
         self.lm_weight = float(lm_weight)
         self.lm_bonus = float(lm_bonus)
@@ -264,7 +263,7 @@ class Recognizer:
         (class k is sentencepiece piece k-1; class 0 is blank)."""
         lp = logits - _logsumexp(logits)
         if self.lm is not None:
-            lm = self.lm.logprobs([i - 1 for i in ids])
+            lm = self.lm.logprobs(self._lm_history(ids))
             lp = lp.astype(np.float64)
             lp[1:] += self.lm_weight * lm[: len(lp) - 1] + self.lm_bonus
         return lp
@@ -273,7 +272,12 @@ class Recognizer:
         """The LM's weighted log P(</s> | ids) (0 without an LM)."""
         if self.lm is None or not ids:
             return 0.0
-        return self.lm_weight * float(self.lm.logprobs([i - 1 for i in ids])[self.lm.eos])
+        return self.lm_weight * float(self.lm.logprobs(self._lm_history(ids))[self.lm.eos])
+
+    def _lm_history(self, ids: list[int]) -> list[int]:
+        """The pieces the LM conditions on: the last order-1 tokens only (a segment's token
+        list grows without bound; this runs for every hypothesis on every frame)."""
+        return [i - 1 for i in ids[max(0, len(ids) - self.lm.order + 1):]]
 
     def create_stream(self) -> Stream:
         return Stream(self)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.audio import load_audio
+from engine.lm import LM_BONUS, LM_WEIGHT
 from engine.recognizer import EndpointConfig, Recognizer
 from trainer.data.text import normalize_text
 
@@ -49,7 +50,6 @@ class EvalResult:
             d["per_utterance"] = self.per_utterance
         return d
 
-
     def by_voice(self) -> dict[str, dict]:
         """WER counts per voice (the manifest's ``voice``; "?" where it has none), worst first."""
         groups: dict[str, tuple[list[str], list[str]]] = {}
@@ -78,8 +78,8 @@ def wer_counts(refs: list[str], hyps: list[str]) -> dict:
 
 def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: int = 1,
                     chunk_ms: int | None = None, progress: bool = False,
-                    endpoint: bool = False, lm=None, lm_weight: float = 0.3,
-                    lm_bonus: float = 0.5) -> EvalResult:
+                    endpoint: bool = False, lm=None, lm_weight: float = LM_WEIGHT,
+                    lm_bonus: float = LM_BONUS) -> EvalResult:
     """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing.
     ``lm``: an n-gram LM (or its path) for shallow fusion (see :class:`engine.Recognizer`)."""
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,

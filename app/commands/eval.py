@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.models import DEFAULT_BEAM
+from app.models import DEFAULT_BEAM, add_lm_arguments, lm_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,10 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"beam width (default 1: greedy, as the model card's WER column; the apps "
                         f"decode with {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, help="chunk size in ms (default: the model's)")
-    p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
-    p.add_argument("--lm-weight", type=float, default=0.3, help="LM weight with --lm (default 0.3)")
-    p.add_argument("--lm-bonus", type=float, default=0.5,
-                   help="score added per emitted token with --lm (default 0.5)")
+    add_lm_arguments(p)
     p.add_argument("--limit", type=int, help="only the first N utterances")
     p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration of a checkpoint")
     p.add_argument("--by-voice", action="store_true",
@@ -74,19 +71,10 @@ def run(args) -> int:
             model = load_model(path)
         except ModelFormatError as e:
             raise UserError(str(e)) from None
-        lm = None
-        if args.lm:
-            from engine.lm import NgramLM
-
-            try:  # the LM file: missing, not one, built for another tokenizer
-                lm = NgramLM(args.lm)
-                lm.check_tokenizer(model.tokenizer_proto, args.model)
-            except (OSError, ValueError) as e:
-                raise UserError(str(e)) from None
+        lm = lm_options(args, model)
         try:
             r = evaluate_engine(model, records, mode=args.mode, beam=args.beam,
-                                chunk_ms=args.chunk_ms, progress=True, lm=lm,
-                                lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
+                                chunk_ms=args.chunk_ms, progress=True, **lm)
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     d = r.to_dict(per_utterance=bool(args.json))

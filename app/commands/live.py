@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.models import DEFAULT_BEAM
+from app.models import DEFAULT_BEAM, add_lm_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,10 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
-    p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
-    p.add_argument("--lm-weight", type=float, default=0.3, help="LM weight with --lm (default 0.3)")
-    p.add_argument("--lm-bonus", type=float, default=0.5,
-                   help="score added per emitted token with --lm (default 0.5)")
+    add_lm_arguments(p)
 
 
 def _device(arg: str | None):
@@ -95,16 +92,7 @@ def build_app(args: argparse.Namespace):
     else:
         raise UserError(M.NO_MODEL_HINT.format(dirs=", ".join(M._show(d) for d in M.model_dirs())))
     first_model = M.load(models[0])  # a bad model file: one line here, not inside the UI
-    lm_options = {}
-    if args.lm:
-        from engine.lm import NgramLM
-
-        try:
-            lm = NgramLM(Path(args.lm).expanduser())
-            lm.check_tokenizer(first_model.tokenizer_proto, models[0].stem)
-        except (OSError, ValueError) as e:
-            raise UserError(str(e)) from None
-        lm_options = {"lm": lm, "lm_weight": args.lm_weight, "lm_bonus": args.lm_bonus}
+    lm_options = M.lm_options(args, first_model)
     if args.beam < 1:
         raise UserError("--beam must be >= 1")
     if args.chunk_ms is not None and args.chunk_ms <= 0:

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.models import DEFAULT_BEAM
+from app.models import DEFAULT_BEAM, add_lm_arguments
 
 PROG = "nnasr transcribe"
 
@@ -34,10 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
-    p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
-    p.add_argument("--lm-weight", type=float, default=0.3, help="LM weight with --lm (default 0.3)")
-    p.add_argument("--lm-bonus", type=float, default=0.5,
-                   help="score added per emitted token with --lm (default 0.5)")
+    add_lm_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -112,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         # max_finals=0: the transcript is collected from stream.results() as it comes
         # (app.transcription), so the stream need not keep a second copy of it
         rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam, max_finals=0,
-                                lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
-    except (FileNotFoundError, ValueError) as e:
+                                **M.lm_options(args, model))
+    except ValueError as e:
         raise UserError(str(e)) from None
     targets = _outputs(args.files, args.output, args.format)
     stderr = Console(stderr=True)
