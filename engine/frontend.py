@@ -34,20 +34,25 @@ class FrontendConfig:
         return 1000.0 * self.hop_length / self.sample_rate
 
 
-def _hz_to_mel(f):
+def hz_to_mel(f):
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
 
 
-def _mel_to_hz(m):
+def mel_to_hz(m):
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_points(cfg: FrontendConfig) -> np.ndarray:
+    """The filters' corner frequencies in Hz: ``n_mels + 2`` points equally spaced in mel;
+    band ``m`` rises from point ``m``, peaks at ``m + 1`` and falls to ``m + 2``."""
+    return mel_to_hz(np.linspace(hz_to_mel(cfg.fmin), hz_to_mel(cfg.fmax), cfg.n_mels + 2))
 
 
 def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
     """[n_fft//2 + 1, n_mels] float32 HTK-style triangular filters."""
     n_bins = cfg.n_fft // 2 + 1
     freqs = np.linspace(0.0, cfg.sample_rate / 2.0, n_bins)
-    mels = np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2)
-    hz = _mel_to_hz(mels)
+    hz = mel_points(cfg)
     fb = np.zeros((n_bins, cfg.n_mels), dtype=np.float64)
     for m in range(cfg.n_mels):
         lo, ce, hi = hz[m], hz[m + 1], hz[m + 2]

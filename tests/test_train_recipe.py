@@ -109,3 +109,26 @@ def test_lr_rewarm_after_resume_without_optimizer_state():
     assert lr_at(504, cfg, warm_from=500) == pytest.approx(5e-4)
     assert lr_at(509, cfg, warm_from=500) == pytest.approx(1e-3)
     assert lr_at(900, cfg, warm_from=500) == lr_at(900, cfg)
+
+
+def test_warp_moves_a_tone_like_a_vocal_tract_of_another_length():
+    """VTLP in the log-mel domain: a 1 kHz tone warped by 1.1 peaks in the band where a
+    1.1 kHz tone peaks (and by 0.9 where a 900 Hz tone does); factor 1 changes nothing."""
+    from engine.frontend import compute_features
+    from trainer.train import warp_frequencies
+
+    t = np.arange(16000) / 16000.0
+
+    def peak(f):
+        return compute_features(0.3 * np.sin(2 * np.pi * f * t)).mean(0)
+
+    x = compute_features(0.3 * np.sin(2 * np.pi * 1000 * t))
+    assert np.allclose(warp_frequencies(x, 1.0), x, atol=1e-5)
+    for alpha in (1.1, 0.9):
+        y = warp_frequencies(x, alpha)
+        assert y.shape == x.shape
+        assert int(np.argmax(y.mean(0))) == int(np.argmax(peak(1000 * alpha)))
+        assert np.argmax(y.mean(0)) != np.argmax(x.mean(0))
+    rng = np.random.default_rng(0)
+    z = perturb(x, rng, tempo=0.0, gain_db=0.0, warp=0.1)
+    assert z.shape == x.shape and not np.allclose(z, x)

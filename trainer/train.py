@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.frontend import FrontendConfig, hz_to_mel, mel_points
 from engine.model import Architecture, load_model
 from engine.nna.spec import NNASpec, load_profile
 
@@ -67,6 +68,7 @@ class TrainConfig:
     dropout: float = 0.0  # between encoder LSTM layers (float training)
     tempo: float = 0.0  # feature-domain tempo perturbation: rate in [1-tempo, 1+tempo]
     gain_db: float = 0.0  # random level change of up to +-gain_db per utterance
+    warp: float = 0.0  # vocal-tract-length perturbation: frequency axis scaled by [1-warp, 1+warp]
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: all cores)
     # evaluation and checkpoints
@@ -148,9 +150,31 @@ def spec_augment(feats: torch.Tensor, lens: torch.Tensor, mean: torch.Tensor, ge
     return torch.where(mask, mean.to(feats.dtype), feats)
 
 
-def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float) -> np.ndarray:
+def warp_frequencies(frames: np.ndarray, alpha: float, cfg: FrontendConfig | None = None) -> np.ndarray:
+    """Vocal-tract-length perturbation in the log-mel domain: the output's mel band at
+    frequency f takes the input's value at ``f / alpha`` (interpolated between bands), so
+    ``alpha > 1`` moves formants and harmonics up, like a shorter vocal tract. Above 80 % of
+    the top band the map bends linearly so the band edges stay where they are (Kaldi's
+    piecewise-linear VTLP)."""
+    x = np.asarray(frames, dtype=np.float32)
+    cfg = cfg or FrontendConfig(n_mels=x.shape[1])
+    hz = mel_points(cfg)[1:-1]  # band centres
+    mels = hz_to_mel(hz)
+    top = hz[-1]
+    knee = 0.8 * top
+    src = np.where(hz <= knee, hz / alpha, knee / alpha + (top - knee / alpha) * (hz - knee) / (top - knee))
+    pos = np.interp(hz_to_mel(src), mels, np.arange(cfg.n_mels))  # fractional input band
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, cfg.n_mels - 1)
+    w = (pos - i0).astype(np.float32)
+    return x[:, i0] * (1 - w) + x[:, i1] * w
+
+
+def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float,
+            warp: float = 0.0) -> np.ndarray:
     """Feature-domain augmentation of one utterance: tempo change by nearest-frame
-    resampling (rate in [1 - tempo, 1 + tempo]) and a level change (log-mel offset)."""
+    resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset) and a
+    vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp])."""
     x = np.asarray(frames, dtype=np.float32)
     if tempo:
         rate = rng.uniform(1 - tempo, 1 + tempo)
@@ -158,6 +182,8 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
         x = x[idx]
     if gain_db:
         x = x + np.float32(rng.uniform(-gain_db, gain_db) * np.log(10) / 10)  # ln power
+    if warp:
+        x = warp_frequencies(x, rng.uniform(1 - warp, 1 + warp))
     return x
 
 
@@ -418,9 +444,9 @@ class Trainer:
         utts = 0
         rng = np.random.default_rng(cfg.seed * 7919 + self.step)
         augment = None
-        if cfg.tempo or cfg.gain_db:
+        if cfg.tempo or cfg.gain_db or cfg.warp:
             def augment(f):
-                return perturb(f, rng, cfg.tempo, cfg.gain_db)
+                return perturb(f, rng, cfg.tempo, cfg.gain_db, cfg.warp)
         model.dropout = 0.0 if "enc" in self.frozen else cfg.dropout
         t_rate = time.time()
         last_eval = time.time()
