@@ -371,9 +371,15 @@ def test_rerun_resumes_without_duplicates(corpus):
         assert again["splits"][s]["made_this_run"] == 0
         assert (out / f"{s}.jsonl").read_text() == before[s]
     assert sorted(out.rglob("*.wav")) == wavs
-    # more hours: keeps every clip it has, adds new ones, never twice the same
-    more = run_synth(_cfg(out, hours=0.006), log=lambda *a: None)
+    # more hours: keeps every clip it has, adds new ones, never twice the same; with its
+    # output not a terminal (a background job's log), progress comes as plain lines
+    logs: list[str] = []
+    more = run_synth(_cfg(out, hours=0.006, progress=True), log=logs.append)
     assert more["splits"]["train"]["made_this_run"] > 0
+    if not sys.stderr.isatty():
+        done = [x for x in logs if x.endswith("(done)")]
+        assert [x.split()[1] for x in done] == ["dev", "test", "train"], logs
+        assert done[-1].startswith(f"synth: train {more['splits']['train']['hours']:.2f}/0.01 h")
     paths = [r["audio_filepath"] for r in _lines(out / "train.jsonl")]
     assert len(paths) == len(set(paths))
     old = {r["audio_filepath"] for r in json_lines(before["train"])}

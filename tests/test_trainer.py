@@ -188,3 +188,14 @@ def test_resume_from_compact_checkpoint(float_run, corpus, tmp_path):
     after = load_checkpoint(run / "last.pt")
     assert after["step"] == ck["step"] + 5 and "optimizer" in after
     assert json.loads(after["history"])[: len(json.loads(ck["history"]))] == json.loads(ck["history"])
+
+
+def test_train_logs_lines_when_its_output_is_not_a_terminal(corpus, tmp_path, capsys):
+    """`nnasr train ... > train.log &` must show progress: without a terminal the progress
+    bar (which would print nothing until the end) gives way to log lines."""
+    from app.cli import main
+
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "run"), "--steps", "20",
+                 "--set", *TINY, "log_every=10", "eval_every=0"]) == 0
+    out = capsys.readouterr().out
+    assert "step 10 rnnt" in out and "step 20 rnnt" in out

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.audio import load_audio
-from engine.lm import LM_BONUS, LM_WEIGHT
 from engine.recognizer import EndpointConfig, Recognizer
 from trainer.data.text import normalize_text
 
@@ -78,13 +77,12 @@ def wer_counts(refs: list[str], hyps: list[str]) -> dict:
 
 def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: int = 1,
                     chunk_ms: int | None = None, progress: bool = False,
-                    endpoint: bool = False, lm=None, lm_weight: float = LM_WEIGHT,
-                    lm_bonus: float = LM_BONUS) -> EvalResult:
+                    endpoint: bool = False, **search) -> EvalResult:
     """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing.
-    ``lm``: an n-gram LM (or its path) for shallow fusion (see :class:`engine.Recognizer`)."""
+    ``search``: the recognizer's search options (``lm``, ``lm_weight``, ``lm_bonus``,
+    ``lexicon``, ``lexicon_penalty``; see :class:`engine.Recognizer`)."""
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
-                     endpoint=EndpointConfig(enabled=endpoint), lm=lm, lm_weight=lm_weight,
-                     lm_bonus=lm_bonus)
+                     endpoint=EndpointConfig(enabled=endpoint), **search)
     refs, hyps, per = [], [], []
     host_ms, nna_ms = [], []
     audio_s = host_s = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sparsity", type=float, help="target sparsity of the prunable matrices (0..1)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override any training config field, e.g. --set lr=1e-3 max_frames=20000")
-    p.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="log lines instead of a progress bar (the default when the output is not a "
+                        "terminal, e.g. `nnasr train ... > train.log &`)")
 
 
 def run(args) -> int:
@@ -58,7 +61,7 @@ def run(args) -> int:
     try:
         with warnings.catch_warnings():  # torch's note on pickle protocols of a bad file
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+            trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress and sys.stdout.isatty())
     except (FileNotFoundError, ValueError) as e:
         from app.commands.export import _checkpoint_error  # one line, even for torch's refusals
 

@@ -325,42 +325,65 @@ def _wav_duration(path: str) -> float | None:
 
 
 class _Progress:
-    def __init__(self, enabled: bool):
+    """Progress of the splits: a rich bar on a terminal; otherwise (output redirected to a
+    file, a background job) a plain line per split every ``every_s`` seconds and when the
+    split is done, so a log shows how far a long synthesis got."""
+
+    def __init__(self, enabled: bool, log=print, every_s: float = 30.0):
         self.enabled = bool(enabled)
         self.p = None
         self.tasks: dict[str, int] = {}
+        self.log = log
+        self.every_s = every_s
+        self.lines = False
+        self.totals: dict[str, float] = {}
+        self.last: dict[str, float] = {}  # split -> time of its last line
+        self.t0 = time.time()
 
     def __enter__(self):
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+        if not self.enabled:
+            return self
+        from rich.console import Console
 
-            self.p = Progress(
-                TextColumn("[bold]{task.description:<5}"),
-                BarColumn(),
-                TextColumn("{task.completed:6.2f}/{task.total:.2f} h"),
-                TextColumn("{task.fields[utts]:>6} utts, {task.fields[drops]} dropped"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.p.__enter__()
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            self.lines = True
+            return self
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.p = Progress(
+            TextColumn("[bold]{task.description:<5}"),
+            BarColumn(),
+            TextColumn("{task.completed:6.2f}/{task.total:.2f} h"),
+            TextColumn("{task.fields[utts]:>6} utts, {task.fields[drops]} dropped"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.p.__enter__()
         return self
 
     def add(self, split: str, total_h: float) -> None:
+        self.totals[split] = total_h
         if self.p:
             self.tasks[split] = self.p.add_task(split, total=total_h, utts=0, drops=0)
 
-    def update(self, split: str, hours: float, utts: int, drops: int) -> None:
+    def update(self, split: str, hours: float, utts: int, drops: int, final: bool = False) -> None:
         if self.p:
             self.p.update(self.tasks[split], completed=min(hours, self.p.tasks[
                 self.tasks[split]].total or hours), utts=utts, drops=drops)
+        elif self.lines:
+            now = time.time()
+            if final or now - self.last.get(split, self.t0) >= self.every_s:
+                self.last[split] = now
+                self.log(f"synth: {split} {hours:.2f}/{self.totals.get(split, hours):.2f} h, {utts} utts, "
+                         f"{drops} dropped, {now - self.t0:.0f} s" + (" (done)" if final else ""))
 
     def __exit__(self, *exc):
         if self.p:
@@ -437,7 +460,7 @@ def run_synth(cfg: SynthConfig, log=print) -> dict:
                 else _InlineExecutor())
     max_inflight = max(2, 3 * cfg.workers)
     try:
-        with _Progress(cfg.progress) as prog:
+        with _Progress(cfg.progress, log) as prog:
             for s, r in runs.items():
                 prog.add(s, r.target_s / 3600)
             for r in runs.values():
@@ -552,7 +575,7 @@ def _consume(r: _SplitRun, cfg: SynthConfig, executor, max_inflight: int,
         if not known(item):
             r.peeked = item
             break
-    prog.update(r.split, r.done_s / 3600, len(r.records), sum(r.drops.values()))
+    prog.update(r.split, r.done_s / 3600, len(r.records), sum(r.drops.values()), final=True)
 
 
 def _tokenizer(train: _SplitRun, cfg: SynthConfig, out: str, log) -> dict:
