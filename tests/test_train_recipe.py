@@ -132,3 +132,14 @@ def test_warp_moves_a_tone_like_a_vocal_tract_of_another_length():
     rng = np.random.default_rng(0)
     z = perturb(x, rng, tempo=0.0, gain_db=0.0, warp=0.1)
     assert z.shape == x.shape and not np.allclose(z, x)
+
+
+def test_tilt_adds_one_straight_line_across_the_bands():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 80)).astype(np.float32)
+    for _ in range(20):
+        d = perturb(x, rng, tempo=0.0, gain_db=0.0, tilt=1.5) - x
+        assert np.allclose(d, d[0], atol=1e-5)  # the same line on every frame
+        line = d[0]
+        assert np.allclose(np.diff(line), np.diff(line)[0], atol=1e-5)  # straight
+        assert abs(line[0] + line[-1]) < 1e-5 and abs(line[-1]) <= 1.5 + 1e-6  # through 0, within +-tilt

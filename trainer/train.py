@@ -69,6 +69,7 @@ class TrainConfig:
     tempo: float = 0.0  # feature-domain tempo perturbation: rate in [1-tempo, 1+tempo]
     gain_db: float = 0.0  # random level change of up to +-gain_db per utterance
     warp: float = 0.0  # vocal-tract-length perturbation: frequency axis scaled by [1-warp, 1+warp]
+    tilt: float = 0.0  # spectral tilt: log-mel + a line from -t to +t across the bands, t in [-tilt, tilt]
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: all cores)
     # evaluation and checkpoints
@@ -171,10 +172,13 @@ def warp_frequencies(frames: np.ndarray, alpha: float, cfg: FrontendConfig | Non
 
 
 def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float,
-            warp: float = 0.0) -> np.ndarray:
+            warp: float = 0.0, tilt: float = 0.0) -> np.ndarray:
     """Feature-domain augmentation of one utterance: tempo change by nearest-frame
-    resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset) and a
-    vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp])."""
+    resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset), a
+    vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp]) and a
+    spectral tilt (log-mel plus a straight line across the bands, from -t at the lowest to
+    +t at the highest, t in [-tilt, tilt]: voices and microphones differ most in how much
+    high-frequency energy they have)."""
     x = np.asarray(frames, dtype=np.float32)
     if tempo:
         rate = rng.uniform(1 - tempo, 1 + tempo)
@@ -184,6 +188,8 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
         x = x + np.float32(rng.uniform(-gain_db, gain_db) * np.log(10) / 10)  # ln power
     if warp:
         x = warp_frequencies(x, rng.uniform(1 - warp, 1 + warp))
+    if tilt:
+        x = x + np.linspace(-1.0, 1.0, x.shape[1], dtype=np.float32) * np.float32(rng.uniform(-tilt, tilt))
     return x
 
 
@@ -444,9 +450,9 @@ class Trainer:
         utts = 0
         rng = np.random.default_rng(cfg.seed * 7919 + self.step)
         augment = None
-        if cfg.tempo or cfg.gain_db or cfg.warp:
+        if cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt:
             def augment(f):
-                return perturb(f, rng, cfg.tempo, cfg.gain_db, cfg.warp)
+                return perturb(f, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt)
         model.dropout = 0.0 if "enc" in self.frozen else cfg.dropout
         t_rate = time.time()
         last_eval = time.time()
