@@ -143,3 +143,26 @@ def test_tilt_adds_one_straight_line_across_the_bands():
         line = d[0]
         assert np.allclose(np.diff(line), np.diff(line)[0], atol=1e-5)  # straight
         assert abs(line[0] + line[-1]) < 1e-5 and abs(line[-1]) <= 1.5 + 1e-6  # through 0, within +-tilt
+
+
+def test_cpu_rnnt_loss_equals_torchaudio():
+    """trainer.rnnt_loss (torch ops, used on the CPU) gives torchaudio's per-utterance losses
+    and gradients, with ragged lengths, an empty label sequence and a one-frame utterance."""
+    import torchaudio.functional as AF
+
+    from trainer.rnnt_loss import rnnt_loss
+
+    g = torch.Generator().manual_seed(0)
+    B, T, U, C = 5, 9, 6, 11
+    logits = torch.randn(B, T, U + 1, C, generator=g, requires_grad=True)
+    y = torch.randint(1, C, (B, U), generator=g)
+    lt, lu = torch.tensor([9, 7, 1, 9, 4]), torch.tensor([6, 3, 2, 0, 6])
+    ref = AF.rnnt_loss(logits, y.int(), lt.int(), lu.int(), blank=0, reduction="none", clamp=-1)
+    got = rnnt_loss(logits, y, lt, lu, blank=0)
+    assert torch.allclose(got, ref, rtol=1e-5, atol=1e-4)
+    g_ref, = torch.autograd.grad(ref.sum(), logits)
+    g_got, = torch.autograd.grad(got.sum(), logits)
+    assert torch.allclose(g_got, g_ref, atol=1e-5)
+    # blank at another index
+    ref2 = AF.rnnt_loss(logits, (y - 1).int(), lt.int(), lu.int(), blank=C - 1, reduction="none", clamp=-1)
+    assert torch.allclose(rnnt_loss(logits, y - 1, lt, lu, blank=C - 1), ref2, rtol=1e-5, atol=1e-4)
