@@ -17,6 +17,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("live", "live transcription in a terminal UI (microphone, or an audio file in real time)"),
     ("transcribe", "transcribe audio files to text, JSON, SRT or VTT"),
     ("compare", "compare models side by side: WER, size, host and modeled NNA latency"),
+    ("cost", "where the modeled NNA time goes, op by op (and on a what-if accelerator)"),
     ("eval", "word error rate of a model (engine file or torch checkpoint) on a manifest"),
     ("synth", "synthesize an offline speech corpus with Debian's TTS voices"),
     ("train", "train an RNN-T (float, accelerator-aware --aat, pruned --prune)"),

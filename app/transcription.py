@@ -38,6 +38,7 @@ class Transcript:
     modeled_nna_ms: list[float] = field(repr=False)  # per chunk, cost model
     stats: dict = field(default_factory=dict)  # engine StreamStats.summary()
     wall_s: float = 0.0  # wall-clock time of the whole transcription, decode + file I/O
+    op_counts: dict = field(default_factory=dict, repr=False)  # NNA/CPU op invocations (nnasr cost)
 
     @property
     def text(self) -> str:
@@ -146,7 +147,7 @@ def _transcript(stream, path: str, model: str, finals: list[Segment], wall: floa
     return Transcript(
         path=path, model=model, segments=finals, audio_s=stream.stats.audio_seconds,
         host_ms=[c.host_ms for c in chunks], modeled_nna_ms=[c.modeled_nna_ms for c in chunks],
-        stats=stream.stats.summary(), wall_s=wall,
+        stats=stream.stats.summary(), wall_s=wall, op_counts=dict(stream.stats.op_counts),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import operator
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -150,6 +150,7 @@ class StreamStats:
 
     chunks: ChunkLog = field(default_factory=ChunkLog)
     upl_ms: list[float] = field(default_factory=list)  # simulated real-time, per final
+    op_counts: Counter = field(default_factory=Counter)  # invocations per op (engine.nna.cost)
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunks, ChunkLog):
@@ -384,6 +385,7 @@ class Stream:
                     self._check_endpoint()
         counts = self.net.take_counts()
         host = time.perf_counter() - t0
+        self.stats.op_counts.update(counts)
         self._samples_in += len(chunk)
         audio_end = self._samples_in / self.rec.sample_rate
         self._clock = max(self._clock, audio_end) + host

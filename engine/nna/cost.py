@@ -44,13 +44,36 @@ def op_matrices(op: str, tensors: dict[str, np.ndarray], weight_names: list[str]
     return [tensors[n] for n in weight_names if n.startswith(op + ".")]
 
 
-def build_cost_table(model, placement: dict[str, str] | None = None) -> dict[str, OpCost]:
-    """Per-op modeled cost for an :class:`engine.model.EngineModel`."""
+def build_cost_table(model, placement: dict[str, str] | None = None,
+                     spec: NNASpec | None = None, resident: set[str] | None = None) -> dict[str, OpCost]:
+    """Per-op modeled cost for an :class:`engine.model.EngineModel` (its own spec and
+    placement unless others are given: a what-if, see :meth:`NNASpec.what_if`). SRAM holds
+    the NNA ops' weights smallest first, unless ``resident`` names the ops it holds
+    (e.g. :func:`best_residency`; they must fit)."""
+    spec = spec or model.spec
+    placement = placement or model.placement
+    raw = _op_sizes(model, spec)
+    nna = [o for o in raw if placement.get(o, "nna") == "nna"]
+    if resident is None:
+        budget = spec.sram_bytes
+        resident = set()
+        for op in sorted(nna, key=lambda o: raw[o][2]):  # smallest first
+            if raw[op][2] <= budget:
+                budget -= raw[op][2]
+                resident.add(op)
+    else:
+        resident = set(resident)
+        if not resident <= set(nna) or sum(raw[o][2] for o in resident) > spec.sram_bytes:
+            raise ValueError(f"resident ops {sorted(resident)} are not NNA ops that fit in "
+                             f"{spec.sram_bytes} bytes of SRAM")
+    return {op: _op_cost(op, placement.get(op, "nna"), raw[op], op in resident, spec) for op in raw}
+
+
+def _op_sizes(model, spec: NNASpec) -> dict[str, tuple[int, int, int, int, int]]:
+    """op -> (MACs, non-zero MACs, stored weight bytes, dense weight bytes, io bytes) per call."""
     from ..model import zwc_bytes
 
-    spec: NNASpec = model.spec
     a = model.arch
-    placement = placement or model.placement
     names = list(a.weight_shapes())
     act_bytes = spec.act_bits // 8
     raw = {}
@@ -72,28 +95,91 @@ def build_cost_table(model, placement: dict[str, str] | None = None) -> dict[str
                 n_out = n_out // 4  # an LSTM outputs h
         io = (k_in + n_out) * act_bytes
         raw[op] = (macs, nnz, wbytes, dense, io)
-    # SRAM residency, smallest NNA ops first
-    budget = spec.sram_bytes
-    resident = set()
-    for op in sorted((o for o in raw if placement.get(o, "nna") == "nna"), key=lambda o: raw[o][2]):
+    return raw
+
+
+def _op_cost(op: str, dev: str, sizes: tuple, resident: bool, spec: NNASpec) -> OpCost:
+    macs, nnz, wbytes, dense, io = sizes
+    if dev == "nna":
+        m = nnz if spec.skip_zero_macs else macs
+        dram = 0 if resident else wbytes
+        sec = max(m / spec.macs_per_s, dram / spec.dram_bytes_per_s) + spec.op_overhead_s
+    else:
+        sec = 2 * macs / spec.cpu_flops_per_s + 2 * (spec.transfer_latency_s + io / spec.transfer_bytes_per_s)
+    return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, sec)
+
+
+def best_residency(model, counts: dict[str, int], spec: NNASpec | None = None,
+                   placement: dict[str, str] | None = None) -> set[str]:
+    """The NNA ops whose weights SRAM should hold to minimize the modeled time of these
+    invocation counts (a 0/1 knapsack: SRAM bytes against modeled seconds saved; exact by
+    enumeration up to 16 candidate ops, an RNN-T has about 10; beyond that, greedy by
+    seconds saved per byte). The default placement, smallest first, ignores how often an
+    op runs: a predictor called per token and per hypothesis may stream while encoder
+    layers called once per frame sit in SRAM."""
+    spec = spec or model.spec
+    placement = placement or model.placement
+    raw = _op_sizes(model, spec)
+    gain = {}
+    for op, sizes in raw.items():
+        if placement.get(op, "nna") == "nna" and sizes[2] <= spec.sram_bytes:
+            saved = (_op_cost(op, "nna", sizes, False, spec).seconds
+                     - _op_cost(op, "nna", sizes, True, spec).seconds) * counts.get(op, 0)
+            if saved > 0:
+                gain[op] = saved
+    ops = sorted(gain)
+    if len(ops) <= 16:
+        best, best_gain = set(), 0.0
+        for mask in range(1 << len(ops)):
+            pick = [o for i, o in enumerate(ops) if mask >> i & 1]
+            if sum(raw[o][2] for o in pick) <= spec.sram_bytes:
+                g = sum(gain[o] for o in pick)
+                if g > best_gain:
+                    best, best_gain = set(pick), g
+        return best
+    best, budget = set(), spec.sram_bytes
+    for op in sorted(ops, key=lambda o: -gain[o] / max(raw[o][2], 1)):
         if raw[op][2] <= budget:
+            best.add(op)
             budget -= raw[op][2]
-            resident.add(op)
-    table = {}
-    for op, (macs, nnz, wbytes, dense, io) in raw.items():
-        dev = placement.get(op, "nna")
-        if dev == "nna":
-            m = nnz if spec.skip_zero_macs else macs
-            dram = 0 if op in resident else wbytes
-            sec = max(m / spec.macs_per_s, dram / spec.dram_bytes_per_s) + spec.op_overhead_s
-        else:
-            sec = 2 * macs / spec.cpu_flops_per_s + 2 * (
-                spec.transfer_latency_s + io / spec.transfer_bytes_per_s
-            )
-        table[op] = OpCost(op, dev, macs, nnz, wbytes, dense, op in resident, io, sec)
-    return table
+    return best
 
 
 def modeled_seconds(table: dict[str, OpCost], counts: dict[str, int]) -> float:
     """Modeled NNA time of a set of op invocations."""
     return sum(table[op].seconds * n for op, n in counts.items())
+
+
+def bound(c: OpCost, spec: NNASpec) -> str:
+    """What limits one invocation: "MACs", "DRAM" (weights streamed), "dispatch" (the fixed
+    per-op overhead is the larger part) on the NNA; "CPU" or "transfer" on the CPU."""
+    if c.device == "cpu":
+        compute = 2 * c.macs / spec.cpu_flops_per_s
+        return "CPU" if compute >= c.seconds - compute else "transfer"
+    mac_s = (c.nnz_macs if spec.skip_zero_macs else c.macs) / spec.macs_per_s
+    dram_s = c.dram_bytes / spec.dram_bytes_per_s
+    if spec.op_overhead_s > max(mac_s, dram_s):
+        return "dispatch"
+    return "DRAM" if dram_s > mac_s else "MACs"
+
+
+def breakdown(table: dict[str, OpCost], counts: dict[str, int], audio_seconds: float,
+              spec: NNASpec) -> list[dict]:
+    """Where the modeled time goes: one row per op (in the table's order) with its
+    invocations (``calls``, measured by decoding: predictor and joiner calls depend on
+    what was said and on the search), its per-call cost and what bounds it, and its modeled
+    milliseconds per second of audio and share of the total."""
+    total = sum(table[op].seconds * n for op, n in counts.items()) or 1.0
+    audio = max(audio_seconds, 1e-9)
+    rows = []
+    for op, c in table.items():
+        n = int(counts.get(op, 0))
+        rows.append({
+            "op": op, "device": c.device, "calls": n, "calls_per_audio_s": n / audio,
+            "macs": c.macs, "nnz_macs": c.nnz_macs, "weight_bytes": c.weight_bytes,
+            "dense_weight_bytes": c.dense_weight_bytes, "resident": c.resident,
+            "dram_bytes_per_call": c.dram_bytes, "us_per_call": 1e6 * c.seconds,
+            "bound": bound(c, spec), "ms_per_audio_s": 1e3 * c.seconds * n / audio,
+            "share": c.seconds * n / total,
+        })
+    return rows

@@ -165,6 +165,36 @@ class NNASpec:
     def replace(self, **changes) -> NNASpec:
         return dataclasses.replace(self, **changes)
 
+    def what_if(self, changes: dict[str, str | float | int | bool]) -> NNASpec:
+        """This spec with cost-model fields changed (values may be strings, as typed on a
+        command line): a model's arithmetic is fixed when it is exported, but its modeled
+        cost on another accelerator is only a calculation. Arithmetic fields are refused."""
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        out = {}
+        for k, v in changes.items():
+            if k not in types:
+                raise ValueError(f"unknown NNA spec field {k!r}; cost fields: {', '.join(COST_FIELDS)}")
+            if k not in COST_FIELDS:
+                raise ValueError(f"{k} is part of the arithmetic, fixed when the model was exported "
+                                 f"(re-export with another profile); a what-if may change only "
+                                 f"{', '.join(COST_FIELDS)}")
+            cur = getattr(self, k)
+            if isinstance(cur, bool):
+                out[k] = v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+            else:
+                try:
+                    out[k] = type(cur)(float(v)) if isinstance(cur, int) else type(cur)(v)
+                except ValueError:
+                    raise ValueError(f"{k}={v!r}: not a number") from None
+        return dataclasses.replace(self, **out)
+
+
+# Fields that change only the modeled cost (and the bytes the cost model counts), never a
+# computed value: zero-weight compression and the cost model.
+COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "macs_per_cycle", "clock_hz", "sram_bytes",
+               "dram_bytes_per_s", "op_overhead_s", "skip_zero_macs", "transfer_latency_s",
+               "transfer_bytes_per_s", "cpu_flops_per_s")
+
 
 def list_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
