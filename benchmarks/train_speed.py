@@ -1,9 +1,11 @@
-"""Training-step time on this machine, RNN-T loss by torchaudio vs by torch ops, side by side.
+"""Training-step time on this machine for the CPU recipe's options, side by side.
 
-Both losses train the same model on the same batches of a real corpus (the trainer's own
-length-bucketed batches, collate and loss): each batch is stepped once per implementation,
-alternating which goes first, from the same weights, so machine noise hits both alike.
-Reports medians and their ratio, and the audio seconds trained per second.
+Modes: the RNN-T loss by torchaudio or by torch ops (``trainer/rnnt_loss.py``), in fp32 or
+under bf16 autocast (with oneDNN, as the trainer runs it on CPUs with bf16 units). Every mode
+trains the same model on the same batches of a real corpus (the trainer's own length-bucketed
+batches, collate and loss): each batch is stepped once per mode, rotating which goes first,
+from the same weights, so machine noise hits all alike. Reports medians, their ratio to the
+first mode, and the audio seconds trained per second.
 
     python benchmarks/train_speed.py --data data/corpus --init assets/checkpoints/float.pt
 """
@@ -33,47 +35,55 @@ def main(argv=None) -> int:
     import sentencepiece as spm
     import torch
 
-    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
     from trainer.dataset import load_features, make_batches
-    from trainer.train import collate, compute_loss
+    from trainer.train import collate, compute_loss, cpu_has_bf16_units
 
-    torch.backends.mkldnn.enabled = False  # CPU LSTM: ~25x faster without it (docs/training.md)
     if args.threads:
         torch.set_num_threads(args.threads)
-    sp = spm.SentencePieceProcessor(model_file=str(Path(args.data) / "tokenizer.model"))
+    ckpt = load_checkpoint(args.init)
+    sp = spm.SentencePieceProcessor(model_proto=tokenizer_from_tensor(ckpt["tokenizer"]))  # the model's pieces
     fs = load_features(Path(args.data) / "train.jsonl", sp)
     lengths = np.diff(fs.offsets)
     batches = make_batches(lengths, args.max_frames, seed=0, epoch=0, shortest_first=False)[: args.batches + 1]
-    base = model_from_checkpoint(load_checkpoint(args.init)).train()
-    impls = ("torchaudio", "torch")
-    models = {k: copy.deepcopy(base) for k in impls}
-    opts = {k: torch.optim.AdamW(models[k].parameters(), lr=1e-5) for k in impls}
-    times: dict[str, list[float]] = {k: [] for k in impls}
+    base = model_from_checkpoint(ckpt).train()
+    modes = [("torchaudio", False), ("torch", False)]  # (RNN-T loss, bf16 autocast)
+    if cpu_has_bf16_units():
+        modes.append(("torch", True))
+    name = {m: f"{m[0]} loss, {'bf16' if m[1] else 'fp32'}" for m in modes}
+    models = {m: copy.deepcopy(base) for m in modes}
+    opts = {m: torch.optim.AdamW(models[m].parameters(), lr=1e-5) for m in modes}
+    times: dict = {m: [] for m in modes}
+    losses: dict = {m: [] for m in modes}
     audio_s = []
     for i, idx in enumerate(batches):
         x, lens, y, yl = collate(fs, idx, torch.device("cpu"))
-        order = impls if i % 2 == 0 else impls[::-1]
-        for k in order:
-            models[k].load_state_dict(base.state_dict())
-            t0 = time.perf_counter()
-            loss, _, _ = compute_loss(models[k], x, lens, y, yl, 0.3, k)
-            opts[k].zero_grad()
-            loss.backward()
-            opts[k].step()
-            dt = time.perf_counter() - t0
-            if i:  # the first batch warms up both
-                times[k].append(dt)
+        order = modes[i % len(modes):] + modes[: i % len(modes)]
+        for m in order:
+            models[m].load_state_dict(base.state_dict())
+            # oneDNN on for bf16 (its AMX GEMMs), off for fp32: as the trainer runs each
+            with torch.backends.mkldnn.flags(enabled=m[1]):
+                t0 = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=m[1]):
+                    loss, rnnt, _ = compute_loss(models[m], x, lens, y, yl, 0.3, m[0])
+                opts[m].zero_grad()
+                loss.backward()
+                opts[m].step()
+                dt = time.perf_counter() - t0
+            if i:  # the first batch warms every mode up
+                times[m].append(dt)
+                losses[m].append(float(rnnt))
         if i:
             audio_s.append(float(lens.sum()) / 100.0)
-        print(f"batch {i}: {len(idx)} utts, " + ", ".join(f"{k} {times[k][-1]:.2f} s" for k in impls if i),
-              flush=True)
-    med = {k: statistics.median(times[k]) for k in impls}
+            print(f"batch {i}: {len(idx)} utts, " + ", ".join(f"{name[m]} {times[m][-1]:.2f} s" for m in modes),
+                  flush=True)
+    med = {m: statistics.median(times[m]) for m in modes}
     a = statistics.median(audio_s)
     print(f"\nmedian step over {len(audio_s)} batches (median {a:.0f} s of audio, torch threads "
           f"{torch.get_num_threads()}):")
-    for k in impls:
-        print(f"  rnnt loss {k:<10} {med[k]:.3f} s/step  {a / med[k]:6.1f} s of audio per s")
-    print(f"  speed-up torch ops / torchaudio: {med['torchaudio'] / med['torch']:.2f}x")
+    for m in modes:
+        print(f"  {name[m]:<22} {med[m]:.3f} s/step  {a / med[m]:6.1f} s of audio per s  "
+              f"{med[modes[0]] / med[m]:.2f}x  (mean RNN-T loss {statistics.mean(losses[m]):.3f})")
     return 0
 
 

@@ -67,7 +67,7 @@ class TrainConfig:
     ctc_weight: float = 0.3
     rnnt_impl: str = "auto"  # RNN-T loss: torchaudio | torch (trainer/rnnt_loss.py) | auto (torch on CPU)
     specaug: bool = True
-    amp: bool = True  # bf16 autocast on CUDA (float training)
+    amp: bool = True  # bf16 autocast (float training) on CUDA, and on CPUs with bf16 units (AMX, AVX512-BF16)
     dropout: float = 0.0  # between encoder LSTM layers (float training)
     tempo: float = 0.0  # feature-domain tempo perturbation: rate in [1-tempo, 1+tempo]
     gain_db: float = 0.0  # random level change of up to +-gain_db per utterance
@@ -238,6 +238,21 @@ def collate(fs, idx, device, augment=None):
 RNNT_IMPLS = ("auto", "torch", "torchaudio")
 
 
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AMX or AVX512-BF16; read from
+    Linux's /proc/cpuinfo): there bf16 autocast makes CPU training steps much faster.
+    Elsewhere bf16 would be emulated and slower than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "auto"):
     logits, enc, enc_lens = model(x, lens, y, yl)
     enc_lens = enc_lens.clamp(min=1, max=logits.shape[1])
@@ -275,11 +290,17 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         else:
             self.device = torch.device("cpu")
-            torch.backends.mkldnn.enabled = False  # CPU LSTM ~25x faster without it here
             if cfg.threads:
                 torch.set_num_threads(cfg.threads)
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        # bf16 autocast: float training only (AAT's integer emulation needs exact fp32)
+        self.amp = bool(cfg.amp and not cfg.aat and (self.device.type == "cuda" or cpu_has_bf16_units()))
+        if self.device.type == "cpu":
+            # oneDNN (mkldnn) does the CPU's bf16 matrix products: 7.5x fp32 for the joiner's
+            # output layer on AMX, and bf16 steps 1.8x faster (docs/training.md). In fp32 it
+            # stays off as session 1 measured it (CPU LSTM ~25x slower with it then).
+            torch.backends.mkldnn.enabled = self.amp
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self._setup(resume)
@@ -495,7 +516,7 @@ class Trainer:
                             g["lr"] = lr
                         if self.pruner:
                             self.pruner.before_step(self.step)
-                        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda" and cfg.amp and not cfg.aat):
+                        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                             loss, rnnt, ctc = compute_loss(self.ddp, x, lens, y, yl, cfg.ctc_weight, cfg.rnnt_impl)
                             if self.pruner:
                                 loss = loss + self.pruner.loss_term()
