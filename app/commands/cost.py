@@ -3,7 +3,7 @@
 Decodes real audio (default: the bundled demo) to count how often every op runs (the
 predictor and joiner run per emitted token and per beam hypothesis, so the counts depend
 on what was said and on the search), then prices each op with the cost model of the
-model's NNA profile, or of a what-if accelerator (``--set FIELD=VALUE`` on the cost
+model's NNA profile, or of a what-if accelerator (`--set FIELD=VALUE` on the cost
 fields). The table is modeled, never measured; the host's measured time is `nnasr compare`.
 """
 
