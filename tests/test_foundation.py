@@ -9,7 +9,7 @@ import pytest
 
 from app.cli import COMMANDS, main
 
-EXPECTED = ["live", "transcribe", "compare", "eval", "synth", "train", "export", "lm", "models"]
+EXPECTED = ["live", "transcribe", "compare", "cost", "eval", "synth", "train", "export", "lm", "models"]
 
 
 def test_help_lists_every_subcommand(capsys):
