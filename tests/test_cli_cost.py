@@ -39,7 +39,7 @@ def test_breakdown_adds_up_to_the_streams_modeled_time(setup):
     """The per-op rows are the chunk log's modeled time, split: same total, shares sum to 1,
     and the encoder runs once per encoder frame of each layer."""
     m, rec, s = _decode(setup["sparse"], setup["wav"])
-    rows = breakdown(rec.network.cost_table, s.stats.op_counts, s.stats.audio_seconds, m.spec)
+    rows = breakdown(rec.network.cost_table, s.stats.op_counts, s.stats.audio_seconds)
     total_ms = sum(r["ms_per_audio_s"] for r in rows) * s.stats.audio_seconds
     assert total_ms == pytest.approx(float(s.stats.chunks.column("modeled_nna_ms").sum()), rel=1e-9)
     assert sum(r["share"] for r in rows) == pytest.approx(1.0)

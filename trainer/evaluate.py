@@ -79,8 +79,8 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
                     chunk_ms: int | None = None, progress: bool = False,
                     endpoint: bool = False, **search) -> EvalResult:
     """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing.
-    ``search``: the recognizer's search options (``lm``, ``lm_weight``, ``lm_bonus``,
-    ``lexicon``, ``lexicon_penalty``; see :class:`engine.Recognizer`)."""
+    ``search``: the recognizer's search options (``lm``, ``lm_weight``, ``lm_bonus``; see
+    :class:`engine.Recognizer`)."""
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
                      endpoint=EndpointConfig(enabled=endpoint), **search)
     refs, hyps, per = [], [], []

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UserError(str(e)) from None
         counts: dict[str, int] = {}
-        audio_s, chunk_ms = 0.0, []
+        audio_s, per_chunk = 0.0, []
         for f in files:
             try:
                 t = transcribe_file(rec, f)
@@ -112,10 +112,10 @@ def run(args: argparse.Namespace) -> int:
             for op, n in t.op_counts.items():
                 counts[op] = counts.get(op, 0) + n
             audio_s += t.audio_s
-            chunk_ms += t.modeled_nna_ms
+            per_chunk += t.modeled_nna_ms
         resident = best_residency(model, counts, spec) if args.sram_by_traffic else None
         table = build_cost_table(model, spec=spec, resident=resident)
-        rows = breakdown(table, counts, audio_s, spec)
+        rows = breakdown(table, counts, audio_s)
         total = sum(r["ms_per_audio_s"] for r in rows)
         dram = sum(r["calls"] * r["dram_bytes_per_call"] for r in rows) / max(audio_s, 1e-9)
         sram_used = sum(c.weight_bytes for c in table.values() if c.resident)
@@ -126,14 +126,14 @@ def run(args: argparse.Namespace) -> int:
             "modeled_nna_ms_per_audio_s": total, "dram_bytes_per_audio_s": dram,
             "sram_bytes": spec.sram_bytes, "sram_used_bytes": sram_used,
             # per chunk, as the engine recorded it (the model's own profile; absent for a what-if)
-            "modeled_nna_ms_per_chunk": None if (changes or args.sram_by_traffic) else C.percentiles(chunk_ms),
+            "modeled_nna_ms_per_chunk": None if (changes or args.sram_by_traffic) else C.percentiles(per_chunk),
             "ops": rows,
         })
     if args.json:
         print(json.dumps(reports, indent=2))
         return 0
     for r in reports:
-        _print(console, Table, r)
+        _print(console, r)
     if len(reports) > 1:
         ref = reports[0]["modeled_nna_ms_per_audio_s"] or 1.0
         t = Table(title="modeled NNA time per second of audio", title_justify="left")
@@ -148,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(console, Table, r: dict) -> None:
+def _print(console, r: dict) -> None:
+    from rich.table import Table
+
     wi = ", ".join([f"{k}={v}" for k, v in r["what_if"].items()]
                    + (["SRAM by traffic"] if r["sram_policy"] == "by traffic" else []))
     title = (f"{r['model']}: modeled cost on {r['profile']}" + (f" with {wi} (what-if)" if wi else "")

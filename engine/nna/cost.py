@@ -34,6 +34,7 @@ class OpCost:
     resident: bool  # in on-chip SRAM
     io_bytes: int  # activations in + out, per invocation
     seconds: float  # modeled, per invocation
+    bound: str = ""  # what limits one invocation: MACs, DRAM, dispatch (NNA); CPU, transfer (CPU)
 
     @property
     def dram_bytes(self) -> int:
@@ -101,12 +102,16 @@ def _op_sizes(model, spec: NNASpec) -> dict[str, tuple[int, int, int, int, int]]
 def _op_cost(op: str, dev: str, sizes: tuple, resident: bool, spec: NNASpec) -> OpCost:
     macs, nnz, wbytes, dense, io = sizes
     if dev == "nna":
-        m = nnz if spec.skip_zero_macs else macs
-        dram = 0 if resident else wbytes
-        sec = max(m / spec.macs_per_s, dram / spec.dram_bytes_per_s) + spec.op_overhead_s
+        mac_s = (nnz if spec.skip_zero_macs else macs) / spec.macs_per_s
+        dram_s = (0 if resident else wbytes) / spec.dram_bytes_per_s
+        sec = max(mac_s, dram_s) + spec.op_overhead_s
+        bound = "dispatch" if spec.op_overhead_s > max(mac_s, dram_s) else ("DRAM" if dram_s > mac_s else "MACs")
     else:
-        sec = 2 * macs / spec.cpu_flops_per_s + 2 * (spec.transfer_latency_s + io / spec.transfer_bytes_per_s)
-    return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, sec)
+        compute = 2 * macs / spec.cpu_flops_per_s
+        transfer = 2 * (spec.transfer_latency_s + io / spec.transfer_bytes_per_s)
+        sec = compute + transfer
+        bound = "CPU" if compute >= transfer else "transfer"
+    return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, sec, bound)
 
 
 def best_residency(model, counts: dict[str, int], spec: NNASpec | None = None,
@@ -150,21 +155,7 @@ def modeled_seconds(table: dict[str, OpCost], counts: dict[str, int]) -> float:
     return sum(table[op].seconds * n for op, n in counts.items())
 
 
-def bound(c: OpCost, spec: NNASpec) -> str:
-    """What limits one invocation: "MACs", "DRAM" (weights streamed), "dispatch" (the fixed
-    per-op overhead is the larger part) on the NNA; "CPU" or "transfer" on the CPU."""
-    if c.device == "cpu":
-        compute = 2 * c.macs / spec.cpu_flops_per_s
-        return "CPU" if compute >= c.seconds - compute else "transfer"
-    mac_s = (c.nnz_macs if spec.skip_zero_macs else c.macs) / spec.macs_per_s
-    dram_s = c.dram_bytes / spec.dram_bytes_per_s
-    if spec.op_overhead_s > max(mac_s, dram_s):
-        return "dispatch"
-    return "DRAM" if dram_s > mac_s else "MACs"
-
-
-def breakdown(table: dict[str, OpCost], counts: dict[str, int], audio_seconds: float,
-              spec: NNASpec) -> list[dict]:
+def breakdown(table: dict[str, OpCost], counts: dict[str, int], audio_seconds: float) -> list[dict]:
     """Where the modeled time goes: one row per op (in the table's order) with its
     invocations (``calls``, measured by decoding: predictor and joiner calls depend on
     what was said and on the search), its per-call cost and what bounds it, and its modeled
@@ -179,7 +170,7 @@ def breakdown(table: dict[str, OpCost], counts: dict[str, int], audio_seconds: f
             "macs": c.macs, "nnz_macs": c.nnz_macs, "weight_bytes": c.weight_bytes,
             "dense_weight_bytes": c.dense_weight_bytes, "resident": c.resident,
             "dram_bytes_per_call": c.dram_bytes, "us_per_call": 1e6 * c.seconds,
-            "bound": bound(c, spec), "ms_per_audio_s": 1e3 * c.seconds * n / audio,
+            "bound": c.bound, "ms_per_audio_s": 1e3 * c.seconds * n / audio,
             "share": c.seconds * n / total,
         })
     return rows

@@ -169,10 +169,10 @@ class NNASpec:
         """This spec with cost-model fields changed (values may be strings, as typed on a
         command line): a model's arithmetic is fixed when it is exported, but its modeled
         cost on another accelerator is only a calculation. Arithmetic fields are refused."""
-        types = {f.name: f.type for f in dataclasses.fields(self)}
+        known = {f.name for f in dataclasses.fields(self)}
         out = {}
         for k, v in changes.items():
-            if k not in types:
+            if k not in known:
                 raise ValueError(f"unknown NNA spec field {k!r}; cost fields: {', '.join(COST_FIELDS)}")
             if k not in COST_FIELDS:
                 raise ValueError(f"{k} is part of the arithmetic, fixed when the model was exported "
