@@ -134,9 +134,8 @@ def main() -> int:
     fc = json.loads(fc_path.read_text()) if fc_path.exists() else {}
     phases = split_phases(hist)
     cont = fc.get("continued") if len(phases) > 1 else None
-    labels = ["GPU (float corpus's dev split)", "CPU continuation (data/corpus dev)"][: len(phases)]
+    labels = ["GPU (float corpus's dev split)"] + ([cont["label"]] if cont else [])
     pts = curve_plot(phases, labels, out / "float_curve.png")
-    gpu_end = phases[0][-1] if phases else {}
     fw = res["float"]["wer"]
     def sw(r):
         return f"{r['seen_wer']:.1%}" if r.get("seen_wer") is not None else "-"
@@ -182,10 +181,10 @@ def main() -> int:
     # the GPU phase: the whole checkpoint, or the history's first phase when it was continued
     gpu = {"step": ckd.get("step", "?"), "wall_h": ckd.get("wall_h", 0), "audio_h": ckd.get("audio_h", 0)}
     continued = ""
-    if cont:
-        f = cont.get("from") or {"step": gpu_end["step"], "wall_seconds": gpu_end["wall_s"], "audio_h": gpu_end["audio_h"]}
+    if cont:  # float-corpus.json says where the GPU phase ended and what followed
+        f = cont["from"]
         gpu = {"step": f"{f['step']:,}", "wall_h": f["wall_seconds"] / 3600, "audio_h": f["audio_h"]}
-        continued = (f"\n* Then continued on this machine's 2 CPU cores (session 5): {ckd['step']:,} steps, "
+        continued = (f"\n* Then continued on {cont['where']}: {ckd['step']:,} steps, "
                      f"{(ckd['wall_h'] - gpu['wall_h']) * 60:.0f} min, {ckd['audio_h'] - gpu['audio_h']:.0f} h of audio, "
                      f"on {cont['hours']:.1f} h ({cont['utterances']:,} utterances) of local corpora: {cont['what']}. "
                      f"Command: `{cont['command']}`.")
@@ -243,7 +242,7 @@ model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --m
 add `--beam {DEFAULT_BEAM}` for the beam column).
 
 Dev WER during training (engine float reference, greedy, 100 dev utterances: on the GPU, of the float
-corpus's dev split ({dev_voices}){"; on the CPU, the first 100 of `data/corpus/dev.jsonl` (" + ", ".join(held.get("dev", [])) + ")" if cont else ""}),
+corpus's dev split ({dev_voices}){"; on the CPU, " + cont["dev"] + " (" + ", ".join(held.get("dev", [])) + ")" if cont else ""}),
 from the checkpoint's history (plot: `benchmarks/results/float_curve.png`). Wall hours and audio hours
 are cumulative over the phases.
 
