@@ -199,3 +199,33 @@ def test_train_logs_lines_when_its_output_is_not_a_terminal(corpus, tmp_path, ca
                  "--set", *TINY, "log_every=10", "eval_every=0"]) == 0
     out = capsys.readouterr().out
     assert "step 10 rnnt" in out and "step 20 rnnt" in out
+
+
+def test_train_mixes_several_manifests_each_cached_beside_itself(corpus, tmp_path, capsys):
+    """`--train a.jsonl b.jsonl` trains on both: every utterance of each, once, with each
+    manifest's feature cache in its own directory (so adding a corpus to a mix reuses the
+    caches already computed)."""
+    from app.cli import main
+
+    from trainer.data.manifest import read_manifest
+
+    recs = [json.dumps(r) for r in read_manifest(corpus / "train.jsonl")]  # absolute audio paths
+    parts = []
+    for name, lines in (("a", recs[: len(recs) // 2]), ("b", recs[len(recs) // 2:])):
+        (tmp_path / name).mkdir()
+        parts.append(tmp_path / name / "train.jsonl")
+        parts[-1].write_text("\n".join(lines) + "\n")
+    assert main(["train", "--data", str(corpus), "--train", *map(str, parts), "--out", str(tmp_path / "run"),
+                 "--steps", "4", "--set", *TINY, "eval_every=0"]) == 0
+    assert f"training on 2 manifests, {len(recs)} utterances" in capsys.readouterr().out
+    for p in parts:
+        assert len(list((p.parent / "features").glob("train-*.npy"))) == 1
+
+    from trainer.dataset import concat_features, load_features
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(corpus / "tokenizer.model"))
+    whole = load_features(corpus / "train.jsonl", sp, progress=False)
+    mixed = concat_features([load_features(p, sp, progress=False) for p in parts])
+    assert mixed.texts == whole.texts and mixed.tokens == whole.tokens
+    assert np.array_equal(mixed.offsets, whole.offsets) and np.array_equal(mixed.feats, whole.feats)

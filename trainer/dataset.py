@@ -58,6 +58,18 @@ class FeatureSet:
                           [self.voices[i] for i in idx], [self.paths[i] for i in idx])
 
 
+def concat_features(sets: list[FeatureSet]) -> FeatureSet:
+    """Several manifests' features as one training set (each keeps its own cache)."""
+    if len(sets) == 1:
+        return sets[0]
+    offs = [sets[0].offsets]
+    for fs in sets[1:]:
+        offs.append(fs.offsets[1:] + offs[-1][-1])
+    return FeatureSet(np.concatenate([fs.feats for fs in sets]), np.concatenate(offs),
+                      [t for fs in sets for t in fs.tokens], [t for fs in sets for t in fs.texts],
+                      [v for fs in sets for v in fs.voices], [p for fs in sets for p in fs.paths])
+
+
 def load_features(manifest: str | os.PathLike, sp, cfg: FrontendConfig | None = None,
                   workers: int = 2, cache_dir: str | os.PathLike | None = None,
                   progress: bool = True, limit: int | None = None) -> FeatureSet:

@@ -35,7 +35,7 @@ from .checkpoint import (
     tokenizer_from_tensor,
     tokenizer_to_tensor,
 )
-from .dataset import global_stats, load_features, make_batches
+from .dataset import concat_features, global_stats, load_features, make_batches
 from .evaluate import evaluate_engine  # imported up front, with the engine: a run never mixes
 from .export import export_model, export_ranges  # code versions if the tree changes under it
 from .model import RNNT
@@ -45,6 +45,7 @@ from .rnnt_loss import rnnt_loss
 @dataclass
 class TrainConfig:
     data: str = "data/corpus"  # directory with train.jsonl, dev.jsonl, tokenizer.model
+    train: str = ""  # training manifests, comma-separated (default: DATA/train.jsonl); each cached beside itself
     out: str = "runs/float"
     init: str = ""  # start from this checkpoint's weights (fine-tuning: AAT, pruning)
     # architecture (ignored with init/resume: the checkpoint's architecture is used)
@@ -329,9 +330,12 @@ class Trainer:
             self.tok_proto = tok_path.read_bytes()
         self.sp = spm.SentencePieceProcessor()
         self.sp.LoadFromSerializedProto(self.tok_proto)
-        self.train_fs = load_features(data / "train.jsonl", self.sp, progress=self.progress and self.rank == 0,
-                                      limit=cfg.limit_train or None,
-                                      workers=cfg.feature_workers or os.cpu_count() or 1)
+        manifests = [m for m in cfg.train.split(",") if m] or [data / "train.jsonl"]
+        self.train_fs = concat_features([
+            load_features(m, self.sp, progress=self.progress and self.rank == 0, limit=cfg.limit_train or None,
+                          workers=cfg.feature_workers or os.cpu_count() or 1) for m in manifests])
+        if len(manifests) > 1:
+            _log(f"training on {len(manifests)} manifests, {len(self.train_fs)} utterances", self.rank)
         dev = data / "dev.jsonl"
         from trainer.data.manifest import read_manifest
 

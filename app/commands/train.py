@@ -14,11 +14,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "examples:\n"
         "  nnasr train --data data/corpus --out runs/float --minutes 60      # float, 1 h budget\n"
         "  nnasr train --out runs/float --resume                             # continue after a kill\n"
+        "  nnasr train --train data/a/train.jsonl data/b/train.jsonl --init runs/float/last.pt --out runs/ft\n"
         "  nnasr train --init runs/float/last.pt --aat --out runs/aat --steps 2000\n"
         "  nnasr train --init runs/aat/last.pt --aat --prune csp --sparsity 0.8 --out runs/aat-csp\n"
         "  torchrun --nproc_per_node 8 -m app train --data ... --out ...     # many GPUs\n"
     )
     p.add_argument("--data", default="data/corpus", help="corpus directory (default: %(default)s)")
+    p.add_argument("--train", nargs="+", metavar="MANIFEST",
+                   help="training manifests (default: DATA/train.jsonl); several are mixed, each with "
+                        "its own feature cache beside it; DATA still gives dev.jsonl and the tokenizer")
     p.add_argument("--out", default="runs/float", help="run directory; checkpoint OUT/last.pt")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default="", help="start from this checkpoint's weights (fine-tune)")
@@ -45,7 +49,7 @@ def run(args) -> int:
         from trainer.train import TrainConfig, Trainer, parse_overrides
     except ImportError as e:
         raise UserError(f"training needs the [train] extra ({e}); run `make test` or pip install -e '.[train]'") from None
-    cfg = TrainConfig(data=args.data, out=args.out, init=args.init)
+    cfg = TrainConfig(data=args.data, out=args.out, init=args.init, train=",".join(args.train or []))
     for k in ("steps", "minutes", "weight_bits", "profile", "prune", "sparsity"):
         v = getattr(args, k)
         if v is not None:
