@@ -190,6 +190,31 @@ def test_resume_from_compact_checkpoint(float_run, corpus, tmp_path):
     assert json.loads(after["history"])[: len(json.loads(ck["history"]))] == json.loads(ck["history"])
 
 
+def test_compact_checkpoint_can_average_the_newest_snapshots(float_run, tmp_path):
+    """`python -m trainer.checkpoint compact SRC DST --average K`: the kept weights are the
+    mean of the run's newest K snapshots, the steps averaged are recorded, and the result
+    still resumes and exports like any checkpoint."""
+    from trainer.checkpoint import compact_checkpoint, load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    ck = load_checkpoint(float_run / "last.pt")
+    save_checkpoint(run / "last.pt", ck)
+    base = ck["model"]
+    for i, step in enumerate((100, 200, 300)):  # the oldest must be left out with K=2
+        w = {k: (v + (i + 1) if v.is_floating_point() else v) for k, v in base.items()}
+        save_checkpoint(run / "snapshots" / f"step-{step:07d}.pt", {"model": w, "step": step})
+    out = subprocess.run([sys.executable, "-m", "trainer.checkpoint", "compact", str(run / "last.pt"),
+                          str(tmp_path / "avg.pt"), "--average", "2"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    avg = load_checkpoint(tmp_path / "avg.pt")
+    assert avg["averaged_steps"] == [200, 300] and "optimizer" not in avg and avg["step"] == ck["step"]
+    for k, v in base.items():
+        want = v + 2.5 if v.is_floating_point() else v
+        assert torch.allclose(avg["model"][k], want, atol=1e-5), k
+    with pytest.raises(FileNotFoundError, match="no snapshots"):  # tmp_path/snapshots does not exist
+        compact_checkpoint(tmp_path / "avg.pt", tmp_path / "x.pt", average=2)
+
+
 def test_train_logs_lines_when_its_output_is_not_a_terminal(corpus, tmp_path, capsys):
     """`nnasr train ... > train.log &` must show progress: without a terminal the progress
     bar (which would print nothing until the end) gives way to log lines."""

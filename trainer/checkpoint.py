@@ -67,19 +67,30 @@ def average_snapshots(ckpt: dict, run_dir: str | os.PathLike, k: int) -> tuple[d
     return {**ckpt, "model": avg}, [int(s["step"]) for s in states]
 
 
-def compact_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+def compact_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, average: int = 0) -> Path:
     """Write ``src`` without its optimizer state (about a third of the size): what the
     repository keeps. ``nnasr train --resume`` on it continues from its step, history and
-    wall time with a fresh AdamW and a short LR re-warm-up."""
+    wall time with a fresh AdamW and a short LR re-warm-up. ``average=K``: the weights are
+    the mean of the run's newest K snapshots (checkpoint averaging; their steps are kept
+    in ``averaged_steps``)."""
     ck = load_checkpoint(src)
     ck.pop("optimizer", None)
+    if average:
+        ck, steps = average_snapshots(ck, Path(src).parent, average)
+        ck["averaged_steps"] = steps
     return save_checkpoint(dst, ck)
 
 
-if __name__ == "__main__":  # python -m trainer.checkpoint compact SRC DST
-    import sys
+if __name__ == "__main__":  # python -m trainer.checkpoint compact SRC DST [--average K]
+    import argparse
 
-    if len(sys.argv) != 4 or sys.argv[1] != "compact":
-        sys.exit("usage: python -m trainer.checkpoint compact SRC.pt DST.pt")
-    p = compact_checkpoint(sys.argv[2], sys.argv[3])
+    ap = argparse.ArgumentParser(prog="python -m trainer.checkpoint",
+                                 description="compact: a checkpoint without optimizer state, as the repository keeps it")
+    ap.add_argument("command", choices=["compact"])
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("--average", type=int, default=0, metavar="K",
+                    help="weights = mean of the newest K snapshots of SRC's run (SRC_DIR/snapshots)")
+    a = ap.parse_args()
+    p = compact_checkpoint(a.src, a.dst, a.average)
     print(f"{p}: {p.stat().st_size / 1e6:.1f} MB")
