@@ -133,8 +133,9 @@ def main() -> int:
     fc_path = ROOT / "assets" / "checkpoints" / "float-corpus.json"
     fc = json.loads(fc_path.read_text()) if fc_path.exists() else {}
     phases = split_phases(hist)
-    cont = fc.get("continued") if len(phases) > 1 else None
-    labels = ["GPU (float corpus's dev split)"] + ([cont["label"]] if cont else [])
+    conts = fc.get("continued", [])  # the phases after the GPU one, oldest first
+    conts = ([conts] if isinstance(conts, dict) else conts)[: len(phases) - 1]
+    labels = ["GPU (float corpus's dev split)"] + [c["label"] for c in conts]
     pts = curve_plot(phases, labels, out / "float_curve.png")
     fw = res["float"]["wer"]
     def sw(r):
@@ -181,13 +182,20 @@ def main() -> int:
     # the GPU phase: the whole checkpoint, or the history's first phase when it was continued
     gpu = {"step": ckd.get("step", "?"), "wall_h": ckd.get("wall_h", 0), "audio_h": ckd.get("audio_h", 0)}
     continued = ""
-    if cont:  # float-corpus.json says where the GPU phase ended and what followed
-        f = cont["from"]
+    if conts:  # float-corpus.json says where each phase ended (the next one's "from") and what followed
+        f = conts[0]["from"]
         gpu = {"step": f"{f['step']:,}", "wall_h": f["wall_seconds"] / 3600, "audio_h": f["audio_h"]}
-        continued = (f"\n* Then continued on {cont['where']}: {ckd['step']:,} steps, "
-                     f"{(ckd['wall_h'] - gpu['wall_h']) * 60:.0f} min, {ckd['audio_h'] - gpu['audio_h']:.0f} h of audio, "
-                     f"on {cont['hours']:.1f} h ({cont['utterances']:,} utterances) of local corpora: {cont['what']}. "
-                     f"Command: `{cont['command']}`.")
+        ends = [c["from"] for c in conts[1:]] + [{"step": ckd["step"], "wall_seconds": ckd["wall_h"] * 3600,
+                                                  "audio_h": ckd["audio_h"]}]
+        for c, end in zip(conts, ends):
+            start = c["from"]
+            avg = (f" The kept weights are the mean of its last {len(c['averaged_steps'])} snapshots "
+                   f"(steps {', '.join(f'{x:,}' for x in c['averaged_steps'])})." if c.get("averaged_steps") else "")
+            continued += (f"\n* Then continued on {c['where']}: {end['step']:,} steps, "
+                          f"{(end['wall_seconds'] - start['wall_seconds']) / 60:.0f} min, "
+                          f"{end['audio_h'] - start['audio_h']:.0f} h of audio, on {c['hours']:.1f} h "
+                          f"({c['utterances']:,} utterances) of local corpora: {c['what']}. "
+                          f"Command: `{c['command']}`.{avg}")
     curve = "\n".join(f"| {labels[i].split(' (')[0]} | {w:.2f} | {a:.1f} | {100 * x:.1f} |" for w, a, x, i in pts)
     card = f"""# Model card: nnasr shipped models
 
@@ -200,7 +208,7 @@ from the checkpoints' own histories (`{ck}`).
 
 * Synthetic speech only (Debian offline TTS voices), text from WordNet (Debian `wordnet-base`),
   normalized (lowercase, numbers spelled out), train/dev/test split by a hash of the text.
-* Float model: {fc_desc}{" Continued on " + format(cont["hours"], ".1f") + " h of local corpora (Training, below)." if cont else ""}
+* Float model: {fc_desc}{" Continued on " + format(conts[-1]["hours"], ".1f") + " h of local corpora (Training, below)." if conts else ""}
 * AAT/CSP fine-tuning, PTQ calibration and every evaluation below: the corpus in `{args.data}`,
   `nnasr synth --hours 10 --workers 2`: train {tr.get('utterances', '?')} utterances, {tr.get('hours', '?')} h,
   {len(tr.get('voices', []))} voices (espeak-ng accents x variants, mbrola us1/en1, flite kal16/awb,
@@ -242,7 +250,7 @@ model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --m
 add `--beam {DEFAULT_BEAM}` for the beam column).
 
 Dev WER during training (engine float reference, greedy, 100 dev utterances: on the GPU, of the float
-corpus's dev split ({dev_voices}){"; on the CPU, " + cont["dev"] + " (" + ", ".join(held.get("dev", [])) + ")" if cont else ""}),
+corpus's dev split ({dev_voices}){"; on the CPU, " + conts[-1]["dev"] + " (" + ", ".join(held.get("dev", [])) + ")" if conts else ""}),
 from the checkpoint's history (plot: `benchmarks/results/float_curve.png`). Wall hours and audio hours
 are cumulative over the phases.
 
