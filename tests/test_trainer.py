@@ -231,7 +231,6 @@ def test_train_mixes_several_manifests_each_cached_beside_itself(corpus, tmp_pat
     manifest's feature cache in its own directory (so adding a corpus to a mix reuses the
     caches already computed)."""
     from app.cli import main
-
     from trainer.data.manifest import read_manifest
 
     recs = [json.dumps(r) for r in read_manifest(corpus / "train.jsonl")]  # absolute audio paths
@@ -246,8 +245,9 @@ def test_train_mixes_several_manifests_each_cached_beside_itself(corpus, tmp_pat
     for p in parts:
         assert len(list((p.parent / "features").glob("train-*.npy"))) == 1
 
-    from trainer.dataset import concat_features, load_features
     import sentencepiece as spm
+
+    from trainer.dataset import concat_features, load_features
 
     sp = spm.SentencePieceProcessor(model_file=str(corpus / "tokenizer.model"))
     whole = load_features(corpus / "train.jsonl", sp, progress=False)
