@@ -122,7 +122,7 @@ def main() -> int:
 
         c = torch.load(ck, map_location="cpu", weights_only=True)
         ckd = {"step": c["step"], "wall_h": c["wall_seconds"] / 3600, "audio_h": c.get("audio_seen", 0) / 3600,
-               "config": json.loads(c["config"]), "arch": c["arch"]}
+               "config": json.loads(c["config"]), "arch": c["arch"], "averaged_steps": c.get("averaged_steps")}
         hist = json.loads(c.get("history", "[]"))
         p = Path(args.runs) / "aat-csp" / "last.pt"  # its per-group sparsity, as run
         if p.exists():
@@ -133,8 +133,7 @@ def main() -> int:
     fc_path = ROOT / "assets" / "checkpoints" / "float-corpus.json"
     fc = json.loads(fc_path.read_text()) if fc_path.exists() else {}
     phases = split_phases(hist)
-    conts = fc.get("continued", [])  # the phases after the GPU one, oldest first
-    conts = ([conts] if isinstance(conts, dict) else conts)[: len(phases) - 1]
+    conts = fc.get("continued", [])[: len(phases) - 1]  # the phases after the GPU one, oldest first
     labels = ["GPU (float corpus's dev split)"] + [c["label"] for c in conts]
     pts = curve_plot(phases, labels, out / "float_curve.png")
     fw = res["float"]["wer"]
@@ -189,13 +188,14 @@ def main() -> int:
                                                   "audio_h": ckd["audio_h"]}]
         for c, end in zip(conts, ends):
             start = c["from"]
-            avg = (f" The kept weights are the mean of its last {len(c['averaged_steps'])} snapshots "
-                   f"(steps {', '.join(f'{x:,}' for x in c['averaged_steps'])})." if c.get("averaged_steps") else "")
             continued += (f"\n* Then continued on {c['where']}: {end['step']:,} steps, "
                           f"{(end['wall_seconds'] - start['wall_seconds']) / 60:.0f} min, "
                           f"{end['audio_h'] - start['audio_h']:.0f} h of audio, on {c['hours']:.1f} h "
                           f"({c['utterances']:,} utterances) of local corpora: {c['what']}. "
-                          f"Command: `{c['command']}`.{avg}")
+                          f"Command: `{c['command']}`.")
+    if ckd.get("averaged_steps"):  # written by `python -m trainer.checkpoint compact ... --average K`
+        continued += (f" The kept weights are the mean of the last {len(ckd['averaged_steps'])} snapshots "
+                      f"(steps {', '.join(f'{x:,}' for x in ckd['averaged_steps'])}).")
     curve = "\n".join(f"| {labels[i].split(' (')[0]} | {w:.2f} | {a:.1f} | {100 * x:.1f} |" for w, a, x, i in pts)
     card = f"""# Model card: nnasr shipped models
 

@@ -192,8 +192,8 @@ def test_resume_from_compact_checkpoint(float_run, corpus, tmp_path):
 
 def test_compact_checkpoint_can_average_the_newest_snapshots(float_run, tmp_path):
     """`python -m trainer.checkpoint compact SRC DST --average K`: the kept weights are the
-    mean of the run's newest K snapshots, the steps averaged are recorded, and the result
-    still resumes and exports like any checkpoint."""
+    mean of the run's newest K snapshots, the steps averaged are recorded, the optimizer
+    state is dropped, and a run without snapshots is refused."""
     from trainer.checkpoint import compact_checkpoint, load_checkpoint, save_checkpoint
 
     run = tmp_path / "run"
