@@ -153,6 +153,45 @@ def test_resume_after_kill_continues(corpus, tmp_path):
     assert hist == [] or hist[0]["step"] <= saved
 
 
+def test_resume_keeps_the_saved_config_and_the_rest_of_its_budget(corpus, tmp_path, capsys):
+    """`--resume --set lr=...` changes the LR and nothing else (the rest comes from the
+    checkpoint, not the defaults); without `--minutes` the interrupted budget goes on where
+    it stopped, and a spent one trains no more; `--minutes N` is N more minutes."""
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--minutes", "0.03", "--no-progress",
+                 "--set", *TINY, "dropout=0.2", "tempo=0.05", "steps=100000", "eval_every=0"]) == 0
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["budget_seconds"] >= 1.8 and ck["step"] > 0
+    step = ck["step"]
+
+    def saved():
+        return json.loads(load_checkpoint(out / "last.pt")["config"])
+
+    # budget spent: no --data, no --minutes; one change on top of the saved config
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--no-progress", "--set", "lr=1e-3"]) == 0
+    assert "budget is spent" in capsys.readouterr().out
+    cfg = saved()
+    assert load_checkpoint(out / "last.pt")["step"] == step
+    assert (cfg["lr"], cfg["dropout"], cfg["tempo"], cfg["enc_hidden"], cfg["data"], cfg["minutes"]) == \
+        (1e-3, 0.2, 0.05, 64, str(corpus), 0.03)
+    # killed with 1 s of its budget left: trains about that second more
+    ck = load_checkpoint(out / "last.pt")
+    ck["budget_seconds"] = 0.03 * 60 - 1.0
+    save_checkpoint(out / "last.pt", ck)
+    assert main(["train", "--out", str(out), "--resume", "--no-progress"]) == 0
+    after = load_checkpoint(out / "last.pt")
+    assert after["step"] > step and after["budget_seconds"] >= 0.03 * 60
+    # a new budget
+    assert main(["train", "--out", str(out), "--resume", "--minutes", "0.02", "--no-progress"]) == 0
+    last = load_checkpoint(out / "last.pt")
+    assert last["step"] > after["step"] and 1.2 <= last["budget_seconds"] < 0.03 * 60
+    assert saved()["minutes"] == 0.02 and saved()["dropout"] == 0.2
+
+
 def test_decoder_refresh_freezes_encoder_and_reinits_decoder(float_run, corpus, tmp_path):
     """`--set freeze=enc reinit=pred,join`: the encoder is bit-identical to the init's, the
     predictor starts from fresh weights and trains."""

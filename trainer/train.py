@@ -6,7 +6,8 @@ the encoder output, both summed over the utterance and averaged over the batch. 
 bucketed batches (shortest first in the first epoch), SpecAugment, warm-up then a flat
 learning rate with cosine decay over the last ``decay_frac`` of the planned steps, gradient
 clipping, bf16 autocast on CUDA. Checkpoints (``OUT/last.pt``) are written atomically every
-``save_minutes`` and on exit; ``--resume`` continues from the saved step, epoch and batch.
+``save_minutes`` and on exit; ``--resume`` continues from the saved step, epoch and batch,
+with the saved config (``saved_config``) and the rest of an interrupted ``minutes`` budget.
 Runs unchanged under ``torchrun`` (DDP; gloo on CPU, nccl on GPU).
 """
 
@@ -123,6 +124,14 @@ def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
         t = type(d[k])
         d[k] = (v.lower() in ("1", "true", "yes")) if t is bool else t(v)
     return TrainConfig(**d)
+
+
+def saved_config(path: str | Path) -> TrainConfig:
+    """The config a checkpoint was trained with, the base of ``--resume`` (overrides go on
+    top of it, not on the defaults). Keys this version does not know are dropped."""
+    d = json.loads(load_checkpoint(path)["config"])
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in d.items() if k in known})
 
 
 def _parts(spec: str, parts: dict) -> list[str]:
@@ -278,8 +287,12 @@ def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "aut
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True) -> None:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True,
+                 new_budget: bool = False) -> None:
+        """``resume``: continue ``OUT/last.pt``; its ``minutes`` budget goes on where it stopped
+        (the LR decay planned on it too) unless ``new_budget``: then ``cfg.minutes`` more."""
         self.cfg = cfg
+        self.new_budget = new_budget
         self.progress = progress
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
@@ -391,6 +404,7 @@ class Trainer:
         self.history: list[dict] = []
         self.wall = 0.0
         self.audio_seen = 0.0
+        self.budget_spent = 0.0  # seconds of the ``minutes`` budget used before this process
         if ckpt is not None:
             if "optimizer" in ckpt:
                 self.opt.load_state_dict(ckpt["optimizer"])
@@ -403,6 +417,12 @@ class Trainer:
             self.history = json.loads(ckpt.get("history", "[]"))
             self.wall = float(ckpt.get("wall_seconds", 0.0))
             self.audio_seen = float(ckpt.get("audio_seen", 0.0))
+            if not self.new_budget and cfg.minutes:
+                self.budget_spent = float(ckpt.get("budget_seconds", 0.0))
+                left = cfg.minutes - self.budget_spent / 60
+                _log(f"{left:.1f} of the run's {cfg.minutes:g}-minute budget left" if left > 0 else
+                     f"the run's {cfg.minutes:g}-minute budget is spent: give --minutes N to train N more",
+                     self.rank)
         elif init is not None:
             self.history = json.loads(init.get("history", "[]"))
             self.wall = float(init.get("wall_seconds", 0.0))
@@ -423,7 +443,7 @@ class Trainer:
             "aat": bool(self.cfg.aat),
             "tokenizer": tokenizer_to_tensor(self.tok_proto),
             "history": json.dumps(self.history), "wall_seconds": self.wall,
-            "audio_seen": self.audio_seen,
+            "audio_seen": self.audio_seen, "budget_seconds": self.budget_spent,
             **({"prune": self.pruner.state_dict()} if self.pruner else {}),
         }
 
@@ -473,6 +493,8 @@ class Trainer:
         lengths = self.train_fs.lengths
         t_start = time.time()
         wall0 = self.wall
+        t_budget = t_start - self.budget_spent  # the ``minutes`` budget's start
+        budget0 = self.budget_spent
         last_save = time.time()
         stop = {"flag": False}
 
@@ -496,7 +518,7 @@ class Trainer:
         last_eval = time.time()
 
         def time_frac() -> float:
-            return (time.time() - t_start) / 60 / cfg.minutes if cfg.minutes else 0.0
+            return (time.time() - t_budget) / 60 / cfg.minutes if cfg.minutes else 0.0
 
         try:
             with Progress(*cols, disable=not self.progress or self.rank != 0) as bar:
@@ -508,7 +530,7 @@ class Trainer:
                     while self.batch_in_epoch < len(batches):
                         if self.step >= cfg.steps or stop["flag"]:
                             break
-                        if cfg.minutes and (time.time() - t_start) / 60 >= cfg.minutes:
+                        if cfg.minutes and (time.time() - t_budget) / 60 >= cfg.minutes:
                             stop["flag"] = True
                             break
                         idx = batches[self.batch_in_epoch]
@@ -558,6 +580,7 @@ class Trainer:
                                 _log(f"step {self.step}: dev WER {ev['dev_wer']:.3f} ({ev['dev_mode']})", self.rank)
                         if (time.time() - last_save) / 60 >= cfg.save_minutes:
                             self.wall = wall0 + time.time() - t_start
+                            self.budget_spent = budget0 + time.time() - t_start
                             self.save()
                             last_save = time.time()
                     else:
@@ -566,5 +589,6 @@ class Trainer:
         finally:
             signal.signal(signal.SIGTERM, old)
             self.wall = wall0 + time.time() - t_start
+            self.budget_spent = budget0 + time.time() - t_start
             self.save()
         return {"step": self.step, "epoch": self.epoch, "wall_s": self.wall, "out": str(self.out / "last.pt")}

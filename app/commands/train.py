@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,20 +15,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "examples:\n"
         "  nnasr train --data data/corpus --out runs/float --minutes 60      # float, 1 h budget\n"
         "  nnasr train --out runs/float --resume                             # continue after a kill\n"
+        "  nnasr train --out runs/float --resume --minutes 30 --set lr=5e-4   # 30 min more, one change\n"
         "  nnasr train --train data/a/train.jsonl data/b/train.jsonl --init runs/float/last.pt --out runs/ft\n"
         "  nnasr train --init runs/float/last.pt --aat --out runs/aat --steps 2000\n"
         "  nnasr train --init runs/aat/last.pt --aat --prune csp --sparsity 0.8 --out runs/aat-csp\n"
         "  torchrun --nproc_per_node 8 -m app train --data ... --out ...     # many GPUs\n"
     )
-    p.add_argument("--data", default="data/corpus", help="corpus directory (default: %(default)s)")
+    p.add_argument("--data", help="corpus directory (default: data/corpus; with --resume: the run's)")
     p.add_argument("--train", nargs="+", metavar="MANIFEST",
                    help="training manifests (default: DATA/train.jsonl); several are mixed, each with "
                         "its own feature cache beside it; DATA still gives dev.jsonl and the tokenizer")
     p.add_argument("--out", default="runs/float", help="run directory; checkpoint OUT/last.pt")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt with the config saved in it (options and --set given "
+                        "now change only what they name) and the rest of its --minutes budget")
     p.add_argument("--init", default="", help="start from this checkpoint's weights (fine-tune)")
     p.add_argument("--steps", type=int, help="planned optimizer steps (LR schedule length)")
-    p.add_argument("--minutes", type=float, help="stop (resumably) after this many minutes")
+    p.add_argument("--minutes", type=float,
+                   help="stop (resumably) after this many minutes; the LR decays over the end of the "
+                        "budget (with --resume: a new budget of this many more minutes)")
     p.add_argument("--aat", action="store_true", help="accelerator-aware training (NNA arithmetic in the forward)")
     p.add_argument("--weight-bits", type=int, help="NNA weight bits for --aat (4..8)")
     p.add_argument("--profile", help="NNA profile name or JSON path (default: reference-speaker)")
@@ -46,15 +52,36 @@ def run(args) -> int:
     from app.cli import UserError
 
     try:
-        from trainer.train import TrainConfig, Trainer, parse_overrides
+        from trainer.train import TrainConfig, Trainer, parse_overrides, saved_config
     except ImportError as e:
         raise UserError(f"training needs the [train] extra ({e}); run `make test` or pip install -e '.[train]'") from None
-    cfg = TrainConfig(data=args.data, out=args.out, init=args.init, train=",".join(args.train or []))
+    if args.resume:  # the run's own config; what is given now changes only what it names
+        last = Path(args.out) / "last.pt"
+        if not last.exists():
+            raise UserError(f"--resume: no checkpoint at {last}")
+        try:
+            with warnings.catch_warnings():  # torch's note on pickle protocols of a bad file
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                cfg = saved_config(last)
+        except Exception as e:  # noqa: BLE001 - any unreadable file gets one line
+            from app.commands.export import _checkpoint_error
+
+            raise UserError(_checkpoint_error(str(last), e)) from None
+        cfg.out = args.out
+        if args.init and args.init != cfg.init:
+            print(f"--resume: continuing {last}; --init {args.init} is ignored", file=sys.stderr)
+        if args.data:
+            cfg.data = args.data
+        if args.train:
+            cfg.train = ",".join(args.train)
+    else:
+        cfg = TrainConfig(data=args.data or "data/corpus", out=args.out, init=args.init,
+                          train=",".join(args.train or []))
     for k in ("steps", "minutes", "weight_bits", "profile", "prune", "sparsity"):
         v = getattr(args, k)
         if v is not None:
             setattr(cfg, k, v)
-    cfg.aat = bool(args.aat)
+    cfg.aat = cfg.aat or bool(args.aat)
     try:
         cfg = parse_overrides(cfg, args.set)
         if cfg.prune != "none" and not 0 < cfg.sparsity < 1:
@@ -65,7 +92,8 @@ def run(args) -> int:
     try:
         with warnings.catch_warnings():  # torch's note on pickle protocols of a bad file
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress and sys.stdout.isatty())
+            trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress and sys.stdout.isatty(),
+                              new_budget=args.minutes is not None)
     except (FileNotFoundError, ValueError) as e:
         from app.commands.export import _checkpoint_error  # one line, even for torch's refusals
 
