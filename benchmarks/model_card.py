@@ -191,7 +191,7 @@ def main() -> int:
             continued += (f"\n* Then continued on {c['where']}: {end['step']:,} steps, "
                           f"{(end['wall_seconds'] - start['wall_seconds']) / 60:.0f} min, "
                           f"{end['audio_h'] - start['audio_h']:.0f} h of audio, on {c['hours']:.1f} h "
-                          f"({c['utterances']:,} utterances) of local corpora: {c['what']}. "
+                          f"({c['utterances']:,} utterances): {c['what']}. "
                           f"Command: `{c['command']}`.")
     if ckd.get("averaged_steps"):  # written by `python -m trainer.checkpoint compact ... --average K`
         continued += (f" The kept weights are the mean of the last {len(ckd['averaged_steps'])} snapshots "
@@ -208,7 +208,7 @@ from the checkpoints' own histories (`{ck}`).
 
 * Synthetic speech only (Debian offline TTS voices), text from WordNet (Debian `wordnet-base`),
   normalized (lowercase, numbers spelled out), train/dev/test split by a hash of the text.
-* Float model: {fc_desc}{" Continued on " + format(conts[-1]["hours"], ".1f") + " h of local corpora (Training, below)." if conts else ""}
+* Float model: {fc_desc}{f" Continued in {len(conts)} more phase(s), the last on {conts[-1]['hours']:.1f} h (Training, below)." if conts else ""}
 * AAT/CSP fine-tuning, PTQ calibration and every evaluation below: the corpus in `{args.data}`,
   `nnasr synth --hours 10 --workers 2`: train {tr.get('utterances', '?')} utterances, {tr.get('hours', '?')} h,
   {len(tr.get('voices', []))} voices (espeak-ng accents x variants, mbrola us1/en1, flite kal16/awb,

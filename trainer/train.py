@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -77,6 +78,7 @@ class TrainConfig:
     tilt: float = 0.0  # spectral tilt: log-mel + a line from -t to +t across the bands, t in [-tilt, tilt]
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: all cores)
+    prefetch: int = -1  # build the next batch in a thread during the step: 1 on, 0 off, -1 on CUDA only
     # evaluation and checkpoints
     eval_every: int = 1000
     eval_minutes: float = 0.0  # also evaluate every this many minutes of wall time (0: off)
@@ -227,8 +229,9 @@ def lr_at(step: int, cfg: TrainConfig, time_frac: float = 0.0, warm_from: int = 
     return lr
 
 
-def collate(fs, idx, device, augment=None):
-    """Pad a batch; ``augment(frames) -> frames`` is applied per utterance first."""
+def collate(fs, idx, device, augment=None, pin=False):
+    """Pad a batch; ``augment(frames) -> frames`` is applied per utterance first. ``pin``:
+    page-locked CPU tensors (built in a thread, copied to the GPU without blocking)."""
     frames = [np.asarray(fs.frames(i), dtype=np.float32) for i in idx]
     if augment is not None:
         frames = [augment(f) for f in frames]
@@ -242,6 +245,8 @@ def collate(fs, idx, device, augment=None):
     y = torch.zeros(len(idx), max(1, int(tl.max())), dtype=torch.long)
     for j, t in enumerate(toks):
         y[j, : len(t)] = torch.tensor(t)
+    if pin:
+        return x.pin_memory(), lens.pin_memory(), y.pin_memory(), tl.pin_memory()
     return x.to(device), lens.to(device), y.to(device), tl.to(device)
 
 
@@ -360,6 +365,7 @@ class Trainer:
                                 enc_layers=cfg.enc_layers, pred_embed=cfg.pred_embed,
                                 pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
                                 stack=cfg.stack, reduce_after=cfg.reduce_after)
+            torch.manual_seed(cfg.seed)  # the same seed, the same initial weights
             self.model = RNNT(arch).to(self.device)
             mean, std = global_stats(self.train_fs)
             self.model.feat_mean.copy_(torch.from_numpy(mean))
@@ -520,6 +526,12 @@ class Trainer:
         def time_frac() -> float:
             return (time.time() - t_budget) / 60 / cfg.minutes if cfg.minutes else 0.0
 
+        # the next batch (padding, feature augmentation: numpy on one core) is built in a thread
+        # while the device computes this one; augmentation draws from ``rng`` in batch order as before
+        on = cfg.prefetch if cfg.prefetch >= 0 else int(self.device.type == "cuda")
+        pool = ThreadPoolExecutor(1, thread_name_prefix="batch") if on else None
+        pin = self.device.type == "cuda"
+        pending = None
         try:
             with Progress(*cols, disable=not self.progress or self.rank != 0) as bar:
                 task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
@@ -534,7 +546,16 @@ class Trainer:
                             stop["flag"] = True
                             break
                         idx = batches[self.batch_in_epoch]
-                        x, lens, y, yl = collate(self.train_fs, idx, self.device, augment)
+                        key = (self.epoch, self.batch_in_epoch)
+                        if pending is not None and pending[0] == key:
+                            x, lens, y, yl = (t.to(self.device, non_blocking=True) for t in pending[1].result())
+                        else:
+                            x, lens, y, yl = collate(self.train_fs, idx, self.device, augment)
+                        pending = None
+                        if pool is not None and self.batch_in_epoch + 1 < len(batches):
+                            nxt = batches[self.batch_in_epoch + 1]
+                            pending = ((self.epoch, self.batch_in_epoch + 1),
+                                       pool.submit(collate, self.train_fs, nxt, torch.device("cpu"), augment, pin))
                         if cfg.specaug:
                             x = spec_augment(x, lens, model.feat_mean, gen)
                         lr = lr_at(self.step, cfg, time_frac(), self.warm_from)
@@ -587,6 +608,8 @@ class Trainer:
                         self.epoch += 1
                         self.batch_in_epoch = 0
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             signal.signal(signal.SIGTERM, old)
             self.wall = wall0 + time.time() - t_start
             self.budget_spent = budget0 + time.time() - t_start
