@@ -218,3 +218,15 @@ def test_eval_by_voice_adds_up(files, capsys, tmp_path):
     for k in ("substitutions", "deletions", "insertions", "ref_words"):
         assert sum(c[k] for c in d["by_voice"].values()) == d[k]
     assert re.search(r"^\s+a\s+WER", out, re.M) and re.search(r"^\s+b\s+WER", out, re.M)
+
+
+def test_cer_counts_characters_of_the_normalized_texts():
+    """One wrong letter is one word error of three but one character error of eleven; the
+    normalization (case, digits, punctuation) applies to CER as to WER."""
+    pytest.importorskip("jiwer")
+    from trainer.evaluate import wer_counts
+
+    c = wer_counts(["The cat sat."], ["the kat sat"])
+    assert c["wer"] == pytest.approx(1 / 3) and c["cer"] == pytest.approx(1 / 11)
+    c = wer_counts(["call 2 people", "stop"], ["call two people", ""])
+    assert c["wer"] == pytest.approx(1 / 4) and c["cer"] == pytest.approx(4 / (15 + 4))

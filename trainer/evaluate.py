@@ -7,7 +7,8 @@ so a checkpoint and its export are scored by the same decoder.
 
 Text normalization for WER (stated once): ``trainer.data.text.normalize_text`` on both
 reference and hypothesis: lowercase, numbers and symbols spelled out, punctuation
-stripped, whitespace collapsed.
+stripped, whitespace collapsed. CER: the same edit distance over characters (spaces
+included) of the normalized texts; it says how near a wrong word was.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class EvalResult:
     modeled_nna_ms_p50: float = 0.0
     modeled_nna_ms_p95: float = 0.0
     per_utterance: list[dict] = field(default_factory=list)
+    cer: float = 0.0
 
     @property
     def rtf(self) -> float:
@@ -67,12 +69,16 @@ def wer_counts(refs: list[str], hyps: list[str]) -> dict:
     hyps_n = [normalize_text(h) for h in hyps]
     pairs = [(r, h) for r, h in zip(refs_n, hyps_n) if r]
     if not pairs:
-        return {"wer": 0.0, "substitutions": 0, "deletions": 0, "insertions": 0, "ref_words": 0}
-    out = jiwer.process_words([r for r, _ in pairs], [h if h else "" for _, h in pairs])
+        return {"wer": 0.0, "substitutions": 0, "deletions": 0, "insertions": 0, "ref_words": 0, "cer": 0.0}
+    rs, hs = [r for r, _ in pairs], [h if h else "" for _, h in pairs]
+    out = jiwer.process_words(rs, hs)
     n = out.substitutions + out.deletions + out.hits
+    ch = jiwer.process_characters(rs, hs)
+    nc = ch.substitutions + ch.deletions + ch.hits
     return {"wer": (out.substitutions + out.deletions + out.insertions) / max(n, 1),
             "substitutions": out.substitutions, "deletions": out.deletions,
-            "insertions": out.insertions, "ref_words": n}
+            "insertions": out.insertions, "ref_words": n,
+            "cer": (ch.substitutions + ch.deletions + ch.insertions) / max(nc, 1)}
 
 
 def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: int = 1,
@@ -111,4 +117,4 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
     return EvalResult(c["wer"], c["substitutions"], c["deletions"], c["insertions"], c["ref_words"],
                       len(records), audio_s, host_s, float(np.percentile(h, 50)),
                       float(np.percentile(h, 95)), float(np.percentile(m, 50)),
-                      float(np.percentile(m, 95)), per)
+                      float(np.percentile(m, 95)), per, cer=c["cer"])

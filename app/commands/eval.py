@@ -10,7 +10,7 @@ from app.models import DEFAULT_BEAM, add_lm_arguments, lm_options
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = (
-        "WER (jiwer; both sides normalized by trainer.data.text.normalize_text), substitution/\n"
+        "WER and CER (jiwer; both sides normalized by trainer.data.text.normalize_text), substitution/\n"
         "deletion/insertion counts, RTF and per-chunk latency of an engine model (.nnasr) or a\n"
         "torch checkpoint (.pt, exported in memory) on a JSONL manifest.\n\n"
         "examples:\n"
@@ -81,7 +81,8 @@ def run(args) -> int:
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
     if args.lm:
         d.update(lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
-    print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}) "
+    print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}), "
+          f"CER {r.cer:.2%} "
           f"on {r.utterances} utterances, {r.audio_seconds / 60:.1f} min of audio; RTF {r.rtf:.3f}; "
           f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
           + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
@@ -91,7 +92,8 @@ def run(args) -> int:
         d["by_voice"] = r.by_voice()
         width = max(len(v) for v in d["by_voice"])
         for v, c in d["by_voice"].items():
-            print(f"  {v:<{width}}  WER {c['wer']:6.1%}  ({c['utterances']} utterances, {c['ref_words']} words)")
+            print(f"  {v:<{width}}  WER {c['wer']:6.1%}  CER {c['cer']:6.1%}  "
+                  f"({c['utterances']} utterances, {c['ref_words']} words)")
     if args.json:
         s = json.dumps(d, indent=1)
         if args.json == "-":
