@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchaudio")
 
-from helpers import make_tiny_corpus  # noqa: E402
+from helpers import make_tiny_corpus, tokenizer_proto  # noqa: E402
 
 TINY = ["enc_hidden=64", "enc_layers=2", "pred_hidden=64", "pred_embed=32", "joiner_dim=64",
         "specaug=false", "warmup=20", "lr=3e-3", "log_every=50"]
@@ -190,6 +190,13 @@ def test_resume_keeps_the_saved_config_and_the_rest_of_its_budget(corpus, tmp_pa
     last = load_checkpoint(out / "last.pt")
     assert last["step"] > after["step"] and 1.2 <= last["budget_seconds"] < 0.03 * 60
     assert saved()["minutes"] == 0.02 and saved()["dropout"] == 0.2
+    # --data on resume: that corpus's train.jsonl, not the manifests the run named before
+    ck = load_checkpoint(out / "last.pt")
+    ck["config"] = json.dumps({**json.loads(ck["config"]), "train": str(tmp_path / "gone.jsonl")})
+    save_checkpoint(out / "last.pt", ck)
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--resume", "--steps", str(last["step"] + 2),
+                 "--minutes", "5", "--no-progress"]) == 0
+    assert saved()["train"] == "" and load_checkpoint(out / "last.pt")["step"] == last["step"] + 2
 
 
 def test_prefetched_batches_train_the_same_weights(float_run, corpus, tmp_path):
@@ -216,6 +223,38 @@ def test_prefetched_batches_train_the_same_weights(float_run, corpus, tmp_path):
         _train(corpus, tmp_path / f"s{i}", steps=0)
     a, b = (load_checkpoint(tmp_path / f"s{i}" / "last.pt")["model"] for i in (0, 1))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_with_another_vocabulary_keeps_the_encoder(float_run, corpus, tmp_path, capsys):
+    """`--init CKPT --set tokenizer=data`: the run takes DATA's tokenizer (here 30 pieces
+    against the checkpoint's 40); the encoder starts as the checkpoint's, the embedding,
+    joiner output and CTC head are new and vocabulary-sized; the run trains, exports and
+    resumes with the new tokenizer."""
+    import shutil
+
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint, tokenizer_from_tensor
+
+    data = tmp_path / "c30"
+    shutil.copytree(corpus, data, ignore=shutil.ignore_patterns("*.cache*", "features*"))
+    (data / "tokenizer.model").write_bytes(tokenizer_proto(30))
+    init = load_checkpoint(float_run / "last.pt")
+    out = tmp_path / "v30"
+    args = ["train", "--data", str(data), "--out", str(out), "--init", str(float_run / "last.pt"),
+            "--steps", "6", "--no-progress", "--set", *TINY, "eval_every=0", "tokenizer=data", "freeze=enc"]
+    assert main(args) == 0
+    assert "new vocabulary (30 pieces, was 40): ctc, embed, join_out start afresh" in capsys.readouterr().out
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["arch"]["num_classes"] == 31 and ck["model"]["join_out.weight"].shape[0] == 31
+    assert tokenizer_from_tensor(ck["tokenizer"]) == (data / "tokenizer.model").read_bytes()
+    for k, v in init["model"].items():
+        if k.startswith("enc."):
+            assert torch.equal(v, ck["model"][k]), k
+    assert main(["export", str(out / "last.pt"), "--out", str(tmp_path / "v30.nnasr"), "--data", str(data)]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--steps", "8", "--no-progress"]) == 0
+    assert load_checkpoint(out / "last.pt")["step"] == 8
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "bad"), "--init", str(float_run / "last.pt"),
+                 "--steps", "1", "--no-progress", "--set", "tokenizer=mine"]) == 2
 
 
 def test_decoder_refresh_freezes_encoder_and_reinits_decoder(float_run, corpus, tmp_path):

@@ -50,6 +50,9 @@ class TrainConfig:
     train: str = ""  # training manifests, comma-separated (default: DATA/train.jsonl); each cached beside itself
     out: str = "runs/float"
     init: str = ""  # start from this checkpoint's weights (fine-tuning: AAT, pruning)
+    # with init: "init" keeps its tokenizer; "data" takes DATA/tokenizer.model (another vocabulary):
+    # the encoder is kept, the vocabulary-shaped layers (embedding, joiner output, CTC head) start afresh
+    tokenizer: str = "init"
     # architecture (ignored with init/resume: the checkpoint's architecture is used)
     enc_hidden: int = 256
     enc_layers: int = 3
@@ -338,8 +341,11 @@ class Trainer:
             ckpt = load_checkpoint(last)
             _log(f"resuming from {last} at step {ckpt['step']}", self.rank)
         init = load_checkpoint(cfg.init) if (cfg.init and ckpt is None) else None
+        if cfg.tokenizer not in ("init", "data"):
+            raise ValueError(f"tokenizer={cfg.tokenizer!r}: init (the checkpoint's) or data (DATA/tokenizer.model)")
+        new_vocab = init is not None and cfg.tokenizer == "data"
         src = ckpt or init
-        if src is not None:
+        if src is not None and not new_vocab:
             self.tok_proto = tokenizer_from_tensor(src["tokenizer"])
         else:
             tok_path = data / "tokenizer.model"
@@ -358,7 +364,9 @@ class Trainer:
         from trainer.data.manifest import read_manifest
 
         self.dev_records = read_manifest(dev)[: cfg.eval_utts] if dev.exists() else []
-        if src is not None:
+        if new_vocab:
+            self.model = self._with_new_vocabulary(init)
+        elif src is not None:
             self.model = model_from_checkpoint(src, self.device)
         else:
             arch = Architecture(num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden,
@@ -437,6 +445,21 @@ class Trainer:
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+
+    def _with_new_vocabulary(self, init: dict) -> RNNT:
+        """``init``'s model for this run's tokenizer: every weight whose shape does not depend
+        on the vocabulary is kept (the encoder, the predictor LSTM, the joiner's input layers);
+        the embedding, the joiner's output layer and the CTC head start from fresh weights."""
+        arch = Architecture(**{**init["arch"], "num_classes": self.sp.get_piece_size() + 1})
+        torch.manual_seed(self.cfg.seed)
+        model = RNNT(arch)
+        own = model.state_dict()
+        keep = {k: v for k, v in init["model"].items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(keep, strict=False)
+        fresh = sorted({k.rsplit(".", 1)[0] for k in own if k not in keep})
+        _log(f"new vocabulary ({arch.num_classes - 1} pieces, was {init['arch']['num_classes'] - 1}): "
+             f"{', '.join(fresh)} start afresh", self.rank)
+        return model.to(self.device)
 
     # --- checkpoints --------------------------------------------------------------------
     def checkpoint(self) -> dict:

@@ -70,8 +70,8 @@ def run(args) -> int:
         cfg.out = args.out
         if args.init and args.init != cfg.init:
             print(f"--resume: continuing {last}; --init {args.init} is ignored", file=sys.stderr)
-        if args.data:
-            cfg.data = args.data
+        if args.data:  # another corpus: its train.jsonl, unless --train names manifests
+            cfg.data, cfg.train = args.data, ""
         if args.train:
             cfg.train = ",".join(args.train)
     else:
