@@ -142,12 +142,12 @@ def main() -> int:
 
     rows = [f"| model | what | test WER (unseen voices) | test CER | WER seen voices | rel. vs float | test WER, beam {DEFAULT_BEAM} (app default) | sparsity | size (MB) | modeled NNA ms/chunk p50 (beam {DEFAULT_BEAM}) | host ms/chunk p50 / p95 (beam {DEFAULT_BEAM} p50) | RTF |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
-            f"| float | {res['float']['desc']} | {fw:.1%} | {res['float'].get('cer', 0):.1%} | {sw(res['float'])} | - | {res['float']['beam_wer']:.1%} | - | - | - | {res['float']['host_ms_p50']:.2f} / {res['float']['host_ms_p95']:.2f} | {res['float']['rtf']:.3f} |"]
+            f"| float | {res['float']['desc']} | {fw:.1%} | {res['float']['cer']:.1%} | {sw(res['float'])} | - | {res['float']['beam_wer']:.1%} | - | - | - | {res['float']['host_ms_p50']:.2f} / {res['float']['host_ms_p95']:.2f} | {res['float']['rtf']:.3f} |"]
     for name, _ in MODELS:
         if name not in res:
             continue
         r = res[name]
-        rows.append(f"| {name} | {r['desc']} | {r['wer']:.1%} | {r.get('cer', 0):.1%} | {sw(r)} | {(r['wer'] - fw) / fw:+.1%} | {r['beam_wer']:.1%} | {r['sparsity']:.0%} | "
+        rows.append(f"| {name} | {r['desc']} | {r['wer']:.1%} | {r['cer']:.1%} | {sw(r)} | {(r['wer'] - fw) / fw:+.1%} | {r['beam_wer']:.1%} | {r['sparsity']:.0%} | "
                     f"{r['file_bytes'] / 1e6:.2f} | {r['modeled_nna_ms_p50']:.3f} ({r['beam_modeled_nna_ms_p50']:.3f}) | "
                     f"{r['host_ms_p50']:.2f} / {r['host_ms_p95']:.2f} ({r['beam_host_ms_p50']:.2f}) | {r['rtf']:.3f} |")
     table = "\n".join(rows)

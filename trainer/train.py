@@ -523,7 +523,6 @@ class Trainer:
         t_start = time.time()
         wall0 = self.wall
         t_budget = t_start - self.budget_spent  # the ``minutes`` budget's start
-        budget0 = self.budget_spent
         last_save = time.time()
         stop = {"flag": False}
 
@@ -554,7 +553,7 @@ class Trainer:
         on = cfg.prefetch if cfg.prefetch >= 0 else int(self.device.type == "cuda")
         pool = ThreadPoolExecutor(1, thread_name_prefix="batch") if on else None
         pin = self.device.type == "cuda"
-        pending = None
+        pending = None  # the next batch of this epoch, being built
         try:
             with Progress(*cols, disable=not self.progress or self.rank != 0) as bar:
                 task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
@@ -569,16 +568,14 @@ class Trainer:
                             stop["flag"] = True
                             break
                         idx = batches[self.batch_in_epoch]
-                        key = (self.epoch, self.batch_in_epoch)
-                        if pending is not None and pending[0] == key:
-                            x, lens, y, yl = (t.to(self.device, non_blocking=True) for t in pending[1].result())
+                        if pending is not None:
+                            x, lens, y, yl = (t.to(self.device, non_blocking=True) for t in pending.result())
                         else:
                             x, lens, y, yl = collate(self.train_fs, idx, self.device, augment)
                         pending = None
                         if pool is not None and self.batch_in_epoch + 1 < len(batches):
-                            nxt = batches[self.batch_in_epoch + 1]
-                            pending = ((self.epoch, self.batch_in_epoch + 1),
-                                       pool.submit(collate, self.train_fs, nxt, torch.device("cpu"), augment, pin))
+                            pending = pool.submit(collate, self.train_fs, batches[self.batch_in_epoch + 1],
+                                                  torch.device("cpu"), augment, pin)
                         if cfg.specaug:
                             x = spec_augment(x, lens, model.feat_mean, gen)
                         lr = lr_at(self.step, cfg, time_frac(), self.warm_from)
@@ -624,7 +621,7 @@ class Trainer:
                                 _log(f"step {self.step}: dev WER {ev['dev_wer']:.3f} ({ev['dev_mode']})", self.rank)
                         if (time.time() - last_save) / 60 >= cfg.save_minutes:
                             self.wall = wall0 + time.time() - t_start
-                            self.budget_spent = budget0 + time.time() - t_start
+                            self.budget_spent = time.time() - t_budget
                             self.save()
                             last_save = time.time()
                     else:
@@ -635,6 +632,6 @@ class Trainer:
                 pool.shutdown(wait=True, cancel_futures=True)
             signal.signal(signal.SIGTERM, old)
             self.wall = wall0 + time.time() - t_start
-            self.budget_spent = budget0 + time.time() - t_start
+            self.budget_spent = time.time() - t_budget
             self.save()
         return {"step": self.step, "epoch": self.epoch, "wall_s": self.wall, "out": str(self.out / "last.pt")}
