@@ -33,11 +33,15 @@ if [ ! -f "$RUNS/float/last.pt" ] && [ -f assets/checkpoints/float.pt ]; then
   cp assets/checkpoints/float.pt "$RUNS/float/last.pt"
 fi
 if [ ! -f "$RUNS/float/last.pt" ] || [ "$FLOAT_MINUTES" != 0 ]; then
-  resume=(); [ -f "$RUNS/float/last.pt" ] && resume=(--resume)
   minutes=$FLOAT_MINUTES; [ "$minutes" = 0 ] && minutes=600  # from nothing: 10 h here
-  $NNASR train --data "$DATA" --out "$RUNS/float" "${resume[@]}" --minutes "$minutes" --no-progress \
-    --set enc_hidden=288 enc_layers=4 dropout=0.15 tempo=0.1 gain_db=6 max_frames=6000 \
-          eval_minutes=30 eval_every=0 eval_utts=100 steps=1000000
+  if [ -f "$RUNS/float/last.pt" ]; then
+    # resume: the checkpoint's own saved recipe, FLOAT_MINUTES more minutes of it
+    $NNASR train --data "$DATA" --out "$RUNS/float" --resume --minutes "$minutes" --no-progress
+  else
+    $NNASR train --data "$DATA" --out "$RUNS/float" --minutes "$minutes" --no-progress \
+      --set enc_hidden=288 enc_layers=4 dropout=0.15 tempo=0.1 gain_db=6 max_frames=6000 \
+            eval_minutes=30 eval_every=0 eval_utts=100 steps=1000000
+  fi
 fi
 
 # 2b. decoder refresh: predictor and joiner re-initialized and trained briefly on the fixed
