@@ -57,6 +57,19 @@ class Architecture:
     joiner_dim: int = 256
     blank_id: int = 0
 
+    def problems(self) -> list[str]:
+        """What makes this shape unbuildable (empty when it is sound)."""
+        dims = {k: getattr(self, k) for k in ("n_mels", "stack", "enc_hidden", "enc_layers",
+                                              "reduce_factor", "pred_embed", "pred_hidden", "joiner_dim")}
+        bad = [f"{k}={v}" for k, v in dims.items() if not 1 <= v <= 1 << 16]
+        if self.num_classes < 2 or self.num_classes > 1 << 20:
+            bad.append(f"num_classes={self.num_classes}")
+        if not 0 <= self.blank_id < self.num_classes:
+            bad.append(f"blank_id={self.blank_id}")
+        if not 0 <= self.reduce_after < self.enc_layers:  # a reduction must feed another layer
+            bad.append(f"reduce_after={self.reduce_after} (0, or less than enc_layers)")
+        return bad
+
     def enc_input_dim(self, layer: int) -> int:
         if layer == 0:
             return self.n_mels * self.stack
@@ -434,15 +447,7 @@ def _expect(t: dict, name: str, shape: tuple, dtypes: tuple) -> np.ndarray:
 def validate(m: EngineModel) -> None:
     """Shapes, dtypes and value ranges of every tensor against the architecture and spec."""
     a, spec, t = m.arch, m.spec, m.tensors
-    dims = {k: getattr(a, k) for k in ("n_mels", "stack", "enc_hidden", "enc_layers",
-                                       "reduce_factor", "pred_embed", "pred_hidden", "joiner_dim")}
-    bad = [f"{k}={v}" for k, v in dims.items() if not 1 <= v <= 1 << 16]
-    if a.num_classes < 2 or a.num_classes > 1 << 20:
-        bad.append(f"num_classes={a.num_classes}")
-    if not 0 <= a.blank_id < a.num_classes:
-        bad.append(f"blank_id={a.blank_id}")
-    if not 0 <= a.reduce_after < a.enc_layers:  # a reduction must feed another layer
-        bad.append(f"reduce_after={a.reduce_after} (0, or less than enc_layers)")
+    bad = a.problems()
     if bad:
         raise ModelFormatError(f"invalid architecture ({', '.join(bad)})")
     fe = m.frontend

@@ -386,6 +386,54 @@ def test_rerun_resumes_without_duplicates(corpus):
     assert old <= set(paths)
 
 
+def test_clip_augmentation_is_recovered_and_filters_training(corpus, tmp_path, capsys):
+    """What `nnasr synth` did to each clip (noise SNR, reverb) is recomputed from the corpus
+    and checked against the key in the clip's name, so `nnasr train --set min_snr=..
+    max_rt60=..` can leave out the harder clips of a corpus made before; the filter keeps
+    exactly the clips below the thresholds, and a clip it cannot place is kept."""
+    import sentencepiece as spm
+
+    from trainer.data.synth import clip_augmentation
+    from trainer.dataset import filter_by_augmentation, load_features
+
+    out, _ = corpus
+    recs = {s: read_manifest(out / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    augs = [clip_augmentation(r["audio_filepath"], r["text"], r["voice"]) for r in recs["train"]]
+    assert all(a is not None for a in augs)
+    for s in ("dev", "test"):  # evaluation splits are not augmented
+        for r in recs[s]:
+            a = clip_augmentation(r["audio_filepath"], r["text"], r["voice"])
+            assert a is not None and "snr_db" not in a and "rt60" not in a
+    r = recs["train"][0]
+    assert clip_augmentation(r["audio_filepath"], r["text"] + " again", r["voice"]) is None
+    assert clip_augmentation(r["audio_filepath"], r["text"], "espeak-ng:other") is None
+    assert clip_augmentation(str(tmp_path / "x.wav"), r["text"], r["voice"]) is None
+
+    snrs = sorted(a["snr_db"] for a in augs if "snr_db" in a)
+    rt60s = sorted(a["rt60"] for a in augs if "rt60" in a)
+    assert snrs and rt60s, "the seed gives noisy and reverberant clips"
+    min_snr, max_rt60 = snrs[-1], rt60s[0]  # drops all but the cleanest noisy clip, all but one reverb
+    want = [i for i, a in enumerate(augs)
+            if not ("snr_db" in a and a["snr_db"] < min_snr) and a.get("rt60", 0) <= max_rt60]
+    sp = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+    fs = load_features(out / "train.jsonl", sp, progress=False)
+    assert len(fs) == len(augs)
+    kept, n = filter_by_augmentation(fs, min_snr=min_snr, max_rt60=max_rt60)
+    assert kept.paths == [recs["train"][i]["audio_filepath"] for i in want]
+    assert n["kept"] == len(want) < len(augs) and n["unknown"] == 0
+    assert all(np.array_equal(kept.frames(j), fs.frames(i)) for j, i in enumerate(want))
+    same, n = filter_by_augmentation(fs)  # no thresholds: everything
+    assert same is fs and n["kept"] == len(fs)
+
+    from app.cli import main
+
+    assert main(["train", "--data", str(out), "--out", str(tmp_path / "run"), "--steps", "2",
+                 "--no-progress", "--set", "enc_hidden=32", "enc_layers=2", "pred_hidden=32",
+                 "pred_embed=16", "joiner_dim=32", "eval_every=0", f"min_snr={min_snr}",
+                 f"max_rt60={max_rt60}"]) == 0
+    assert f"training on {len(want)} of {len(augs)} utterances" in capsys.readouterr().out
+
+
 def json_lines(text):
     return [json.loads(x) for x in text.splitlines() if x]
 

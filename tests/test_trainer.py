@@ -358,3 +358,16 @@ def test_train_mixes_several_manifests_each_cached_beside_itself(corpus, tmp_pat
     mixed = concat_features([load_features(p, sp, progress=False) for p in parts])
     assert mixed.texts == whole.texts and mixed.tokens == whole.tokens
     assert np.array_equal(mixed.offsets, whole.offsets) and np.array_equal(mixed.feats, whole.feats)
+
+
+def test_an_unbuildable_architecture_is_refused_with_its_reason(corpus, tmp_path):
+    """A time reduction after the last encoder layer would feed nothing (the engine refuses
+    such a model file): `nnasr train` says so before building, not with a shape error."""
+    from app.cli import main
+    from engine.model import Architecture
+    from trainer.model import RNNT
+
+    with pytest.raises(ValueError, match=r"reduce_after=1 \(0, or less than enc_layers\)"):
+        RNNT(Architecture(num_classes=10, enc_layers=1, reduce_after=1))
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "run"), "--steps", "2",
+                 "--no-progress", "--set", *TINY, "enc_layers=1"]) != 0

@@ -70,6 +70,33 @@ def concat_features(sets: list[FeatureSet]) -> FeatureSet:
                       [v for fs in sets for v in fs.voices], [p for fs in sets for p in fs.paths])
 
 
+def filter_by_augmentation(fs: FeatureSet, min_snr: float = 0.0, max_rt60: float = 0.0
+                           ) -> tuple[FeatureSet, dict]:
+    """Leave out the synthesized clips that were made harder than asked: added noise below
+    ``min_snr`` dB, or synthetic reverb longer than ``max_rt60`` s (0 turns either test off).
+    Each clip's augmentation is recomputed from its corpus (:func:`clip_augmentation`); clips
+    whose augmentation is unknown (not from ``nnasr synth``) are kept. Returns the kept set
+    and counts (``kept``, ``noise``, ``reverb``: left out for each reason, ``unknown``)."""
+    from trainer.data.synth import clip_augmentation
+
+    configs: dict = {}
+    keep, n_noise, n_reverb, n_unknown = [], 0, 0, 0
+    for i, (path, text, voice) in enumerate(zip(fs.paths, fs.texts, fs.voices)):
+        aug = clip_augmentation(path, text, voice, configs)
+        if aug is None:
+            n_unknown += 1
+            keep.append(i)
+            continue
+        noisy = min_snr > 0 and "snr_db" in aug and aug["snr_db"] < min_snr
+        reverberant = max_rt60 > 0 and aug.get("rt60", 0.0) > max_rt60
+        n_noise += noisy
+        n_reverb += reverberant and not noisy
+        if not (noisy or reverberant):
+            keep.append(i)
+    out = fs if len(keep) == len(fs) else fs.subset(keep)
+    return out, {"kept": len(keep), "of": len(fs), "noise": n_noise, "reverb": n_reverb, "unknown": n_unknown}
+
+
 def load_features(manifest: str | os.PathLike, sp, cfg: FrontendConfig | None = None,
                   workers: int = 2, cache_dir: str | os.PathLike | None = None,
                   progress: bool = True, limit: int | None = None) -> FeatureSet:

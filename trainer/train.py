@@ -37,7 +37,13 @@ from .checkpoint import (
     tokenizer_from_tensor,
     tokenizer_to_tensor,
 )
-from .dataset import concat_features, global_stats, load_features, make_batches
+from .dataset import (
+    concat_features,
+    filter_by_augmentation,
+    global_stats,
+    load_features,
+    make_batches,
+)
 from .evaluate import evaluate_engine  # imported up front, with the engine: a run never mixes
 from .export import export_model, export_ranges  # code versions if the tree changes under it
 from .model import RNNT
@@ -107,6 +113,8 @@ class TrainConfig:
     csp_cg_iters: int = 12  # conjugate-gradient iterations of each least-squares refit
     csp_assign: bool = True  # set weights to the recovered sparse weights at each pruning step
     limit_train: int = 0  # use only the first N training utterances (tests)
+    min_snr: float = 0.0  # leave out synthesized training clips with noise added below this SNR, dB (0: keep all)
+    max_rt60: float = 0.0  # leave out synthesized training clips with reverb longer than this, s (0: keep all)
     # partial training: comma-separated parts of the model (enc, pred, join)
     freeze: str = ""  # not trained (e.g. freeze=enc: train the decoder on a fixed encoder)
     reinit: str = ""  # re-initialized after loading --init (e.g. reinit=pred,join)
@@ -354,12 +362,25 @@ class Trainer:
             self.tok_proto = tok_path.read_bytes()
         self.sp = spm.SentencePieceProcessor()
         self.sp.LoadFromSerializedProto(self.tok_proto)
+        arch = None if src is not None else Architecture(
+            num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
+            pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
+            stack=cfg.stack, reduce_after=cfg.reduce_after)
+        if arch is not None and arch.problems():  # said before the features load, not after
+            raise ValueError(f"invalid architecture ({', '.join(arch.problems())})")
         manifests = [m for m in cfg.train.split(",") if m] or [data / "train.jsonl"]
         self.train_fs = concat_features([
             load_features(m, self.sp, progress=self.progress and self.rank == 0, limit=cfg.limit_train or None,
                           workers=cfg.feature_workers or os.cpu_count() or 1) for m in manifests])
         if len(manifests) > 1:
             _log(f"training on {len(manifests)} manifests, {len(self.train_fs)} utterances", self.rank)
+        if cfg.min_snr > 0 or cfg.max_rt60 > 0:
+            self.train_fs, n = filter_by_augmentation(self.train_fs, cfg.min_snr, cfg.max_rt60)
+            _log(f"min_snr={cfg.min_snr:g} max_rt60={cfg.max_rt60:g}: training on {n['kept']} of {n['of']} utterances "
+                 f"({n['noise']} noisier, {n['reverb']} more reverberant left out; {n['unknown']} of unknown "
+                 "augmentation kept)", self.rank)
+            if not n["kept"]:
+                raise ValueError("min_snr/max_rt60 left no training utterance")
         dev = data / "dev.jsonl"
         from trainer.data.manifest import read_manifest
 
@@ -369,10 +390,6 @@ class Trainer:
         elif src is not None:
             self.model = model_from_checkpoint(src, self.device)
         else:
-            arch = Architecture(num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden,
-                                enc_layers=cfg.enc_layers, pred_embed=cfg.pred_embed,
-                                pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
-                                stack=cfg.stack, reduce_after=cfg.reduce_after)
             torch.manual_seed(cfg.seed)  # the same seed, the same initial weights
             self.model = RNNT(arch).to(self.device)
             mean, std = global_stats(self.train_fs)

@@ -26,12 +26,14 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -180,6 +182,64 @@ def _cycle(texts: list[str], seed: int, code: int, tag: int) -> Iterator[str]:
         p += 1
 
 
+def _draws(cfg: SynthConfig, split: str, i: int) -> tuple[float, float, float, float, dict]:
+    """Utterance ``i`` of a split: the draw that picks its kind of text, the draw that picks
+    its voice, its rate, pitch and augmentation (all from one generator seeded by
+    ``(seed, split, i)``)."""
+    aug_cfg = cfg.augmentation
+    if not cfg.augment or (split != "train" and not cfg.augment_eval):
+        aug_cfg = A.AugmentConfig(**{**asdict(cfg.augmentation), "enabled": False})
+    rng = np.random.default_rng([cfg.seed, _SPLIT_CODE[split], 3, i])
+    u = rng.random()  # one draw, so gloss_fraction=0 reproduces older corpora exactly
+    vpos = rng.random()
+    rate = round(math.exp(rng.uniform(math.log(cfg.rate_range[0]), math.log(cfg.rate_range[1]))), 3)
+    pitch = round(math.exp(rng.uniform(math.log(cfg.pitch_range[0]), math.log(cfg.pitch_range[1]))), 3)
+    return u, vpos, rate, pitch, A.sample_augmentation(rng, aug_cfg)
+
+
+def _spec_key(text: str, voice_id: str, rate: float, pitch: float, aug: dict) -> str:
+    spec = json.dumps([SPEC_VERSION, text, voice_id, rate, pitch, aug], sort_keys=True)
+    return hashlib.sha1(spec.encode()).hexdigest()[:12]
+
+
+_CLIP_NAME = re.compile(r"^(train|dev|test)_(\d+)_([0-9a-f]{12})\.wav$")
+
+
+def config_from_dict(d: dict) -> SynthConfig:
+    """A :class:`SynthConfig` from ``corpus.json``'s ``config`` (JSON lists back to tuples)."""
+    d = dict(d)
+    aug = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augmentation", {}).items()}
+    known = {f.name for f in fields(SynthConfig)}
+    d = {k: tuple(v) if k.endswith("_range") else v for k, v in d.items() if k in known}
+    return SynthConfig(**d, augmentation=A.AugmentConfig(**aug))
+
+
+def clip_augmentation(path: str, text: str, voice: str, _configs: dict | None = None) -> dict | None:
+    """The augmentation an ``nnasr synth`` clip received (``snr_db``, ``noise``, ``rt60``,
+    ``speed``, ...), recomputed from its corpus's seed and config (``corpus.json`` three
+    folders above the file) and checked against the key in its file name. None for a clip
+    that is not from ``nnasr synth``, or whose text, voice or corpus does not match its key.
+    ``_configs`` caches the corpora read (pass one dict for many clips)."""
+    p = Path(path)
+    m = _CLIP_NAME.match(p.name)
+    if not m:
+        return None
+    root = p.parents[3] if len(p.parents) > 3 else None
+    configs = {} if _configs is None else _configs
+    if root not in configs:
+        meta = root / "corpus.json" if root is not None else None
+        try:
+            configs[root] = config_from_dict(json.loads(meta.read_text())["config"]) if meta else None
+        except (OSError, ValueError, KeyError, TypeError):
+            configs[root] = None
+    cfg = configs[root]
+    if cfg is None:
+        return None
+    split, i, key = m.group(1), int(m.group(2)), m.group(3)
+    _, _, rate, pitch, aug = _draws(cfg, split, i)
+    return aug if _spec_key(text, voice, rate, pitch, aug) == key else None
+
+
 def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthConfig
                 ) -> Iterator[Item]:
     """The endless, deterministic sequence of utterance specs of a split."""
@@ -194,15 +254,9 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
     it_gloss = _cycle(glosses, cfg.seed, code, 4) if glosses else None
     weights = voice_weights(voices, split)
     cum = np.cumsum(weights)
-    aug_cfg = cfg.augmentation
-    if not cfg.augment or (split != "train" and not cfg.augment_eval):
-        aug_cfg = A.AugmentConfig(**{**asdict(cfg.augmentation), "enabled": False})
-    lr0, lr1 = math.log(cfg.rate_range[0]), math.log(cfg.rate_range[1])
-    lp0, lp1 = math.log(cfg.pitch_range[0]), math.log(cfg.pitch_range[1])
     i = 0
     while True:
-        rng = np.random.default_rng([cfg.seed, code, 3, i])
-        u = rng.random()  # one draw, so gloss_fraction=0 reproduces older corpora exactly
+        u, vpos, rate, pitch, aug = _draws(cfg, split, i)
         short = u < cfg.short_fraction
         gloss = cfg.short_fraction <= u < cfg.short_fraction + cfg.gloss_fraction
         if it_long is None or (short and it_short is not None):
@@ -211,12 +265,8 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
             text = next(it_gloss)
         else:
             text = next(it_long)
-        v = voices[min(len(voices) - 1, int(np.searchsorted(cum, rng.random() * cum[-1])))]
-        rate = round(math.exp(rng.uniform(lr0, lr1)), 3)
-        pitch = round(math.exp(rng.uniform(lp0, lp1)), 3)
-        aug = A.sample_augmentation(rng, aug_cfg)
-        spec = json.dumps([SPEC_VERSION, text, v.id, rate, pitch, aug], sort_keys=True)
-        key = hashlib.sha1(spec.encode()).hexdigest()[:12]
+        v = voices[min(len(voices) - 1, int(np.searchsorted(cum, vpos * cum[-1])))]
+        key = _spec_key(text, v.id, rate, pitch, aug)
         rel = f"audio/{split}/{i // 1000:04d}/{split}_{i:07d}_{key}.wav"
         yield Item(split, i, text, v, rate, pitch, aug, key, rel)
         i += 1
