@@ -434,6 +434,56 @@ def test_clip_augmentation_is_recovered_and_filters_training(corpus, tmp_path, c
     assert f"training on {len(want)} of {len(augs)} utterances" in capsys.readouterr().out
 
 
+def test_eval_by_condition_groups_clips_by_their_augmentation(corpus, tmp_path, capsys):
+    """`nnasr eval --by-condition`: one row per acoustic condition of the manifest's synthesized
+    clips, each clip in the row its recovered augmentation names; the counts add up."""
+    import sys as _sys
+
+    from app.cli import main
+    from trainer.data.synth import clip_augmentation, clip_condition
+
+    _sys.path.insert(0, os.path.dirname(__file__))
+    from helpers import make_random_model
+
+    out, _ = corpus
+    recs = read_manifest(out / "train.jsonl")
+    want: dict[str, int] = {}
+    for r in recs:
+        c = clip_condition(clip_augmentation(r["audio_filepath"], r["text"], r["voice"]))
+        want[c] = want.get(c, 0) + 1
+    assert "unknown" not in want and len(want) > 1
+    model = make_random_model(tmp_path / "m.nnasr", hidden=8, layers=1, reduce_after=0, vocab_size=30)
+    js = tmp_path / "r.json"
+    assert main(["eval", "--model", str(model), "--manifest", str(out / "train.jsonl"), "--by-condition",
+                 "--json", str(js)]) == 0
+    d = json.loads(js.read_text())
+    assert {c: g["utterances"] for c, g in d["by_condition"].items()} == want
+    for k in ("substitutions", "deletions", "insertions", "ref_words"):
+        assert sum(g[k] for g in d["by_condition"].values()) == d[k]
+    printed = capsys.readouterr().out
+    assert all(c in printed for c in want)
+    assert clip_condition(None) == "unknown"
+    assert clip_condition({"snr_db": 12.0, "rt60": 0.3}) == "SNR 10-20 dB, reverb"
+    assert clip_condition({"pad": [0.1, 0.1]}) == "no noise, dry"
+
+
+def test_evaluation_only_corpus_with_augmented_test_split(tmp_path):
+    """`nnasr synth --hours 0 --dev-hours 0 --augment-eval` makes a noisy/reverberant copy of
+    the test split (same seed: same sentences and voices) to measure robustness; with no
+    training text it trains no tokenizer instead of failing."""
+    if not HAVE_ESPEAK or not _have_wordnet():
+        pytest.skip("espeak-ng or wordnet-base not installed")
+    from trainer.data.synth import clip_augmentation, run_synth
+
+    summary = run_synth(_cfg(tmp_path, hours=0, dev_hours=0, augment_eval=True), log=lambda *a: None)
+    assert summary["tokenizer"] == {} and not (tmp_path / "tokenizer.model").exists()
+    recs = read_manifest(tmp_path / "test.jsonl")
+    assert recs and not read_manifest(tmp_path / "train.jsonl", check_files=False)
+    augs = [clip_augmentation(r["audio_filepath"], r["text"], r["voice"]) for r in recs]
+    assert all(a is not None for a in augs)
+    assert any({"snr_db", "rt60", "speed"} & set(a) for a in augs)  # augmented, unlike a clean split
+
+
 def json_lines(text):
     return [json.loads(x) for x in text.splitlines() if x]
 

@@ -53,9 +53,22 @@ class EvalResult:
 
     def by_voice(self) -> dict[str, dict]:
         """WER counts per voice (the manifest's ``voice``; "?" where it has none), worst first."""
+        return self.by_group(lambda u: u.get("voice") or "?")
+
+    def by_condition(self) -> dict[str, dict]:
+        """WER counts per acoustic condition of ``nnasr synth`` clips (added noise's SNR band,
+        reverb or dry; :func:`trainer.data.synth.clip_condition`), worst first."""
+        from trainer.data.synth import clip_augmentation, clip_condition
+
+        configs: dict = {}
+        return self.by_group(lambda u: clip_condition(
+            clip_augmentation(u["audio_filepath"], u["ref"], u.get("voice") or "?", configs)))
+
+    def by_group(self, key) -> dict[str, dict]:
+        """WER counts per group, ``key(per-utterance dict) -> name``, worst first."""
         groups: dict[str, tuple[list[str], list[str]]] = {}
         for u in self.per_utterance:
-            refs, hyps = groups.setdefault(u.get("voice") or "?", ([], []))
+            refs, hyps = groups.setdefault(key(u), ([], []))
             refs.append(u["ref"])
             hyps.append(u["hyp"])
         out = {v: {**wer_counts(r, h), "utterances": len(r)} for v, (r, h) in groups.items()}

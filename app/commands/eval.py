@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model runs/float/last.pt --manifest data/corpus/test.jsonl --mode float\n"
         "  nnasr eval --model m.nnasr --manifest test.jsonl --json out.json   # per-utterance output\n"
         "  nnasr eval --model baseline-ptq --manifest data/corpus/test.jsonl --by-voice\n"
+        "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
     )
     p.add_argument("--model", required=True,
                    help="engine model file (.nnasr) or its shipped name, or a checkpoint (.pt)")
@@ -33,6 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration of a checkpoint")
     p.add_argument("--by-voice", action="store_true",
                    help="also print WER per voice (the manifest's 'voice' key), worst first")
+    p.add_argument("--by-condition", action="store_true",
+                   help="also print WER per acoustic condition of `nnasr synth` clips (added noise's SNR "
+                        "band, reverb or dry), worst first; a clean test split has one condition, "
+                        "`nnasr synth --hours 0 --dev-hours 0 --augment-eval` makes a varied one")
     p.add_argument("--json", metavar="FILE", help="write results with per-utterance output ('-' = stdout)")
 
 
@@ -88,12 +93,13 @@ def run(args) -> int:
           + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
              f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}")
           + f"  [{args.mode}]")
-    if args.by_voice:
-        d["by_voice"] = r.by_voice()
-        width = max(len(v) for v in d["by_voice"])
-        for v, c in d["by_voice"].items():
-            print(f"  {v:<{width}}  WER {c['wer']:6.1%}  CER {c['cer']:6.1%}  "
-                  f"({c['utterances']} utterances, {c['ref_words']} words)")
+    for name, groups in (("by_voice", r.by_voice), ("by_condition", r.by_condition)):
+        if getattr(args, name):
+            d[name] = groups()
+            width = max(len(v) for v in d[name])
+            for v, c in d[name].items():
+                print(f"  {v:<{width}}  WER {c['wer']:6.1%}  CER {c['cer']:6.1%}  "
+                      f"({c['utterances']} utterances, {c['ref_words']} words)")
     if args.json:
         s = json.dumps(d, indent=1)
         if args.json == "-":

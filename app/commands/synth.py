@@ -151,5 +151,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
     print(f"  held out: dev {', '.join(s['held_out_voices']['dev'][:8])}")
     print(f"            test {', '.join(s['held_out_voices']['test'][:8])}")
-    print(f"  tokenizer: {s['tokenizer']['type']}, {s['tokenizer']['vocab_size']} pieces")
+    tok = s["tokenizer"]
+    print(f"  tokenizer: {tok['type']}, {tok['vocab_size']} pieces" if tok else "  tokenizer: none (no training split)")
     return 0

@@ -240,6 +240,17 @@ def clip_augmentation(path: str, text: str, voice: str, _configs: dict | None = 
     return aug if _spec_key(text, voice, rate, pitch, aug) == key else None
 
 
+def clip_condition(aug: dict | None) -> str:
+    """A clip's acoustic condition for reports, from :func:`clip_augmentation`: the added
+    noise's SNR band (none, < 10, 10-20, >= 20 dB) and reverb or dry; "unknown" for None."""
+    if aug is None:
+        return "unknown"
+    snr = aug.get("snr_db")
+    noise = ("no noise" if snr is None else "SNR < 10 dB" if snr < 10 else
+             "SNR 10-20 dB" if snr < 20 else "SNR >= 20 dB")
+    return f"{noise}, {'reverb' if 'rt60' in aug else 'dry'}"
+
+
 def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthConfig
                 ) -> Iterator[Item]:
     """The endless, deterministic sequence of utterance specs of a split."""
@@ -645,6 +656,9 @@ def _tokenizer(train: _SplitRun, cfg: SynthConfig, out: str, log) -> dict:
                 return old
         except (OSError, json.JSONDecodeError):
             pass
+    if not texts and cfg.hours == 0:
+        log("synth: --hours 0: an evaluation-only corpus, no tokenizer (a model brings its own)")
+        return {}
     if not texts:
         raise CorpusError("no training utterance was made; nothing to train the tokenizer on")
     try:
