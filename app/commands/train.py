@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr train --out runs/float --resume                             # continue after a kill\n"
         "  nnasr train --out runs/float --resume --minutes 30 --set lr=5e-4   # 30 min more, one change\n"
         "  nnasr train --train data/a/train.jsonl data/b/train.jsonl --init runs/float/last.pt --out runs/ft\n"
+        "  nnasr train --init runs/float/last.pt --out runs/ft --set min_snr=15 max_rt60=0.4   # no clip below\n"
+        "                                                  # 15 dB SNR or with RT60 > 0.4 s (nnasr synth clips)\n"
         "  nnasr train --init runs/float/last.pt --aat --out runs/aat --steps 2000\n"
         "  nnasr train --init runs/aat/last.pt --aat --prune csp --sparsity 0.8 --out runs/aat-csp\n"
         "  torchrun --nproc_per_node 8 -m app train --data ... --out ...     # many GPUs\n"
@@ -40,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prune", choices=["none", "magnitude", "csp"], help="pruning method")
     p.add_argument("--sparsity", type=float, help="target sparsity of the prunable matrices (0..1)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override any training config field, e.g. --set lr=1e-3 max_frames=20000")
+                   help="override any training config field, e.g. --set lr=1e-3 max_frames=20000 "
+                        "(the fields, with a comment each: TrainConfig in trainer/train.py)")
     p.add_argument("--no-progress", action="store_true",
                    help="log lines instead of a progress bar (the default when the output is not a "
                         "terminal, e.g. `nnasr train ... > train.log &`)")
