@@ -57,8 +57,8 @@ class Architecture:
     joiner_dim: int = 256
     blank_id: int = 0
 
-    def problems(self) -> list[str]:
-        """What makes this shape unbuildable (empty when it is sound)."""
+    def check(self, error: type[Exception] = ValueError) -> None:
+        """Raise ``error`` naming what makes this shape unbuildable (nothing when it is sound)."""
         dims = {k: getattr(self, k) for k in ("n_mels", "stack", "enc_hidden", "enc_layers",
                                               "reduce_factor", "pred_embed", "pred_hidden", "joiner_dim")}
         bad = [f"{k}={v}" for k, v in dims.items() if not 1 <= v <= 1 << 16]
@@ -68,7 +68,8 @@ class Architecture:
             bad.append(f"blank_id={self.blank_id}")
         if not 0 <= self.reduce_after < self.enc_layers:  # a reduction must feed another layer
             bad.append(f"reduce_after={self.reduce_after} (0, or less than enc_layers)")
-        return bad
+        if bad:
+            raise error(f"invalid architecture ({', '.join(bad)})")
 
     def enc_input_dim(self, layer: int) -> int:
         if layer == 0:
@@ -447,9 +448,7 @@ def _expect(t: dict, name: str, shape: tuple, dtypes: tuple) -> np.ndarray:
 def validate(m: EngineModel) -> None:
     """Shapes, dtypes and value ranges of every tensor against the architecture and spec."""
     a, spec, t = m.arch, m.spec, m.tensors
-    bad = a.problems()
-    if bad:
-        raise ModelFormatError(f"invalid architecture ({', '.join(bad)})")
+    a.check(ModelFormatError)
     fe = m.frontend
     fe_bad = []
     if not 0 < fe.sample_rate <= 384000:

@@ -437,13 +437,10 @@ def test_clip_augmentation_is_recovered_and_filters_training(corpus, tmp_path, c
 def test_eval_by_condition_groups_clips_by_their_augmentation(corpus, tmp_path, capsys):
     """`nnasr eval --by-condition`: one row per acoustic condition of the manifest's synthesized
     clips, each clip in the row its recovered augmentation names; the counts add up."""
-    import sys as _sys
+    from helpers import make_random_model
 
     from app.cli import main
     from trainer.data.synth import clip_augmentation, clip_condition
-
-    _sys.path.insert(0, os.path.dirname(__file__))
-    from helpers import make_random_model
 
     out, _ = corpus
     recs = read_manifest(out / "train.jsonl")

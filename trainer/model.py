@@ -23,8 +23,7 @@ from engine.nna.spec import NNASpec
 class RNNT(nn.Module):
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
-        if arch.problems():
-            raise ValueError(f"invalid architecture ({', '.join(arch.problems())})")
+        arch.check()
         self.arch = arch
         a = arch
         self.enc = nn.ModuleList(

@@ -366,8 +366,8 @@ class Trainer:
             num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
             pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
             stack=cfg.stack, reduce_after=cfg.reduce_after)
-        if arch is not None and arch.problems():  # said before the features load, not after
-            raise ValueError(f"invalid architecture ({', '.join(arch.problems())})")
+        if arch is not None:
+            arch.check()  # said before the features load, not after
         manifests = [m for m in cfg.train.split(",") if m] or [data / "train.jsonl"]
         self.train_fs = concat_features([
             load_features(m, self.sp, progress=self.progress and self.rank == 0, limit=cfg.limit_train or None,

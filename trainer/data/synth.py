@@ -205,7 +205,7 @@ def _spec_key(text: str, voice_id: str, rate: float, pitch: float, aug: dict) ->
 _CLIP_NAME = re.compile(r"^(train|dev|test)_(\d+)_([0-9a-f]{12})\.wav$")
 
 
-def config_from_dict(d: dict) -> SynthConfig:
+def _config_from_dict(d: dict) -> SynthConfig:
     """A :class:`SynthConfig` from ``corpus.json``'s ``config`` (JSON lists back to tuples)."""
     d = dict(d)
     aug = {k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("augmentation", {}).items()}
@@ -222,14 +222,13 @@ def clip_augmentation(path: str, text: str, voice: str, _configs: dict | None = 
     ``_configs`` caches the corpora read (pass one dict for many clips)."""
     p = Path(path)
     m = _CLIP_NAME.match(p.name)
-    if not m:
+    if not m or len(p.parents) < 4:
         return None
-    root = p.parents[3] if len(p.parents) > 3 else None
+    root = p.parents[3]  # CORPUS/audio/SPLIT/NNNN/name.wav
     configs = {} if _configs is None else _configs
     if root not in configs:
-        meta = root / "corpus.json" if root is not None else None
         try:
-            configs[root] = config_from_dict(json.loads(meta.read_text())["config"]) if meta else None
+            configs[root] = _config_from_dict(json.loads((root / "corpus.json").read_text())["config"])
         except (OSError, ValueError, KeyError, TypeError):
             configs[root] = None
     cfg = configs[root]
