@@ -222,7 +222,7 @@ from the checkpoints' own histories (`{ck}`).
 RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {arch.get('stack', 4)} frames ->
 {arch.get('enc_layers', 3)} x LSTM {arch.get('enc_hidden', 256)} with x2 time reduction after layer {arch.get('reduce_after', 1)}
 (80 ms encoder frames) -> joiner {arch.get('joiner_dim', 256)} (tanh) -> {arch.get('num_classes', 257)} classes
-(blank + sentencepiece unigram 256); predictor: embedding {arch.get('pred_embed', 128)} + LSTM {arch.get('pred_hidden', 256)}.
+(blank + {arch.get('num_classes', 257) - 1} sentencepiece pieces); predictor: embedding {arch.get('pred_embed', 128)} + LSTM {arch.get('pred_hidden', 256)}.
 {res.get('aat', res.get('baseline-ptq', {})).get('params', 0):,} parameters. NNA: `engine/profiles/reference-speaker.json`
 (int8 weights per channel, int8 activations, int16 Q3.12 gates, Q4.11 cell, 256-entry LUTs).
 
@@ -249,8 +249,8 @@ modeled by the cost model of the reference profile (see README "How the NNA emul
 model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --manifest {args.data}/test.jsonl` (greedy;
 add `--beam {DEFAULT_BEAM}` for the beam column).
 
-Dev WER during training (engine float reference, greedy, 100 dev utterances: on the GPU, of the float
-corpus's dev split ({dev_voices}){"; on the CPU, " + conts[-1]["dev"] + " (" + ", ".join(held.get("dev", [])) + ")" if conts else ""}),
+Dev WER during training (engine float reference, greedy, 100 dev utterances of each phase's own dev set:
+GPU, the float corpus's dev split ({dev_voices}){"".join(f"; {c['label'].split(' (')[0]}, {c['dev']}" for c in conts)}),
 from the checkpoint's history (plot: `benchmarks/results/float_curve.png`). Wall hours and audio hours
 are cumulative over the phases.
 
