@@ -39,6 +39,21 @@ def split_phases(hist: list[dict]) -> list[list[dict]]:
     return [p for p in phases if p]
 
 
+def voice_summary(ids: list[str]) -> str:
+    """Voice ids ("engine:name") in a line: espeak-ng as a count, the others by name."""
+    by: dict[str, list[str]] = {}
+    for v in ids:
+        engine, _, name = v.partition(":")
+        by.setdefault(engine, []).append(name)
+    parts = []
+    for engine, names in by.items():
+        if engine == "espeak-ng":
+            parts.append(f"espeak-ng accents x variants ({len(names)})")
+        else:
+            parts.append(f"{engine} {'/'.join(names)}")
+    return ", ".join(parts)
+
+
 def curve_plot(phases: list[list[dict]], labels: list[str], out: Path) -> list[tuple]:
     """Dev WER against audio hours seen, one series per training phase."""
     pts = [(h["wall_s"] / 3600, h["audio_h"], h["dev_wer"], i) for i, ph in enumerate(phases)
@@ -212,8 +227,7 @@ from the checkpoints' own histories (`{ck}`).
 * Float model: {fc_desc}{f" Continued in {len(conts)} more phase(s), the last on {conts[-1]['hours']:.1f} h (Training, below)." if conts else ""}
 * AAT/CSP fine-tuning, PTQ calibration and every evaluation below: the corpus in `{args.data}`,
   `nnasr synth --hours 10 --workers 2`: train {tr.get('utterances', '?')} utterances, {tr.get('hours', '?')} h,
-  {len(tr.get('voices', []))} voices (espeak-ng accents x variants, mbrola us1/en1, flite kal16/awb,
-  festival kal, pico en-US), augmented (speed 0.9-1.1, noise at random SNR, synthetic reverb, gain).
+  {len(tr.get('voices', []))} voices ({voice_summary(tr.get('voices', []))}), augmented (speed 0.9-1.1, noise at random SNR, synthetic reverb, gain).
 * **Speaker-disjoint**: dev voices {', '.join(held.get('dev', []))}; test voices
   {', '.join(held.get('test', []))}. Test WER therefore measures an unseen voice reading an
   unseen sentence.

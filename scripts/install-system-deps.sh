@@ -10,8 +10,12 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 pkgs=(libportaudio2 libsndfile1)
 if [ "$what" = "test" ] || [ "$what" = "train" ]; then
   pkgs+=(sox espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
-         wordnet-base)
-  nonfree=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 libttspico-utils)
+         festvox-rablpc16k festvox-don wordnet-base)
+  # mbrola: the four English speakers, and 16 others that espeak-ng's mb-XX-en voices make
+  # read English (training voices: more recorded speakers; trainer/data/voices.py)
+  nonfree=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 libttspico-utils
+           mbrola-af1 mbrola-nl2 mbrola-fr1 mbrola-fr4 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4
+           mbrola-de5 mbrola-de6 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2)
 fi
 
 missing=()

@@ -209,8 +209,8 @@ def _voice(engine_id: str):
     pytest.skip(f"{engine_id} not installed ({missing.get(engine_id.split(':')[0]) or missing})")
 
 
-@pytest.mark.parametrize("voice_id", ["espeak-ng:en-us+f2", "mbrola:us1", "flite:slt",
-                                      "festival:kal_diphone", "pico:en-US"])
+@pytest.mark.parametrize("voice_id", ["espeak-ng:en-us+f2", "mbrola:us1", "mbrola:de4-en", "flite:slt",
+                                      "festival:kal_diphone", "festival:rab_diphone", "pico:en-US"])
 def test_each_engine_speaks(voice_id, tmp_path):
     from trainer.data.voices import synth_one
 
@@ -218,6 +218,32 @@ def test_each_engine_speaks(voice_id, tmp_path):
     x, sr = synth_one(v, "turn on the lights", 1.1, 0.9, str(tmp_path))
     assert sr in (16000, 22050, 32000, 48000) and A.check_raw(x, sr) is None
     assert 0.4 < len(x) / sr < 5
+
+
+def test_accented_mbrola_voices_train_with_their_own_share():
+    """The mbrola voices of non-English speakers (espeak-ng's mb-XX-en) are training voices
+    whose group has its own share of the training utterances, so adding them does not
+    crowd out the English mbrola speakers; dev and test keep their voices."""
+    from trainer.data.synth import voice_weights
+    from trainer.data.voices import ENGINE_WEIGHTS, discover_voices, weight_group
+
+    found = discover_voices()[0]
+    train = [v for v in found if v.split == "train"]
+    acc = [v for v in train if weight_group(v) == "mbrola-accented"]
+    if not acc:
+        pytest.skip("no accented mbrola voice installed (apt-get install mbrola-de4 ...)")
+    assert all(v.engine == "mbrola" and v.name.startswith("mb-") and v.name.endswith("-en") for v in acc)
+    assert not {v.speaker for v in acc} & {v.speaker for v in found if v.split != "train"}
+    w = voice_weights(train, "train")
+    groups = {weight_group(v) for v in train}
+    share = {g: sum(wi for wi, v in zip(w, train) if weight_group(v) == g) for g in groups}
+    total = sum(ENGINE_WEIGHTS[g] for g in groups)
+    for g in groups:
+        assert share[g] == pytest.approx(ENGINE_WEIGHTS[g] / total)
+    # dev and test draw engines equally, the accented group is no engine of its own there
+    dev = [v for v in found if v.split == "dev"]
+    assert np.allclose(voice_weights(dev, "dev") * len({v.engine for v in dev}),
+                       [1 / sum(u.engine == v.engine for u in dev) for v in dev])
 
 
 def test_festival_batch(tmp_path):

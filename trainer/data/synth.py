@@ -49,6 +49,7 @@ from .voices import (
     make_tmpdir,
     synth_festival_batch,
     synth_one,
+    weight_group,
 )
 
 SPEC_VERSION = 1
@@ -134,11 +135,12 @@ def select_voices(cfg: SynthConfig, log=print) -> tuple[dict[str, list[Voice]], 
 
 
 def voice_weights(voices: list[Voice], split: str) -> np.ndarray:
-    """Training: the engine shares of ENGINE_WEIGHTS; dev/test: engines equally.
-    Within an engine, voices equally."""
-    per_engine = Counter(v.engine for v in voices)
+    """Training: the voice groups' shares of ENGINE_WEIGHTS (``weight_group``: the engine, or
+    the accented mbrola voices); dev/test: engines equally. Within a group, voices equally."""
+    group = weight_group if split == "train" else (lambda v: v.engine)
+    per_group = Counter(group(v) for v in voices)
     w = np.array([
-        (ENGINE_WEIGHTS.get(v.engine, 0.1) if split == "train" else 1.0) / per_engine[v.engine]
+        (ENGINE_WEIGHTS.get(group(v), 0.1) if split == "train" else 1.0) / per_group[group(v)]
         for v in voices
     ], dtype=np.float64)
     return w / w.sum()

@@ -7,9 +7,14 @@ engine     voices                                                Debian package(
 =========  ====================================================  ===========================
 espeak-ng  English accents x voice variants (+m1, +f2, +klatt..)  espeak-ng
 mbrola     us1, us2, us3, en1 (through ``espeak-ng -v mb-us1``)  mbrola mbrola-us1 ... (non-free)
+           16 non-English speakers reading English (``mb-de4-en``: mbrola-de4 ... (non-free)
+           espeak-ng's English text rules, another language's
+           recorded diphones): af1 nl2 fr1 fr4 de1-de6 gr2 hu1
+           pl1 ro1 sw1 sw2
 flite      kal16, awb, rms, slt                                  flite
-festival   kal_diphone, ked_diphone, cmu_us_slt_arctic_hts        festival festvox-kallpc16k
-                                                                 festvox-kdlpc16k festvox-us-slt-hts
+festival   kal_diphone, ked_diphone, rab_diphone, don_diphone,   festival festvox-kallpc16k
+           cmu_us_slt_arctic_hts                                 festvox-kdlpc16k festvox-rablpc16k
+                                                                 festvox-don festvox-us-slt-hts
 pico       en-US, en-GB                                          libttspico-utils (non-free)
 =========  ====================================================  ===========================
 
@@ -21,7 +26,9 @@ and festival ``kal``) share a split. Held out:
   espeak-ng's Caribbean accent (en-029) with variants never used in training.
 * dev:  flite rms, festival ked, mbrola us2, and espeak-ng's West Midlands accent
   (en-gb-x-gbcwmd) with its own unseen variants.
-* train: everything else.
+* train: everything else. The accented mbrola voices and festival's rab and don are
+  training voices only: they add recorded speakers (the native-English engines have
+  only six in training), so that a new voice is less of a surprise.
 
 Synthesis is one process per utterance for the fast engines (espeak-ng writes to a
 pipe; flite and pico to a file in a RAM temp dir), and one festival process per batch
@@ -42,14 +49,17 @@ import numpy as np
 ENGINE_PACKAGES = {
     "espeak-ng": "espeak-ng",
     "mbrola": "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (Debian non-free)",
+    "mbrola-accented": "mbrola mbrola-de4 mbrola-fr1 ... (Debian non-free)",
     "flite": "flite",
-    "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
+    "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k festvox-don festvox-us-slt-hts",
     "pico": "libttspico-utils (Debian non-free)",
 }
 
-# Share of *training* utterances per engine (renormalized over what is installed).
-# espeak-ng has by far the most voices; festival is the slowest engine.
-ENGINE_WEIGHTS = {"espeak-ng": 0.40, "mbrola": 0.18, "flite": 0.20, "pico": 0.12, "festival": 0.10}
+# Share of *training* utterances per voice group (renormalized over what is installed; a
+# group is the engine, but for the accented mbrola voices, see ``weight_group``).
+# espeak-ng has by far the most voices but one synthesizer; festival is the slowest engine.
+ENGINE_WEIGHTS = {"espeak-ng": 0.30, "mbrola": 0.16, "mbrola-accented": 0.14, "flite": 0.18,
+                  "pico": 0.12, "festival": 0.10}
 
 ESPEAK_ACCENTS = {
     "en-us": "train",
@@ -80,10 +90,19 @@ ESPEAK_TRAIN_VARIANTS_FALLBACK = (
 # (name, split, speaker)
 MBROLA_VOICES = [("us1", "train", "mbrola-us1"), ("en1", "train", "mbrola-en1"),
                  ("us2", "dev", "mbrola-us2"), ("us3", "test", "mbrola-us3")]
+# espeak-ng's "mb-XX-en" voices: English text, phonemes mapped onto another language's diphones
+# (database XX). Each is its own recorded speaker; all train.
+MBROLA_ACCENTED = ("af1", "nl2", "fr1", "fr4", "de1", "de2", "de3", "de4", "de5", "de6",
+                   "gr2", "hu1", "pl1", "ro1", "sw1", "sw2")
+MBROLA_VOICES += [(f"{db}-en", "train", f"mbrola-{db}") for db in MBROLA_ACCENTED]
 FLITE_VOICES = [("kal16", "train", "kal"), ("awb", "train", "awb"),
                 ("rms", "dev", "rms"), ("slt", "test", "slt")]
 FESTIVAL_VOICES = [("kal_diphone", "train", "kal"), ("ked_diphone", "dev", "ked"),
+                   ("rab_diphone", "train", "rab"), ("don_diphone", "train", "don"),
                    ("cmu_us_slt_arctic_hts", "test", "slt")]
+FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
+                     "rab_diphone": "festvox-rablpc16k", "don_diphone": "festvox-don",
+                     "cmu_us_slt_arctic_hts": "festvox-us-slt-hts"}
 PICO_VOICES = [("en-US", "train", "pico-en-US"), ("en-GB", "test", "pico-en-GB")]
 
 # flite: diphone voices take a target F0 mean (Hz); clustergen voices an F0 multiplier.
@@ -100,6 +119,12 @@ class Voice:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def weight_group(v: Voice) -> str:
+    """The key of ``ENGINE_WEIGHTS`` that a voice's training share comes from: its engine,
+    or "mbrola-accented" for the mbrola voices of non-English speakers."""
+    return "mbrola-accented" if v.engine == "mbrola" and v.name.endswith("-en") else v.engine
 
 
 class SynthError(RuntimeError):
@@ -205,10 +230,11 @@ def discover_voices() -> tuple[list[Voice], dict[str, str]]:
                                     f"espeak-{var or 'default'}@{accent}"))
         if shutil.which("mbrola"):
             for name, split, spk in MBROLA_VOICES:
-                if _mbrola_has(name):
+                db = name.split("-")[0]  # "de4-en" speaks with database de4
+                if _mbrola_has(db):
                     voices.append(Voice(f"mbrola:{name}", "mbrola", f"mb-{name}", split, spk))
                 else:
-                    missing[f"mbrola:{name}"] = f"mbrola-{name} (Debian non-free)"
+                    missing[f"mbrola:{name}"] = f"mbrola-{db} (Debian non-free)"
         else:
             missing["mbrola"] = ENGINE_PACKAGES["mbrola"]
     else:
@@ -226,13 +252,11 @@ def discover_voices() -> tuple[list[Voice], dict[str, str]]:
         missing["flite"] = ENGINE_PACKAGES["flite"]
 
     if shutil.which("festival"):
-        pkg = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
-               "cmu_us_slt_arctic_hts": "festvox-us-slt-hts"}
         for name, split, spk in FESTIVAL_VOICES:
             if _festival_has(name):
                 voices.append(Voice(f"festival:{name}", "festival", name, split, spk))
             else:
-                missing[f"festival:{name}"] = pkg[name]
+                missing[f"festival:{name}"] = FESTIVAL_PACKAGES[name]
     else:
         missing["festival"] = ENGINE_PACKAGES["festival"]
 
