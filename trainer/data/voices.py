@@ -49,7 +49,6 @@ import numpy as np
 ENGINE_PACKAGES = {
     "espeak-ng": "espeak-ng",
     "mbrola": "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (Debian non-free)",
-    "mbrola-accented": "mbrola mbrola-de4 mbrola-fr1 ... (Debian non-free)",
     "flite": "flite",
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k festvox-don festvox-us-slt-hts",
     "pico": "libttspico-utils (Debian non-free)",
@@ -97,12 +96,12 @@ MBROLA_ACCENTED = ("af1", "nl2", "fr1", "fr4", "de1", "de2", "de3", "de4", "de5"
 MBROLA_VOICES += [(f"{db}-en", "train", f"mbrola-{db}") for db in MBROLA_ACCENTED]
 FLITE_VOICES = [("kal16", "train", "kal"), ("awb", "train", "awb"),
                 ("rms", "dev", "rms"), ("slt", "test", "slt")]
-FESTIVAL_VOICES = [("kal_diphone", "train", "kal"), ("ked_diphone", "dev", "ked"),
-                   ("rab_diphone", "train", "rab"), ("don_diphone", "train", "don"),
-                   ("cmu_us_slt_arctic_hts", "test", "slt")]
-FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
-                     "rab_diphone": "festvox-rablpc16k", "don_diphone": "festvox-don",
-                     "cmu_us_slt_arctic_hts": "festvox-us-slt-hts"}
+# (name, split, speaker, Debian package)
+FESTIVAL_VOICES = [("kal_diphone", "train", "kal", "festvox-kallpc16k"),
+                   ("ked_diphone", "dev", "ked", "festvox-kdlpc16k"),
+                   ("rab_diphone", "train", "rab", "festvox-rablpc16k"),
+                   ("don_diphone", "train", "don", "festvox-don"),
+                   ("cmu_us_slt_arctic_hts", "test", "slt", "festvox-us-slt-hts")]
 PICO_VOICES = [("en-US", "train", "pico-en-US"), ("en-GB", "test", "pico-en-GB")]
 
 # flite: diphone voices take a target F0 mean (Hz); clustergen voices an F0 multiplier.
@@ -252,11 +251,11 @@ def discover_voices() -> tuple[list[Voice], dict[str, str]]:
         missing["flite"] = ENGINE_PACKAGES["flite"]
 
     if shutil.which("festival"):
-        for name, split, spk in FESTIVAL_VOICES:
+        for name, split, spk, pkg in FESTIVAL_VOICES:
             if _festival_has(name):
                 voices.append(Voice(f"festival:{name}", "festival", name, split, spk))
             else:
-                missing[f"festival:{name}"] = FESTIVAL_PACKAGES[name]
+                missing[f"festival:{name}"] = pkg
     else:
         missing["festival"] = ENGINE_PACKAGES["festival"]
 
