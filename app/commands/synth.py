@@ -149,8 +149,9 @@ def run(args: argparse.Namespace) -> int:
     d = s["dropped"]
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
     print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
-    print(f"  held out: dev {', '.join(s['held_out_voices']['dev'][:8])}")
-    print(f"            test {', '.join(s['held_out_voices']['test'][:8])}")
+    for i, name in enumerate(("dev", "test")):
+        held = ", ".join(s["held_out_voices"][name][:8]) if sp[name]["utterances"] else "(no clips in this split)"
+        print(f"  {'held out:' if i == 0 else '':<9} {name:<4} {held}")
     tok = s["tokenizer"]
     print(f"  tokenizer: {tok['type']}, {tok['vocab_size']} pieces" if tok else "  tokenizer: none (no training split)")
     return 0
