@@ -149,9 +149,10 @@ def run(args: argparse.Namespace) -> int:
     d = s["dropped"]
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
     print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
-    for i, name in enumerate(("dev", "test")):
-        held = ", ".join(s["held_out_voices"][name][:8]) if sp[name]["utterances"] else "(no clips in this split)"
-        print(f"  {'held out:' if i == 0 else '':<9} {name:<4} {held}")
+    held = {name: ", ".join(s["held_out_voices"][name][:8]) if sp[name]["utterances"]
+            else "(no clips in this split)" for name in ("dev", "test")}
+    print(f"  held out: dev  {held['dev']}")
+    print(f"            test {held['test']}")
     tok = s["tokenizer"]
     print(f"  tokenizer: {tok['type']}, {tok['vocab_size']} pieces" if tok else "  tokenizer: none (no training split)")
     return 0

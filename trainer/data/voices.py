@@ -86,14 +86,14 @@ ESPEAK_TRAIN_VARIANTS_FALLBACK = (
     "m1", "m2", "m3", "m4", "m5", "m8", "f1", "f2", "f3", "klatt", "klatt2", "klatt4", "klatt5",
 )
 
-# (name, split, speaker, diphone database: Debian's mbrola-<db>)
-MBROLA_VOICES = [("us1", "train", "mbrola-us1", "us1"), ("en1", "train", "mbrola-en1", "en1"),
-                 ("us2", "dev", "mbrola-us2", "us2"), ("us3", "test", "mbrola-us3", "us3")]
+# (name, split, diphone database: Debian's mbrola-<db>; the speaker is "mbrola-<db>")
+MBROLA_VOICES = [("us1", "train", "us1"), ("en1", "train", "en1"),
+                 ("us2", "dev", "us2"), ("us3", "test", "us3")]
 # espeak-ng's "mb-XX-en" voices: English text, phonemes mapped onto another language's diphones
 # (database XX). Each is its own recorded speaker; all train.
 MBROLA_ACCENTED = ("af1", "nl2", "fr1", "fr4", "de1", "de2", "de3", "de4", "de5", "de6",
                    "gr2", "hu1", "pl1", "ro1", "sw1", "sw2")
-MBROLA_VOICES += [(f"{db}-en", "train", f"mbrola-{db}", db) for db in MBROLA_ACCENTED]
+MBROLA_VOICES += [(f"{db}-en", "train", db) for db in MBROLA_ACCENTED]
 FLITE_VOICES = [("kal16", "train", "kal"), ("awb", "train", "awb"),
                 ("rms", "dev", "rms"), ("slt", "test", "slt")]
 # (name, split, speaker, Debian package)
@@ -228,9 +228,9 @@ def discover_voices() -> tuple[list[Voice], dict[str, str]]:
                 voices.append(Voice(f"espeak-ng:{name}", "espeak-ng", name, split,
                                     f"espeak-{var or 'default'}@{accent}"))
         if shutil.which("mbrola"):
-            for name, split, spk, db in MBROLA_VOICES:
+            for name, split, db in MBROLA_VOICES:
                 if _mbrola_has(db):
-                    voices.append(Voice(f"mbrola:{name}", "mbrola", f"mb-{name}", split, spk))
+                    voices.append(Voice(f"mbrola:{name}", "mbrola", f"mb-{name}", split, f"mbrola-{db}"))
                 else:
                     missing[f"mbrola:{name}"] = f"mbrola-{db} (Debian non-free)"
         else:
