@@ -88,6 +88,28 @@ def test_export_load_decode_round_trip(float_run, corpus, tmp_path):
     assert sum(len(x) for x in _decode_all(corpus, out)) > 0
 
 
+def test_eval_torch_mode_matches_engine_float(float_run, corpus, tmp_path, capsys):
+    """`nnasr eval --mode torch` (the checkpoint's own forward) and `--mode float` (its export
+    in the engine) give the same words on the same manifest: the parity users measure."""
+    from app.cli import main
+
+    ck, man = str(float_run / "last.pt"), str(corpus / "dev.jsonl")
+    out = {}
+    for mode in ("torch", "float"):
+        js = tmp_path / f"{mode}.json"
+        assert main(["eval", "--model", ck, "--manifest", man, "--mode", mode, "--data", str(corpus),
+                     "--json", str(js)]) == 0
+        out[mode] = json.loads(js.read_text())
+        assert f"[{mode}]" in capsys.readouterr().out
+    assert [u["hyp"] for u in out["torch"]["per_utterance"]] == [u["hyp"] for u in out["float"]["per_utterance"]]
+    assert out["torch"]["wer"] == out["float"]["wer"]
+    assert out["torch"]["utterances"] == out["float"]["utterances"] > 0
+    assert main(["eval", "--model", ck, "--manifest", man, "--mode", "torch", "--beam", "4"]) == 2
+    assert "greedy" in capsys.readouterr().err
+    assert main(["eval", "--model", "x.nnasr", "--manifest", man, "--mode", "torch"]) == 2
+    assert "checkpoint (.pt)" in capsys.readouterr().err
+
+
 def test_aat_parity_trainer_equals_engine(float_run, corpus, tmp_path):
     """Contract 2: the AAT forward in torch and the exported model in the engine agree
     bit for bit on every layer's integer output, and decode identical tokens."""

@@ -131,3 +131,42 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
                       len(records), audio_s, host_s, float(np.percentile(h, 50)),
                       float(np.percentile(h, 95)), float(np.percentile(m, 50)),
                       float(np.percentile(m, 95)), per, cer=c["cer"])
+
+
+def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *, progress: bool = False,
+                   sample_rate: int = 16000) -> EvalResult:
+    """Greedy decoding of every record by the torch model itself (float forward,
+    :func:`trainer.decode.greedy_decode`), on the engine's front-end features: the reference
+    that the engine's float execution of the model's export is compared against (contract 2:
+    ``nnasr eval --mode torch`` vs ``--mode float`` on the same checkpoint and manifest).
+    No per-chunk timing: the host time is the whole decode's."""
+    import sentencepiece as spm
+    import torch
+
+    from engine.frontend import compute_features
+    from trainer.decode import greedy_decode
+
+    sp = spm.SentencePieceProcessor()
+    sp.LoadFromSerializedProto(tokenizer_proto)
+    model = model.eval()
+    refs, hyps, per = [], [], []
+    audio_s = host_s = 0.0
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("decoding (torch)", total=len(records))
+        for r in records:
+            x = load_audio(r["audio_filepath"], sample_rate)
+            t0 = time.perf_counter()
+            ids = greedy_decode(model, torch.from_numpy(compute_features(x)))
+            hyp = sp.decode([i - 1 for i in ids]).strip() if ids else ""  # class k = piece k-1
+            host_s += time.perf_counter() - t0
+            audio_s += len(x) / sample_rate
+            refs.append(r["text"])
+            hyps.append(hyp)
+            per.append({"audio_filepath": r["audio_filepath"], "ref": r["text"], "hyp": hyp,
+                        "voice": r.get("voice")})
+            bar.advance(task)
+    c = wer_counts(refs, hyps)
+    return EvalResult(c["wer"], c["substitutions"], c["deletions"], c["insertions"], c["ref_words"],
+                      len(records), audio_s, host_s, per_utterance=per, cer=c["cer"])

@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "examples:\n"
         "  nnasr eval --model assets/models/aat.nnasr --manifest data/corpus/test.jsonl\n"
         "  nnasr eval --model runs/float/last.pt --manifest data/corpus/test.jsonl --mode float\n"
+        "  nnasr eval --model runs/float/last.pt --manifest data/corpus/test.jsonl --mode torch\n"
+        "      # the same checkpoint decoded by torch itself: its WER against --mode float's is\n"
+        "      # the parity of the engine's float execution with training (docs/training.md)\n"
         "  nnasr eval --model m.nnasr --manifest test.jsonl --json out.json   # per-utterance output\n"
         "  nnasr eval --model baseline-ptq --manifest data/corpus/test.jsonl --by-voice\n"
         "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
@@ -23,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
                    help="engine model file (.nnasr) or its shipped name, or a checkpoint (.pt)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath and text")
-    p.add_argument("--mode", choices=["placed", "float"], default="placed",
-                   help="placed: integer NNA emulator with the model's placement; float: float reference")
+    p.add_argument("--mode", choices=["placed", "float", "torch"], default="placed",
+                   help="placed: integer NNA emulator with the model's placement; float: the engine's "
+                        "float reference; torch: a checkpoint's own torch forward (greedy, no export)")
     p.add_argument("--beam", type=int, default=1,
                    help=f"beam width (default 1: greedy, as the model card's WER column; the apps "
                         f"decode with {DEFAULT_BEAM}, see docs/decoding.md)")
@@ -42,7 +46,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    import json
     import tempfile
     from pathlib import Path
 
@@ -58,6 +61,8 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if args.limit:
         records = records[: args.limit]
+    if args.mode == "torch":
+        return _run_torch(args, records)
     with tempfile.TemporaryDirectory() as d:
         path = args.model
         if not path.endswith(".pt"):
@@ -82,6 +87,33 @@ def run(args) -> int:
                                 chunk_ms=args.chunk_ms, progress=True, **lm)
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
+    return _report(args, r)
+
+
+def _run_torch(args, records) -> int:
+    from app.cli import UserError
+    from engine.audio import AudioError
+
+    if not args.model.endswith(".pt"):
+        raise UserError("--mode torch decodes a training checkpoint (.pt) with torch; an engine "
+                        "model runs with --mode float or placed")
+    if args.beam != 1 or args.lm or args.chunk_ms:
+        raise UserError("--mode torch is greedy whole-utterance decoding: no --beam, --lm or --chunk-ms")
+    from app.commands.export import load_training_checkpoint
+    from trainer.evaluate import evaluate_torch
+
+    _, model, proto, _ = load_training_checkpoint(args.model)
+    try:
+        r = evaluate_torch(model, proto, records, progress=True)
+    except AudioError as e:
+        raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
+    return _report(args, r)
+
+
+def _report(args, r) -> int:
+    import json
+    from pathlib import Path
+
     d = r.to_dict(per_utterance=bool(args.json))
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
     if args.lm:
@@ -89,9 +121,10 @@ def run(args) -> int:
     print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}), "
           f"CER {r.cer:.2%} "
           f"on {r.utterances} utterances, {r.audio_seconds / 60:.1f} min of audio; RTF {r.rtf:.3f}; "
-          f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
-          + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
-             f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}")
+          + ("torch, whole utterances (no chunks)" if args.mode == "torch" else
+             f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
+             + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
+                f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))
           + f"  [{args.mode}]")
     for name, groups in (("by_voice", r.by_voice), ("by_condition", r.by_condition)):
         if getattr(args, name):

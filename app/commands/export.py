@@ -46,8 +46,10 @@ def _checkpoint_error(path: str, e: Exception) -> str:
             + (f" ({why})" if why else ""))
 
 
-def run(args) -> int:
-    import json
+def load_training_checkpoint(path: str, average: int = 0):
+    """A `nnasr train` checkpoint -> (checkpoint dict, float torch model, tokenizer proto,
+    averaged steps), with one-line UserErrors for a file that is not one. ``average``: the
+    mean of the newest K snapshots of its run (pruning masks re-applied)."""
     import warnings
     from pathlib import Path
 
@@ -55,27 +57,23 @@ def run(args) -> int:
 
     try:
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
-        from trainer.export import export_model, export_ranges
     except ImportError as e:
-        raise UserError(f"export needs the [train] extra ({e})") from None
-    from engine.model import ModelFormatError, load_model
-    from engine.nna.spec import NNASpec, load_profile
-
+        raise UserError(f"reading a checkpoint needs the [train] extra ({e})") from None
     try:
         with warnings.catch_warnings():  # torch's note on pickle protocols: noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            ck = load_checkpoint(args.checkpoint)
+            ck = load_checkpoint(path)
     except (FileNotFoundError, ValueError) as e:
-        raise UserError(_checkpoint_error(args.checkpoint, e)) from None
+        raise UserError(_checkpoint_error(path, e)) from None
     if not isinstance(ck, dict) or not {"arch", "model", "tokenizer"} <= set(ck):
-        raise UserError(f"{args.checkpoint}: not an nnasr training checkpoint (no arch, model and "
+        raise UserError(f"{path}: not an nnasr training checkpoint (no arch, model and "
                         "tokenizer entries; `nnasr train` writes them)")
     averaged = []
-    if getattr(args, "average", 0):
+    if average:
         from trainer.checkpoint import average_snapshots
 
         try:
-            ck, averaged = average_snapshots(ck, Path(args.checkpoint).parent, args.average)
+            ck, averaged = average_snapshots(ck, Path(path).parent, average)
             if "prune" in ck:  # averaging snapshots must not bring pruned weights back
                 from trainer.prune import mask_state_dict
 
@@ -86,8 +84,25 @@ def run(args) -> int:
         model = model_from_checkpoint(ck)
         proto = tokenizer_from_tensor(ck["tokenizer"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-        raise UserError(f"{args.checkpoint}: not an nnasr training checkpoint "
+        raise UserError(f"{path}: not an nnasr training checkpoint "
                         f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+    return ck, model, proto, averaged
+
+
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    from app.cli import UserError
+
+    try:
+        from trainer.export import export_model, export_ranges
+    except ImportError as e:
+        raise UserError(f"export needs the [train] extra ({e})") from None
+    from engine.model import ModelFormatError, load_model
+    from engine.nna.spec import NNASpec, load_profile
+
+    ck, model, proto, averaged = load_training_checkpoint(args.checkpoint, getattr(args, "average", 0))
     if args.profile:
         spec = load_profile(args.profile)
     elif ck.get("spec"):  # an AAT checkpoint carries the spec it was trained for
