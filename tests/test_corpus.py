@@ -543,6 +543,25 @@ def test_librispeech_import(tmp_path):
     assert (out / "tokenizer.model").exists()
 
 
+def test_training_voices_only_warn_just_for_splits_that_get_clips():
+    """`--voices` with training voices only: a held-out split with hours would reuse them (and
+    say so); one with 0 hours (a fine-tuning corpus) holds nobody, so no warning."""
+    from trainer.data.synth import SynthConfig, select_voices
+    from trainer.data.voices import discover_voices
+
+    train = [v for v in discover_voices()[0] if v.split == "train"]
+    if not train:
+        pytest.skip("no TTS voice installed")
+    for dev_h, want in ((0.0, []), (0.1, ["dev"])):
+        logs = []
+        by_split, rep = select_voices(SynthConfig(voices=[train[0].id], dev_hours=dev_h, test_hours=0),
+                                      logs.append)
+        warned = [s for s in ("dev", "test") if any(f"voice for {s} " in m for m in logs)]
+        assert warned == want
+        assert rep["speaker_disjoint"] is (not want)
+        assert by_split["train"] == [train[0]]
+
+
 def test_cli_synth_voices_list_and_errors(capsys, tmp_path):
     from app.cli import main
 

@@ -123,10 +123,11 @@ def select_voices(cfg: SynthConfig, log=print) -> tuple[dict[str, list[Voice]], 
     disjoint = True
     for s in SPLITS:
         if not by_split[s]:
-            disjoint = False
-            log(f"synth: warning: no held-out voice for {s} among the selected voices; "
-                f"{s} reuses all selected voices, so it is NOT speaker-disjoint")
             by_split[s] = list(chosen)
+            if cfg.target_hours(s) > 0:  # an empty split (e.g. --dev-hours 0) holds no one: nothing to warn of
+                disjoint = False
+                log(f"synth: warning: no held-out voice for {s} among the selected voices; "
+                    f"{s} reuses all selected voices, so it is NOT speaker-disjoint")
     report = {
         "missing": missing,
         "speaker_disjoint": disjoint,
