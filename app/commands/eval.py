@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath and text")
     p.add_argument("--mode", choices=["placed", "float", "torch"], default="placed",
                    help="placed: integer NNA emulator with the model's placement; float: the engine's "
-                        "float reference; torch: a checkpoint's own torch forward (greedy, no export)")
+                        "float reference; torch: a checkpoint's own float torch forward, AAT checkpoints too "
+                        "(greedy, no export; compare with --mode float)")
     p.add_argument("--beam", type=int, default=1,
                    help=f"beam width (default 1: greedy, as the model card's WER column; the apps "
                         f"decode with {DEFAULT_BEAM}, see docs/decoding.md)")
