@@ -102,26 +102,64 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
     :class:`engine.Recognizer`)."""
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
                      endpoint=EndpointConfig(enabled=endpoint), **search)
+    rate = model.frontend.sample_rate
+
+    def decode(x):
+        s = rec.create_stream()
+        t0 = time.perf_counter()
+        s.accept_waveform(x, rate)
+        s.input_finished()
+        return s.text, s.stats.chunks, time.perf_counter() - t0
+
+    return _evaluate(records, rate, decode, progress, "decoding")
+
+
+def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *,
+                   progress: bool = False) -> EvalResult:
+    """Greedy decoding of every record by the torch model itself (float forward,
+    :func:`trainer.decode.greedy_decode`), on the engine's front-end features: the reference
+    that the engine's float execution of the model's export is compared against (contract 2:
+    ``nnasr eval --mode torch`` vs ``--mode float`` on the same checkpoint and manifest).
+    No per-chunk timing: the host time is the whole decode's."""
+    import sentencepiece as spm
+    import torch
+
+    from engine.frontend import FrontendConfig, compute_features
+    from trainer.decode import greedy_decode
+
+    sp = spm.SentencePieceProcessor()
+    sp.LoadFromSerializedProto(tokenizer_proto)
+    model = model.eval()
+    fe = FrontendConfig()  # the front-end every export is written with
+
+    def decode(x):
+        t0 = time.perf_counter()
+        ids = greedy_decode(model, torch.from_numpy(compute_features(x, fe)))
+        hyp = sp.decode([i - 1 for i in ids]).strip() if ids else ""  # class k = piece k-1
+        return hyp, [], time.perf_counter() - t0
+
+    return _evaluate(records, fe.sample_rate, decode, progress, "decoding (torch)")
+
+
+def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str) -> EvalResult:
+    """The scoring loop of both decoders: ``decode(samples) -> (text, chunk stats, seconds)``."""
     refs, hyps, per = [], [], []
     host_ms, nna_ms = [], []
     audio_s = host_s = 0.0
     from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("decoding", total=len(records))
+        task = bar.add_task(label, total=len(records))
         for r in records:
-            x = load_audio(r["audio_filepath"], model.frontend.sample_rate)
-            s = rec.create_stream()
-            t0 = time.perf_counter()
-            s.accept_waveform(x, model.frontend.sample_rate)
-            s.input_finished()
-            host_s += time.perf_counter() - t0
-            audio_s += len(x) / model.frontend.sample_rate
-            host_ms += [c.host_ms for c in s.stats.chunks]
-            nna_ms += [c.modeled_nna_ms for c in s.stats.chunks]
+            x = load_audio(r["audio_filepath"], rate)
+            text, chunks, seconds = decode(x)
+            host_s += seconds
+            audio_s += len(x) / rate
+            host_ms += [c.host_ms for c in chunks]
+            nna_ms += [c.modeled_nna_ms for c in chunks]
             refs.append(r["text"])
-            hyps.append(s.text)
-            per.append({"audio_filepath": r["audio_filepath"], "ref": r["text"], "hyp": s.text,
+            hyps.append(text)
+            per.append({"audio_filepath": r["audio_filepath"], "ref": r["text"], "hyp": text,
                         "voice": r.get("voice")})
             bar.advance(task)
     c = wer_counts(refs, hyps)
@@ -131,42 +169,3 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
                       len(records), audio_s, host_s, float(np.percentile(h, 50)),
                       float(np.percentile(h, 95)), float(np.percentile(m, 50)),
                       float(np.percentile(m, 95)), per, cer=c["cer"])
-
-
-def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *, progress: bool = False,
-                   sample_rate: int = 16000) -> EvalResult:
-    """Greedy decoding of every record by the torch model itself (float forward,
-    :func:`trainer.decode.greedy_decode`), on the engine's front-end features: the reference
-    that the engine's float execution of the model's export is compared against (contract 2:
-    ``nnasr eval --mode torch`` vs ``--mode float`` on the same checkpoint and manifest).
-    No per-chunk timing: the host time is the whole decode's."""
-    import sentencepiece as spm
-    import torch
-
-    from engine.frontend import compute_features
-    from trainer.decode import greedy_decode
-
-    sp = spm.SentencePieceProcessor()
-    sp.LoadFromSerializedProto(tokenizer_proto)
-    model = model.eval()
-    refs, hyps, per = [], [], []
-    audio_s = host_s = 0.0
-    from rich.progress import Progress
-
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("decoding (torch)", total=len(records))
-        for r in records:
-            x = load_audio(r["audio_filepath"], sample_rate)
-            t0 = time.perf_counter()
-            ids = greedy_decode(model, torch.from_numpy(compute_features(x)))
-            hyp = sp.decode([i - 1 for i in ids]).strip() if ids else ""  # class k = piece k-1
-            host_s += time.perf_counter() - t0
-            audio_s += len(x) / sample_rate
-            refs.append(r["text"])
-            hyps.append(hyp)
-            per.append({"audio_filepath": r["audio_filepath"], "ref": r["text"], "hyp": hyp,
-                        "voice": r.get("voice")})
-            bar.advance(task)
-    c = wer_counts(refs, hyps)
-    return EvalResult(c["wer"], c["substitutions"], c["deletions"], c["insertions"], c["ref_words"],
-                      len(records), audio_s, host_s, per_utterance=per, cer=c["cer"])

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"corpus in {args.out} ({s['last_run_wall_time_s']:.0f} s):")
     for name in ("train", "dev", "test"):
         print(f"  {name:<5} {sp[name]['hours']:7.2f} h  {sp[name]['utterances']:6d} utts  "
-              f"{sp[name].get('voices_used', len(sp[name]['voices']))} voices")  # the ones heard
+              f"{sp[name]['voices_used']} voices")  # the ones heard
     d = s["dropped"]
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
     print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
