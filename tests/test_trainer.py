@@ -279,6 +279,44 @@ def test_init_with_another_vocabulary_keeps_the_encoder(float_run, corpus, tmp_p
                  "--steps", "1", "--no-progress", "--set", "tokenizer=mine"]) == 2
 
 
+def test_init_can_move_the_time_reduction_to_40_ms_frames(float_run, corpus, tmp_path, capsys):
+    """`--init CKPT --set init_reduce_after=0`: the checkpoint's 80 ms encoder continues at 40 ms
+    (no time reduction). The layer that read two concatenated frames starts from the sum of
+    its two input-weight blocks; the other encoder weights are the checkpoint's. The run trains,
+    resumes, exports, and the engine's float execution of the export decodes as torch does."""
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+
+    init = load_checkpoint(float_run / "last.pt")
+    assert init["arch"]["reduce_after"] == 1
+    out = tmp_path / "r0"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--init", str(float_run / "last.pt"),
+                 "--steps", "4", "--no-progress", "--set", *TINY, "eval_every=0", "freeze=enc",
+                 "init_reduce_after=0"]) == 0
+    assert "encoder time reduction after layer 1 -> 0 (80 -> 40 ms encoder frames)" in capsys.readouterr().out
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["arch"]["reduce_after"] == 0
+    w = init["model"]["enc.1.weight_ih_l0"]
+    h = w.shape[1] // 2
+    assert torch.equal(ck["model"]["enc.1.weight_ih_l0"], w[:, :h] + w[:, h:])
+    for k, v in init["model"].items():
+        if k != "enc.1.weight_ih_l0" and k.startswith(("enc.", "ctc.")):
+            assert torch.equal(v, ck["model"][k]), k
+    assert main(["train", "--out", str(out), "--resume", "--steps", "6", "--no-progress"]) == 0
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["step"] == 6 and ck["arch"]["reduce_after"] == 0
+    m = tmp_path / "r0.nnasr"
+    assert main(["export", str(out / "last.pt"), "--out", str(m), "--data", str(corpus)]) == 0
+    ref = _torch_decode_all(corpus, model_from_checkpoint(ck).eval())
+    assert _decode_all(corpus, m, mode="float") == ref
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--init", str(float_run / "last.pt"),
+                 "--steps", "1", "--no-progress", "--set", "init_reduce_after=2"]) == 2
+    assert "reduce_after=2" in capsys.readouterr().err
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad2"), "--steps", "1",
+                 "--no-progress", "--set", "init_reduce_after=0"]) == 2
+    assert "a new model takes reduce_after=N" in capsys.readouterr().err
+
+
 def test_decoder_refresh_freezes_encoder_and_reinits_decoder(float_run, corpus, tmp_path):
     """`--set freeze=enc reinit=pred,join`: the encoder is bit-identical to the init's, the
     predictor starts from fresh weights and trains."""
@@ -350,6 +388,8 @@ def test_train_logs_lines_when_its_output_is_not_a_terminal(corpus, tmp_path, ca
                  "--set", *TINY, "log_every=10", "eval_every=0"]) == 0
     out = capsys.readouterr().out
     assert "step 10 rnnt" in out and "step 20 rnnt" in out
+    # the run says what it computes on and in what precision (CPU speed differs ~2x with bf16 units)
+    assert "computing on CPU, " in out and ("bf16 autocast" in out or "fp32 (this CPU has no bf16 units" in out)
 
 
 def test_train_mixes_several_manifests_each_cached_beside_itself(corpus, tmp_path, capsys):

@@ -67,6 +67,10 @@ class TrainConfig:
     joiner_dim: int = 256
     stack: int = 4
     reduce_after: int = 1
+    # with init: move the encoder's time reduction to after this layer (0: none, i.e. 40 ms instead
+    # of 80 ms encoder frames); -1 keeps the checkpoint's. A layer whose input widens or narrows by
+    # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames
+    init_reduce_after: int = -1
     # optimization
     steps: int = 20000  # planned steps (the LR schedule's length)
     minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable
@@ -352,6 +356,11 @@ class Trainer:
         if cfg.tokenizer not in ("init", "data"):
             raise ValueError(f"tokenizer={cfg.tokenizer!r}: init (the checkpoint's) or data (DATA/tokenizer.model)")
         new_vocab = init is not None and cfg.tokenizer == "data"
+        if cfg.init_reduce_after >= 0 and not cfg.init:
+            raise ValueError("init_reduce_after moves an --init checkpoint's time reduction; "
+                             "a new model takes reduce_after=N")
+        retime = (init is not None and cfg.init_reduce_after >= 0
+                  and cfg.init_reduce_after != init["arch"].get("reduce_after", 1))
         src = ckpt or init
         if src is not None and not new_vocab:
             self.tok_proto = tokenizer_from_tensor(src["tokenizer"])
@@ -385,8 +394,8 @@ class Trainer:
         from trainer.data.manifest import read_manifest
 
         self.dev_records = read_manifest(dev)[: cfg.eval_utts] if dev.exists() else []
-        if new_vocab:
-            self.model = self._with_new_vocabulary(init)
+        if new_vocab or retime:
+            self.model = self._adapted(init, new_vocab, retime)
         elif src is not None:
             self.model = model_from_checkpoint(src, self.device)
         else:
@@ -463,19 +472,43 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
 
-    def _with_new_vocabulary(self, init: dict) -> RNNT:
-        """``init``'s model for this run's tokenizer: every weight whose shape does not depend
-        on the vocabulary is kept (the encoder, the predictor LSTM, the joiner's input layers);
-        the embedding, the joiner's output layer and the CTC head start from fresh weights."""
-        arch = Architecture(**{**init["arch"], "num_classes": self.sp.get_piece_size() + 1})
+    def _adapted(self, init: dict, new_vocab: bool, retime: bool) -> RNNT:
+        """``init``'s model reshaped for this run: another tokenizer (``new_vocab``: the
+        embedding, the joiner's output layer and the CTC head start from fresh weights; every
+        other weight is kept) and/or another place for the encoder's time reduction (``retime``:
+        ``init_reduce_after``). An encoder layer whose input narrows from ``r`` concatenated
+        frames to one gets the sum of its ``r`` input-weight blocks (the same pre-activation
+        for a steady input); one whose input widens gets its input weights tiled and divided
+        by ``r``; recurrent weights and biases are kept as they are."""
+        changes = {}
+        if new_vocab:
+            changes["num_classes"] = self.sp.get_piece_size() + 1
+        if retime:
+            changes["reduce_after"] = self.cfg.init_reduce_after
+        old = Architecture(**init["arch"])
+        arch = Architecture(**{**init["arch"], **changes})
+        arch.check()
         torch.manual_seed(self.cfg.seed)
         model = RNNT(arch)
         own = model.state_dict()
-        keep = {k: v for k, v in init["model"].items() if k in own and own[k].shape == v.shape}
+        src = dict(init["model"])
+        r = arch.reduce_factor
+        for i in range(arch.enc_layers):
+            k = f"enc.{i}.weight_ih_l0"
+            w, d_old, d_new = src[k], old.enc_input_dim(i), arch.enc_input_dim(i)
+            if d_old == d_new * r:
+                src[k] = w.reshape(w.shape[0], r, d_new).sum(1)
+            elif d_new == d_old * r:
+                src[k] = w.repeat(1, r) / r
+        keep = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(keep, strict=False)
         fresh = sorted({k.rsplit(".", 1)[0] for k in own if k not in keep})
-        _log(f"new vocabulary ({arch.num_classes - 1} pieces, was {init['arch']['num_classes'] - 1}): "
-             f"{', '.join(fresh)} start afresh", self.rank)
+        if new_vocab:
+            _log(f"new vocabulary ({arch.num_classes - 1} pieces, was {old.num_classes - 1}): "
+                 f"{', '.join(fresh) or 'nothing'} start afresh", self.rank)
+        if retime:
+            _log(f"encoder time reduction after layer {old.reduce_after} -> {arch.reduce_after} "
+                 f"({old.encoder_frame_ms:g} -> {arch.encoder_frame_ms:g} ms encoder frames)", self.rank)
         return model.to(self.device)
 
     # --- checkpoints --------------------------------------------------------------------
@@ -530,6 +563,23 @@ class Trainer:
         m.train()
         return {"dev_wer": round(r.wer, 4), "dev_mode": mode, "dev_utts": r.utterances}
 
+    def precision_line(self) -> str:
+        """Where and in what precision this run computes: CPU training speed differs about 2x
+        between CPUs with bf16 units (AMX, AVX512-BF16: bf16 autocast) and those without (fp32)."""
+        if self.device.type == "cuda":
+            where = f"{torch.cuda.get_device_name(self.device)} x{self.world}"
+        else:
+            where = f"CPU, {torch.get_num_threads()} threads"
+        if self.amp:
+            how = "bf16 autocast"
+        elif self.cfg.aat:
+            how = "fp32 (AAT's integer emulation is exact in fp32 only)"
+        elif not self.cfg.amp:
+            how = "fp32 (amp=false)"
+        else:
+            how = "fp32 (this CPU has no bf16 units: no amx_bf16 or avx512_bf16 in /proc/cpuinfo)"
+        return f"computing on {where}, {how}"
+
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> dict:
         cfg = self.cfg
@@ -547,6 +597,7 @@ class Trainer:
             stop["flag"] = True
 
         old = signal.signal(signal.SIGTERM, _sig)
+        _log(self.precision_line(), self.rank)
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
