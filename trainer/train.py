@@ -359,8 +359,6 @@ class Trainer:
         if cfg.init_reduce_after >= 0 and not cfg.init:
             raise ValueError("init_reduce_after moves an --init checkpoint's time reduction; "
                              "a new model takes reduce_after=N")
-        retime = (init is not None and cfg.init_reduce_after >= 0
-                  and cfg.init_reduce_after != init["arch"].get("reduce_after", 1))
         src = ckpt or init
         if src is not None and not new_vocab:
             self.tok_proto = tokenizer_from_tensor(src["tokenizer"])
@@ -375,6 +373,13 @@ class Trainer:
             num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
             pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
             stack=cfg.stack, reduce_after=cfg.reduce_after)
+        if init is not None and (new_vocab or cfg.init_reduce_after >= 0):  # init's shape, changed
+            changes = {"num_classes": self.sp.get_piece_size() + 1} if new_vocab else {}
+            if cfg.init_reduce_after >= 0:
+                changes["reduce_after"] = cfg.init_reduce_after
+            arch = Architecture(**{**init["arch"], **changes})
+            if not new_vocab and arch == Architecture(**init["arch"]):
+                arch = None  # init_reduce_after= the checkpoint's own: init as it is
         if arch is not None:
             arch.check()  # said before the features load, not after
         manifests = [m for m in cfg.train.split(",") if m] or [data / "train.jsonl"]
@@ -394,8 +399,8 @@ class Trainer:
         from trainer.data.manifest import read_manifest
 
         self.dev_records = read_manifest(dev)[: cfg.eval_utts] if dev.exists() else []
-        if new_vocab or retime:
-            self.model = self._adapted(init, new_vocab, retime)
+        if init is not None and arch is not None:
+            self.model = self._adapted(init, arch, new_vocab)
         elif src is not None:
             self.model = model_from_checkpoint(src, self.device)
         else:
@@ -472,22 +477,15 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
 
-    def _adapted(self, init: dict, new_vocab: bool, retime: bool) -> RNNT:
-        """``init``'s model reshaped for this run: another tokenizer (``new_vocab``: the
+    def _adapted(self, init: dict, arch: Architecture, new_vocab: bool) -> RNNT:
+        """``init``'s model in the shape ``arch``: another tokenizer (``new_vocab``: the
         embedding, the joiner's output layer and the CTC head start from fresh weights; every
-        other weight is kept) and/or another place for the encoder's time reduction (``retime``:
-        ``init_reduce_after``). An encoder layer whose input narrows from ``r`` concatenated
+        other weight is kept) and/or another place for the encoder's time reduction
+        (``init_reduce_after``). An encoder layer whose input narrows from ``r`` concatenated
         frames to one gets the sum of its ``r`` input-weight blocks (the same pre-activation
         for a steady input); one whose input widens gets its input weights tiled and divided
         by ``r``; recurrent weights and biases are kept as they are."""
-        changes = {}
-        if new_vocab:
-            changes["num_classes"] = self.sp.get_piece_size() + 1
-        if retime:
-            changes["reduce_after"] = self.cfg.init_reduce_after
         old = Architecture(**init["arch"])
-        arch = Architecture(**{**init["arch"], **changes})
-        arch.check()
         torch.manual_seed(self.cfg.seed)
         model = RNNT(arch)
         own = model.state_dict()
@@ -506,7 +504,7 @@ class Trainer:
         if new_vocab:
             _log(f"new vocabulary ({arch.num_classes - 1} pieces, was {old.num_classes - 1}): "
                  f"{', '.join(fresh) or 'nothing'} start afresh", self.rank)
-        if retime:
+        if arch.reduce_after != old.reduce_after:
             _log(f"encoder time reduction after layer {old.reduce_after} -> {arch.reduce_after} "
                  f"({old.encoder_frame_ms:g} -> {arch.encoder_frame_ms:g} ms encoder frames)", self.rank)
         return model.to(self.device)
