@@ -163,7 +163,8 @@ def test_resume_after_kill_continues(corpus, tmp_path):
     p.wait()
     from trainer.checkpoint import load_checkpoint
 
-    saved = load_checkpoint(ckpt)["step"]
+    before = load_checkpoint(ckpt)
+    saved = before["step"]
     assert saved > 0
     from app.cli import main
 
@@ -171,8 +172,13 @@ def test_resume_after_kill_continues(corpus, tmp_path):
                  "--no-progress", "--set", *TINY, "eval_every=0"]) == 0
     ck = load_checkpoint(ckpt)
     assert ck["step"] == saved + 5
-    hist = json.loads(ck["history"])
-    assert hist == [] or hist[0]["step"] <= saved
+    # nothing logged before the kill is lost, nothing is logged twice: the saved history is a
+    # prefix of the resumed one, whose entries after it are all past the saved step
+    hist, old = json.loads(ck["history"]), json.loads(before["history"])
+    assert hist[: len(old)] == old
+    assert all(h["step"] > saved for h in hist[len(old):])
+    steps = [h["step"] for h in hist]
+    assert steps == sorted(set(steps))
 
 
 def test_resume_keeps_the_saved_config_and_the_rest_of_its_budget(corpus, tmp_path, capsys):
