@@ -323,6 +323,63 @@ def test_init_can_move_the_time_reduction_to_40_ms_frames(float_run, corpus, tmp
     assert "a new model takes reduce_after=N" in capsys.readouterr().err
 
 
+def test_init_can_widen_the_encoder_without_changing_its_outputs(float_run, corpus, tmp_path, capsys):
+    """`--init CKPT --set init_enc_hidden=N`: every encoder LSTM grows to N units. The grown
+    model computes what the checkpoint computed (same transcripts, logits within float
+    rounding), the old weights sit inside the new ones, the new units' outgoing weights start
+    at zero and training moves them; the run resumes and exports, and the engine's float
+    execution decodes as torch does. It combines with `init_reduce_after`; shrinking is refused."""
+    from dataclasses import replace
+
+    from app.cli import main
+    from engine.model import Architecture
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+    from trainer.model import RNNT, widen_encoder
+
+    init = load_checkpoint(float_run / "last.pt")
+    old = model_from_checkpoint(init).eval()
+    arch = Architecture(**init["arch"])
+    h, H = arch.enc_hidden, arch.enc_hidden + 16
+    grown = RNNT(replace(arch, enc_hidden=H))
+    grown.load_state_dict(widen_encoder(old.state_dict(), arch, H, torch.Generator().manual_seed(0)))
+    grown.eval()
+    assert _torch_decode_all(corpus, grown) == _torch_decode_all(corpus, old)
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(2, 120, arch.n_mels, generator=g) + old.feat_mean
+    lens, toks, tlens = torch.tensor([120, 90]), torch.randint(1, arch.num_classes, (2, 5), generator=g), torch.tensor([5, 3])
+    with torch.no_grad():
+        assert torch.allclose(grown(feats, lens, toks, tlens)[0], old(feats, lens, toks, tlens)[0], atol=1e-4)
+
+    out = tmp_path / "wide"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--init", str(float_run / "last.pt"),
+                 "--steps", "4", "--no-progress", "--set", *TINY, "eval_every=0", f"init_enc_hidden={H}"]) == 0
+    assert f"encoder widened from {h} to {H} units per layer" in capsys.readouterr().out
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["arch"]["enc_hidden"] == H
+    w0, w1 = init["model"]["enc.0.weight_hh_l0"], ck["model"]["enc.0.weight_hh_l0"]
+    assert w1.shape == (4 * H, H) and w0.shape == (4 * h, h)
+    assert ck["model"]["join_enc.weight"][:, h:].abs().sum() > 0  # the new units' zeros trained
+    assert main(["train", "--out", str(out), "--resume", "--steps", "6", "--no-progress"]) == 0
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["step"] == 6 and ck["arch"]["enc_hidden"] == H
+    m = tmp_path / "wide.nnasr"
+    assert main(["export", str(out / "last.pt"), "--out", str(m), "--data", str(corpus)]) == 0
+    assert _decode_all(corpus, m, mode="float") == _torch_decode_all(corpus, model_from_checkpoint(ck).eval())
+
+    both = tmp_path / "wide40"
+    assert main(["train", "--data", str(corpus), "--out", str(both), "--init", str(float_run / "last.pt"),
+                 "--steps", "1", "--no-progress", "--set", *TINY, "eval_every=0", f"init_enc_hidden={H}",
+                 "init_reduce_after=0"]) == 0
+    a = load_checkpoint(both / "last.pt")["arch"]
+    assert (a["enc_hidden"], a["reduce_after"]) == (H, 0)
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--init", str(float_run / "last.pt"),
+                 "--steps", "1", "--no-progress", "--set", f"init_enc_hidden={h - 8}"]) == 2
+    assert "can grow, not shrink" in capsys.readouterr().err
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad2"), "--steps", "1",
+                 "--no-progress", "--set", f"init_enc_hidden={H}"]) == 2
+    assert "a new model takes enc_hidden=N" in capsys.readouterr().err
+
+
 def test_decoder_refresh_freezes_encoder_and_reinits_decoder(float_run, corpus, tmp_path):
     """`--set freeze=enc reinit=pred,join`: the encoder is bit-identical to the init's, the
     predictor starts from fresh weights and trains."""

@@ -181,3 +181,51 @@ class RNNT(nn.Module):
         d["join.pred.w"] = self.join_pred.weight
         d["join.out.w"] = self.join_out.weight
         return d
+
+
+def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Generator) -> dict:
+    """``state`` (an ``RNNT`` state dict of shape ``arch``) with every encoder LSTM widened
+    from ``arch.enc_hidden`` to ``hidden`` units, computing the same function (Net2Net-style
+    growth). The new units start from PyTorch's LSTM initialization (uniform +-1/sqrt(hidden),
+    drawn from ``gen``); every weight that reads a new unit (the next layer's input weights,
+    the layer's own recurrent weights into old units, the joiner's encoder projection and the
+    CTC head) starts at zero, so the outputs are unchanged until training moves them."""
+    h, H = arch.enc_hidden, hidden
+    if H < h:
+        raise ValueError(f"enc_hidden {h} -> {H}: an encoder can grow, not shrink")
+    if H == h:
+        return dict(state)
+    wide = Architecture(**{**asdict(arch), "enc_hidden": H})
+    k = 1.0 / H ** 0.5
+    old_rows = torch.cat([torch.arange(g * H, g * H + h) for g in range(4)])  # gate order i, f, g, o
+
+    def in_cols(layer: int) -> torch.Tensor:
+        """Where each old input column of ``layer`` lands in its widened input."""
+        d = arch.enc_input_dim(layer)
+        if layer == 0:
+            return torch.arange(d)
+        r = d // h  # 1, or reduce_factor concatenated frames of h units each
+        return torch.cat([torch.arange(c * H, c * H + h) for c in range(r)])
+
+    out = dict(state)
+    for i in range(arch.enc_layers):
+        p = f"enc.{i}."
+        cols = in_cols(i)
+        shapes = {"weight_ih_l0": (4 * H, wide.enc_input_dim(i)), "weight_hh_l0": (4 * H, H),
+                  "bias_ih_l0": (4 * H,), "bias_hh_l0": (4 * H,)}
+        for name, shape in shapes.items():
+            old = state[p + name]
+            new = (torch.rand(shape, generator=gen, dtype=old.dtype) * 2 - 1) * k
+            if old.dim() == 1:
+                new[old_rows] = old
+            else:
+                new[old_rows] = 0.0  # old units read nothing from new ones
+                src_cols = cols if name == "weight_ih_l0" else torch.arange(h)
+                new[old_rows[:, None], src_cols[None, :]] = old
+            out[p + name] = new
+    for name in ("join_enc.weight", "ctc.weight"):
+        old = state[name]
+        new = torch.zeros(old.shape[0], H, dtype=old.dtype)
+        new[:, :h] = old
+        out[name] = new
+    return out

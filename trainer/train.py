@@ -19,7 +19,7 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from .dataset import (
 )
 from .evaluate import evaluate_engine  # imported up front, with the engine: a run never mixes
 from .export import export_model, export_ranges  # code versions if the tree changes under it
-from .model import RNNT
+from .model import RNNT, widen_encoder
 from .rnnt_loss import rnnt_loss
 
 
@@ -71,6 +71,9 @@ class TrainConfig:
     # of 80 ms encoder frames); -1 keeps the checkpoint's. A layer whose input widens or narrows by
     # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames
     init_reduce_after: int = -1
+    # with init: widen every encoder LSTM to this many units (0: keep the checkpoint's), computing
+    # the same function at the start: the new units' outgoing weights start at zero (Net2Net-style)
+    init_enc_hidden: int = 0
     # optimization
     steps: int = 20000  # planned steps (the LR schedule's length)
     minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable
@@ -359,6 +362,9 @@ class Trainer:
         if cfg.init_reduce_after >= 0 and not cfg.init:
             raise ValueError("init_reduce_after moves an --init checkpoint's time reduction; "
                              "a new model takes reduce_after=N")
+        if cfg.init_enc_hidden and not cfg.init:
+            raise ValueError("init_enc_hidden widens an --init checkpoint's encoder; "
+                             "a new model takes enc_hidden=N")
         src = ckpt or init
         if src is not None and not new_vocab:
             self.tok_proto = tokenizer_from_tensor(src["tokenizer"])
@@ -373,10 +379,15 @@ class Trainer:
             num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
             pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
             stack=cfg.stack, reduce_after=cfg.reduce_after)
-        if init is not None and (new_vocab or cfg.init_reduce_after >= 0):  # init's shape, changed
+        if init is not None and (new_vocab or cfg.init_reduce_after >= 0 or cfg.init_enc_hidden):  # init's shape, changed
             changes = {"num_classes": self.sp.get_piece_size() + 1} if new_vocab else {}
             if cfg.init_reduce_after >= 0:
                 changes["reduce_after"] = cfg.init_reduce_after
+            if cfg.init_enc_hidden:
+                if cfg.init_enc_hidden < init["arch"]["enc_hidden"]:
+                    raise ValueError(f"init_enc_hidden={cfg.init_enc_hidden}: the checkpoint's encoder has "
+                                     f"{init['arch']['enc_hidden']} units and can grow, not shrink")
+                changes["enc_hidden"] = cfg.init_enc_hidden
             arch = Architecture(**{**init["arch"], **changes})
             if not new_vocab and arch == Architecture(**init["arch"]):
                 arch = None  # init_reduce_after= the checkpoint's own: init as it is
@@ -484,12 +495,19 @@ class Trainer:
         (``init_reduce_after``). An encoder layer whose input narrows from ``r`` concatenated
         frames to one gets the sum of its ``r`` input-weight blocks (the same pre-activation
         for a steady input); one whose input widens gets its input weights tiled and divided
-        by ``r``; recurrent weights and biases are kept as they are."""
+        by ``r``; recurrent weights and biases are kept as they are. A wider encoder
+        (``init_enc_hidden``) is grown first (``trainer.model.widen_encoder``)."""
         old = Architecture(**init["arch"])
         torch.manual_seed(self.cfg.seed)
         model = RNNT(arch)
         own = model.state_dict()
         src = dict(init["model"])
+        if arch.enc_hidden != old.enc_hidden:
+            gen = torch.Generator().manual_seed(self.cfg.seed)
+            src = widen_encoder(src, old, arch.enc_hidden, gen)
+            _log(f"encoder widened from {old.enc_hidden} to {arch.enc_hidden} units per layer "
+                 f"({old.num_params():,} -> {arch.num_params():,} parameters); the outputs are unchanged", self.rank)
+            old = replace(old, enc_hidden=arch.enc_hidden)
         r = arch.reduce_factor
         for i in range(arch.enc_layers):
             k = f"enc.{i}.weight_ih_l0"
