@@ -359,12 +359,9 @@ class Trainer:
         if cfg.tokenizer not in ("init", "data"):
             raise ValueError(f"tokenizer={cfg.tokenizer!r}: init (the checkpoint's) or data (DATA/tokenizer.model)")
         new_vocab = init is not None and cfg.tokenizer == "data"
-        if cfg.init_reduce_after >= 0 and not cfg.init:
-            raise ValueError("init_reduce_after moves an --init checkpoint's time reduction; "
-                             "a new model takes reduce_after=N")
-        if cfg.init_enc_hidden and not cfg.init:
-            raise ValueError("init_enc_hidden widens an --init checkpoint's encoder; "
-                             "a new model takes enc_hidden=N")
+        for key, new in (("init_reduce_after", "reduce_after"), ("init_enc_hidden", "enc_hidden")):
+            if getattr(cfg, key) != getattr(TrainConfig, key) and not cfg.init:
+                raise ValueError(f"{key} changes an --init checkpoint's shape; a new model takes {new}=N")
         src = ckpt or init
         if src is not None and not new_vocab:
             self.tok_proto = tokenizer_from_tensor(src["tokenizer"])
@@ -379,18 +376,8 @@ class Trainer:
             num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
             pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
             stack=cfg.stack, reduce_after=cfg.reduce_after)
-        if init is not None and (new_vocab or cfg.init_reduce_after >= 0 or cfg.init_enc_hidden):  # init's shape, changed
-            changes = {"num_classes": self.sp.get_piece_size() + 1} if new_vocab else {}
-            if cfg.init_reduce_after >= 0:
-                changes["reduce_after"] = cfg.init_reduce_after
-            if cfg.init_enc_hidden:
-                if cfg.init_enc_hidden < init["arch"]["enc_hidden"]:
-                    raise ValueError(f"init_enc_hidden={cfg.init_enc_hidden}: the checkpoint's encoder has "
-                                     f"{init['arch']['enc_hidden']} units and can grow, not shrink")
-                changes["enc_hidden"] = cfg.init_enc_hidden
-            arch = Architecture(**{**init["arch"], **changes})
-            if not new_vocab and arch == Architecture(**init["arch"]):
-                arch = None  # init_reduce_after= the checkpoint's own: init as it is
+        if init is not None:
+            arch = self._init_shape(init, new_vocab)
         if arch is not None:
             arch.check()  # said before the features load, not after
         manifests = [m for m in cfg.train.split(",") if m] or [data / "train.jsonl"]
@@ -487,6 +474,22 @@ class Trainer:
         if self.world > 1:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+
+    def _init_shape(self, init: dict, new_vocab: bool) -> Architecture | None:
+        """The shape ``init``'s model takes in this run: another vocabulary (``tokenizer=data``),
+        time reduction (``init_reduce_after``) or encoder width (``init_enc_hidden``); None
+        when it trains as it is."""
+        cfg, own = self.cfg, init["arch"]
+        changes = {"num_classes": self.sp.get_piece_size() + 1} if new_vocab else {}
+        if cfg.init_reduce_after >= 0:
+            changes["reduce_after"] = cfg.init_reduce_after
+        if cfg.init_enc_hidden:
+            if cfg.init_enc_hidden < own["enc_hidden"]:
+                raise ValueError(f"init_enc_hidden={cfg.init_enc_hidden}: the checkpoint's encoder has "
+                                 f"{own['enc_hidden']} units and can grow, not shrink")
+            changes["enc_hidden"] = cfg.init_enc_hidden
+        arch = Architecture(**{**own, **changes})
+        return None if arch == Architecture(**own) and not new_vocab else arch
 
     def _adapted(self, init: dict, arch: Architecture, new_vocab: bool) -> RNNT:
         """``init``'s model in the shape ``arch``: another tokenizer (``new_vocab``: the

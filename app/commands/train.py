@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr train --init runs/float/last.pt --out runs/v1k --set tokenizer=data   # DATA's vocabulary\n"
         "  nnasr train --init runs/float/last.pt --out runs/r40 --set init_reduce_after=0   # 40 ms encoder\n"
         "                                                  # frames (no time reduction), from the 80 ms model\n"
+        "  nnasr train --init runs/float/last.pt --out runs/w320 --set init_enc_hidden=320   # a wider\n"
+        "                                                  # encoder that starts out computing the same function\n"
         "  nnasr train --init runs/float/last.pt --aat --out runs/aat --steps 2000\n"
         "  nnasr train --init runs/aat/last.pt --aat --prune csp --sparsity 0.8 --out runs/aat-csp\n"
         "  torchrun --nproc_per_node 8 -m app train --data ... --out ...     # many GPUs\n"
