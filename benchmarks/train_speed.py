@@ -1,6 +1,7 @@
 """Training-step time on this machine for the CPU recipe's options, side by side.
 
-Modes: the RNN-T loss by torchaudio or by torch ops (``trainer/rnnt_loss.py``), in fp32 or
+Modes: the RNN-T loss by torchaudio or by torch ops (``trainer/rnnt_loss.py``; under bf16 also
+with autograd's log-softmax gradient, ``torch-autograd``, in place of its hand-written one), in fp32 or
 under bf16 autocast (with oneDNN, as the trainer runs it on CPUs with bf16 units). Every mode
 trains the same model on the same batches of a real corpus (the trainer's own length-bucketed
 batches, collate and loss): each batch is stepped once per mode, rotating which goes first,
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     base = model_from_checkpoint(ckpt).train()
     modes = [("torchaudio", False), ("torch", False)]  # (RNN-T loss, bf16 autocast)
     if cpu_has_bf16_units():
-        modes.append(("torch", True))
+        modes += [("torch-autograd", True), ("torch", True)]
     name = {m: f"{m[0]} loss, {'bf16' if m[1] else 'fp32'}" for m in modes}
     models = {m: copy.deepcopy(base) for m in modes}
     opts = {m: torch.optim.AdamW(models[m].parameters(), lr=1e-5) for m in modes}
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
     print(f"\nmedian step over {len(audio_s)} batches (median {a:.0f} s of audio, torch threads "
           f"{torch.get_num_threads()}):")
     for m in modes:
-        print(f"  {name[m]:<22} {med[m]:.3f} s/step  {a / med[m]:6.1f} s of audio per s  "
+        print(f"  {name[m]:<28} {med[m]:.3f} s/step  {a / med[m]:6.1f} s of audio per s  "
               f"{med[modes[0]] / med[m]:.2f}x  (mean RNN-T loss {statistics.mean(losses[m]):.3f})")
     return 0
 

@@ -166,3 +166,24 @@ def test_cpu_rnnt_loss_equals_torchaudio():
     # blank at another index
     ref2 = AF.rnnt_loss(logits, (y - 1).int(), lt.int(), lu.int(), blank=C - 1, reduction="none", clamp=-1)
     assert torch.allclose(rnnt_loss(logits, y - 1, lt, lu, blank=C - 1), ref2, rtol=1e-5, atol=1e-4)
+    g_auto, = torch.autograd.grad(rnnt_loss(logits, y, lt, lu, fused=False).sum(), logits)
+    assert torch.allclose(g_got, g_auto, atol=1e-6)
+    # the hand-written log-softmax gradient leaves its input as it was (float32 is not copied
+    # on the way in), and bf16 logits (the CPU's autocast) are computed in float32
+    before = logits.detach().clone()
+    torch.autograd.grad(rnnt_loss(logits, y, lt, lu).sum(), logits)
+    assert torch.equal(logits.detach(), before)
+    half = logits.detach().bfloat16().requires_grad_()
+    wide = half.detach().float().requires_grad_()
+    got_h, got_w = rnnt_loss(half, y, lt, lu), rnnt_loss(wide, y, lt, lu)
+    assert got_h.dtype == torch.float32 and torch.allclose(got_h, got_w, rtol=1e-6, atol=1e-5)
+    g_h, = torch.autograd.grad(got_h.sum(), half)
+    g_w, = torch.autograd.grad(got_w.sum(), wide)
+    assert g_h.dtype == torch.bfloat16 and torch.allclose(g_h.float(), g_w, atol=1e-2)
+    # a batch whose every label sequence is empty
+    e = torch.randn(2, 4, 1, C, generator=g, requires_grad=True)
+    ref3 = AF.rnnt_loss(e, torch.zeros(2, 0).int(), torch.tensor([4, 2]).int(), torch.tensor([0, 0]).int(),
+                        blank=0, reduction="none", clamp=-1)
+    got3 = rnnt_loss(e, torch.zeros(2, 0, dtype=torch.long), torch.tensor([4, 2]), torch.tensor([0, 0]))
+    assert torch.allclose(got3, ref3, atol=1e-5)
+    assert torch.allclose(torch.autograd.grad(got3.sum(), e)[0], torch.autograd.grad(ref3.sum(), e)[0], atol=1e-5)

@@ -84,7 +84,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     clip: float = 5.0
     ctc_weight: float = 0.3
-    rnnt_impl: str = "auto"  # RNN-T loss: torchaudio | torch (trainer/rnnt_loss.py) | auto (torch on CPU)
+    rnnt_impl: str = "auto"  # RNN-T loss: torchaudio | torch (trainer/rnnt_loss.py) | torch-autograd (the same, slower) | auto (torch on CPU)
     specaug: bool = True
     amp: bool = True  # bf16 autocast (float training) on CUDA, and on CPUs with bf16 units (AMX, AVX512-BF16)
     dropout: float = 0.0  # between encoder LSTM layers (float training)
@@ -268,7 +268,7 @@ def collate(fs, idx, device, augment=None, pin=False):
     return x.to(device), lens.to(device), y.to(device), tl.to(device)
 
 
-RNNT_IMPLS = ("auto", "torch", "torchaudio")
+RNNT_IMPLS = ("auto", "torch", "torch-autograd", "torchaudio")
 
 
 def cpu_has_bf16_units() -> bool:
@@ -289,8 +289,9 @@ def cpu_has_bf16_units() -> bool:
 def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "auto"):
     logits, enc, enc_lens = model(x, lens, y, yl)
     enc_lens = enc_lens.clamp(min=1, max=logits.shape[1])
-    if rnnt_impl == "torch" or (rnnt_impl == "auto" and logits.device.type == "cpu"):
-        rnnt = rnnt_loss(logits.float(), y, enc_lens, yl, blank=model.arch.blank_id).sum()
+    if rnnt_impl in ("torch", "torch-autograd") or (rnnt_impl == "auto" and logits.device.type == "cpu"):
+        rnnt = rnnt_loss(logits, y, enc_lens, yl, blank=model.arch.blank_id,
+                         fused=rnnt_impl != "torch-autograd").sum()
     elif rnnt_impl in ("torchaudio", "auto"):
         import torchaudio.functional as AF
 
