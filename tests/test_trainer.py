@@ -271,7 +271,8 @@ def test_init_with_another_vocabulary_keeps_the_encoder(float_run, corpus, tmp_p
     args = ["train", "--data", str(data), "--out", str(out), "--init", str(float_run / "last.pt"),
             "--steps", "6", "--no-progress", "--set", *TINY, "eval_every=0", "tokenizer=data", "freeze=enc"]
     assert main(args) == 0
-    assert "new vocabulary (30 pieces, was 40): ctc, embed, join_out start afresh" in capsys.readouterr().out
+    log = capsys.readouterr().out
+    assert "new vocabulary (30 pieces, was 40): embed, join_out and ctc rebuilt from the old pieces" in log
     ck = load_checkpoint(out / "last.pt")
     assert ck["arch"]["num_classes"] == 31 and ck["model"]["join_out.weight"].shape[0] == 31
     assert tokenizer_from_tensor(ck["tokenizer"]) == (data / "tokenizer.model").read_bytes()
@@ -283,6 +284,54 @@ def test_init_with_another_vocabulary_keeps_the_encoder(float_run, corpus, tmp_p
     assert load_checkpoint(out / "last.pt")["step"] == 8
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "bad"), "--init", str(float_run / "last.pt"),
                  "--steps", "1", "--no-progress", "--set", "tokenizer=mine"]) == 2
+    def fresh(how):
+        return main(["train", "--data", str(data), "--out", str(tmp_path / how), "--init", str(float_run / "last.pt"),
+                     "--steps", "1", "--no-progress", "--set", *TINY, "eval_every=0", "tokenizer=data",
+                     f"init_vocab={how}"])
+
+    capsys.readouterr()
+    assert fresh("fresh") == 0
+    assert "new vocabulary (30 pieces, was 40): ctc, embed, join_out start afresh" in capsys.readouterr().out
+    assert fresh("zero") == 2
+
+
+def test_remap_vocabulary_starts_new_pieces_from_the_old_pieces_that_spell_them():
+    """A piece in both vocabularies keeps its rows wherever its id moves (a permuted vocabulary
+    is the same model); a longer piece gets the output row of its first old piece, with the
+    bias shared among the new pieces that start with it, and the embedding of its last; one
+    the old pieces cannot spell keeps its fresh rows; the blank is kept."""
+    import math
+
+    from trainer.model import remap_vocabulary
+
+    g = torch.Generator().manual_seed(0)
+    old = ["<blk>", "<unk>", "\u2581the", "\u2581a", "n", "re", "s"]
+
+    def state(n):
+        return {"join_out.weight": torch.randn(n + 1, 4, generator=g), "join_out.bias": torch.randn(n + 1, generator=g),
+                "ctc.weight": torch.randn(n + 1, 3, generator=g), "ctc.bias": torch.randn(n + 1, generator=g),
+                "embed.weight": torch.randn(n + 1, 5, generator=g), "enc.0.weight_ih_l0": torch.randn(2, 2, generator=g)}
+
+    src = state(len(old))
+    perm = [1, 0, 4, 6, 2, 5, 3]
+    out, n = remap_vocabulary(src, state(len(old)), old, [old[i] for i in perm])
+    assert n == {"exact": 7, "spelled": 0, "fresh": 0}
+    for k in ("join_out.weight", "join_out.bias", "ctc.weight", "ctc.bias", "embed.weight"):
+        assert torch.equal(out[k][0], src[k][0])  # the blank
+        assert torch.equal(out[k][1:], src[k][1:][perm])
+    assert out["enc.0.weight_ih_l0"] is src["enc.0.weight_ih_l0"]
+    new = ["<blk>", "<unk>", "\u2581the", "\u2581there", "\u2581thes", "\u2581an", "x"]
+    fresh = state(len(new))
+    out, n = remap_vocabulary(src, fresh, old, new)
+    assert n == {"exact": 3, "spelled": 3, "fresh": 1}
+    the, a, re, s_ = 3, 4, 6, 7  # old classes (piece id + 1)
+    for j, first, last, k in ((4, the, re, 3), (5, the, s_, 3), (6, a, 5, 1)):  # new classes
+        assert torch.equal(out["join_out.weight"][j], src["join_out.weight"][first])
+        assert out["ctc.bias"][j] == pytest.approx(float(src["ctc.bias"][first]) - math.log(k))
+        assert torch.equal(out["embed.weight"][j], src["embed.weight"][last])
+    assert out["join_out.bias"][3] == pytest.approx(float(src["join_out.bias"][the]) - math.log(3))
+    assert torch.equal(out["embed.weight"][7], fresh["embed.weight"][7])  # "x": no old piece spells it
+    assert torch.equal(out["join_out.weight"][7], fresh["join_out.weight"][7])
 
 
 def test_init_can_move_the_time_reduction_to_40_ms_frames(float_run, corpus, tmp_path, capsys):

@@ -229,3 +229,51 @@ def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Gener
         new[:, :h] = old
         out[name] = new
     return out
+
+
+def remap_vocabulary(state: dict, fresh: dict, old_pieces: list[str], new_pieces: list[str]) -> tuple[dict, dict]:
+    """``state`` (an ``RNNT`` state dict over ``old_pieces``) with its vocabulary-shaped layers
+    (the embedding, the joiner's output layer, the CTC head) rebuilt for ``new_pieces``
+    (sentencepiece pieces by id; model class = id + 1, class 0 the blank, kept as it is).
+
+    A new piece that the old tokenizer spells with old pieces ``o1 .. on`` (greedy
+    longest-prefix match) gets ``o1``'s output row, so the model emits it where it emitted
+    ``o1``, with ``o1``'s bias minus ``log k`` when ``k`` new pieces start with ``o1`` (their
+    joint probability is then ``o1``'s), and ``on``'s embedding row (the predictor goes on
+    from where the old one stood after the word's last old piece). A piece the old tokenizer
+    cannot spell keeps its rows in ``fresh`` (a newly initialized state dict of the new
+    shape). Returns the
+    state and counts: ``exact`` (the same piece in both), ``spelled`` (by 2 or more old
+    pieces), ``fresh``."""
+    import math
+
+    index = {p: i for i, p in enumerate(old_pieces)}
+    longest = max(map(len, old_pieces))
+    first, last = {}, {}
+    for j, piece in enumerate(new_pieces):
+        if piece in index:
+            first[j] = last[j] = index[piece]
+            continue
+        parts, s = [], piece
+        while s:
+            k = next((k for k in range(min(len(s), longest), 0, -1) if s[:k] in index), 0)
+            if not k:
+                break
+            parts.append(index[s[:k]])
+            s = s[k:]
+        if parts and not s:
+            first[j], last[j] = parts[0], parts[-1]
+    share: dict[int, int] = {}
+    for o in first.values():
+        share[o] = share.get(o, 0) + 1
+    out = dict(state)
+    for name in ("join_out.weight", "join_out.bias", "ctc.weight", "ctc.bias", "embed.weight"):
+        out[name] = fresh[name].clone()
+        out[name][0] = state[name][0]  # the blank
+    for j, o in first.items():
+        for name in ("join_out", "ctc"):
+            out[f"{name}.weight"][j + 1] = state[f"{name}.weight"][o + 1]
+            out[f"{name}.bias"][j + 1] = state[f"{name}.bias"][o + 1] - math.log(share[o])
+        out["embed.weight"][j + 1] = state["embed.weight"][last[j] + 1]
+    exact = sum(1 for p in new_pieces if p in index)
+    return out, {"exact": exact, "spelled": len(first) - exact, "fresh": len(new_pieces) - len(first)}

@@ -46,7 +46,7 @@ from .dataset import (
 )
 from .evaluate import evaluate_engine  # imported up front, with the engine: a run never mixes
 from .export import export_model, export_ranges  # code versions if the tree changes under it
-from .model import RNNT, widen_encoder
+from .model import RNNT, remap_vocabulary, widen_encoder
 from .rnnt_loss import rnnt_loss
 
 
@@ -57,8 +57,13 @@ class TrainConfig:
     out: str = "runs/float"
     init: str = ""  # start from this checkpoint's weights (fine-tuning: AAT, pruning)
     # with init: "init" keeps its tokenizer; "data" takes DATA/tokenizer.model (another vocabulary):
-    # the encoder is kept, the vocabulary-shaped layers (embedding, joiner output, CTC head) start afresh
+    # the encoder is kept, the vocabulary-shaped layers (embedding, joiner output, CTC head) are
+    # rebuilt for it (init_vocab)
     tokenizer: str = "init"
+    # with tokenizer=data: "map" starts each new piece's rows from the old pieces that spell it
+    # (trainer.model.remap_vocabulary: the output row of the first, the embedding of the last);
+    # "fresh" starts those layers from random weights
+    init_vocab: str = "map"
     # architecture (ignored with init/resume: the checkpoint's architecture is used)
     enc_hidden: int = 256
     enc_layers: int = 3
@@ -359,6 +364,8 @@ class Trainer:
         init = load_checkpoint(cfg.init) if (cfg.init and ckpt is None) else None
         if cfg.tokenizer not in ("init", "data"):
             raise ValueError(f"tokenizer={cfg.tokenizer!r}: init (the checkpoint's) or data (DATA/tokenizer.model)")
+        if cfg.init_vocab not in ("map", "fresh"):
+            raise ValueError(f"init_vocab={cfg.init_vocab!r}: map (from the old pieces) or fresh (random)")
         new_vocab = init is not None and cfg.tokenizer == "data"
         for key, new in (("init_reduce_after", "reduce_after"), ("init_enc_hidden", "enc_hidden")):
             if getattr(cfg, key) != getattr(TrainConfig, key) and not cfg.init:
@@ -520,10 +527,22 @@ class Trainer:
                 src[k] = w.reshape(w.shape[0], r, d_new).sum(1)
             elif d_new == d_old * r:
                 src[k] = w.repeat(1, r) / r
+        mapped = None
+        if new_vocab and self.cfg.init_vocab == "map":
+            import sentencepiece as spm
+
+            old_sp = spm.SentencePieceProcessor(model_proto=tokenizer_from_tensor(init["tokenizer"]))
+            src, mapped = remap_vocabulary(
+                src, own, [old_sp.id_to_piece(i) for i in range(old_sp.get_piece_size())],
+                [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())])
         keep = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(keep, strict=False)
         fresh = sorted({k.rsplit(".", 1)[0] for k in own if k not in keep})
-        if new_vocab:
+        if mapped:
+            _log(f"new vocabulary ({arch.num_classes - 1} pieces, was {old.num_classes - 1}): embed, join_out "
+                 f"and ctc rebuilt from the old pieces: {mapped['exact']} kept, {mapped['spelled']} spelled "
+                 f"by old pieces, {mapped['fresh']} fresh", self.rank)
+        elif new_vocab:
             _log(f"new vocabulary ({arch.num_classes - 1} pieces, was {old.num_classes - 1}): "
                  f"{', '.join(fresh) or 'nothing'} start afresh", self.rank)
         if arch.reduce_after != old.reduce_after:
