@@ -110,6 +110,26 @@ def test_eval_torch_mode_matches_engine_float(float_run, corpus, tmp_path, capsy
     assert "checkpoint (.pt)" in capsys.readouterr().err
 
 
+def test_eval_ctc_mode_decodes_the_encoder_alone(float_run, corpus, tmp_path, capsys):
+    """`nnasr eval --mode ctc`: the encoder through its CTC head, no predictor. The tiny
+    model trained with the CTC auxiliary loss transcribes its clips this way too; a
+    checkpoint without a CTC head is refused in one line."""
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint, save_checkpoint
+
+    ck, man = str(float_run / "last.pt"), str(corpus / "dev.jsonl")
+    js = tmp_path / "ctc.json"
+    assert main(["eval", "--model", ck, "--manifest", man, "--mode", "ctc", "--json", str(js)]) == 0
+    assert "[ctc]" in capsys.readouterr().out
+    res = json.loads(js.read_text())
+    assert res["utterances"] > 0 and res["wer"] <= 0.2, res["per_utterance"]
+    state = load_checkpoint(ck)
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("ctc.")}
+    save_checkpoint(tmp_path / "noctc.pt", state)
+    assert main(["eval", "--model", str(tmp_path / "noctc.pt"), "--manifest", man, "--mode", "ctc"]) == 2
+    assert "no CTC head" in capsys.readouterr().err
+
+
 def test_aat_parity_trainer_equals_engine(float_run, corpus, tmp_path):
     """Contract 2: the AAT forward in torch and the exported model in the engine agree
     bit for bit on every layer's integer output, and decode identical tokens."""

@@ -27,3 +27,15 @@ def greedy_decode(model, feats: torch.Tensor, max_symbols: int = 3) -> list[int]
                 break
             out.append(k)
     return out
+
+
+@torch.no_grad()
+def ctc_greedy_decode(model, feats: torch.Tensor) -> list[int]:
+    """feats [T, n_mels] (raw log-mel) -> class ids from the encoder's CTC head alone (best
+    class per encoder frame, repeats merged, blanks dropped): the encoder without the
+    predictor, a diagnostic. The CTC head is trained beside the RNN-T but never exported."""
+    lens = torch.tensor([feats.shape[0]])
+    enc, enc_lens, _ = model.encode(feats[None].float(), lens)
+    best = model.ctc(enc[0, : int(enc_lens[0])]).argmax(-1).tolist()
+    blank = model.arch.blank_id
+    return [k for i, k in enumerate(best) if k != blank and (i == 0 or k != best[i - 1])]

@@ -115,17 +115,18 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
 
 
 def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *,
-                   progress: bool = False) -> EvalResult:
+                   progress: bool = False, ctc: bool = False) -> EvalResult:
     """Greedy decoding of every record by the torch model itself (float forward,
     :func:`trainer.decode.greedy_decode`), on the engine's front-end features: the reference
     that the engine's float execution of the model's export is compared against (contract 2:
     ``nnasr eval --mode torch`` vs ``--mode float`` on the same checkpoint and manifest).
-    No per-chunk timing: the host time is the whole decode's."""
+    No per-chunk timing: the host time is the whole decode's. ``ctc``: decode with the
+    encoder's CTC head instead (:func:`trainer.decode.ctc_greedy_decode`: no predictor)."""
     import sentencepiece as spm
     import torch
 
     from engine.frontend import FrontendConfig, compute_features
-    from trainer.decode import greedy_decode
+    from trainer.decode import ctc_greedy_decode, greedy_decode
 
     sp = spm.SentencePieceProcessor()
     sp.LoadFromSerializedProto(tokenizer_proto)
@@ -134,11 +135,11 @@ def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *,
 
     def decode(x):
         t0 = time.perf_counter()
-        ids = greedy_decode(model, torch.from_numpy(compute_features(x, fe)))
+        ids = (ctc_greedy_decode if ctc else greedy_decode)(model, torch.from_numpy(compute_features(x, fe)))
         hyp = sp.decode([i - 1 for i in ids]).strip() if ids else ""  # class k = piece k-1
         return hyp, [], time.perf_counter() - t0
 
-    return _evaluate(records, fe.sample_rate, decode, progress, "decoding (torch)")
+    return _evaluate(records, fe.sample_rate, decode, progress, "decoding (torch, CTC head)" if ctc else "decoding (torch)")
 
 
 def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str) -> EvalResult:

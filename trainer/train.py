@@ -292,7 +292,10 @@ def cpu_has_bf16_units() -> bool:
 
 
 def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "auto"):
+    """``model``: the RNNT, or its DistributedDataParallel wrapper (whose forward it calls;
+    the CTC head and the architecture are read from the wrapped model)."""
     logits, enc, enc_lens = model(x, lens, y, yl)
+    model = getattr(model, "module", model)
     enc_lens = enc_lens.clamp(min=1, max=logits.shape[1])
     if rnnt_impl in ("torch", "torch-autograd") or (rnnt_impl == "auto" and logits.device.type == "cpu"):
         rnnt = rnnt_loss(logits, y, enc_lens, yl, blank=model.arch.blank_id,
@@ -401,6 +404,12 @@ class Trainer:
                  "augmentation kept)", self.rank)
             if not n["kept"]:
                 raise ValueError("min_snr/max_rt60 left no training utterance")
+        if self.world > 1 and not make_batches(self.train_fs.lengths, cfg.max_frames, cfg.seed, 0,
+                                               rank=self.rank, world=self.world):
+            n = len(make_batches(self.train_fs.lengths, cfg.max_frames, cfg.seed, 0))
+            raise ValueError(f"{len(self.train_fs)} training utterances make {n} batch(es) of max_frames="
+                             f"{cfg.max_frames}: fewer than the {self.world} ranks, each of which needs its "
+                             "own; lower max_frames, or train on fewer processes or more data")
         dev = data / "dev.jsonl"
         from trainer.data.manifest import read_manifest
 
@@ -480,8 +489,10 @@ class Trainer:
             self.audio_seen = float(init.get("audio_seen", 0.0))  # totals include the init's
         self.ddp = self.model
         if self.world > 1:
+            # without the CTC loss its head gets no gradient: DDP must be told to expect that
             self.ddp = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None,
+                find_unused_parameters=cfg.ctc_weight <= 0)
 
     def _init_shape(self, init: dict, new_vocab: bool) -> Architecture | None:
         """The shape ``init``'s model takes in this run: another vocabulary (``tokenizer=data``),
@@ -564,6 +575,16 @@ class Trainer:
             "audio_seen": self.audio_seen, "budget_seconds": self.budget_spent,
             **({"prune": self.pruner.state_dict()} if self.pruner else {}),
         }
+
+    def _all_agree_to_stop(self, mine: bool) -> bool:
+        """Whether any rank wants to stop (one tiny all-reduce per step under torchrun): each
+        rank's clock and signals are its own, and a rank that left the loop alone would leave
+        the others waiting in their next gradient all-reduce for ever."""
+        if self.world == 1:
+            return mine
+        flag = torch.tensor([float(mine)], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
 
     def save(self) -> None:
         if self.rank == 0:
@@ -664,15 +685,17 @@ class Trainer:
         try:
             with Progress(*cols, disable=not self.progress or self.rank != 0) as bar:
                 task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
-                while self.step < cfg.steps and not stop["flag"]:
+                halt = False  # agreed by every rank (a SIGTERM or the budget), so all stop at one step
+                while self.step < cfg.steps and not halt:
                     batches = make_batches(lengths, cfg.max_frames, cfg.seed, self.epoch,
                                            shortest_first=(self.epoch == 0 and not cfg.init), rank=self.rank,
                                            world=self.world)
                     while self.batch_in_epoch < len(batches):
-                        if self.step >= cfg.steps or stop["flag"]:
+                        if self.step >= cfg.steps:
                             break
-                        if cfg.minutes and (time.time() - t_budget) / 60 >= cfg.minutes:
-                            stop["flag"] = True
+                        out_of_time = bool(cfg.minutes) and (time.time() - t_budget) / 60 >= cfg.minutes
+                        if self._all_agree_to_stop(stop["flag"] or out_of_time):
+                            halt = True
                             break
                         idx = batches[self.batch_in_epoch]
                         if pending is not None:
@@ -741,4 +764,5 @@ class Trainer:
             self.wall = wall0 + time.time() - t_start
             self.budget_spent = time.time() - t_budget
             self.save()
-        return {"step": self.step, "epoch": self.epoch, "wall_s": self.wall, "out": str(self.out / "last.pt")}
+        return {"step": self.step, "epoch": self.epoch, "wall_s": self.wall, "run_s": time.time() - t_start,
+                "out": str(self.out / "last.pt")}

@@ -19,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model runs/float/last.pt --manifest data/corpus/test.jsonl --mode torch\n"
         "      # the same checkpoint decoded by torch itself: its WER against --mode float's is\n"
         "      # the parity of the engine's float execution with training (docs/training.md)\n"
+        "  nnasr eval --model runs/float/last.pt --manifest data/corpus/dev.jsonl --mode ctc\n"
+        "      # the encoder alone (CTC head, greedy): compare with --mode torch's WER\n"
         "  nnasr eval --model m.nnasr --manifest test.jsonl --json out.json   # per-utterance output\n"
         "  nnasr eval --model baseline-ptq --manifest data/corpus/test.jsonl --by-voice\n"
         "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
@@ -26,10 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
                    help="engine model file (.nnasr) or its shipped name, or a checkpoint (.pt)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath and text")
-    p.add_argument("--mode", choices=["placed", "float", "torch"], default="placed",
+    p.add_argument("--mode", choices=["placed", "float", "torch", "ctc"], default="placed",
                    help="placed: integer NNA emulator with the model's placement; float: the engine's "
                         "float reference; torch: a checkpoint's own float torch forward, AAT checkpoints too "
-                        "(greedy, no export; compare with --mode float)")
+                        "(greedy, no export; compare with --mode float); ctc: a checkpoint's encoder alone "
+                        "through its training-only CTC head (greedy, no predictor: how much of the error "
+                        "is the encoder's)")
     p.add_argument("--beam", type=int, default=1,
                    help=f"beam width (default 1: greedy, as the model card's WER column; the apps "
                         f"decode with {DEFAULT_BEAM}, see docs/decoding.md)")
@@ -62,7 +66,7 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if args.limit:
         records = records[: args.limit]
-    if args.mode == "torch":
+    if args.mode in ("torch", "ctc"):
         return _run_torch(args, records)
     with tempfile.TemporaryDirectory() as d:
         path = args.model
@@ -96,16 +100,19 @@ def _run_torch(args, records) -> int:
     from engine.audio import AudioError
 
     if not args.model.endswith(".pt"):
-        raise UserError("--mode torch decodes a training checkpoint (.pt) with torch; an engine "
+        raise UserError(f"--mode {args.mode} decodes a training checkpoint (.pt) with torch; an engine "
                         "model runs with --mode float or placed")
     if args.beam != 1 or args.lm or args.chunk_ms:
-        raise UserError("--mode torch is greedy whole-utterance decoding: no --beam, --lm or --chunk-ms")
+        raise UserError(f"--mode {args.mode} is greedy whole-utterance decoding: no --beam, --lm or --chunk-ms")
     from app.commands.export import load_training_checkpoint
     from trainer.evaluate import evaluate_torch
 
-    _, model, proto, _ = load_training_checkpoint(args.model)
+    ck, model, proto, _ = load_training_checkpoint(args.model)
+    if args.mode == "ctc" and "ctc.weight" not in ck["model"]:
+        raise UserError(f"{args.model}: this checkpoint has no CTC head to decode with (compacted "
+                        "or trained without one); --mode torch decodes its RNN-T")
     try:
-        r = evaluate_torch(model, proto, records, progress=True)
+        r = evaluate_torch(model, proto, records, progress=True, ctc=args.mode == "ctc")
     except AudioError as e:
         raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     return _report(args, r)
@@ -123,6 +130,7 @@ def _report(args, r) -> int:
           f"CER {r.cer:.2%} "
           f"on {r.utterances} utterances, {r.audio_seconds / 60:.1f} min of audio; RTF {r.rtf:.3f}; "
           + ("torch, whole utterances (no chunks)" if args.mode == "torch" else
+             "the encoder's CTC head alone, torch, whole utterances" if args.mode == "ctc" else
              f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
              + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
                 f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))

@@ -113,6 +113,9 @@ def run(args) -> int:
             raise
         raise UserError(f"{ckpt}: not an nnasr training checkpoint ({type(e).__name__}: {e})") from None
     r = trainer.run()
-    print(f"stopped at step {r['step']} (epoch {r['epoch']}), {r['wall_s'] / 60:.1f} min of training; "
-          f"checkpoint {r['out']}")
+    if trainer.rank == 0:  # under torchrun every rank returns here; one report
+        total = (f", {r['wall_s'] / 60:.1f} in all (with the earlier runs it continues)"
+                 if r["wall_s"] - r["run_s"] > 30 else "")
+        print(f"stopped at step {r['step']} (epoch {r['epoch']}), {r['run_s'] / 60:.1f} min of training{total}; "
+              f"checkpoint {r['out']}")
     return 0
