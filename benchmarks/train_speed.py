@@ -66,7 +66,7 @@ def main(argv=None) -> int:
             with torch.backends.mkldnn.flags(enabled=m[1]):
                 t0 = time.perf_counter()
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=m[1]):
-                    loss, rnnt, _ = compute_loss(models[m], x, lens, y, yl, 0.3, m[0])
+                    loss, rnnt, _, _ = compute_loss(models[m], x, lens, y, yl, 0.3, m[0])
                 opts[m].zero_grad()
                 loss.backward()
                 opts[m].step()

@@ -565,3 +565,31 @@ def test_an_unbuildable_architecture_is_refused_with_its_reason(corpus, tmp_path
         RNNT(Architecture(num_classes=10, enc_layers=1, reduce_after=1))
     assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "run"), "--steps", "2",
                  "--no-progress", "--set", *TINY, "enc_layers=1"]) != 0
+
+
+def test_intermediate_ctc_trains_resumes_and_stays_out_of_the_export(corpus, tmp_path, capsys):
+    """`--set inter_ctc_weight=W`: a CTC head on a middle encoder layer adds its loss (logged),
+    is saved and resumed with the model, and the export is the same model without it."""
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+
+    out = tmp_path / "inter"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--steps", "20", "--no-progress",
+                 "--set", *TINY, "inter_ctc_weight=0.3", "log_every=10", "eval_every=0"]) == 0
+    log = capsys.readouterr().out
+    assert "intermediate CTC loss on encoder layer 1's output (of 2), weight 0.3" in log
+    assert " inter " in log
+    ck = load_checkpoint(out / "last.pt")
+    assert int(ck["model"]["ctc_inter.layer"]) == 1 and "ctc_inter.out.weight" in ck["model"]
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--resume", "--steps", "30",
+                 "--no-progress"]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert int(load_checkpoint(out / "last.pt")["step"]) == 30
+    model = model_from_checkpoint(load_checkpoint(out / "last.pt")).eval()
+    assert model.ctc_inter is not None
+    m = tmp_path / "m.nnasr"
+    assert main(["export", str(out / "last.pt"), "--out", str(m), "--data", str(corpus)]) == 0
+    assert _decode_all(corpus, m, mode="float") == _torch_decode_all(corpus, model)
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad"), "--steps", "1", "--no-progress",
+                 "--set", *TINY, "inter_ctc_weight=0.3", "inter_ctc_layer=2"]) == 2
+    assert "inter_ctc_layer=2" in capsys.readouterr().err

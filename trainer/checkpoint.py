@@ -44,6 +44,8 @@ def tokenizer_from_tensor(t: torch.Tensor) -> bytes:
 def model_from_checkpoint(ckpt: dict, device="cpu") -> RNNT:
     arch = Architecture(**ckpt["arch"])
     model = RNNT(arch)
+    if "ctc_inter.layer" in ckpt["model"]:  # trained with an intermediate CTC loss
+        model.add_inter_ctc(int(ckpt["model"]["ctc_inter.layer"]))
     missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
     bad = [k for k in missing if not k.startswith("ctc.")] + list(unexpected)
     if bad:

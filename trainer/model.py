@@ -20,6 +20,16 @@ from engine.model import Architecture
 from engine.nna.spec import NNASpec
 
 
+class InterCTC(nn.Module):
+    """An intermediate CTC head on encoder layer ``layer``'s output (InterCTC, Lee & Watanabe
+    2021): a training-only loss that asks the lower layers for tokens too. Never exported."""
+
+    def __init__(self, hidden: int, num_classes: int, layer: int) -> None:
+        super().__init__()
+        self.out = nn.Linear(hidden, num_classes)
+        self.register_buffer("layer", torch.tensor(layer))
+
+
 class RNNT(nn.Module):
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
@@ -43,6 +53,16 @@ class RNNT(nn.Module):
         self.spec: NNASpec | None = None
         self._emu = None
         self.dropout = 0.0  # between encoder layers, float training only (not exported)
+        self.ctc_inter: InterCTC | None = None  # add_inter_ctc
+        self._inter = None  # (output, lengths) of the InterCTC layer in the last float encode
+
+    def add_inter_ctc(self, layer: int) -> None:
+        """An intermediate CTC head on the output of encoder layer ``layer`` (1-based, below
+        the last), before any time reduction after it."""
+        a = self.arch
+        if not 1 <= layer < a.enc_layers:
+            raise ValueError(f"inter_ctc_layer={layer}: an encoder layer below the last, 1..{a.enc_layers - 1}")
+        self.ctc_inter = InterCTC(a.enc_hidden, a.num_classes, layer).to(self.feat_mean.device)
 
     # --- configuration -----------------------------------------------------------------
     def enable_aat(self, spec: NNASpec) -> None:
@@ -84,8 +104,11 @@ class RNNT(nn.Module):
         a = self.arch
         if self.aat:
             return self._encode_aat(x, lengths)
+        inter = int(self.ctc_inter.layer) if self.ctc_inter is not None else 0
         for i, lstm in enumerate(self.enc):
             x, _ = lstm(x)
+            if i + 1 == inter:
+                self._inter = (x, lengths)
             if self.dropout and i + 1 < len(self.enc):
                 x = F.dropout(x, self.dropout, self.training)
             if a.reduce_after and i + 1 == a.reduce_after:
@@ -166,7 +189,8 @@ class RNNT(nn.Module):
     def groups(self) -> dict[str, list[nn.Module]]:
         """The model's parts by name, for freezing and re-initializing (``enc`` includes the
         CTC head, which reads the encoder output)."""
-        return {"enc": [*self.enc, self.ctc], "pred": [self.embed, self.pred],
+        enc = [*self.enc, self.ctc] + ([self.ctc_inter] if self.ctc_inter is not None else [])
+        return {"enc": enc, "pred": [self.embed, self.pred],
                 "join": [self.join_enc, self.join_pred, self.join_out]}
 
     def prunable(self) -> dict[str, torch.Tensor]:

@@ -89,6 +89,10 @@ class TrainConfig:
     weight_decay: float = 1e-5
     clip: float = 5.0
     ctc_weight: float = 0.3
+    # intermediate CTC (InterCTC): a CTC loss on encoder layer inter_ctc_layer's output (0: the
+    # middle layer, enc_layers // 2) through a head of its own; float training only, never exported
+    inter_ctc_weight: float = 0.0
+    inter_ctc_layer: int = 0
     rnnt_impl: str = "auto"  # RNN-T loss: torchaudio | torch (trainer/rnnt_loss.py) | torch-autograd (the same, slower) | auto (torch on CPU)
     specaug: bool = True
     amp: bool = True  # bf16 autocast (float training) on CUDA, and on CPUs with bf16 units (AMX, AVX512-BF16)
@@ -291,11 +295,14 @@ def cpu_has_bf16_units() -> bool:
     return False
 
 
-def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "auto"):
-    """``model``: the RNNT, or its DistributedDataParallel wrapper (whose forward it calls;
-    the CTC head and the architecture are read from the wrapped model)."""
+def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "auto",
+                 inter_ctc_weight: float = 0.0):
+    """-> (loss, RNN-T, CTC, intermediate CTC), per utterance. ``model``: the RNNT, or its
+    DistributedDataParallel wrapper (whose forward it calls; the CTC heads and the
+    architecture are read from the wrapped model)."""
     logits, enc, enc_lens = model(x, lens, y, yl)
     model = getattr(model, "module", model)
+    inter_out, model._inter = model._inter, None
     enc_lens = enc_lens.clamp(min=1, max=logits.shape[1])
     if rnnt_impl in ("torch", "torch-autograd") or (rnnt_impl == "auto" and logits.device.type == "cpu"):
         rnnt = rnnt_loss(logits, y, enc_lens, yl, blank=model.arch.blank_id,
@@ -314,8 +321,15 @@ def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "aut
         ctc = F.ctc_loss(lp, y, enc_lens, yl, blank=model.arch.blank_id, reduction="sum",
                          zero_infinity=True)
         loss = loss + ctc_weight * ctc
+    inter = torch.zeros(())
+    if inter_ctc_weight > 0 and inter_out is not None:
+        h, h_lens = inter_out
+        lp = F.log_softmax(model.ctc_inter.out(h).float(), dim=-1).transpose(0, 1)
+        inter = F.ctc_loss(lp, y, h_lens.clamp(min=1, max=h.shape[1]), yl, blank=model.arch.blank_id,
+                           reduction="sum", zero_infinity=True)
+        loss = loss + inter_ctc_weight * inter
     B = x.shape[0]
-    return loss / B, rnnt.detach() / B, ctc.detach() / B
+    return loss / B, rnnt.detach() / B, ctc.detach() / B, inter.detach() / B
 
 
 class Trainer:
@@ -424,6 +438,11 @@ class Trainer:
             mean, std = global_stats(self.train_fs)
             self.model.feat_mean.copy_(torch.from_numpy(mean))
             self.model.feat_std.copy_(torch.from_numpy(std))
+        if cfg.inter_ctc_weight > 0 and self.model.ctc_inter is None:
+            layer = cfg.inter_ctc_layer or self.model.arch.enc_layers // 2
+            self.model.add_inter_ctc(layer)
+            _log(f"intermediate CTC loss on encoder layer {layer}'s output (of {self.model.arch.enc_layers}), "
+                 f"weight {cfg.inter_ctc_weight:g}", self.rank)
         self.spec = cfg.spec()
         if cfg.aat:
             if not (self.model.in_scale > 0):
@@ -489,10 +508,11 @@ class Trainer:
             self.audio_seen = float(init.get("audio_seen", 0.0))  # totals include the init's
         self.ddp = self.model
         if self.world > 1:
-            # without the CTC loss its head gets no gradient: DDP must be told to expect that
+            # a CTC head without its loss gets no gradient: DDP must be told to expect that
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None,
-                find_unused_parameters=cfg.ctc_weight <= 0)
+                find_unused_parameters=cfg.ctc_weight <= 0 or (self.model.ctc_inter is not None and (
+                    cfg.inter_ctc_weight <= 0 or cfg.aat)))
 
     def _init_shape(self, init: dict, new_vocab: bool) -> Architecture | None:
         """The shape ``init``'s model takes in this run: another vocabulary (``tokenizer=data``),
@@ -714,7 +734,8 @@ class Trainer:
                         if self.pruner:
                             self.pruner.before_step(self.step)
                         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                            loss, rnnt, ctc = compute_loss(self.ddp, x, lens, y, yl, cfg.ctc_weight, cfg.rnnt_impl)
+                            loss, rnnt, ctc, inter = compute_loss(self.ddp, x, lens, y, yl, cfg.ctc_weight,
+                                                                  cfg.rnnt_impl, cfg.inter_ctc_weight)
                             if self.pruner:
                                 loss = loss + self.pruner.loss_term()
                         opt.zero_grad(set_to_none=True)
@@ -732,7 +753,9 @@ class Trainer:
                         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
                         if self.step % cfg.log_every == 0:
                             rate = utts / max(1e-6, time.time() - t_rate)
-                            info = f"rnnt {ema:.2f} ctc {float(ctc):.2f} lr {lr:.2e} {rate:.1f} utt/s"
+                            info = (f"rnnt {ema:.2f} ctc {float(ctc):.2f} "
+                                    + (f"inter {float(inter):.2f} " if cfg.inter_ctc_weight > 0 else "")
+                                    + f"lr {lr:.2e} {rate:.1f} utt/s")
                             bar.update(task, completed=self.step, info=info)
                             if not self.progress and self.rank == 0:
                                 _log(f"step {self.step} {info}")
