@@ -89,6 +89,8 @@ def test_switch_model_pause_clear_save(models, tmp_path):
             await _until(pilot, lambda: app.finals)  # the switch committed a final
             await pilot.press("s")
             await pilot.pause(0.1)
+            await pilot.press("space")  # paused, so no new final lands between the clear and the check
+            await pilot.pause(0.3)
             await pilot.press("c")
             assert app.finals == [] and not app.query_one("#finals").display
             await pilot.press("q")
