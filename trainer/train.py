@@ -443,6 +443,9 @@ class Trainer:
             self.model.add_inter_ctc(layer)
             _log(f"intermediate CTC loss on encoder layer {layer}'s output (of {self.model.arch.enc_layers}), "
                  f"weight {cfg.inter_ctc_weight:g}", self.rank)
+        elif cfg.inter_ctc_weight > 0:
+            _log(f"intermediate CTC loss on encoder layer {int(self.model.ctc_inter.layer)}'s output, weight "
+                 f"{cfg.inter_ctc_weight:g}, its head from the checkpoint", self.rank)
         self.spec = cfg.spec()
         if cfg.aat:
             if not (self.model.in_scale > 0):
