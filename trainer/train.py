@@ -315,18 +315,17 @@ def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "aut
     else:
         raise ValueError(f"rnnt_impl={rnnt_impl!r}: one of {', '.join(RNNT_IMPLS)}")
     loss = rnnt
-    ctc = torch.zeros(())
+    def ctc_loss(head, h, h_lens):
+        lp = F.log_softmax(head(h).float(), dim=-1).transpose(0, 1)
+        return F.ctc_loss(lp, y, h_lens, yl, blank=model.arch.blank_id, reduction="sum", zero_infinity=True)
+
+    ctc = inter = torch.zeros(())
     if ctc_weight > 0:
-        lp = F.log_softmax(model.ctc(enc).float(), dim=-1).transpose(0, 1)
-        ctc = F.ctc_loss(lp, y, enc_lens, yl, blank=model.arch.blank_id, reduction="sum",
-                         zero_infinity=True)
+        ctc = ctc_loss(model.ctc, enc, enc_lens)
         loss = loss + ctc_weight * ctc
-    inter = torch.zeros(())
     if inter_ctc_weight > 0 and inter_out is not None:
         h, h_lens = inter_out
-        lp = F.log_softmax(model.ctc_inter.out(h).float(), dim=-1).transpose(0, 1)
-        inter = F.ctc_loss(lp, y, h_lens.clamp(min=1, max=h.shape[1]), yl, blank=model.arch.blank_id,
-                           reduction="sum", zero_infinity=True)
+        inter = ctc_loss(model.ctc_inter.out, h, h_lens.clamp(min=1, max=h.shape[1]))
         loss = loss + inter_ctc_weight * inter
     B = x.shape[0]
     return loss / B, rnnt.detach() / B, ctc.detach() / B, inter.detach() / B
@@ -418,9 +417,8 @@ class Trainer:
                  "augmentation kept)", self.rank)
             if not n["kept"]:
                 raise ValueError("min_snr/max_rt60 left no training utterance")
-        if self.world > 1 and not make_batches(self.train_fs.lengths, cfg.max_frames, cfg.seed, 0,
-                                               rank=self.rank, world=self.world):
-            n = len(make_batches(self.train_fs.lengths, cfg.max_frames, cfg.seed, 0))
+        n = len(make_batches(self.train_fs.lengths, cfg.max_frames, cfg.seed, 0)) if self.world > 1 else 1
+        if n < self.world:  # each rank takes every world-th batch (make_batches): some would get none
             raise ValueError(f"{len(self.train_fs)} training utterances make {n} batch(es) of max_frames="
                              f"{cfg.max_frames}: fewer than the {self.world} ranks, each of which needs its "
                              "own; lower max_frames, or train on fewer processes or more data")
@@ -438,14 +436,13 @@ class Trainer:
             mean, std = global_stats(self.train_fs)
             self.model.feat_mean.copy_(torch.from_numpy(mean))
             self.model.feat_std.copy_(torch.from_numpy(std))
-        if cfg.inter_ctc_weight > 0 and self.model.ctc_inter is None:
-            layer = cfg.inter_ctc_layer or self.model.arch.enc_layers // 2
-            self.model.add_inter_ctc(layer)
-            _log(f"intermediate CTC loss on encoder layer {layer}'s output (of {self.model.arch.enc_layers}), "
-                 f"weight {cfg.inter_ctc_weight:g}", self.rank)
-        elif cfg.inter_ctc_weight > 0:
-            _log(f"intermediate CTC loss on encoder layer {int(self.model.ctc_inter.layer)}'s output, weight "
-                 f"{cfg.inter_ctc_weight:g}, its head from the checkpoint", self.rank)
+        if cfg.inter_ctc_weight > 0:
+            inherited = self.model.ctc_inter is not None
+            if not inherited:
+                self.model.add_inter_ctc(cfg.inter_ctc_layer or self.model.arch.enc_layers // 2)
+            _log(f"intermediate CTC loss on encoder layer {int(self.model.ctc_inter.layer)}'s output (of "
+                 f"{self.model.arch.enc_layers}), weight {cfg.inter_ctc_weight:g}"
+                 + (", its head from the checkpoint" if inherited else ""), self.rank)
         self.spec = cfg.spec()
         if cfg.aat:
             if not (self.model.in_scale > 0):
