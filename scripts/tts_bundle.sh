@@ -6,8 +6,12 @@
 #   here:   bash scripts/tts_bundle.sh .gpu/tts.tar.xz
 #   there:  mkdir -p /tmp/tts && tar -xJf .gpu/tts.tar.xz -C /tmp/tts && . /tmp/tts/env.sh
 #
-# Carries espeak-ng (English data only), the mbrola binary with the *training* voices
-# us1 and en1 (dev/test voices stay home), flite with its voices, and WordNet's data
+# Carries espeak-ng (English data only), the mbrola binary with *training* voices only
+# (dev/test voices stay home: us2 and us3 are refused): us1 and en1 by default (27 MiB in
+# all); MBROLA="us1 en1 ro1 pl1 fr1" adds the three smallest of the non-English speakers
+# that read English through espeak-ng's mb-XX-en voices (36 MiB in all; all 16 would be
+# ~100 MiB, over the 64 MiB upload), when the upload has room for them; flite with its
+# voices, and WordNet's data
 # files cut to their glosses. festival and pico are left out: their data paths are
 # compiled in. libpcaudio (espeak-ng's audio output, which pulls in PulseAudio) is
 # replaced by a stub: synthesis only ever writes to stdout. Libraries come from this
@@ -41,7 +45,11 @@ for f in "$ED"/*; do
   case "$(basename "$f")" in *_dict) ;; *) cp -r "$f" "$T/espeak-ng-data/" ;; esac
 done
 cp "$ED/en_dict" "$T/espeak-ng-data/"
-for v in us1 en1; do cp "/usr/share/mbrola/$v/$v" "$T/espeak-ng-data/mbrola/$v"; done
+for v in ${MBROLA:-us1 en1}; do
+  case "$v" in us2|us3) echo "mbrola $v is a dev/test voice: not bundled" >&2; exit 1 ;; esac
+  [ -f "/usr/share/mbrola/$v/$v" ] || { echo "no mbrola voice $v (apt-get install mbrola-$v)" >&2; exit 1; }
+  cp "/usr/share/mbrola/$v/$v" "$T/espeak-ng-data/mbrola/$v"
+done
 WN=$(python3 -c "from trainer.data.sentences import find_wordnet_dir as f; print(f() or '')")
 [ -n "$WN" ] || { echo "no WordNet (apt-get install wordnet-base)" >&2; exit 1; }
 for pos in noun verb adj adv; do  # keep what trainer/data/sentences.py reads: '... | gloss'
