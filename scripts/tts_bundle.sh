@@ -7,10 +7,10 @@
 #   there:  mkdir -p /tmp/tts && tar -xJf .gpu/tts.tar.xz -C /tmp/tts && . /tmp/tts/env.sh
 #
 # Carries espeak-ng (English data only), the mbrola binary with *training* voices only
-# (dev/test voices stay home: us2 and us3 are refused): us1 and en1 by default (27 MiB in
-# all); MBROLA="us1 en1 ro1 pl1 fr1" adds the three smallest of the non-English speakers
-# that read English through espeak-ng's mb-XX-en voices (36 MiB in all; all 16 would be
-# ~100 MiB, over the 64 MiB upload), when the upload has room for them; flite with its
+# (trainer/data/voices.py's split; a dev or test voice is refused): us1 and en1 by default
+# (27 MiB in all), or the diphone databases MBROLA names: MBROLA="us1 en1 ro1 pl1 fr1" adds
+# three of the non-English speakers that read English through espeak-ng's mb-XX-en voices
+# (36 MiB in all; all 16 would be ~100 MiB, over the 64 MiB upload); flite with its
 # voices, and WordNet's data
 # files cut to their glosses. festival and pico are left out: their data paths are
 # compiled in. libpcaudio (espeak-ng's audio output, which pulls in PulseAudio) is
@@ -45,8 +45,9 @@ for f in "$ED"/*; do
   case "$(basename "$f")" in *_dict) ;; *) cp -r "$f" "$T/espeak-ng-data/" ;; esac
 done
 cp "$ED/en_dict" "$T/espeak-ng-data/"
+TRAIN_DBS=" $(python3 -c "from trainer.data.voices import MBROLA_VOICES as V; print(' '.join(db for _, s, db in V if s == 'train'))") "
 for v in ${MBROLA:-us1 en1}; do
-  case "$v" in us2|us3) echo "mbrola $v is a dev/test voice: not bundled" >&2; exit 1 ;; esac
+  case "$TRAIN_DBS" in *" $v "*) ;; *) echo "mbrola $v is not a training voice (trainer/data/voices.py): not bundled" >&2; exit 1 ;; esac
   [ -f "/usr/share/mbrola/$v/$v" ] || { echo "no mbrola voice $v (apt-get install mbrola-$v)" >&2; exit 1; }
   cp "/usr/share/mbrola/$v/$v" "$T/espeak-ng-data/mbrola/$v"
 done
