@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages nnasr needs. Idempotent: installs only what is missing.
 #   scripts/install-system-deps.sh run     # runtime: PortAudio (microphone), libsndfile
-#   scripts/install-system-deps.sh test    # + sox and every offline TTS voice (corpus tests, training)
+#   scripts/install-system-deps.sh test    # + sox, every offline TTS voice (corpus tests, training)
+#                                          #   and the human dev/test set's recordings
 set -euo pipefail
 what="${1:-run}"
 SUDO=""
@@ -11,6 +12,8 @@ pkgs=(libportaudio2 libsndfile1)
 if [ "$what" = "test" ] || [ "$what" = "train" ]; then
   pkgs+=(sox espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
          festvox-rablpc16k festvox-don wordnet-base)
+  # real recordings for the human dev/test set (trainer/data/human.py; never trained on)
+  pkgs+=(pocketsphinx-testdata ktuberling-data klettres-data alsa-utils)
   # mbrola: the four English speakers, and 16 others that espeak-ng's mb-XX-en voices make
   # read English (training voices: more recorded speakers; trainer/data/voices.py)
   nonfree=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 libttspico-utils

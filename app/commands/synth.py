@@ -58,6 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-librispeech", default=None, metavar="DIR",
                    help="instead of synthesizing, import a LibriSpeech-style directory "
                         "(*/*/*.trans.txt + .flac) into manifests in --out")
+    p.add_argument("--human", action="store_true",
+                   help="instead of synthesizing, build the human dev/test set (real "
+                        "recordings from Debian packages, never trained on) into --out "
+                        "(default then: data/human), e.g. `nnasr synth --human --out "
+                        "data/human && nnasr eval --model baseline-ptq --manifest "
+                        "data/human/dev.jsonl`")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -84,6 +90,26 @@ def _list_voices() -> int:
     return 0
 
 
+def _human(args: argparse.Namespace) -> int:
+    from app.cli import UserError
+    from trainer.data.human import build_human_set
+
+    out = "data/human" if args.out == "data/corpus" else args.out
+    if os.path.exists(os.path.join(out, "corpus.json")):
+        raise UserError(f"{out} holds a training corpus; write the human set into another "
+                        "directory with --out (e.g. data/human)")
+    try:
+        s = build_human_set(out)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+    for name, src in s["sources"].items():
+        spk = ", ".join(f"{v.split(':', 1)[1]} ({sp})" for v, sp in src["speakers"].items())
+        print(f"  {name:<22} {src['files']:4d} files {src['minutes']:6.2f} min  {spk}")
+    print(f"wrote {out}/dev.jsonl (decisions) and {out}/test.jsonl (report only), "
+          f"human.json; never train on them")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from app.cli import UserError
 
@@ -101,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     if args.min_duration >= args.max_duration:
         raise UserError("--min-duration must be below --max-duration")
 
+    if args.human:
+        return _human(args)
     if args.from_librispeech:
         import json
 
