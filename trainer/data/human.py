@@ -15,6 +15,8 @@ Sources (each a Debian package; a missing one is reported once and skipped):
   ``th`` are sounds, not words, and are left out.
 - ``alsa-utils``: the channel prompts ("front left", "rear center", ...) of
   ``speaker-test``, one speaker.
+- ``tuxpaint-stamps-default``: the English spoken descriptions of Tux Paint's stamps
+  ("a frog", "an otter"), kept only where the stamp's text is "a/an" + the stamp's name.
 
 Splits are by speaker, from the fixed table :data:`SPLIT_OF_SPEAKER` (dev: for decisions;
 test: reported only); a speaker not in the table goes by a hash of its id. Audio is
@@ -46,6 +48,7 @@ POCKETSPHINX_DIR = "/usr/share/pocketsphinx/test/data"
 KTUBERLING_DIR = "/usr/share/ktuberling/sounds/en"
 KLETTRES_DIR = "/usr/share/klettres"
 ALSA_DIR = "/usr/share/sounds/alsa"
+TUXPAINT_DIR = "/usr/share/tuxpaint/stamps"
 
 # speaker id (the manifest's ``voice``) -> split. dev is for decisions (model selection,
 # tuning); test is reported only. Chosen so that each split has sentences or phrases,
@@ -59,6 +62,7 @@ SPLIT_OF_SPEAKER = {
     "pocketsphinx-testdata:tidigits-dhd": "test",
     "klettres-data:en": "test",
     "alsa-utils:alsa": "test",
+    "tuxpaint-stamps-default:en": "test",
 }
 
 # ktuberling sound names whose spoken words are not certain from the name alone
@@ -157,12 +161,35 @@ def _alsa() -> Iterator[Item]:
         yield Item("alsa-utils", "alsa", os.path.join(d, f), stem.replace("_", " "), stem)
 
 
+def _tuxpaint() -> Iterator[Item]:
+    # a stamp's English spoken description is STAMP_desc.ogg; its text is the first line of
+    # STAMP.txt. Kept only where that text is "a/an STAMP": texts that were edited after
+    # the recording (brown hen, two wild boars, a rhea for nandou ...) are not trusted.
+    for root, _, files in sorted(os.walk(TUXPAINT_DIR)):
+        for f in sorted(files):
+            if not f.endswith("_desc.ogg"):
+                continue
+            stem = f[: -len("_desc.ogg")]
+            tpath = os.path.join(root, stem + ".txt")
+            if not os.path.exists(tpath):
+                continue
+            with open(tpath, encoding="utf-8", errors="replace") as fh:
+                text = fh.readline().strip()
+            m = re.fullmatch(r"(A|An) ([a-z]+)\.", text)
+            if not m or m.group(2) != stem or (m.group(1) == "An") != (stem[0] in "aeiou"):
+                continue
+            rel = os.path.relpath(os.path.join(root, stem), TUXPAINT_DIR)
+            yield Item("tuxpaint-stamps-default", "en", os.path.join(root, f), text,
+                       rel.replace(os.sep, "-"))
+
+
 # source (Debian package) -> (directory whose presence means installed, item lister)
 SOURCES: dict[str, tuple[str, Callable[[], Iterator[Item]]]] = {
     "pocketsphinx-testdata": (POCKETSPHINX_DIR, _pocketsphinx),
     "ktuberling-data": (KTUBERLING_DIR, _ktuberling),
     "klettres-data": (KLETTRES_DIR, _klettres),
     "alsa-utils": (ALSA_DIR, _alsa),
+    "tuxpaint-stamps-default": (TUXPAINT_DIR, _tuxpaint),
 }
 
 
