@@ -51,6 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train split only: share of WordNet definition clauses, ~110k more "
                         "distinct phrases than the ~34k example sentences (default: 0; "
                         "0.35 for corpora of 20 h and more)")
+    p.add_argument("--everyday-fraction", type=float, default=0.0, metavar="F",
+                   help="share of everyday text in every split: assistant commands and "
+                        "questions, numbers, times, money, names, dictation (~50k distinct "
+                        "sentences; default: 0; 0.6 makes WordNet a minority, e.g. "
+                        "--short-fraction 0.12 --everyday-fraction 0.6 --gloss-fraction 0.1)")
     p.add_argument("--min-duration", type=float, default=0.3, metavar="S",
                    help="drop clips shorter than S seconds (default: 0.3)")
     p.add_argument("--max-duration", type=float, default=15.0, metavar="S",
@@ -124,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
     if args.gloss_fraction < 0 or args.short_fraction + args.gloss_fraction > 1.0:
         raise UserError("--gloss-fraction must be at least 0, and with --short-fraction "
                         "at most 1")
+    if args.everyday_fraction < 0 or (args.short_fraction + args.gloss_fraction
+                                      + args.everyday_fraction) > 1.0:
+        raise UserError("--everyday-fraction must be at least 0, and with --short-fraction "
+                        "and --gloss-fraction at most 1")
     if args.min_duration >= args.max_duration:
         raise UserError("--min-duration must be below --max-duration")
 
@@ -162,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
         augment=not args.no_augment, augment_eval=args.augment_eval,
         vocab_size=args.vocab_size, tokenizer_type=args.tokenizer_type,
         max_sentences=args.max_sentences, short_fraction=args.short_fraction,
-        gloss_fraction=args.gloss_fraction, min_duration=args.min_duration, max_duration=args.max_duration,
+        gloss_fraction=args.gloss_fraction, everyday_fraction=args.everyday_fraction,
+        min_duration=args.min_duration, max_duration=args.max_duration,
         progress=not args.no_progress,
     )
     try:

@@ -15,6 +15,11 @@ Sources, in order of use:
   English fortunes only).
 * Short utterances: the most frequent single words of WordNet's sense-tagged
   ``cntlist.rev``, numbers (cardinals, years, digit strings), and 2-3 word commands.
+* Everyday text (``TextPools.everyday``, every split): what people say to a voice
+  assistant and dictate, from the project's own templates and vocabularies
+  (:mod:`trainer.data.everyday`): about 50 000 distinct commands, questions, numbers,
+  times, dates, money, names, places and dictation-like sentences. ``nnasr synth
+  --everyday-fraction F`` draws that share of the utterances from them.
 
 The split of a text is a hash of its normalized form, so it never depends on which
 sources are installed or on the random seed: a test sentence is never a training
@@ -32,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .everyday import everyday_texts
 from .text import is_speakable, normalize_text
 
 WORDNET_DIRS = ("/usr/share/wordnet", "/usr/share/wordnet/dict", "/usr/lib/wordnet")
@@ -211,6 +217,26 @@ def short_utterances(common_words: list[str]) -> list[str]:
     return raw
 
 
+LONG_SOURCE = "wordnet_examples_fortunes"
+
+
+def source_shares(pools: TextPools, split: str, texts: list[str]) -> dict[str, float]:
+    """The share of ``texts`` (a split's manifest texts) from each pool: ``everyday``,
+    ``short``, ``gloss`` and the WordNet example and fortune sentences (``LONG_SOURCE``)."""
+    sets = {"everyday": set(pools.everyday.get(split, [])), "short": set(pools.short.get(split, [])),
+            "gloss": set(pools.gloss) if split == "train" else set()}
+    c: Counter[str] = Counter()
+    for t in texts:
+        c[next((k for k, st in sets.items() if t in st), LONG_SOURCE)] += 1
+    return {k: round(v / len(texts), 4) for k, v in sorted(c.items())} if texts else {}
+
+
+def train_texts(pools: TextPools) -> list[str]:
+    """Every text the training split can draw from."""
+    return (list(pools.long.get("train", [])) + list(pools.short.get("train", []))
+            + list(pools.everyday.get("train", [])) + list(pools.gloss))
+
+
 @dataclass
 class TextPools:
     """Normalized, deduplicated texts per split, in a stable order."""
@@ -218,6 +244,7 @@ class TextPools:
     long: dict[str, list[str]] = field(default_factory=dict)
     short: dict[str, list[str]] = field(default_factory=dict)
     gloss: list[str] = field(default_factory=list)  # train only
+    everyday: dict[str, list[str]] = field(default_factory=dict)  # every split, any length
     sources: dict[str, int] = field(default_factory=dict)
     dropped_unspeakable: int = 0
     duplicates: int = 0
@@ -228,6 +255,8 @@ class TextPools:
             for s in SPLITS
         }
         out["train"]["glosses"] = len(self.gloss)
+        for s in SPLITS:
+            out[s]["everyday"] = len(self.everyday.get(s, []))
         return out
 
 
@@ -245,7 +274,8 @@ def build_text_pools(max_sentences: int | None = None, max_words: int = 25) -> T
 
 @functools.lru_cache(maxsize=4)
 def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
-    pools = TextPools(long={s: [] for s in SPLITS}, short={s: [] for s in SPLITS})
+    pools = TextPools(long={s: [] for s in SPLITS}, short={s: [] for s in SPLITS},
+                      everyday={s: [] for s in SPLITS})
     raw_long: list[str] = []
     raw_short: list[str] = []
     wn = find_wordnet_dir()
@@ -270,10 +300,14 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
     raw_gloss = wordnet_glosses(wn) if wn else []
     if raw_gloss:
         pools.sources["wordnet_glosses"] = len(raw_gloss)
+    raw_everyday = [t for _, t in everyday_texts()]
+    pools.sources["everyday"] = len(raw_everyday)
 
     seen: set[str] = set()
-    # glosses last, so an example sentence or short utterance keeps its own split
-    for kind, raw in (("short", raw_short), ("long", raw_long), ("gloss", raw_gloss)):
+    # everyday text and glosses last, so an example sentence or short utterance keeps
+    # its own pool (and older corpora their texts)
+    for kind, raw in (("short", raw_short), ("long", raw_long), ("everyday", raw_everyday),
+                      ("gloss", raw_gloss)):
         for r in raw:
             t = normalize_text(r)
             if not t:
@@ -292,6 +326,9 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
                     pools.gloss.append(t)
                 continue
             seen.add(t)
+            if kind == "everyday":
+                pools.everyday[split].append(t)
+                continue
             target = pools.short if (kind == "short" or n <= 3) else pools.long
             target[split].append(t)
     if max_sentences is not None:
@@ -300,5 +337,6 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
             share = {"train": 1.0, "dev": DEV_PER_MILLE / 1000, "test": TEST_PER_MILLE / 1000}[s]
             cap = max(1, int(round(max_sentences * share))) if s != "train" else max_sentences
             pools.long[s] = pools.long[s][:cap]
+            pools.everyday[s] = pools.everyday[s][:cap]
         pools.gloss = pools.gloss[:max_sentences]
     return pools

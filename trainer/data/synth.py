@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as A
+from .everyday import coverage_report
 from .manifest import write_json_atomic, write_manifest
-from .sentences import SPLITS, TextPools, build_text_pools
+from .sentences import SPLITS, TextPools, build_text_pools, source_shares, train_texts
 from .voices import (
     ENGINE_PACKAGES,
     ENGINE_WEIGHTS,
@@ -76,6 +77,7 @@ class SynthConfig:
     max_sentences: int | None = None
     short_fraction: float = 0.12
     gloss_fraction: float = 0.0  # train only: share of WordNet gloss clauses
+    everyday_fraction: float = 0.0  # every split: share of everyday (assistant, dictation) text
     min_duration: float = 0.3
     max_duration: float = 15.0
     rate_range: tuple[float, float] = (0.8, 1.25)
@@ -265,6 +267,9 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
     it_short = _cycle(shorts, cfg.seed, code, 2) if shorts else None
     glosses = pools.gloss if split == "train" and cfg.gloss_fraction > 0 else []
     it_gloss = _cycle(glosses, cfg.seed, code, 4) if glosses else None
+    everyday = (pools.everyday.get(split) or []) if cfg.everyday_fraction > 0 else []
+    it_every = _cycle(everyday, cfg.seed, code, 5) if everyday else None
+    g0 = cfg.short_fraction + (cfg.gloss_fraction if split == "train" else 0.0)
     weights = voice_weights(voices, split)
     cum = np.cumsum(weights)
     i = 0
@@ -272,10 +277,13 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
         u, vpos, rate, pitch, aug = _draws(cfg, split, i)
         short = u < cfg.short_fraction
         gloss = cfg.short_fraction <= u < cfg.short_fraction + cfg.gloss_fraction
+        every = g0 <= u < g0 + cfg.everyday_fraction
         if it_long is None or (short and it_short is not None):
             text = next(it_short)  # type: ignore[arg-type]
         elif gloss and it_gloss is not None:
             text = next(it_gloss)
+        elif every and it_every is not None:
+            text = next(it_every)
         else:
             text = next(it_long)
         v = voices[min(len(voices) - 1, int(np.searchsorted(cum, vpos * cum[-1])))]
@@ -691,6 +699,7 @@ def _summary(cfg, runs, by_split, voice_report, pools, tok, wall) -> dict:
             "hours": round(r.done_s / 3600, 4),
             "target_hours": cfg.target_hours(s),
             "distinct_texts": len({rec["text"] for rec in recs}),
+            "text_shares": source_shares(pools, s, [rec["text"] for rec in recs]),
             "voices": sorted(v.id for v in by_split[s]),
             "speakers": sorted({v.speaker for v in by_split[s]}),
             "utterances_per_engine": dict(Counter(rec["voice"].split(":")[0] for rec in recs)),
@@ -722,12 +731,15 @@ def _summary(cfg, runs, by_split, voice_report, pools, tok, wall) -> dict:
         "text_source": {
             "sources": pools.sources,
             "note": ("WordNet 3.0 gloss example sentences (Debian wordnet-base), short "
-                     "utterances (frequent WordNet words, numbers, commands); normalized "
+                     "utterances (frequent WordNet words, numbers, commands), everyday "
+                     "assistant and dictation text (trainer.data.everyday); normalized "
                      "with trainer.data.text.normalize_text, deduplicated, split by a hash "
                      "of the text"),
             "distinct_texts_available": pools.counts(),
             "unspeakable_dropped": pools.dropped_unspeakable,
             "duplicates_removed": pools.duplicates,
+            "word_coverage": coverage_report(
+                {rec["text"] for rec in runs["train"].manifest_records()}, train_texts(pools)),
         },
         "engines_missing": voice_report["missing"],
         "engine_packages": ENGINE_PACKAGES,

@@ -1,0 +1,740 @@
+"""Everyday text: what people say to a voice assistant and what they dictate.
+
+The project's own templates and vocabularies, filled by a generator with a fixed seed,
+give tens of thousands of distinct raw sentences with digits, times, dates, money and
+percentages in them (``"set an alarm for 6:45 tomorrow"``, ``"send $20 to Maria"``);
+:func:`trainer.data.sentences.build_text_pools` normalizes them with
+:func:`trainer.data.text.normalize_text` (numbers spelled out) and splits them by the
+hash of the normalized text like every other source, so the dev and test splits get
+held-out everyday sentences.
+
+Domains: timers, alarms, weather, music, calls, messages, lists, lights and devices,
+navigation, reminders, calendar, shopping, search, numbers and arithmetic, money, names
+and places, short conversational sentences and general dictation-like sentences.
+
+The texts do not depend on ``nnasr synth``'s ``--seed``: the same package version
+always yields the same texts, so a held-out sentence stays held out.
+
+:func:`word_coverage` measures the share of the most frequent English words (PyPI
+``wordfreq``, a ``[train]`` extra) that a set of texts contains.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterable
+
+from .text import normalize_text
+
+EVERYDAY_SEED = 20261205
+# Draws per template; a template with fewer combinations yields fewer distinct texts.
+DRAWS_PER_TEMPLATE = 220
+
+# --------------------------------------------------------------------------- vocabularies
+
+FIRST_NAMES = """
+James Mary John Patricia Robert Jennifer Michael Linda David Elizabeth William Barbara
+Richard Susan Joseph Jessica Thomas Sarah Charles Karen Chris Lisa Daniel Nancy Matthew
+Betty Anthony Sandra Mark Margaret Paul Ashley Steven Kimberly Andrew Emily Joshua Donna
+Kevin Michelle Brian Carol George Amanda Tim Melissa Ronald Deborah Jason Stephanie Ryan
+Rebecca Jacob Laura Gary Helen Nick Sharon Eric Cynthia Jonathan Kathleen Stephen Amy
+Larry Angela Justin Anna Scott Brenda Frank Emma Brandon Olivia Raymond Sophie Greg Rachel
+Sam Maria Ben Alice Peter Grace Harry Chloe Jack Lucy Oliver Hannah Tom Ella Adam Julia
+Henry Megan Luke Zoe Ethan Nora Noah Ruby Liam Lily Owen Mia Leo Ava Max Isabel Dan Claire
+Alex Kate Mike Jenny Joe Diana Carlos Rosa Juan Elena Luis Sofia Ahmed Fatima Omar Leila
+Raj Priya Arjun Anita Wei Mei Hiroshi Yuki Ivan Olga Pierre Marie Hans Ingrid Kofi Amara
+Tony Jane Bill Ellen Fred Martha Ray Joan Eddie Judy Walter Irene Arthur Rose Albert Ruth
+""".split()
+
+SURNAMES = """
+Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
+Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Thompson White Harris Clark Lewis
+Robinson Walker Young Allen King Wright Scott Green Baker Adams Nelson Hill Campbell Mitchell
+Roberts Carter Phillips Evans Turner Parker Collins Edwards Stewart Morris Murphy Cook Rogers
+Morgan Cooper Peterson Reed Bailey Bell Kelly Howard Ward Cox Richardson Wood Watson Brooks
+Bennett Gray James Hughes Price Sanders Myers Long Ross Foster Powell Jenkins Perry Russell
+Sullivan Fisher Henderson Coleman Patel Shah Chen Wang Kim Singh Nguyen Khan Murray Walsh
+O'Brien Kennedy Hughes Palmer Fletcher Marshall Mason Hunt Holmes Webb Grant Stone Black
+""".split()
+
+RELATIONS = """
+mom dad mother father wife husband sister brother son daughter grandma grandpa aunt uncle
+cousin boss neighbor friend doctor dentist teacher babysitter landlord coach partner
+""".split()
+
+US_CITIES = [
+    "New York", "Los Angeles", "Chicago", "Houston", "Phoenix", "Philadelphia", "San Antonio",
+    "San Diego", "Dallas", "Austin", "Jacksonville", "Columbus", "Charlotte", "Indianapolis",
+    "San Francisco", "Seattle", "Denver", "Washington", "Boston", "Nashville", "Detroit",
+    "Portland", "Las Vegas", "Memphis", "Louisville", "Baltimore", "Milwaukee", "Albuquerque",
+    "Tucson", "Fresno", "Sacramento", "Kansas City", "Atlanta", "Miami", "Omaha", "Raleigh",
+    "Minneapolis", "Cleveland", "Tampa", "New Orleans", "Pittsburgh", "Cincinnati", "Orlando",
+    "Salt Lake City", "Saint Louis", "Honolulu", "Anchorage", "Buffalo", "Richmond", "Boise",
+]
+UK_CITIES = [
+    "London", "Manchester", "Birmingham", "Liverpool", "Leeds", "Glasgow", "Edinburgh",
+    "Bristol", "Cardiff", "Belfast", "Sheffield", "Newcastle", "Nottingham", "Leicester",
+    "Oxford", "Cambridge", "Brighton", "York", "Bath", "Southampton", "Aberdeen", "Dundee",
+    "Plymouth", "Norwich", "Exeter", "Coventry", "Reading", "Swansea", "Inverness", "Derby",
+]
+WORLD_CITIES = [
+    "Paris", "Berlin", "Madrid", "Rome", "Tokyo", "Sydney", "Toronto", "Dublin", "Amsterdam",
+    "Vienna", "Prague", "Lisbon", "Athens", "Cairo", "Mumbai", "Delhi", "Beijing", "Seoul",
+    "Bangkok", "Singapore", "Mexico City", "Buenos Aires", "Vancouver", "Montreal", "Melbourne",
+    "Auckland", "Cape Town", "Nairobi", "Istanbul", "Stockholm", "Oslo", "Copenhagen", "Zurich",
+]
+CITIES = US_CITIES + UK_CITIES + WORLD_CITIES
+COUNTRIES = [
+    "France", "Germany", "Spain", "Italy", "Japan", "China", "India", "Canada", "Mexico",
+    "Brazil", "Australia", "Ireland", "Scotland", "England", "Wales", "Portugal", "Greece",
+    "Egypt", "Kenya", "Nigeria", "South Africa", "Argentina", "Chile", "Peru", "Norway",
+    "Sweden", "Denmark", "Finland", "Poland", "Russia", "Turkey", "Thailand", "Vietnam",
+    "Korea", "New Zealand", "Iceland", "Morocco", "Switzerland", "Austria", "the Netherlands",
+]
+US_STATES = [
+    "California", "Texas", "Florida", "New York", "Ohio", "Georgia", "Michigan", "Virginia",
+    "Washington", "Arizona", "Oregon", "Colorado", "Nevada", "Utah", "Maine", "Vermont",
+    "Alaska", "Hawaii", "Kentucky", "Tennessee", "Alabama", "Iowa", "Kansas", "Montana",
+]
+STREETS = """
+Main Oak Maple Pine Cedar Elm Park Lake Hill River Church High Market Station Mill Bridge
+Spring Washington Lincoln Jefferson Chestnut Walnut Willow Sunset Forest Highland Meadow
+""".split()
+STREET_TYPES = ["Street", "Avenue", "Road", "Lane", "Drive", "Boulevard", "Way", "Court"]
+
+PLACES = """
+the airport|the train station|the bus stop|the hospital|the pharmacy|the post office|the bank
+|the library|the gym|the office|the school|work|home|the park|the beach|the mall|the grocery store
+|the supermarket|the gas station|the nearest coffee shop|the museum|the zoo|the stadium
+|the hotel|the dentist|the doctor's office|the vet|the hardware store|the bakery|the cinema
+|the movie theater|the city center|downtown|the hairdresser|the car wash|the restaurant
+|the pizza place|the farmers market|the swimming pool|the church|the town hall|the bookstore
+|the garden center|the pet store|the dry cleaner|the parking garage|the playground
+""".replace("\n", "").split("|")
+
+BUSINESSES = """
+Italian restaurant|Chinese restaurant|Mexican restaurant|Thai restaurant|sushi place|pizza place
+|coffee shop|bakery|pharmacy|gas station|hardware store|grocery store|bookstore|gym|barber shop
+|hair salon|bank|ATM|post office|hotel|bike shop|car wash|pet store|florist|ice cream shop
+|burger place|steak house|vegetarian restaurant|breakfast place|laundromat|urgent care|dentist
+|shoe store|toy store|music store|camping store|furniture store|phone repair shop|library
+""".replace("\n", "").split("|")
+
+ROOMS = """
+living room|kitchen|bedroom|bathroom|hallway|dining room|office|garage|basement|attic|porch
+|nursery|guest room|laundry room|backyard|front yard|patio|study|den|kids' room|master bedroom
+""".replace("\n", "").split("|")
+
+DEVICES = """
+lights|lamp|fan|heater|air conditioner|television|radio|speaker|coffee maker|kettle|oven
+|dishwasher|washing machine|dryer|vacuum|thermostat|porch light|ceiling light|night light
+|garage door|front door|back door|blinds|curtains|sprinklers|alarm system|camera|printer|humidifier
+""".replace("\n", "").split("|")
+
+COLORS = """
+red orange yellow green blue purple pink white warm white cool white soft white gold teal
+turquoise lavender violet amber
+""".split()
+
+GROCERIES = """
+milk|eggs|bread|butter|cheese|apples|bananas|oranges|grapes|strawberries|blueberries|lemons
+|tomatoes|potatoes|onions|garlic|carrots|lettuce|spinach|broccoli|cucumbers|peppers|mushrooms
+|rice|pasta|flour|sugar|salt|pepper|olive oil|coffee|tea|orange juice|yogurt|cereal|oatmeal
+|peanut butter|jam|honey|chicken|beef|pork chops|salmon|tuna|shrimp|bacon|sausages|ham|turkey
+|chips|crackers|cookies|ice cream|chocolate|popcorn|nuts|soup|beans|corn|frozen peas|pizza
+|tortillas|bagels|muffins|cream|sour cream|mayonnaise|ketchup|mustard|vinegar|soy sauce
+|toilet paper|paper towels|dish soap|laundry detergent|shampoo|toothpaste|soap|batteries
+|light bulbs|trash bags|aluminum foil|napkins|sponges|dog food|cat food|diapers|baby wipes
+|sparkling water|lemonade|wine|beer|avocados|celery|pears|peaches|watermelon|cherries
+""".replace("\n", "").split("|")
+
+LISTS = """
+shopping list|grocery list|to do list|packing list|wish list|reading list|party list
+|Christmas list|gift list|chores list|work list|movie list|errands list
+""".replace("\n", "").split("|")
+
+GENRES = """
+jazz|classical music|rock|pop|country|hip hop|blues|reggae|folk|soul|funk|heavy metal|punk
+|electronic music|dance music|the eighties|the nineties|relaxing music|piano music|lullabies
+|workout music|study music|Christmas music|rain sounds|ocean sounds|white noise|podcasts
+|the news|talk radio|oldies|indie rock|love songs|party music|sleep sounds|opera|gospel
+""".replace("\n", "").split("|")
+
+_SONG_A = """
+blue yellow silver golden broken little wild lonely summer winter midnight morning sweet
+dancing falling burning quiet rolling electric paper crazy lucky open endless hidden
+""".split()
+_SONG_B = """
+river moon sky heart road night rain fire dreams city light ocean train garden window
+highway rose stars love song island mountain thunder shadow wind
+""".split()
+_BAND_B = """
+Rivers Kings Lions Wolves Brothers Sisters Hearts Birds Foxes Riders Lights Drifters
+Travelers Dreamers Strangers Giants Tigers Pilots Sailors Echoes
+""".split()
+
+APPS = """
+camera|calculator|calendar|clock|maps|music|photos|settings|email|messages|notes|weather app
+|flashlight|contacts|browser|podcast app|news app|banking app|fitness app|recorder|alarm
+""".replace("\n", "").split("|")
+
+EVENTS = """
+meeting|dentist appointment|doctor's appointment|haircut|lunch with {name}|dinner with {name}
+|call with {name}|team meeting|parent teacher conference|soccer practice|piano lesson
+|yoga class|job interview|birthday party|book club|date night|flight to {city}|car service
+|vet appointment|coffee with {name}|conference call|school pickup|gym session|study group
+|doctor's visit|movie night|football game|swimming lesson|budget review|project review
+""".replace("\n", "").split("|")
+
+TASKS = """
+pay the rent|pay the electric bill|call the plumber|pick up the kids|water the plants
+|take out the trash|buy milk|feed the cat|walk the dog|book a table|renew my passport
+|return the library books|send the invoice|call {name}|email {name}|take my medicine
+|check the mail|charge my phone|pack my bag|back up my laptop|cancel the subscription
+|order a birthday present for {name}|pick up the dry cleaning|change the sheets|clean the fridge
+|buy a card for {name}|move the car|lock the back door|book the flights|fill up the tank
+|schedule a haircut|drop off the package|finish the report|reply to {name}|update my resume
+|bring the umbrella|thaw the chicken|turn off the oven|wash the car|mow the lawn|get gas
+""".replace("\n", "").split("|")
+
+# General sentences: singular concrete nouns, verbs that take them, adjectives.
+NOUNS = """
+book|car|phone|laptop|report|letter|package|key|bag|jacket|umbrella|ticket|bottle|box|chair
+|table|window|door|picture|camera|bike|map|file|card|list|note|plan|recipe|cake|sandwich
+|coat|hat|shirt|watch|wallet|computer|printer|lamp|blanket|pillow|mirror|clock|bill|check
+|contract|receipt|schedule|present|gift|basket|bucket|ladder|hammer|bowl|plate|cup|glass
+|kettle|pan|pot|shelf|drawer|cabinet|sofa|bed|desk|fence|gate|garden|roof|floor|wall|carpet
+|battery|charger|cable|screen|keyboard|mouse|speaker|guitar|piano|ball|toy|puzzle|game
+|magazine|newspaper|article|story|message|photo|video|song|form|application|proposal
+|budget|presentation|spreadsheet|invoice|order|delivery|menu|ring|necklace|bracelet|suitcase
+|backpack|notebook|pencil|pen|envelope|stamp|sign|poster|painting|tent|boat|truck|van
+""".replace("\n", "").split("|")
+VERBS = [  # (base, past)
+    ("buy", "bought"), ("fix", "fixed"), ("clean", "cleaned"), ("check", "checked"),
+    ("bring", "brought"), ("find", "found"), ("move", "moved"), ("open", "opened"),
+    ("close", "closed"), ("wash", "washed"), ("pack", "packed"), ("paint", "painted"),
+    ("sell", "sold"), ("borrow", "borrowed"), ("return", "returned"), ("send", "sent"),
+    ("print", "printed"), ("sign", "signed"), ("read", "read"), ("finish", "finished"),
+    ("order", "ordered"), ("carry", "carried"), ("share", "shared"), ("hide", "hid"),
+    ("change", "changed"), ("replace", "replaced"), ("test", "tested"), ("try", "tried"),
+    ("lose", "lost"), ("keep", "kept"), ("leave", "left"), ("take", "took"), ("get", "got"),
+    ("need", "needed"), ("want", "wanted"), ("like", "liked"), ("love", "loved"),
+    ("hate", "hated"), ("see", "saw"), ("watch", "watched"), ("show", "showed"),
+    ("give", "gave"), ("lend", "lent"), ("make", "made"), ("build", "built"),
+    ("drop", "dropped"), ("break", "broke"), ("cover", "covered"), ("describe", "described"),
+    ("deliver", "delivered"), ("prepare", "prepared"), ("review", "reviewed"),
+    ("repair", "repaired"), ("sort", "sorted"), ("measure", "measured"), ("wrap", "wrapped"),
+    ("mention", "mentioned"), ("notice", "noticed"), ("remember", "remembered"),
+    ("forget", "forgot"), ("choose", "chose"), ("compare", "compared"), ("collect", "collected"),
+    ("hold", "held"), ("throw", "threw"), ("pull", "pulled"), ("push", "pushed"),
+    ("lift", "lifted"), ("pay for", "paid for"), ("look at", "looked at"),
+    ("talk about", "talked about"), ("think about", "thought about"), ("ask about", "asked about"),
+    ("worry about", "worried about"), ("pick up", "picked up"), ("put away", "put away"),
+    ("set up", "set up"), ("figure out", "figured out"), ("clean up", "cleaned up"),
+    ("throw away", "threw away"), ("hand in", "handed in"), ("fill out", "filled out"),
+]
+ADJECTIVES = """
+new old big small little large heavy light cheap expensive nice beautiful ugly clean dirty
+broken empty full red blue green black white brown yellow long short wide narrow warm cold
+wet dry soft hard strong weak fresh quiet loud simple strange special important different
+favorite extra spare second last first wooden plastic metal leather bright dark huge tiny
+shiny modern ancient perfect wrong right useful famous lucky entire whole original
+""".split()
+ADVERBIALS = """
+today|tomorrow|yesterday|this morning|this afternoon|tonight|last night|last week|next week
+|on Monday|on Tuesday|on Wednesday|on Thursday|on Friday|on Saturday|on Sunday|this weekend
+|right now|later today|before lunch|after dinner|after work|before the meeting|in the morning
+|in the evening|as soon as possible|by the end of the day|every day|once a week|again
+|at the weekend|next month|last month|this year|a few minutes ago|first thing tomorrow
+|on the way home|while you were out|during the break|after school|before bed
+""".replace("\n", "").split("|")
+FEELINGS = """
+happy|tired|hungry|busy|late|sorry|sure|ready|glad|worried|excited|bored|cold|hot|sick
+|lost|stuck|nervous|confused|proud|surprised|running late|almost there|on my way|free later
+""".replace("\n", "").split("|")
+TOPICS = """
+the weather|the game|the movie|the new job|the trip|the party|the wedding|the house|the car
+|the project|the meeting|the budget|the schedule|the kids|the garden|the holidays|the concert
+|the election|the news|the traffic|the price of gas|the book|the show|the recipe|the plan
+""".replace("\n", "").split("|")
+FOODS = """
+pizza|pasta|tacos|sushi|a burger|a salad|soup|curry|noodles|fried chicken|a sandwich|steak
+|pancakes|waffles|fish and chips|ramen|burritos|dumplings|lasagna|a smoothie|a coffee|tea
+""".replace("\n", "").split("|")
+SEARCH_TOPICS = """
+the capital of {country}|how tall Mount Everest is|how to make banana bread|how to tie a tie
+|the population of {city}|how far the moon is|who invented the telephone|how to boil an egg
+|the best pizza near me|what time the store closes|how to change a tire|the meaning of serendipity
+|how many ounces are in a cup|how to say thank you in Spanish|the score of the game
+|how to get rid of hiccups|the tallest building in the world|who wrote Romeo and Juliet
+|how old the universe is|how to fix a leaky faucet|when the next full moon is|how to plant tomatoes
+|the symptoms of the flu|the exchange rate for euros|cheap flights to {city}|hotels in {city}
+|how long to cook a turkey|how to remove a stain|what a black hole is|the speed of light
+|how many calories are in an apple|the lyrics to happy birthday|how to reset my router
+""".replace("\n", "").split("|")
+UNITS = """
+miles|kilometers|pounds|kilograms|ounces|grams|cups|tablespoons|teaspoons|liters|gallons
+|feet|meters|inches|centimeters|degrees Fahrenheit|degrees Celsius|quarts|pints|yards
+""".replace("\n", "").split("|")
+_WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_MONTHS = ("January February March April May June July August September October "
+           "November December").split()
+_WEATHER = """
+rain|snow|sun|wind|fog|a storm|thunder|hail|frost|a heat wave|clouds|sunshine|showers
+""".replace("\n", "").split("|")
+
+
+# --------------------------------------------------------------------------- slots
+
+def _time(r: random.Random) -> str:
+    h = r.randint(1, 12)
+    m = r.choice([0, 0, 0, 5, 10, 15, 15, 20, 25, 30, 30, 35, 40, 45, 45, 50, 55, r.randint(1, 59)])
+    clock = f"{h}:{m:02d}" if m else r.choice([f"{h}", f"{h}:00", f"{h} o'clock"])
+    part = ("in the morning" if 5 <= h <= 11 else "in the afternoon" if h <= 5 or h == 12
+            else "in the evening")
+    return r.choice([clock, clock, f"{clock} {part}", f"{clock} {part}", "noon", "midnight",
+                     f"half past {h}", f"quarter past {h}", f"quarter to {h}",
+                     f"{m or 10} minutes past {h}"])
+
+
+def _duration(r: random.Random) -> str:
+    k = r.random()
+    if k < 0.45:
+        n = r.choice([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 45, 50, 60, 90,
+                      r.randint(1, 99)])
+        return f"{n} minute" if n == 1 else f"{n} minutes"
+    if k < 0.6:
+        n = r.choice([10, 15, 20, 30, 45, 90, r.randint(1, 59)])
+        return f"{n} seconds"
+    if k < 0.8:
+        h = r.randint(1, 4)
+        m = r.choice([10, 15, 20, 30, 45])
+        return f"{h} hour{'s' if h > 1 else ''} and {m} minutes"
+    if k < 0.9:
+        return r.choice(["an hour", "half an hour", "a minute", "an hour and a half",
+                         "two and a half minutes", "a quarter of an hour"])
+    h = r.randint(1, 12)
+    return f"{h} hour{'s' if h > 1 else ''}"
+
+
+def _day(r: random.Random) -> str:
+    k = r.random()
+    if k < 0.3:
+        return r.choice(["today", "tomorrow", "tonight", "this weekend", "next week",
+                         "the day after tomorrow", "this afternoon", "tomorrow morning",
+                         "tomorrow night", "this evening", "next month"])
+    if k < 0.55:
+        return r.choice(["", "on ", "next ", "this ", "on "]) + r.choice(_WEEKDAYS)
+    d = r.randint(1, 31)
+    suffix = "th" if 11 <= d % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
+    mo = r.choice(_MONTHS)
+    return r.choice([f"on {mo} {d}{suffix}", f"{mo} {d}{suffix}", f"on the {d}{suffix}",
+                     f"on the {d}{suffix} of {mo}", f"{mo} {d}"])
+
+
+def _date(r: random.Random) -> str:
+    d = r.randint(1, 28)
+    return r.choice([f"{r.choice(_MONTHS)} {d}, {r.randint(1950, 2030)}",
+                     f"{r.choice(_MONTHS)} {r.randint(1990, 2030)}",
+                     f"{r.choice(_MONTHS)} {d}"])
+
+
+def _money(r: random.Random) -> str:
+    k = r.random()
+    if k < 0.4:
+        return f"${r.randint(1, 100)}"
+    if k < 0.7:
+        return f"${r.randint(1, 99)}.{r.randint(1, 99):02d}"
+    if k < 0.85:
+        return f"${r.choice([150, 200, 250, 300, 500, 750, 1000, 1200, 1500, 2000, r.randint(100, 9999)])}"
+    return r.choice([f"£{r.randint(1, 200)}", f"€{r.randint(1, 200)}", f"{r.randint(2, 99)} cents",
+                     f"£{r.randint(1, 50)}.{r.randint(10, 99)}"])
+
+
+def _number(r: random.Random) -> str:
+    k = r.random()
+    if k < 0.5:
+        return str(r.randint(0, 100))
+    if k < 0.8:
+        return str(r.randint(100, 1000))
+    if k < 0.95:
+        return f"{r.randint(1000, 99999):,}"
+    return f"{r.randint(0, 99)}.{r.randint(1, 9)}"
+
+
+def _small(r: random.Random) -> str:
+    return str(r.choice([2, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 24, 30, 50, 100]))
+
+
+def _phone(r: random.Random) -> str:
+    digits = [str(r.randint(0, 9)) for _ in range(r.choice([7, 10]))]
+    return " ".join(digits)
+
+
+def _code(r: random.Random) -> str:
+    return " ".join(str(r.randint(0, 9)) for _ in range(r.choice([4, 5, 6])))
+
+
+def _address(r: random.Random) -> str:
+    return f"{r.randint(1, 2500)} {r.choice(STREETS)} {r.choice(STREET_TYPES)}"
+
+
+def _song(r: random.Random) -> str:
+    a, b = r.choice(_SONG_A), r.choice(_SONG_B)
+    return r.choice([f"{a} {b}", f"the {a} {b}", f"{b} of {a} {r.choice(_SONG_B)}s",
+                     f"my {a} {b}", f"{a} {b} blues"])
+
+
+def _artist(r: random.Random) -> str:
+    return r.choice([f"{r.choice(FIRST_NAMES)} {r.choice(SURNAMES)}",
+                     f"the {r.choice(_BAND_B)}", f"the {r.choice(_SONG_A)} {r.choice(_BAND_B)}",
+                     f"{r.choice(FIRST_NAMES)} and the {r.choice(_BAND_B)}"])
+
+
+def _name(r: random.Random) -> str:
+    return r.choice(FIRST_NAMES)
+
+
+def _contact(r: random.Random) -> str:
+    k = r.random()
+    if k < 0.45:
+        return r.choice(FIRST_NAMES)
+    if k < 0.7:
+        return f"{r.choice(FIRST_NAMES)} {r.choice(SURNAMES)}"
+    if k < 0.9:
+        return "my " + r.choice(RELATIONS)
+    return r.choice(["Doctor ", "Mr. ", "Mrs. ", "Ms. "]) + r.choice(SURNAMES)
+
+
+def _temp(r: random.Random) -> str:
+    return f"{r.randint(15, 85)} degrees"
+
+
+def _percent(r: random.Random) -> str:
+    return f"{r.choice([5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 90, 100, r.randint(1, 99)])}%"
+
+
+def _items(r: random.Random) -> str:
+    a, b = r.sample(GROCERIES, 2)
+    return r.choice([a, f"{a} and {b}", f"{_small(r)} {a}", f"some {a}", f"a bag of {a}"])
+
+
+def _pick(xs: list[str]) -> Callable[[random.Random], str]:
+    return lambda r: r.choice(xs)
+
+
+SLOTS: dict[str, Callable[[random.Random], str]] = {
+    "time": _time, "duration": _duration, "day": _day, "date": _date, "money": _money,
+    "number": _number, "small": _small, "phone": _phone, "code": _code, "address": _address,
+    "song": _song, "artist": _artist, "name": _name, "contact": _contact, "temp": _temp,
+    "percent": _percent, "items": _items,
+    "fullname": lambda r: f"{r.choice(FIRST_NAMES)} {r.choice(SURNAMES)}",
+    "surname": _pick(SURNAMES), "relation": _pick(RELATIONS), "city": _pick(CITIES),
+    "country": _pick(COUNTRIES), "state": _pick(US_STATES), "place": _pick(PLACES),
+    "business": _pick(BUSINESSES), "room": _pick(ROOMS), "device": _pick(DEVICES),
+    "color": _pick(COLORS), "grocery": _pick(GROCERIES), "list": _pick(LISTS),
+    "genre": _pick(GENRES), "app": _pick(APPS), "event": _pick(EVENTS), "task": _pick(TASKS),
+    "noun": _pick(NOUNS), "adj": _pick(ADJECTIVES), "when": _pick(ADVERBIALS),
+    "verb": lambda r: r.choice(VERBS)[0], "verbed": lambda r: r.choice(VERBS)[1],
+    "feeling": _pick(FEELINGS), "topic": _pick(TOPICS), "food": _pick(FOODS),
+    "search": _pick(SEARCH_TOPICS), "unit": _pick(UNITS), "weekday": _pick(_WEEKDAYS),
+    "month": _pick(_MONTHS), "weather": _pick(_WEATHER),
+    "year": lambda r: str(r.randint(1950, 2030)),
+    "level": lambda r: str(r.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80])),
+}
+
+# --------------------------------------------------------------------------- templates
+
+TEMPLATES: dict[str, list[str]] = {
+    "timers": [
+        "set a timer for {duration}", "set a {duration} timer", "timer for {duration}",
+        "start a timer for {duration}", "set a timer for {duration} for the {food}",
+        "how much time is left on the timer", "cancel the {duration} timer",
+        "add {duration} to the timer", "pause the timer", "stop the timer",
+        "set a second timer for {duration}", "remind me in {duration} to check the oven",
+    ],
+    "alarms": [
+        "set an alarm for {time}", "wake me up at {time}", "wake me up at {time} {day}",
+        "set an alarm for {time} {day}", "change my alarm to {time}", "cancel my {time} alarm",
+        "turn off all my alarms", "snooze for {duration}", "what time is my alarm set for",
+        "set an alarm every weekday at {time}", "delete the alarm for {time}",
+        "set an alarm called {task} for {time}",
+    ],
+    "weather": [
+        "what's the weather like {day}", "what's the weather in {city}",
+        "will it rain {day}", "is it going to snow in {city} {day}",
+        "what's the temperature outside", "how hot will it be {day}",
+        "do I need an umbrella {day}", "what's the forecast for {city} this week",
+        "is it going to be windy {day}", "will there be {weather} in {city} {day}",
+        "how cold is it in {city} right now", "what's the high {day}",
+        "it's {temp} outside", "it's supposed to be {temp} {day}",
+        "what's the humidity in {city}", "when does the sun set {day}",
+        "is there a {percent} chance of rain {day}",
+    ],
+    "music": [
+        "play {song} by {artist}", "play some {genre}", "play {artist}",
+        "play the album {song}", "play my {genre} playlist", "shuffle songs by {artist}",
+        "turn the volume up to {level}", "set the volume to {level}", "skip this song",
+        "play the next song", "what song is this", "who sings this song",
+        "add this song to my {song} playlist", "play {genre} in the {room}",
+        "play something by {artist}", "repeat this song", "play the radio station {number}",
+        "play {song} on the {room} speaker", "turn it down a little", "I like this song",
+        "play the latest episode of {song}", "play {genre} for {duration}",
+    ],
+    "calls": [
+        "call {contact}", "call {contact} on speaker", "call {contact} on their cell",
+        "dial {phone}", "call {phone}", "phone {contact}", "video call {contact}",
+        "call {business} in {city}", "call the nearest {business}", "redial the last number",
+        "did {contact} call me", "who called me {day}", "call {contact} back",
+        "what's {contact}'s phone number", "add {phone} to my contacts as {fullname}",
+        "hang up", "call {contact} at work", "call my voicemail",
+    ],
+    "messages": [
+        "text {contact} I'm {feeling}", "send a message to {contact}",
+        "tell {contact} I'll be there in {duration}", "text {contact} that I'm {feeling}",
+        "send {contact} a message saying see you at {time}",
+        "reply I'll call you back", "read my new messages", "read the last message from {contact}",
+        "send an email to {contact} about {topic}", "email {contact} the {noun}",
+        "tell {contact} dinner is at {time}", "text {contact} can you pick up {items}",
+        "message {contact} happy birthday", "tell {contact} I love you",
+        "text {contact} the meeting moved to {time} {day}",
+        "send {contact} my location", "tell {contact} I'm {feeling} and will be late",
+        "did {contact} answer my message", "text {contact} the code is {code}",
+    ],
+    "lists": [
+        "add {items} to my {list}", "put {grocery} on the {list}", "add {grocery} to the list",
+        "remove {grocery} from my {list}", "what's on my {list}", "read my {list}",
+        "create a new list called {list}", "clear my {list}", "do we need {grocery}",
+        "add {task} to my to do list", "I need {items}", "check off {grocery}",
+        "how many items are on my {list}", "we're out of {grocery}",
+    ],
+    "devices": [
+        "turn on the {device}", "turn off the {device}", "turn on the {room} lights",
+        "turn off the lights in the {room}", "dim the {room} lights to {percent}",
+        "set the {room} lights to {color}", "make the lights {color}",
+        "set the thermostat to {temp}", "turn the heat up to {temp}",
+        "is the {device} on", "open the {device}", "close the {device}",
+        "turn the {device} off in {duration}", "lock the front door", "is the garage door open",
+        "set the brightness to {percent}", "start the {device}", "turn everything off",
+        "turn on the {device} in the {room}", "set the {room} to {temp}",
+        "turn the lights on at {time}", "switch off the {device}", "brighten the lights",
+        "open {app}", "take a picture", "turn on do not disturb", "turn on the flashlight",
+        "set the fan to level {small}", "lower the blinds in the {room}",
+    ],
+    "navigation": [
+        "navigate to {place}", "take me to {address}", "directions to {city}",
+        "how far is {city} from here", "how long will it take to get to {place}",
+        "find a {business} near me", "where is the nearest {business}",
+        "is there a {business} open now", "how's the traffic to {place}",
+        "get directions to {address} in {city}", "avoid highways", "avoid tolls",
+        "what's my eta", "find parking near {place}", "how many miles to {city}",
+        "drive to {fullname}'s house", "how do I get to {place} by bus",
+        "show me {business}s in {city}", "walk me to {place}", "when does the {business} close",
+        "what's the address of {place}", "share my eta with {contact}",
+        "how long is the drive from {city} to {city}", "find a gas station on the way",
+    ],
+    "reminders": [
+        "remind me to {task}", "remind me to {task} at {time}", "remind me to {task} {day}",
+        "remind me to {task} in {duration}", "remind me {day} at {time} to {task}",
+        "remind me to {task} when I get home", "what are my reminders for {day}",
+        "delete the reminder to {task}", "remind me every {weekday} to {task}",
+        "don't let me forget to {task}", "set a reminder for {time}",
+        "remind me about the {event} {day}",
+    ],
+    "calendar": [
+        "what's on my calendar {day}", "add {event} to my calendar {day} at {time}",
+        "schedule a {event} {day} at {time}", "when is my {event}", "what time is my {event}",
+        "move my {event} to {time}", "cancel my {event} {day}", "am I free {day} at {time}",
+        "do I have anything {day}", "what's my next appointment", "book {duration} for {event}",
+        "create an event called {event} {day}", "invite {contact} to the {event}",
+        "when is {name}'s birthday", "{name}'s birthday is {day}", "how many days until {month} {small}th",
+        "what day is {date}", "what's the date today", "what day of the week is {day}",
+        "is {day} a holiday", "push the {event} back by {duration}",
+    ],
+    "shopping": [
+        "order {items}", "buy {items}", "reorder {grocery}", "how much is {grocery}",
+        "where is my order", "track my package", "when will my package arrive",
+        "order a pizza from the {business}", "add {items} to my cart",
+        "is {grocery} on sale", "find the cheapest {noun}", "how much does a {adj} {noun} cost",
+        "buy a {adj} {noun} for under {money}", "I paid {money} for the {noun}",
+        "cancel my last order", "order more {grocery}", "the total is {money}",
+        "return the {noun} I bought {day}",
+    ],
+    "search": [
+        "search for {search}", "look up {search}", "tell me {search}", "google {search}",
+        "what's {search}", "find out {search}", "who is {fullname}", "what is {topic}",
+        "search the web for {business}s in {city}", "show me pictures of {city}",
+        "what's the population of {country}", "what language do they speak in {country}",
+        "what time is it in {city}", "what's the capital of {country}",
+        "how do you spell {surname}", "define {adj}", "what does {adj} mean",
+        "what's the news {day}", "what's the score of the {city} game",
+        "when was {fullname} born", "tell me about {city}", "how far is {country}",
+        "translate good morning into {country}'s language", "what's the time in {city}",
+    ],
+    "numbers": [
+        "what's {number} plus {number}", "what's {number} times {small}",
+        "what's {number} divided by {small}", "what is {percent} of {money}",
+        "what's {small} squared", "what's the square root of {number}",
+        "convert {small} {unit} to {unit}",
+        "how many {unit} are in {small} {unit}", "calculate a {percent} tip on {money}",
+        "split {money} between {small} people",
+        "my pin is {code}", "the code is {code}", "my zip code is {code}",
+        "my phone number is {phone}", "the number is {phone}", "room {number}",
+        "flight {number} to {city}", "gate {small}", "it costs {money}",
+        "I owe {contact} {money}", "that's {money} each", "the bill came to {money}",
+        "it was {number} {unit}", "we drove {number} miles", "about {percent} of them",
+        "the meeting is at {address}", "I live at {address}", "I was born in {year}",
+        "it happened in {year}", "since {year}", "on {date}", "in {month} {year}",
+    ],
+    "money": [
+        "how much money is in my checking account", "send {money} to {contact}",
+        "pay {contact} {money}", "transfer {money} to savings", "what's my balance",
+        "request {money} from {contact} for {food}", "I spent {money} on {food}",
+        "how much did I spend on groceries {day}", "the rent is {money} a month",
+        "I'll pay you back {money} {day}", "can I borrow {money}", "it's on sale for {money}",
+        "that's a {percent} discount", "the tax is {percent}", "tip {percent}",
+        "prices went up by {percent}", "pay the {noun} bill of {money}",
+    ],
+    "conversation": [
+        "I'm {feeling}", "are you {feeling}", "I'm {feeling} today", "how was your day",
+        "what are you doing {day}", "do you want to get {food} {day}", "let's get {food}",
+        "I'll see you {day}", "see you at {time}", "I'll be home at {time}",
+        "I'll be there in {duration}", "sorry I'm late", "thanks for the {noun}",
+        "thank you so much", "that sounds great", "no problem", "I don't think so",
+        "I'm not sure", "can you help me", "what do you think about {topic}",
+        "have you heard about {topic}", "I love {genre}", "I can't find my {noun}",
+        "where did you put the {noun}", "have you seen my {noun}", "it's in the {room}",
+        "{name} is coming over {day}", "{name} says hi", "tell {name} I said thanks",
+        "I'm going to {place}", "I'm at {place}", "meet me at {place} at {time}",
+        "we're going to {city} {day}", "I just got back from {country}",
+        "my {relation} lives in {city}", "I grew up in {city}", "I'm from {city}, {state}",
+        "{name} moved to {country} in {year}", "happy birthday {name}", "good luck {day}",
+        "how much was the {noun}", "what time do you finish work", "are we still on for {day}",
+        "let me think about it", "that's a good idea", "I'll do it {when}",
+        "who's picking up the kids {day}", "dinner's ready", "what's for dinner",
+        "can we talk {when}", "I miss you", "call me when you get home",
+        "please call my {relation} when you get home", "did you remember to {task}",
+        "it's {feeling} out here", "I'll have {food} please", "can I get {food} to go",
+        "a table for {small} please", "we have a reservation for {time}",
+        "check please", "how long is the wait", "is this seat taken",
+    ],
+    "dictation": [
+        "I {verbed} the {adj} {noun} {when}", "{name} {verbed} the {noun} {when}",
+        "we {verbed} a {adj} {noun} at {place}", "I need to {verb} the {noun} {when}",
+        "can you {verb} the {noun} for me", "could you {verb} the {adj} {noun} {when}",
+        "we should {verb} the {noun} before {weekday}", "did you {verb} the {noun} {when}",
+        "don't forget to {verb} the {noun}", "I'll {verb} the {noun} when I get home",
+        "please {verb} the {adj} {noun} and leave it in the {room}",
+        "my {relation} {verbed} {small} {noun}s at {place}",
+        "the {noun} is {adj} but the {noun} is {adj}", "the {adj} {noun} is in the {room}",
+        "I think the {noun} is too {adj}", "the {noun} was {adj} and {adj}",
+        "hi {name}, thanks for the {noun}", "dear {fullname}, I'm writing about the {noun}",
+        "hi {name}, I {verbed} the {noun} {when}", "let me know if you {verb} the {noun}",
+        "I'm sorry I {verbed} your {noun}", "we have {small} {noun}s left",
+        "the {noun} costs {money}", "the {adj} {noun} arrived {when}",
+        "{name} and {name} {verbed} the {noun} {when}", "I wonder if {name} {verbed} the {noun}",
+        "there is a {adj} {noun} on the {noun}", "we'll need a {adj} {noun} for {topic}",
+        "if you {verb} the {noun}, please tell {name}", "I was going to {verb} the {noun}",
+        "it took {duration} to {verb} the {noun}", "the meeting with {fullname} is {day} at {time}",
+        "we met {fullname} in {city} in {year}", "the flight to {city} leaves at {time}",
+        "the {event} is {day} at {time}", "my {relation} wants to {verb} a {adj} {noun}",
+        "the {noun} from {country} was {adj}", "I left my {noun} at {place}",
+        "note to self {task} {when}", "new paragraph I {verbed} the {noun}",
+        "my address is {address}, {city}", "the {business} on {address} is {adj}",
+        "{percent} of the {noun}s were {adj}", "the report is due {day}",
+        "please reply by {day}", "let's meet {day} at {time} at {place}",
+        "thanks again, {name}", "best wishes, {name}", "see you {day}, {name}",
+    ],
+}
+
+_SLOT_RE = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, r: random.Random) -> str:
+    # slot values may hold slots themselves ("lunch with {name}")
+    out = template
+    for _ in range(3):
+        if "{" not in out:
+            break
+        out = _SLOT_RE.sub(lambda m: SLOTS[m.group(1)](r), out)
+    out = re.sub(r" +", " ", out).strip()
+    return out[:1].upper() + out[1:] + ("?" if out.split(" ", 1)[0] in _QUESTION_WORDS else ".")
+
+
+_QUESTION_WORDS = {"what", "what's", "how", "how's", "who", "who's", "when", "where",
+                   "is", "are", "do", "does", "did", "can", "could", "will", "am", "have"}
+
+
+def everyday_texts(draws: int = DRAWS_PER_TEMPLATE, seed: int = EVERYDAY_SEED
+                   ) -> list[tuple[str, str]]:
+    """``(domain, raw text)`` pairs, distinct raw texts in a stable order: ``draws`` fills
+    of every template (fewer for templates with few combinations)."""
+    r = random.Random(seed)
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for domain, templates in TEMPLATES.items():
+        for t in templates:
+            for _ in range(draws if "{" in t else 1):
+                s = _fill(t, r)
+                if s not in seen:
+                    seen.add(s)
+                    out.append((domain, s))
+    return out
+
+
+# --------------------------------------------------------------------------- coverage
+
+TOP_WORDS_N = 5000
+
+
+def top_english_words(n: int = TOP_WORDS_N) -> list[str] | None:
+    """The ``n`` most frequent English words by PyPI ``wordfreq`` (None when it is not
+    installed: ``pip install -e '.[train]'``)."""
+    try:
+        import wordfreq
+    except ImportError:
+        return None
+    return list(wordfreq.top_n_list("en", n))
+
+
+def word_coverage(texts: Iterable[str], words: list[str]) -> float:
+    """The share of ``words`` that occur in ``texts`` (normalized texts: a-z, apostrophes,
+    spaces). Each word is normalized like the texts ("1" -> "one", "u.s" -> "u s"); one
+    that normalizes to several words counts as covered when all of them occur."""
+    if not words:
+        return 0.0
+    vocab: set[str] = set()
+    for t in texts:
+        vocab.update(t.split())
+    covered = 0
+    for w in words:
+        parts = normalize_text(w).split()
+        if parts and all(p in vocab for p in parts):
+            covered += 1
+    return covered / len(words)
+
+
+def coverage_report(synthesized: Iterable[str], available: Iterable[str],
+                    n: int = TOP_WORDS_N) -> dict:
+    """``corpus.json``'s word coverage: the share of the ``n`` most frequent English words
+    (wordfreq) in the synthesized training texts and in all texts the training split
+    could draw from."""
+    words = top_english_words(n)
+    if words is None:
+        return {"top_words": n, "error": "PyPI wordfreq is not installed: pip install -e '.[train]'"}
+    return {
+        "top_words": n,
+        "word_list": f"wordfreq {_wordfreq_version()} top_n_list('en', {n})",
+        "synthesized_train": round(word_coverage(synthesized, words), 4),
+        "available_train": round(word_coverage(available, words), 4),
+    }
+
+
+def _wordfreq_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wordfreq")
+    except PackageNotFoundError:
+        return "?"
