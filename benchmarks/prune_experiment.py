@@ -117,7 +117,8 @@ def _export(args, ck: Path, stem: Path, train_fs) -> tuple[Path, Path]:
 
 
 def _evaluate(full: Path, compact: Path, records) -> dict:
-    from engine.model import load_model, zwc_bytes
+    from engine.model import load_model
+    from engine.nna.zwc import zwc_bytes
     from trainer.evaluate import evaluate_engine
 
     mf, mc = load_model(full), load_model(compact)

@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from .frontend import FrontendConfig
+from .nna.cost import OpShape
 from .nna.spec import NNASpec
+from .nna.zwc import zwc_compresses, zwc_pack, zwc_unpack
 
 FORMAT_VERSION = 1
 METADATA_KEY = "nnasr"
@@ -109,11 +111,6 @@ class Architecture:
         return n + 2 * self.joiner_dim + self.num_classes
 
 
-def op_of(tensor_name: str) -> str:
-    parts = tensor_name.split(".")
-    return ".".join(parts[:2])
-
-
 @dataclass
 class EngineModel:
     """Everything a recognizer needs, validated. Build with :func:`load_model`."""
@@ -139,6 +136,20 @@ class EngineModel:
         total = sum(v.size for v in codes.values())
         zeros = sum(int((v == 0).sum()) for v in codes.values())
         return zeros / max(total, 1)
+
+    def op_shapes(self) -> list[OpShape]:
+        """The ops' weights and activation sizes, for the cost model."""
+        a, t = self.arch, self.tensors
+        out = []
+        for op in a.op_names():
+            if op == "pred.embed":
+                out.append(OpShape(op, "lookup", (t["pred.embed.table"],), 1, a.pred_embed))
+                continue
+            names = [f"{op}.wx", f"{op}.wh"] if op.startswith("enc.") or op == "pred.0" else [f"{op}.w"]
+            mats = tuple(t[n] for n in names)
+            n_out = mats[0].shape[0] // (4 if len(mats) == 2 else 1)  # an LSTM outputs h
+            out.append(OpShape(op, "matmul", mats, sum(m.shape[1] for m in mats), n_out))
+        return out
 
     def has_float(self, op: str) -> bool:
         return any(k.startswith(f"float.{op}.") for k in self.tensors)
@@ -174,44 +185,6 @@ class EngineModel:
         return sp
 
 
-# --- zero-weight compression (storage) -------------------------------------------------
-def zwc_pack(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bitmap (1 bit per weight, row-major, MSB first) + packed non-zero codes."""
-    mask = codes != 0
-    return np.packbits(mask.ravel()), codes.ravel()[mask.ravel()].astype(np.int8)
-
-
-def zwc_unpack(bitmap: np.ndarray, nz: np.ndarray, shape: tuple[int, int],
-               name: str = "tensor") -> np.ndarray:
-    """Inverse of :func:`zwc_pack`; checks that the parts fit together."""
-    n = int(np.prod(shape, dtype=np.int64))
-    if bitmap.dtype != np.uint8 or bitmap.ndim != 1 or bitmap.size != (n + 7) // 8:
-        raise ModelFormatError(
-            f"{name}.bitmap must be uint8 [{(n + 7) // 8}] for shape {tuple(shape)}, "
-            f"got {bitmap.dtype} {list(bitmap.shape)}"
-        )
-    if nz.dtype != np.int8 or nz.ndim != 1:
-        raise ModelFormatError(f"{name}.nz must be a 1-D int8 tensor, got {nz.dtype} {list(nz.shape)}")
-    mask = np.unpackbits(bitmap, count=n).astype(bool)
-    if int(mask.sum()) != nz.size:
-        raise ModelFormatError(
-            f"{name}: zero-weight bitmap marks {int(mask.sum())} non-zeros but {nz.size} are stored"
-        )
-    out = np.zeros(n, dtype=np.int8)
-    out[mask] = nz
-    return out.reshape(shape)
-
-
-def zwc_bytes(codes: np.ndarray, spec: NNASpec) -> int:
-    """Bytes an NNA reads for a weight matrix: dense codes, or bitmap + non-zeros (ZWC)."""
-    n = codes.size
-    nnz = int(np.count_nonzero(codes))
-    dense = (n * spec.weight_bits + 7) // 8
-    if not spec.zwc_enabled or (1 - nnz / max(n, 1)) < spec.zwc_min_sparsity:
-        return dense
-    return (n + 7) // 8 + (nnz * spec.weight_bits + 7) // 8
-
-
 # --- save / load -------------------------------------------------------------------------
 def save_model(
     path: str | os.PathLike,
@@ -231,13 +204,10 @@ def save_model(
     shapes = arch.weight_shapes()
     for k, v in tensors.items():
         v = np.ascontiguousarray(v)
-        if k in shapes and spec.zwc_enabled:
-            sparsity = 1 - np.count_nonzero(v) / max(v.size, 1)
-            if sparsity >= spec.zwc_min_sparsity:
-                bm, nz = zwc_pack(v)
-                out[k + ".bitmap"], out[k + ".nz"] = bm, nz
-                zwc[k] = list(v.shape)
-                continue
+        if k in shapes and zwc_compresses(v, spec):
+            out[k + ".bitmap"], out[k + ".nz"] = zwc_pack(v)
+            zwc[k] = list(v.shape)
+            continue
         out[k] = v
     meta = {
         "format_version": FORMAT_VERSION,
@@ -401,7 +371,8 @@ def _from_meta(path: Path, meta, raw: dict[str, np.ndarray]) -> EngineModel:
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 31
                            for d in shape)):
             raise ModelFormatError(f"compressed tensor {k} has an invalid shape {shape!r}")
-        tensors[k] = zwc_unpack(raw[k + ".bitmap"], raw[k + ".nz"], tuple(shape), name=k)
+        tensors[k] = zwc_unpack(raw[k + ".bitmap"], raw[k + ".nz"], tuple(shape), name=k,
+                                error=ModelFormatError)
     m = EngineModel(
         arch=arch,
         frontend=frontend,

@@ -12,15 +12,15 @@ from helpers import make_random_model, read_model_file, rewrite_model_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.model import (
-    FORMAT_VERSION,
-    ModelFormatError,
-    load_model,
-    zwc_bytes,
-    zwc_pack,
-    zwc_unpack,
-)
+from engine.model import FORMAT_VERSION, ModelFormatError, load_model
 from engine.nna.spec import NNASpec
+from engine.nna.zwc import zwc_bytes, zwc_pack
+from engine.nna.zwc import zwc_unpack as _zwc_unpack
+
+
+def zwc_unpack(bitmap, nz, shape):
+    """As the model file reads a compressed tensor."""
+    return _zwc_unpack(bitmap, nz, shape, error=ModelFormatError)
 
 
 @pytest.fixture(scope="module")

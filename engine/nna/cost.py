@@ -17,10 +17,38 @@ run on the host in every configuration and are not part of the modeled NNA time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from .spec import NNASpec
+from .zwc import zwc_bytes
+
+
+@dataclass(frozen=True)
+class OpShape:
+    """What the cost model needs to know of one op: its weights and activation sizes.
+
+    ``kind``: ``"matmul"`` (the integer products of ``matrices`` [channels, in_i] summed
+    into one int32 accumulator per output channel, then requantized: int32 bias,
+    multiplier and shift per channel) or ``"lookup"`` (one row of the table
+    ``matrices[0]`` read per call, no MACs). ``in_size`` / ``out_size``: activations read
+    and written per call (an LSTM step reads x and h, writes h)."""
+
+    name: str
+    kind: str
+    matrices: tuple[np.ndarray, ...]
+    in_size: int
+    out_size: int
+
+
+class CostedModel(Protocol):
+    """A model the cost model can price: its ops' shapes, its spec and its placement."""
+
+    spec: NNASpec
+    placement: dict[str, str]
+
+    def op_shapes(self) -> list[OpShape]: ...
 
 
 @dataclass(frozen=True)
@@ -41,19 +69,20 @@ class OpCost:
         return 0 if (self.resident or self.device == "cpu") else self.weight_bytes
 
 
-def op_matrices(op: str, tensors: dict[str, np.ndarray], weight_names: list[str]) -> list[np.ndarray]:
-    return [tensors[n] for n in weight_names if n.startswith(op + ".")]
-
-
-def build_cost_table(model, placement: dict[str, str] | None = None,
+def build_cost_table(model: CostedModel, placement: dict[str, str] | None = None,
                      spec: NNASpec | None = None, resident: set[str] | None = None) -> dict[str, OpCost]:
-    """Per-op modeled cost for an :class:`engine.model.EngineModel` (its own spec and
-    placement unless others are given: a what-if, see :meth:`NNASpec.what_if`). SRAM holds
-    the NNA ops' weights smallest first, unless ``resident`` names the ops it holds
-    (e.g. :func:`best_residency`; they must fit)."""
-    spec = spec or model.spec
-    placement = placement or model.placement
-    raw = _op_sizes(model, spec)
+    """Per-op modeled cost of ``model``'s ops (its own spec and placement unless others are
+    given: a what-if, see :meth:`NNASpec.what_if`); see :func:`op_costs`."""
+    return op_costs(model.op_shapes(), spec or model.spec, placement or model.placement, resident)
+
+
+def op_costs(ops: list[OpShape], spec: NNASpec, placement: dict[str, str] | None = None,
+             resident: set[str] | None = None) -> dict[str, OpCost]:
+    """Per-op modeled cost of ``ops``, in their order, each on the device ``placement``
+    names (default the NNA). SRAM holds the NNA ops' weights smallest first, unless
+    ``resident`` names the ops it holds (e.g. :func:`best_residency`; they must fit)."""
+    placement = placement or {}
+    raw = _op_sizes(ops, spec)
     nna = [o for o in raw if placement.get(o, "nna") == "nna"]
     if resident is None:
         budget = spec.sram_bytes
@@ -70,32 +99,24 @@ def build_cost_table(model, placement: dict[str, str] | None = None,
     return {op: _op_cost(op, placement.get(op, "nna"), raw[op], op in resident, spec) for op in raw}
 
 
-def _op_sizes(model, spec: NNASpec) -> dict[str, tuple[int, int, int, int, int]]:
+def _op_sizes(ops: list[OpShape], spec: NNASpec) -> dict[str, tuple[int, int, int, int, int]]:
     """op -> (MACs, non-zero MACs, stored weight bytes, dense weight bytes, io bytes) per call."""
-    from ..model import zwc_bytes
-
-    a = model.arch
-    names = list(a.weight_shapes())
     act_bytes = spec.act_bits // 8
     raw = {}
-    for op in a.op_names():
-        mats = op_matrices(op, model.tensors, names)
-        if op == "pred.embed":
+    for o in ops:
+        if o.kind == "lookup":
             macs = nnz = 0
-            wbytes = dense = a.pred_embed * max(spec.weight_bits // 8, 1)  # one row per lookup
-            n_out, k_in = a.pred_embed, 1
-        else:
+            wbytes = dense = o.out_size * max(spec.weight_bits // 8, 1)  # one row per lookup
+        elif o.kind == "matmul":
+            mats = o.matrices
             macs = sum(m.size for m in mats)
             nnz = sum(int(np.count_nonzero(m)) for m in mats)
-            n_out = mats[0].shape[0]
-            k_in = sum(m.shape[1] for m in mats)
-            params = 12 * n_out  # int32 bias + int32 multiplier + int32 shift per channel
+            params = 12 * mats[0].shape[0]  # int32 bias + int32 multiplier + int32 shift per channel
             wbytes = sum(zwc_bytes(m, spec) for m in mats) + params
             dense = sum((m.size * spec.weight_bits + 7) // 8 for m in mats) + params
-            if op.startswith("enc.") or op == "pred.0":
-                n_out = n_out // 4  # an LSTM outputs h
-        io = (k_in + n_out) * act_bytes
-        raw[op] = (macs, nnz, wbytes, dense, io)
+        else:
+            raise ValueError(f"op {o.name}: unknown kind {o.kind!r} (matmul or lookup)")
+        raw[o.name] = (macs, nnz, wbytes, dense, (o.in_size + o.out_size) * act_bytes)
     return raw
 
 
@@ -114,7 +135,7 @@ def _op_cost(op: str, dev: str, sizes: tuple, resident: bool, spec: NNASpec) -> 
     return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, sec, bound)
 
 
-def best_residency(model, counts: dict[str, int], spec: NNASpec | None = None,
+def best_residency(model: CostedModel, counts: dict[str, int], spec: NNASpec | None = None,
                    placement: dict[str, str] | None = None) -> set[str]:
     """The NNA ops whose weights SRAM should hold to minimize the modeled time of these
     invocation counts (a 0/1 knapsack: SRAM bytes against modeled seconds saved; exact by
@@ -124,7 +145,7 @@ def best_residency(model, counts: dict[str, int], spec: NNASpec | None = None,
     layers called once per frame sit in SRAM."""
     spec = spec or model.spec
     placement = placement or model.placement
-    raw = _op_sizes(model, spec)
+    raw = _op_sizes(model.op_shapes(), spec)
     gain = {}
     for op, sizes in raw.items():
         if placement.get(op, "nna") == "nna" and sizes[2] <= spec.sram_bytes:
