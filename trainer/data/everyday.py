@@ -249,6 +249,64 @@ today|tomorrow|yesterday|this morning|this afternoon|tonight|last night|last wee
 |at the weekend|next month|last month|this year|a few minutes ago|first thing tomorrow
 |on the way home|while you were out|during the break|after school|before bed
 """.replace("\n", "").split("|")
+# General sentences, third person and abstract: the wider vocabulary of everyday speech.
+PEOPLE = """
+he|she|they|my friend|the teacher|the manager|our neighbor|the doctor|her brother|his sister
+|the kids|the students|the players|the team|my family|the company|the government|the police
+|the president|the new guy|everyone|nobody|someone|the children|the woman next door
+|the man at the counter|my parents|the boss|their daughter|our son|the coach|the director
+|the staff|the members|the customers|the officer|the driver|the author|the judge|the nurse
+""".replace("\n", "").split("|")
+ABSTRACT = """
+idea|plan|problem|question|answer|reason|decision|choice|opportunity|situation|experience
+|information|news|story|issue|result|change|mistake|chance|point|difference|example|rule
+|policy|system|process|program|project|service|product|price|cost|value|quality|amount
+|interest|health|education|research|history|future|problem|relationship|agreement|offer
+|advice|support|attention|energy|power|control|freedom|security|safety|risk|pressure|trust
+|success|performance|growth|development|knowledge|evidence|opinion|theory|truth|effect
+|impact|approach|method|goal|purpose|position|role|record|level|range|size|weight|distance
+|speed|rate|report|data|analysis|design|structure|feature|version|movement|community
+|culture|society|economy|industry|market|business|government|election|campaign|law
+|justice|crime|budget|income|insurance|credit|career|training|treatment|condition|disease
+|pain|fear|hope|love|anger|pride|luck|fun|peace|war|nature|environment|weather|season
+|challenge|competition|game|match|season|event|series|show|film|movie|song|album|book
+""".replace("\n", "").split("|")
+ABSTRACT_ADJ = """
+good|bad|great|serious|important|difficult|easy|possible|likely|clear|simple|complex|real
+|true|different|similar|common|special|normal|natural|personal|private|public|local|national
+|international|political|economic|social|financial|medical|legal|physical|general|specific
+|major|minor|final|current|recent|previous|original|basic|main|whole|full|huge|small|strong
+|weak|fair|safe|dangerous|popular|successful|interesting|boring|amazing|funny|strange|obvious
+|necessary|useful|expensive|cheap|fast|slow|early|late|quick|poor|rich|free|busy|ready|open
+""".replace("\n", "").split("|")
+VERBS_3P = [  # (third person present, past)
+    ("says", "said"), ("thinks", "thought"), ("knows", "knew"), ("believes", "believed"),
+    ("feels", "felt"), ("hopes", "hoped"), ("expects", "expected"), ("understands", "understood"),
+    ("agrees", "agreed"), ("suggests", "suggested"), ("explains", "explained"),
+    ("admits", "admitted"), ("claims", "claimed"), ("remembers", "remembered"),
+    ("decides", "decided"), ("realizes", "realized"), ("mentions", "mentioned"),
+    ("reports", "reported"), ("announces", "announced"), ("learns", "learned"),
+]
+ACTIONS = """
+discuss the {abstract}|change the {abstract}|support the {abstract}|explain the {abstract}
+|improve the {abstract}|accept the {abstract}|reject the {abstract}|review the {abstract}
+|understand the {abstract}|consider the {abstract}|follow the {abstract}|announce the {abstract}
+|deal with the {abstract}|talk about the {abstract}|focus on the {abstract}|worry about the {abstract}
+|win the game|lose the match|join the team|leave the company|start a business|move abroad
+|get married|buy a house|sell the car|go back to school|find a new job|take a break
+|travel to {country}|visit {city}|stay at home|work from home|call the police|see a doctor
+|raise the price|cut the budget|hire more staff|pay the bill|save some money|lose weight
+|watch the game|read the news|write a book|learn to drive|play the piano|cook dinner
+""".replace("\n", "").split("|")
+MODALS = ["will", "would", "could", "should", "might", "must", "can", "may"]
+CONNECTORS = """
+because|although|even though|since|unless|while|after|before|when|if|as soon as|so that
+""".replace("\n", "").split("|")
+OPINIONS = """
+I think|I believe|I feel like|I guess|I doubt|I hope|I'm sure|it seems|apparently|maybe
+|honestly|actually|to be honest|in fact|of course|probably|perhaps|obviously|clearly
+|basically|generally|usually|sometimes|often|always|never|really|especially|finally|anyway
+""".replace("\n", "").split("|")
 FEELINGS = """
 happy|tired|hungry|busy|late|sorry|sure|ready|glad|worried|excited|bored|cold|hot|sick
 |lost|stuck|nervous|confused|proud|surprised|running late|almost there|on my way|free later
@@ -440,6 +498,10 @@ SLOTS: dict[str, Callable[[random.Random], str]] = {
     "feeling": _pick(FEELINGS), "topic": _pick(TOPICS), "food": _pick(FOODS),
     "search": _pick(SEARCH_TOPICS), "unit": _pick(UNITS), "weekday": _pick(_WEEKDAYS),
     "month": _pick(_MONTHS), "weather": _pick(_WEATHER),
+    "people": _pick(PEOPLE), "abstract": _pick(ABSTRACT), "aadj": _pick(ABSTRACT_ADJ),
+    "says": lambda r: r.choice(VERBS_3P)[0], "said": lambda r: r.choice(VERBS_3P)[1],
+    "action": _pick(ACTIONS), "modal": _pick(MODALS), "because": _pick(CONNECTORS),
+    "opinion": _pick(OPINIONS),
     "year": lambda r: str(r.randint(1950, 2030)),
     "level": lambda r: str(r.choice([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40, 50, 60, 70, 80])),
 }
@@ -645,6 +707,27 @@ TEMPLATES: dict[str, list[str]] = {
         "{percent} of the {noun}s were {adj}", "the report is due {day}",
         "please reply by {day}", "let's meet {day} at {time} at {place}",
         "thanks again, {name}", "best wishes, {name}", "see you {day}, {name}",
+    ],
+    "general": [
+        "{people} {said} that the {abstract} was {aadj}", "{name} {says} the {abstract} is {aadj}",
+        "{opinion} the {abstract} is {aadj}", "{opinion} {people} {modal} {action}",
+        "{people} {modal} {action} {when}", "{people} decided to {action}",
+        "{people} wanted to {action} {because} the {abstract} was {aadj}",
+        "we {modal} {action} {because} the {abstract} is {aadj}",
+        "the {abstract} was {aadj} {because} {people} could not {action}",
+        "{people} {said} they {modal} {action} {when}", "it's {aadj} to {action}",
+        "there is a {aadj} {abstract} in the {abstract}", "{people} asked me to {action}",
+        "why did {people} {action}", "how {modal} we {action}", "what {modal} {people} do about the {abstract}",
+        "the {aadj} {abstract} {modal} change the {abstract}", "{people} never {said} a word about the {abstract}",
+        "I don't know whether {people} {modal} {action}", "have you ever tried to {action}",
+        "{people} kept trying to {action} for {duration}", "{people} had already {said} that {when}",
+        "neither of them {modal} {action}", "both of us {modal} {action} {when}",
+        "the {abstract} of the {abstract} is {aadj}", "{opinion} it's the most {aadj} {abstract} I've seen",
+        "according to {people}, the {abstract} is {aadj}", "{name} {says} it's {aadj} to {action}",
+        "{opinion} we need a {aadj} {abstract}", "it wasn't {aadj} enough for {people}",
+        "{people} lost {percent} of the {abstract} in {year}", "in {year} {people} {said} the {abstract} was {aadj}",
+        "{people} spent {money} on the {abstract}", "the {abstract} grew by {percent} last year",
+        "{opinion} {people} {modal} {action} without any help", "let's not {action} until {name} {says} so",
     ],
 }
 
