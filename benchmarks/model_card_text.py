@@ -171,7 +171,7 @@ model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --m
   expect worse. Use them to exercise the pipeline, the NNA emulator and the latency tooling, and
   as a starting point for more training, not to transcribe.
 * The quality bar of the product (WER <= 10 % on unseen voices) is **not met**
-  (`docs/experiments.md` has the measurements, `docs/training.md` what to try next); training
+  (`docs/experiments.md` has the measurements and what to try next); training
   resumes from the committed checkpoint (`assets/checkpoints/float.pt`).
 * To train on real speech: write JSONL manifests (`audio_filepath`, `text`, `duration`) or import
   LibriSpeech with `nnasr synth --from-librispeech DIR --out data/libri`, then

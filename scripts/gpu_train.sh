@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the float RNN-T on a GPU machine without apt (no TTS voices, 64 MiB per upload).
+# Train the float RNN-T on a GPU machine that has no TTS voices (docs/training.md, "GPUs").
 #
 # Either carry the corpus, Opus-packed (10 h of speech = ~51 MiB):
 #   here:   python -m trainer.data.pack pack data/corpus .gpu/pack --splits train,dev

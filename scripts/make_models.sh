@@ -12,12 +12,12 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/corpus}
 HOURS=${HOURS:-10}
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
-REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (session 2's memorizing model needed 600)
+REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (a predictor that memorized its sentences needed 600; docs/experiments.md)
 AAT_STEPS=${AAT_STEPS:-300}
 CSP_STEPS=${CSP_STEPS:-700}
 SPARSITY=${SPARSITY:-0.8}
 # per-group sparsity, 80 % of all prunable weights: the small predictor and joiner break at a
-# uniform 80 % (session 3, test WER: uniform 89.7 % from an AAT model at 81.5 %; this setting
+# uniform 80 % (test WER: uniform 89.7 % from an AAT model at 81.5 %; this setting
 # 85.9 % from one at 82.2 %; docs/pruning.md)
 PRUNE_LAYERS=${PRUNE_LAYERS:-enc=0.9,pred=0.3,join=0.3}
 RUNS=${RUNS:-runs}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bundle this machine's offline TTS voices and WordNet text into one relocatable
-# tarball, so a machine without them (the GPU box: no apt, 64 MiB per upload) can run
+# tarball, so a machine without them (a GPU machine without apt) can run
 # `nnasr synth` itself:
 #
 #   here:   bash scripts/tts_bundle.sh .gpu/tts.tar.xz
@@ -10,7 +10,7 @@
 # (trainer/data/voices.py's split; a dev or test voice is refused): us1 and en1 by default
 # (27 MiB in all), or the diphone databases MBROLA names: MBROLA="us1 en1 ro1 pl1 fr1" adds
 # three of the non-English speakers that read English through espeak-ng's mb-XX-en voices
-# (36 MiB in all; all 16 would be ~100 MiB, over the 64 MiB upload); flite with its
+# (36 MiB in all; all 16 would be ~100 MiB); flite with its
 # voices, and WordNet's data
 # files cut to their glosses. festival and pico are left out: their data paths are
 # compiled in. libpcaudio (espeak-ng's audio output, which pulls in PulseAudio) is
