@@ -17,6 +17,7 @@ Sources (each a Debian package; a missing one is reported once and skipped):
   ``speaker-test``, one speaker.
 - ``tuxpaint-stamps-default``: the English spoken descriptions of Tux Paint's stamps
   ("a frog", "an otter"), kept only where the stamp's text is "a/an" + the stamp's name.
+  Optional (a 161 MB package, not in ``scripts/install-system-deps.sh``); test split only.
 
 Splits are by speaker, from the fixed table :data:`SPLIT_OF_SPEAKER` (dev: for decisions;
 test: reported only); a speaker not in the table goes by a hash of its id. Audio is
