@@ -19,7 +19,7 @@ $(VENV)/.run-stamp: $(BIN)/python pyproject.toml
 
 $(VENV)/.test-stamp: $(BIN)/python pyproject.toml
 	bash scripts/install-system-deps.sh test
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[train,dev,peers]'
 	touch $@ $(VENV)/.run-stamp
 
 run: $(VENV)/.run-stamp

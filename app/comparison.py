@@ -1,9 +1,10 @@
-"""Comparing models on the same audio: WER, size, sparsity, host and modeled NNA latency.
+"""Comparing models on the same audio: WER, CER, size, sparsity, host and modeled NNA latency.
 
-Models are interleaved: for each file, every model runs in turn (the order rotates from
-file to file), so a change in machine load during the run hits all models alike.
-Host latency is *measured* (wall clock on this machine); NNA latency is *modeled* (the
-engine's cost model for the model's NNA spec). The two are always labelled so.
+Models (and peers, :mod:`app.peers`) are interleaved: for each file, every system runs in
+turn (the order rotates from file to file), so a change in machine load during the run hits
+all alike. Host latency is *measured* (wall clock on this machine); NNA latency is *modeled*
+(the engine's cost model for the model's NNA spec; peers have none). The two are always
+labelled so. Every system's text goes through the same :func:`normalizer` before scoring.
 """
 
 from __future__ import annotations
@@ -44,6 +45,32 @@ def word_error_rate(refs: list[str], hyps: list[str]) -> float | None:
 
     out = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
     return float(out.wer)
+
+
+def char_error_rate(refs: list[str], hyps: list[str]) -> float | None:
+    """Corpus CER (fraction): total character edits / total reference characters (spaces
+    count); None without references."""
+    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r.strip()]
+    if not pairs:
+        return None
+    import jiwer
+
+    out = jiwer.process_characters([r for r, _ in pairs], [h for _, h in pairs])
+    return float(out.cer)
+
+
+def utterance_errors(ref: str, hyp: str) -> dict:
+    """Word errors of one normalized (reference, hypothesis) pair; all None without a reference."""
+    if not ref.strip():
+        return {"ref_words": None, "substitutions": None, "deletions": None, "insertions": None,
+                "wer": None}
+    import jiwer
+
+    o = jiwer.process_words(ref, hyp)
+    n = o.hits + o.substitutions + o.deletions
+    return {"ref_words": n, "substitutions": o.substitutions, "deletions": o.deletions,
+            "insertions": o.insertions,
+            "wer": (o.substitutions + o.deletions + o.insertions) / n}
 
 
 # --- manifests ---------------------------------------------------------------------------
@@ -97,42 +124,67 @@ def percentiles(v: list[float]) -> dict:
 
 @dataclass
 class ModelRun:
-    """One model's results over all the audio."""
+    """One system's results over all the audio: an nnasr model, or a peer (``kind="peer"``)."""
 
-    facts: object  # app.models.ModelFacts
+    facts: object  # app.models.ModelFacts, or app.peers.PeerFacts
+    kind: str = "nnasr"  # "nnasr" or "peer"
+    streaming: bool = True
+    about: str = ""  # how it decodes (engine settings, peer versions), for the table's caption
+    audio: list[str] = field(default_factory=list)  # per utterance
     hyps: list[str] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
     host_ms: list[float] = field(default_factory=list)  # measured, per chunk
     modeled_nna_ms: list[float] = field(default_factory=list)  # modeled, per chunk
+    compute_ms: float = 0.0  # measured, all chunks (whole utterances for non-streaming peers)
     audio_s: float = 0.0
 
     @property
     def rtf(self) -> float:
-        return sum(self.host_ms) / 1000.0 / self.audio_s if self.audio_s else 0.0
+        return self.compute_ms / 1000.0 / self.audio_s if self.audio_s else 0.0
+
+    def _normalized(self) -> tuple[list[str], list[str]]:
+        norm = normalizer()
+        return [norm(r) for r in self.refs], [norm(h) for h in self.hyps]
 
     @property
     def wer(self) -> float | None:
-        norm = normalizer()
-        return word_error_rate([norm(r) for r in self.refs], [norm(h) for h in self.hyps])
+        return word_error_rate(*self._normalized())
 
-    def add(self, transcript, ref: str | None) -> None:
+    @property
+    def cer(self) -> float | None:
+        return char_error_rate(*self._normalized())
+
+    def add(self, transcript, ref: str | None, audio: str = "") -> None:
+        """One utterance: an engine ``Transcript`` or a peer's ``PeerResult``."""
+        self.audio.append(str(audio))
         self.hyps.append(transcript.text)
         self.refs.append(ref or "")
         self.host_ms.extend(transcript.host_ms)
         self.modeled_nna_ms.extend(transcript.modeled_nna_ms)
+        compute_ms = getattr(transcript, "compute_ms", None)
+        self.compute_ms += sum(transcript.host_ms) if compute_ms is None else compute_ms
         self.audio_s += transcript.audio_s
+
+    def utterances(self) -> list[dict]:
+        """Per utterance: the texts as written and as scored, and the word errors."""
+        refs, hyps = self._normalized()
+        return [{"audio": a, "ref": r, "hyp": h, "ref_normalized": rn, "hyp_normalized": hn,
+                 **utterance_errors(rn, hn)}
+                for a, r, h, rn, hn in zip(self.audio, self.refs, self.hyps, refs, hyps,
+                                           strict=True)]
 
     def metrics(self) -> dict:
         h, m = percentiles(self.host_ms), percentiles(self.modeled_nna_ms)
         return {
-            "wer": self.wer, "file_bytes": self.facts.file_bytes, "sparsity": self.facts.sparsity,
+            "wer": self.wer, "cer": self.cer, "file_bytes": self.facts.file_bytes,
+            "sparsity": self.facts.sparsity,
             "host_ms_p50": h["p50"], "host_ms_p95": h["p95"],
             "modeled_nna_ms_p50": m["p50"], "modeled_nna_ms_p95": m["p95"],
             "rtf": self.rtf,
         }
 
 
-RATIO_KEYS = ("wer", "file_bytes", "host_ms_p50", "host_ms_p95", "modeled_nna_ms_p50",
+RATIO_KEYS = ("wer", "cer", "file_bytes", "host_ms_p50", "host_ms_p95", "modeled_nna_ms_p50",
               "modeled_nna_ms_p95", "rtf")
 
 
@@ -144,46 +196,67 @@ def ratios(metrics: dict, base: dict) -> dict:
     return out
 
 
-def to_json(runs: list[ModelRun], n_files: int, failed: list[str]) -> dict:
+def to_json(runs: list[ModelRun], n_files: int, failed: list[str],
+            unavailable: dict[str, str] | None = None) -> dict:
+    """Every row (model or peer) has the same keys; a key that means nothing for a row
+    (a peer's sparsity, modeled NNA latency) is null."""
     base = runs[0].metrics() if runs else {}
-    models = []
+    rows = []
     for r in runs:
         m = r.metrics()
-        models.append({
+        rows.append({
             **r.facts.to_dict(), **m,
+            "kind": r.kind, "streaming": r.streaming, "about": r.about,
             "host_ms_measured": True, "modeled_nna_ms_measured": False,
-            "chunks": len(r.host_ms), "audio_s": round(r.audio_s, 3),
+            "chunks": len(r.host_ms), "compute_s": round(r.compute_ms / 1000.0, 4),
+            "audio_s": round(r.audio_s, 3),
             "ratios_vs_first": ratios(m, base),
+            "utterances": r.utterances(),
         })
-    return {"files": n_files, "failed": failed, "models": models}
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    rows = [{k: row.get(k) for k in keys} for row in rows]
+    return {"files": n_files, "failed": failed, "unavailable": dict(unavailable or {}),
+            "models": rows}
 
 
 def table(runs: list[ModelRun], title: str):
-    """A rich table; under each model after the first, a dim row of ratios to the first."""
+    """A rich table; under each row after the first, a dim row of ratios to the first."""
+    from rich import box
     from rich.table import Table
 
     from app.models import human_bytes
 
     base = runs[0].metrics()
-    from rich import box
-
+    caption = (f"host ms: measured on this machine, per chunk; NNA ms: modeled by the cost model "
+               f"(-: a peer, no NNA); RTF: measured compute ÷ audio; WER/CER after the same "
+               f"text normalization; ×r: ratio to {runs[0].facts.name}")
+    for r in runs:
+        if r.kind == "peer" and r.about:
+            caption += f"\n{r.facts.name}: {r.about}"
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-              caption=f"host ms: measured on this machine; NNA ms: modeled by the cost model; "
-                      f"×r: ratio to {runs[0].facts.name}", caption_justify="left")
+              caption=caption, caption_justify="left")
     t.add_column("model", style="bold", no_wrap=True)
-    for col in ("WER", "size", "sparsity", "host ms\np50 / p95", "NNA ms\np50 / p95", "RTF"):
+    for col in ("WER", "CER", "size", "sparsity", "streaming", "host ms\np50 / p95",
+                "NNA ms\np50 / p95", "RTF"):
         t.add_column(col, justify="right", no_wrap=True)
 
     def x(r: float | None) -> str:
         return "" if r is None else f"×{r:.2f}"
 
+    def pair(a: str, b: str) -> str:
+        return f"{a} / {b}" if (a or b) else ""
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
     for i, run in enumerate(runs):
         m = run.metrics()
         t.add_row(
-            run.facts.name,
-            "-" if m["wer"] is None else f"{100 * m['wer']:.1f}%",
+            run.facts.name + (" (peer)" if run.kind == "peer" else ""),
+            pct(m["wer"]), pct(m["cer"]),
             human_bytes(m["file_bytes"]),
-            f"{100 * m['sparsity']:.1f}%",
+            pct(m["sparsity"]),
+            "yes" if run.streaming else "no",
             f"{_ms(m['host_ms_p50'])} / {_ms(m['host_ms_p95'])}",
             f"{_ms(m['modeled_nna_ms_p50'])} / {_ms(m['modeled_nna_ms_p95'])}",
             f"{m['rtf']:.3f}",
@@ -191,12 +264,23 @@ def table(runs: list[ModelRun], title: str):
         if i:
             q = ratios(m, base)
             t.add_row(
-                "", x(q["wer"]), x(q["file_bytes"]), "",
-                f"{x(q['host_ms_p50'])} / {x(q['host_ms_p95'])}",
-                f"{x(q['modeled_nna_ms_p50'])} / {x(q['modeled_nna_ms_p95'])}",
+                "", x(q["wer"]), x(q["cer"]), x(q["file_bytes"]), "", "",
+                pair(x(q["host_ms_p50"]), x(q["host_ms_p95"])),
+                pair(x(q["modeled_nna_ms_p50"]), x(q["modeled_nna_ms_p95"])),
                 x(q["rtf"]), style="dim",
             )
     return t
+
+
+def print_table(t, file=None) -> None:
+    """Print a rich table; to a file or a pipe at its full width, not cut at 80 columns."""
+    from rich.console import Console
+
+    console = Console(file=file)
+    if not console.is_terminal:
+        width = console.measure(t, options=console.options.update_width(10_000)).maximum
+        console = Console(file=file, width=max(80, width))
+    console.print(t)
 
 
 def _ms(v: float | None) -> str:

@@ -1,8 +1,10 @@
-"""`nnasr compare --models A B ... (--manifest M.jsonl | FILE...)`: models side by side.
+"""`nnasr compare --models A B ... [--peers P ...] (--manifest M.jsonl | FILE...)`: side by side.
 
-One run, models interleaved on the same audio. Reports WER (with a manifest's reference
-texts), model size, sparsity, p50/p95 per-chunk host latency (measured) and NNA latency
-(modeled), and RTF, each with its ratio to the first model.
+One run, models (and peers: pocketsphinx, whisper tiny.en) interleaved on the same audio.
+Reports WER and CER (with a manifest's reference texts, every system's text through the same
+normalizer), size on disk, sparsity, streaming or not, p50/p95 per-chunk host latency
+(measured) and NNA latency (modeled; peers have none), and RTF, each with its ratio to the
+first model. ``--json`` adds every system's per-utterance texts and errors.
 """
 
 from __future__ import annotations
@@ -13,11 +15,23 @@ import json
 import sys
 
 from app.models import DEFAULT_BEAM
+from app.peers import DEFAULT_THREADS, INSTALL_HINT, PEERS
 
 PROG = "nnasr compare"
 
 
+EXAMPLES = """\
+examples:
+  nnasr compare --manifest assets/audio/demo.jsonl
+  nnasr compare --models baseline-ptq aat-csp --peers pocketsphinx whisper-tiny \\
+      --manifest data/human/dev.jsonl
+  nnasr compare --models aat-csp --peers whisper-tiny --manifest M.jsonl --json > out.json
+"""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXAMPLES
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="audio files (or use --manifest); audio files listed after --models "
                         "are recognized by their extension")
@@ -25,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="model files or names; the first is the reference for ratios "
                         "(default: every model found, best first)")
     p.add_argument("--manifest", metavar="M.jsonl",
-                   help="JSON-lines manifest (audio_filepath, text, duration): gives WER")
+                   help="JSON-lines manifest (audio_filepath, text, duration): gives WER and CER")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="use only the first N manifest entries / files")
     p.add_argument("--plot", metavar="OUT.png", help="draw the per-chunk latency distributions")
@@ -34,6 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: each model's own)")
+    p.add_argument("--peers", nargs="+", metavar="PEER", default=[],
+                   help="other recognizers to run on the same audio: "
+                        f"{', '.join(PEERS)} (install them with: {INSTALL_HINT})")
+    p.add_argument("--peer-threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                   help=f"CPU threads for whisper-tiny (default {DEFAULT_THREADS}; "
+                        "pocketsphinx uses one)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -45,6 +65,11 @@ def _split_files_from_models(args: argparse.Namespace) -> None:
     """`--models A B x.wav y.wav`: argparse gives every name to --models; take the audio back."""
     from pathlib import Path
 
+    peers = list(getattr(args, "peers", None) or [])
+    if peers:
+        audio = [m for m in peers if Path(m).suffix.lower() in AUDIO_SUFFIXES]
+        args.peers = [m for m in peers if m not in audio]
+        args.files = list(args.files) + audio
     if not args.models:
         return
     audio = [m for m in args.models if Path(m).suffix.lower() in AUDIO_SUFFIXES]
@@ -53,6 +78,28 @@ def _split_files_from_models(args: argparse.Namespace) -> None:
         args.files = list(args.files) + audio
         if not args.models:
             args.models = None
+
+
+def _load_peers(args: argparse.Namespace, runs: list, systems: list) -> dict[str, str]:
+    """Append a run and a system for each peer that loads; the others: {name: one line}."""
+    from app import comparison as C
+    from app import peers as P
+    from app.cli import UserError
+
+    unknown = [n for n in args.peers if n not in PEERS]
+    if unknown:
+        raise UserError(f"--peers {unknown[0]}: no such peer (choose from {', '.join(PEERS)})")
+    unavailable = {}
+    for name in dict.fromkeys(args.peers):
+        try:
+            peer = P.load(name, chunk_ms=args.chunk_ms, threads=args.peer_threads)
+        except P.PeerUnavailable as e:
+            unavailable[name] = str(e)  # said after the table, where it is seen
+            continue
+        facts = peer.facts
+        runs.append(C.ModelRun(facts, kind="peer", streaming=facts.streaming, about=facts.about))
+        systems.append(peer)
+    return unavailable
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,11 +127,13 @@ def run(args: argparse.Namespace) -> int:
             recs.append(engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam))
         except ValueError as e:
             raise UserError(str(e)) from None
-        runs.append(C.ModelRun(M.facts_of(model)))
+        runs.append(C.ModelRun(M.facts_of(model), about=f"nnasr engine, beam {args.beam}, "
+                                                        f"{recs[-1].chunk_ms} ms chunks"))
     names = [r.facts.name for r in runs]
     if len(set(names)) != len(names):  # two files with one stem: tell them apart
         for r, p in zip(runs, paths, strict=True):
             r.facts = dataclasses.replace(r.facts, name=str(p))
+    unavailable = _load_peers(args, runs, recs)
 
     stderr = Console(stderr=True)
     failed: list[str] = []
@@ -99,7 +148,10 @@ def run(args: argparse.Namespace) -> int:
             try:
                 for j in order:
                     progress.update(task, description=f"{runs[j].facts.name}: {item.audio}")
-                    done[j] = transcribe_file(recs[j], item.audio)
+                    if runs[j].kind == "peer":
+                        done[j] = recs[j].run_file(item.audio)
+                    else:
+                        done[j] = transcribe_file(recs[j], item.audio)
                     progress.advance(task)
             except KeyboardInterrupt:
                 raise
@@ -110,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 progress.advance(task, len(runs) - len(done))
                 continue
             for j, t in done.items():
-                runs[j].add(t, item.text)
+                runs[j].add(t, item.text, item.audio)
     n_ok = len(items) - len(failed)
     if n_ok == 0:
         print(f"{PROG}: no audio could be read ({len(failed)} file(s) failed)", file=sys.stderr)
@@ -124,11 +176,13 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.plot}: cannot write plot ({e.strerror or e})") from None
         print(f"{PROG}: latency plot written to {out}", file=sys.stderr)
     if args.json:
-        print(json.dumps(C.to_json(runs, n_ok, failed), indent=2))
+        print(json.dumps(C.to_json(runs, n_ok, failed, unavailable), indent=2))
     else:
-        Console().print(C.table(runs, title))
+        C.print_table(C.table(runs, title))
         if not any(r.refs and any(x.strip() for x in r.refs) for r in runs[:1]):
             print("(no reference texts: pass --manifest with \"text\" fields for WER)")
     if failed:
         print(f"{PROG}: {len(failed)} of {len(items)} file(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+    for line in unavailable.values():
+        print(f"{PROG}: {line}", file=sys.stderr)
+    return 1 if (failed or unavailable) else 0
