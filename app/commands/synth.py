@@ -14,6 +14,10 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _cache_root() -> str:
+    return os.environ.get("NNASR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nnasr")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = (
         "Output: OUT/{train,dev,test}.jsonl (audio_filepath, text, duration, voice), "
@@ -51,11 +55,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train split only: share of WordNet definition clauses, ~110k more "
                         "distinct phrases than the ~34k example sentences (default: 0; "
                         "0.35 for corpora of 20 h and more)")
-    p.add_argument("--everyday-fraction", type=float, default=0.0, metavar="F",
+    p.add_argument("--everyday-fraction", type=float, default=0.6, metavar="F",
                    help="share of everyday text in every split: assistant commands and "
                         "questions, numbers, times, money, names, dictation (~50k distinct "
-                        "sentences; default: 0; 0.6 makes WordNet a minority, e.g. "
-                        "--short-fraction 0.12 --everyday-fraction 0.6 --gloss-fraction 0.1)")
+                        "sentences; default: 0.6, which makes WordNet a minority; 0 gives "
+                        "the WordNet-only text of older corpora)")
+    p.add_argument("--nonspeech-fraction", type=float, default=0.05, metavar="F",
+                   help="share of non-speech clips with an empty transcript in every split: "
+                        "silence, noise, mains hum, clicks, music-like tones (default: 0.05)")
+    p.add_argument("--cache", default=os.path.join(_cache_root(), "synth"), metavar="DIR",
+                   help="keep the audio in DIR/audio (OUT/audio links there), so that a later "
+                        "run on this machine reuses every clip already made, whatever its "
+                        "--out; 'none' keeps the audio inside OUT (default: %(default)s)")
     p.add_argument("--min-duration", type=float, default=0.3, metavar="S",
                    help="drop clips shorter than S seconds (default: 0.3)")
     p.add_argument("--max-duration", type=float, default=15.0, metavar="S",
@@ -133,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
                                       + args.everyday_fraction) > 1.0:
         raise UserError("--everyday-fraction must be at least 0, and with --short-fraction "
                         "and --gloss-fraction at most 1")
+    if not 0.0 <= args.nonspeech_fraction < 1.0:
+        raise UserError("--nonspeech-fraction must be at least 0 and below 1")
     if args.min_duration >= args.max_duration:
         raise UserError("--min-duration must be below --max-duration")
 
@@ -172,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size, tokenizer_type=args.tokenizer_type,
         max_sentences=args.max_sentences, short_fraction=args.short_fraction,
         gloss_fraction=args.gloss_fraction, everyday_fraction=args.everyday_fraction,
+        nonspeech_fraction=args.nonspeech_fraction,
+        cache=None if args.cache.strip().lower() == "none" else args.cache,
         min_duration=args.min_duration, max_duration=args.max_duration,
         progress=not args.no_progress,
     )
@@ -184,6 +199,9 @@ def run(args: argparse.Namespace) -> int:
     for name in ("train", "dev", "test"):
         print(f"  {name:<5} {sp[name]['hours']:7.2f} h  {sp[name]['utterances']:6d} utts  "
               f"{sp[name]['voices_used']} voices")  # the ones heard
+        eng = sp[name].get("hours_per_engine", {})
+        if eng:
+            print("        " + ", ".join(f"{k} {v:.2f} h" for k, v in eng.items()))
     d = s["dropped"]
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
     print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")

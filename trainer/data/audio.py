@@ -105,9 +105,17 @@ class AugmentConfig:
     noise_prob: float = 0.6
     snr_range: tuple[float, float] = (5.0, 30.0)
     noise_types: tuple[str, ...] = ("white", "pink", "brown")
-    level_db_range: tuple[float, float] = (-32.0, -16.0)  # utterance RMS, dBFS
-    pad_range: tuple[float, float] = (0.05, 0.35)  # seconds of silence each side
+    level_db_range: tuple[float, float] = (-50.0, -14.0)  # utterance RMS, dBFS (-30..+6 dB around -20)
+    pad_range: tuple[float, float] = (0.05, 1.0)  # seconds of silence each side
     floor_db_range: tuple[float, float] = (50.0, 70.0)  # noise floor below speech, dB
+    # channels: a microphone-like EQ, or band-limited telephone speech (8 kHz, mu-law)
+    mic_prob: float = 0.35
+    phone_prob: float = 0.08
+    # soft clipping (an overdriven input stage), and babble made of other voices' speech
+    clip_prob: float = 0.06
+    clip_drive_db_range: tuple[float, float] = (3.0, 12.0)
+    babble_prob: float = 0.12
+    babble_snr_range: tuple[float, float] = (3.0, 20.0)
 
 
 def sample_augmentation(rng: np.random.Generator, cfg: AugmentConfig) -> dict:
@@ -127,6 +135,11 @@ def sample_augmentation(rng: np.random.Generator, cfg: AugmentConfig) -> dict:
     ntype = cfg.noise_types[int(rng.integers(len(cfg.noise_types)))]
     use_noise = rng.random() < cfg.noise_prob
     p["noise_seed"] = int(rng.integers(2**31))
+    channel_u = rng.random()
+    drive = float(rng.uniform(*cfg.clip_drive_db_range))
+    use_clip = rng.random() < cfg.clip_prob
+    babble_snr = float(rng.uniform(*cfg.babble_snr_range))
+    use_babble = rng.random() < cfg.babble_prob
     if cfg.enabled:
         if use_speed:
             p["speed"] = round(speed, 4)
@@ -135,7 +148,52 @@ def sample_augmentation(rng: np.random.Generator, cfg: AugmentConfig) -> dict:
         if use_noise:
             p["noise"] = ntype
             p["snr_db"] = round(snr, 2)
+        if channel_u < cfg.phone_prob:
+            p["channel"] = "phone"
+        elif channel_u < cfg.phone_prob + cfg.mic_prob:
+            p["channel"] = "mic"
+        if use_clip:
+            p["drive_db"] = round(drive, 2)
+        if use_babble:
+            p["babble_snr_db"] = round(babble_snr, 2)
     return p
+
+
+def mic_response(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A random microphone-like magnitude response for an ``rfft`` of ``n`` samples: a
+    low cut (80-250 Hz), a presence peak or dip (2-6 kHz, +-6 dB), a high shelf (+-6 dB
+    above 4-7 kHz)."""
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    fc = rng.uniform(80, 250)
+    low = 1.0 / np.sqrt(1.0 + (fc / np.maximum(f, 1.0)) ** 4)
+    f0, g0, q = rng.uniform(2000, 6000), rng.uniform(-6, 6), rng.uniform(0.7, 2.0)
+    peak = 10 ** (g0 / 20 * np.exp(-0.5 * (np.log2(np.maximum(f, 1.0) / f0) * 2 * q) ** 2))
+    fs, gs = rng.uniform(4000, 7000), rng.uniform(-6, 6)
+    shelf = 10 ** (gs / 20 / (1.0 + (fs / np.maximum(f, 1.0)) ** 2))
+    return low * peak * shelf
+
+
+def telephone(x: np.ndarray, sr: int) -> np.ndarray:
+    """Band-limited telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law, back to ``sr``."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    spec[(f < 300) | (f > 3400)] = 0.0
+    y = np.fft.irfft(spec, len(x)).astype(np.float32)
+    y8 = resample(y, sr, 8000)
+    peak = float(np.max(np.abs(y8))) + 1e-9
+    mu = 255.0
+    c = np.sign(y8 / peak) * np.log1p(mu * np.abs(y8 / peak)) / np.log1p(mu)
+    c = np.round(c * 127) / 127
+    y8 = np.sign(c) * ((1 + mu) ** np.abs(c) - 1) / mu * peak
+    out = resample(y8.astype(np.float32), 8000, sr)
+    return out[: len(x)] if len(out) >= len(x) else np.pad(out, (0, len(x) - len(out)))
+
+
+def soft_clip(x: np.ndarray, drive_db: float) -> np.ndarray:
+    """tanh saturation: the peak is driven ``drive_db`` into the curve, output peak 0.9."""
+    peak = float(np.max(np.abs(x))) + 1e-9
+    g = 10 ** (drive_db / 20) / peak
+    return (0.9 * np.tanh(g * x) / np.tanh(g * peak)).astype(np.float32)
 
 
 def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -178,9 +236,11 @@ def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def process(raw: np.ndarray, sr: int, aug: dict) -> np.ndarray:
+def process(raw: np.ndarray, sr: int, aug: dict, babble: list[np.ndarray] | None = None
+            ) -> np.ndarray:
     """TTS output -> final 16 kHz clip: trim silence, speed perturbation + resampling,
-    padding, reverb, noise at the drawn SNR, level; never clips."""
+    padding, reverb, babble (``babble``: other voices' 16 kHz speech, summed), noise at the
+    drawn SNR, microphone or telephone channel, soft clipping, level; never hard-clips."""
     a, b = speech_bounds(raw, sr)
     x = raw[max(0, a - int(0.02 * sr)): b + int(0.02 * sr)].astype(np.float32)
     x = x - np.mean(x) if len(x) else x
@@ -204,6 +264,24 @@ def process(raw: np.ndarray, sr: int, aug: dict) -> np.ndarray:
         p_speech = float(np.mean(sp * sp)) + 1e-12
         noise = colored_noise(len(x), str(aug["noise"]), rng)
         x = x + noise * np.float32(np.sqrt(p_speech / 10 ** (float(aug["snr_db"]) / 10)))
+    if "babble_snr_db" in aug and babble:
+        a, b = speech_bounds(x, SAMPLE_RATE)
+        sp = x[a:b] if b > a else x
+        p_speech = float(np.mean(sp * sp)) + 1e-12
+        bab = np.zeros(len(x), np.float32)
+        for other in babble:
+            if len(other):
+                start = int(rng.integers(len(other)))
+                bab += np.resize(np.roll(other, -start), len(x)).astype(np.float32)
+        p_bab = float(np.mean(bab * bab))
+        if p_bab > 0:
+            x = x + bab * np.float32(np.sqrt(p_speech / 10 ** (float(aug["babble_snr_db"]) / 10) / p_bab))
+    if aug.get("channel") == "mic":
+        x = np.fft.irfft(np.fft.rfft(x) * mic_response(len(x), SAMPLE_RATE, rng), len(x)).astype(np.float32)
+    elif aug.get("channel") == "phone":
+        x = telephone(x, SAMPLE_RATE)
+    if "drive_db" in aug:
+        x = soft_clip(x, float(aug["drive_db"]))
     if "floor_db" in aug:
         a, b = speech_bounds(x, SAMPLE_RATE)
         sp = x[a:b] if b > a else x

@@ -40,6 +40,9 @@ import numpy as np
 from . import audio as A
 from .everyday import coverage_report
 from .manifest import write_json_atomic, write_manifest
+from .nonspeech import DURATION_RANGE as NONSPEECH_DURATION
+from .nonspeech import KINDS as NONSPEECH_KINDS
+from .nonspeech import make_nonspeech
 from .sentences import SPLITS, TextPools, build_text_pools, source_shares, train_texts
 from .voices import (
     ENGINE_PACKAGES,
@@ -78,6 +81,8 @@ class SynthConfig:
     short_fraction: float = 0.12
     gloss_fraction: float = 0.0  # train only: share of WordNet gloss clauses
     everyday_fraction: float = 0.0  # every split: share of everyday (assistant, dictation) text
+    nonspeech_fraction: float = 0.0  # every split: share of non-speech clips (empty transcript)
+    cache: str | None = None  # audio lives in CACHE/audio (out/audio links there), shared by runs
     min_duration: float = 0.3
     max_duration: float = 15.0
     rate_range: tuple[float, float] = (0.8, 1.25)
@@ -165,6 +170,8 @@ class Item:
     relpath: str
 
     def est_seconds(self) -> float:
+        if "nonspeech_s" in self.aug:
+            return float(self.aug["nonspeech_s"])
         sp = float(self.aug.get("speed", 1.0))
         pad = sum(self.aug.get("pad", [0.1, 0.1]))
         return (0.058 * len(self.text) + 0.25) / self.rate / sp + pad
@@ -287,6 +294,13 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
         else:
             text = next(it_long)
         v = voices[min(len(voices) - 1, int(np.searchsorted(cum, vpos * cum[-1])))]
+        if cfg.nonspeech_fraction > 0:
+            ns = np.random.default_rng([cfg.seed, code, 6, i])
+            if ns.random() < cfg.nonspeech_fraction:
+                kind = NONSPEECH_KINDS[int(ns.integers(len(NONSPEECH_KINDS)))]
+                dur = round(float(ns.uniform(*NONSPEECH_DURATION)), 2)
+                v = Voice(f"nonspeech:{kind}", "nonspeech", kind, split, "nonspeech")
+                text, aug = "", {**aug, "nonspeech_s": dur}
         key = _spec_key(text, v.id, rate, pitch, aug)
         rel = f"audio/{split}/{i // 1000:04d}/{split}_{i:07d}_{key}.wav"
         yield Item(split, i, text, v, rate, pitch, aug, key, rel)
@@ -306,14 +320,38 @@ def _tmpdir() -> str:
     return _TMPDIR
 
 
+# This worker's latest finished speech clips: the other voices that babble is made of.
+_BABBLE: list[np.ndarray] = []
+
+
+def _nonspeech_clip(t: dict) -> np.ndarray:
+    aug = t["aug"]
+    x = make_nonspeech(t["voice"]["name"], int(aug.get("noise_seed", 0)), float(aug["nonspeech_s"]))
+    rng = np.random.default_rng(int(aug.get("noise_seed", 0)) + 1)
+    if aug.get("channel") == "mic" and len(x) > 1:
+        x = np.fft.irfft(np.fft.rfft(x) * A.mic_response(len(x), A.SAMPLE_RATE, rng), len(x))
+    return np.clip(x, -0.9, 0.9).astype(np.float32)
+
+
 def _finish(t: dict, res) -> dict:
+    if t["voice"]["engine"] == "nonspeech":
+        x = _nonspeech_clip(t)
+        A.write_wav_atomic(t["path"], x)
+        return {"key": t["key"], "duration": len(x) / A.SAMPLE_RATE}
     if isinstance(res, Exception):
         return {"key": t["key"], "drop": "tts_error", "detail": str(res)[:200]}
     raw, sr = res
     reason = A.check_raw(raw, sr)
     if reason:
         return {"key": t["key"], "drop": reason}
-    x = A.process(raw, sr, t["aug"])
+    babble = None
+    if "babble_snr_db" in t["aug"] and _BABBLE:
+        k = min(len(_BABBLE), 2 + int(t["aug"].get("noise_seed", 0)) % 3)
+        babble = _BABBLE[-k:]
+    x = A.process(raw, sr, t["aug"], babble=babble)
+    if t["voice"]["engine"] != "nonspeech" and "babble_snr_db" not in t["aug"]:
+        _BABBLE.append(x)
+        del _BABBLE[:-6]
     reason = A.check_final(x, t["min_duration"], t["max_duration"])
     if reason:
         return {"key": t["key"], "drop": reason, "detail": f"{len(x) / A.SAMPLE_RATE:.2f}s"}
@@ -326,7 +364,8 @@ def synth_tasks(tasks: list[dict]) -> list[dict]:
     tmp = _tmpdir()
     out: list[dict] = []
     fest = [t for t in tasks if t["voice"]["engine"] == "festival"]
-    rest = [t for t in tasks if t["voice"]["engine"] != "festival"]
+    rest = [t for t in tasks if t["voice"]["engine"] not in ("festival", "nonspeech")]
+    out += [_safe_finish(t, None) for t in tasks if t["voice"]["engine"] == "nonspeech"]
     if fest:
         res = synth_festival_batch(
             [(Voice(**t["voice"]), t["text"], t["rate"], t["pitch"]) for t in fest], tmp
@@ -509,6 +548,7 @@ def run_synth(cfg: SynthConfig, log=print) -> dict:
     t0 = time.time()
     out = os.path.abspath(cfg.out)
     os.makedirs(out, exist_ok=True)
+    _link_cache(out, cfg.cache, log)
     by_split, voice_report = select_voices(cfg, log)
     try:
         pools = build_text_pools(max_sentences=cfg.max_sentences)
@@ -547,6 +587,23 @@ def run_synth(cfg: SynthConfig, log=print) -> dict:
     summary = _summary(cfg, runs, by_split, voice_report, pools, tok, time.time() - t0)
     write_json_atomic(os.path.join(out, "corpus.json"), summary)
     return summary
+
+
+def _link_cache(out: str, cache: str | None, log) -> None:
+    """Keep the corpus's audio in ``cache`` (``out/audio`` links there), so that a later run
+    on this machine, into this or another folder, finds the clips made and never makes them
+    again. A corpus whose audio is already a folder keeps it."""
+    link = os.path.join(out, "audio")
+    if not cache or os.path.isdir(link) and not os.path.islink(link):
+        return
+    target = os.path.join(os.path.abspath(os.path.expanduser(cache)), "audio")
+    os.makedirs(target, exist_ok=True)
+    if os.path.islink(link):
+        if os.path.realpath(link) == os.path.realpath(target):
+            return
+        os.remove(link)
+    os.symlink(target, link)
+    log(f"synth: audio in {target} (cache: clips made once are reused by later runs)")
 
 
 def _consume(r: _SplitRun, cfg: SynthConfig, executor, max_inflight: int,
@@ -687,6 +744,13 @@ def _tokenizer(train: _SplitRun, cfg: SynthConfig, out: str, log) -> dict:
     return info
 
 
+def _hours_by(recs: list[dict], key) -> dict[str, float]:
+    h: Counter = Counter()
+    for rec in recs:
+        h[key(rec["voice"])] += rec["duration"] / 3600
+    return {k: round(v, 4) for k, v in h.most_common()}
+
+
 def _summary(cfg, runs, by_split, voice_report, pools, tok, wall) -> dict:
     splits = {}
     for s in SPLITS:
@@ -703,6 +767,8 @@ def _summary(cfg, runs, by_split, voice_report, pools, tok, wall) -> dict:
             "voices": sorted(v.id for v in by_split[s]),
             "speakers": sorted({v.speaker for v in by_split[s]}),
             "utterances_per_engine": dict(Counter(rec["voice"].split(":")[0] for rec in recs)),
+            "hours_per_engine": _hours_by(recs, lambda v: v.split(":")[0]),
+            "hours_per_voice": _hours_by(recs, lambda v: v),
             "voices_used": len(vc),
             "made_this_run": r.made,
             "reused": r.reused,

@@ -1,6 +1,8 @@
-"""Every offline English TTS voice Debian ships, how to find it, and how to run it.
+"""Every offline English TTS voice, how to find it, and how to run it.
 
-Engines and their Debian packages:
+The neural and recorded-speaker engines (Kokoro-82M and its blends, RHVoice, Piper) are in
+:mod:`trainer.data.neural_voices`; they make most of the training speech. The formant and
+diphone engines below are kept as a minority share. Engines and their Debian packages:
 
 =========  ====================================================  ===========================
 engine     voices                                                Debian package(s)
@@ -46,19 +48,25 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .neural_voices import NEURAL_PACKAGES, discover_neural, rhvoice_cmd, synth_kokoro, synth_piper
+
 ENGINE_PACKAGES = {
     "espeak-ng": "espeak-ng",
     "mbrola": "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (Debian non-free)",
     "flite": "flite",
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-rablpc16k festvox-don festvox-us-slt-hts",
     "pico": "libttspico-utils (Debian non-free)",
+    **NEURAL_PACKAGES,
 }
 
 # Share of *training* utterances per voice group (renormalized over what is installed; a
 # group is the engine, but for the accented mbrola voices, see ``weight_group``).
 # espeak-ng has by far the most voices but one synthesizer; festival is the slowest engine.
-ENGINE_WEIGHTS = {"espeak-ng": 0.30, "mbrola": 0.16, "mbrola-accented": 0.14, "flite": 0.18,
-                  "pico": 0.12, "festival": 0.10}
+# Kokoro's neural voices and their blends, RHVoice's and Piper's recorded speakers are the
+# majority; the formant and diphone voices a minority (trainer/data/neural_voices.py).
+ENGINE_WEIGHTS = {"kokoro": 0.22, "kokoro-blend": 0.18, "rhvoice": 0.14, "piper": 0.08,
+                  "espeak-ng": 0.12, "mbrola": 0.07, "mbrola-accented": 0.06, "flite": 0.06,
+                  "pico": 0.04, "festival": 0.03}
 
 ESPEAK_ACCENTS = {
     "en-us": "train",
@@ -122,8 +130,13 @@ class Voice:
 
 def weight_group(v: Voice) -> str:
     """The key of ``ENGINE_WEIGHTS`` that a voice's training share comes from: its engine,
-    or "mbrola-accented" for the mbrola voices of non-English speakers."""
-    return "mbrola-accented" if v.engine == "mbrola" and v.name.endswith("-en") else v.engine
+    "mbrola-accented" for the mbrola voices of non-English speakers, "kokoro-blend" for
+    mixtures of Kokoro voices."""
+    if v.engine == "mbrola" and v.name.endswith("-en"):
+        return "mbrola-accented"
+    if v.engine == "kokoro" and "*" in v.name:
+        return "kokoro-blend"
+    return v.engine
 
 
 class SynthError(RuntimeError):
@@ -266,7 +279,8 @@ def discover_voices() -> tuple[list[Voice], dict[str, str]]:
                 missing[f"pico:{name}"] = "libttspico-data (Debian non-free)"
     else:
         missing["pico"] = ENGINE_PACKAGES["pico"]
-    return voices, missing
+    neural, neural_missing = discover_neural(Voice)
+    return voices + neural, {**missing, **neural_missing}
 
 
 # --------------------------------------------------------------------------- audio I/O
@@ -364,12 +378,29 @@ def synth_one(voice: Voice, text: str, rate: float, pitch: float, tmpdir: str,
                   f"{text}</pitch></speed>")
         _run(["pico2wave", "-l", voice.name, "-w", out, markup], timeout)
         return _read_wav_file(out)
+    if voice.engine == "kokoro":
+        return _neural_call(synth_kokoro, voice, text, rate, pitch)
+    if voice.engine == "piper":
+        return _neural_call(synth_piper, voice, text, rate, pitch)
+    if voice.engine == "rhvoice":
+        out = os.path.join(tmpdir, "rhvoice.wav")
+        _run(rhvoice_cmd(voice, rate, pitch, out), timeout, input=text.encode())
+        return _read_wav_file(out)
     if voice.engine == "festival":
         res = synth_festival_batch([(voice, text, rate, pitch)], tmpdir, timeout=timeout)[0]
         if isinstance(res, Exception):
             raise res
         return res
     raise SynthError(f"unknown engine {voice.engine}")
+
+
+def _neural_call(fn, voice: Voice, text: str, rate: float, pitch: float) -> tuple[np.ndarray, int]:
+    try:
+        return fn(voice, text, rate, pitch)
+    except SynthError:
+        raise
+    except Exception as e:  # onnxruntime / phonemizer errors: this clip only
+        raise SynthError(f"{voice.engine}: {type(e).__name__}: {str(e)[:160]}") from e
 
 
 def synth_festival_batch(
