@@ -20,9 +20,10 @@ import numpy as np
 
 from .model import EngineModel
 from .nna import kernels as K
+from .nna.cells import joiner_activation
 from .nna.cost import build_cost_table, modeled_seconds
-from .nna.fixedpoint import round_half_away, rounding_shift_right, saturate, saturate_symmetric
-from .nna.lut import lut_tanh
+from .nna.fixedpoint import round_half_away, saturate, saturate_symmetric
+from .nna.lut import fast_lut
 
 
 def _sigmoid(x):
@@ -106,13 +107,11 @@ class Network:
         # counts, and so the modeled NNA time, are unchanged: the NNA computes them each time):
         # * the predictor's input projection is a function of the token alone (embedding,
         #   then pred.0's wx), kept per token on first use;
-        # * join.out's input sat_sym(rshift(lut_tanh(z), 15 - hidden_frac)) is a function of
-        #   the int16 z.
+        # * join.out's input (engine.nna.cells.joiner_activation) is a function of the int16
+        #   z = joiner_sum(e, p), tabulated once (an optimization of that rule, tested).
         self._pred_gx: dict[int, np.ndarray] = {}
         z = np.arange(-32768, 32768, dtype=np.int64)
-        self._join_in = saturate_symmetric(
-            rounding_shift_right(lut_tanh(z, spec), 15 - self.hfrac), spec.act_bits
-        )
+        self._join_in = joiner_activation(z, spec, fast_lut(spec))[1]
 
     # --- value conversion ----------------------------------------------------------------
     def _hidden_to(self, kind: str, x: np.ndarray, x_kind: str) -> np.ndarray:
@@ -281,10 +280,10 @@ class Network:
 
         a, b = conv(e), conv(p)
         if kind == "q":
-            z = np.add(a, b, dtype=np.int64)
+            z = np.add(a, b, dtype=np.int64)  # joiner_sum, in place
             np.clip(z, -32768, 32767, out=z)
             z += 32768
-            hz = self._join_in[z]  # sat_sym(rshift(lut_tanh(sat16(a + b)), 15 - hidden_frac))
+            hz = self._join_in[z]  # joiner_activation(joiner_sum(a, b)), tabulated
             logits_q = self.q[op](hz, out_bits=16)
             return (logits_q * self.out_scale).astype(np.float32), K.argmax(logits_q)
         f = self.f[op]

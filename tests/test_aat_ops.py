@@ -49,3 +49,23 @@ def test_lut_matches_engine(name):
     want = lut_apply(x, build_lut(name, spec), spec)
     got = ops.LUT(spec)(name, torch.from_numpy(x)).numpy()
     np.testing.assert_array_equal(got, want)
+
+
+def test_lstm_step_and_joiner_on_torch_equal_numpy():
+    """The cell and joiner rules (engine/nna/cells.py) give the same integers on torch."""
+    from engine.nna.cells import joiner_activation, joiner_sum, lstm_step
+    from engine.nna.lut import reference_lut
+
+    rng = np.random.default_rng(2)
+    for spec in (NNASpec(), NNASpec(act_bits=16, gate_int_bits=2, cell_frac_bits=13)):
+        gx, gh = rng.integers(-32768, 32768, (2, 5, 4 * 24))
+        c = rng.integers(-32768, 32768, (5, 24))
+        want = lstm_step(gx, gh, c, spec, reference_lut(spec))
+        got = ops.lstm_step(*(torch.from_numpy(v) for v in (gx, gh, c)), spec, ops.LUT(spec))
+        for w, g in zip(want, got):
+            np.testing.assert_array_equal(g.numpy(), w)
+        e, p = rng.integers(-32768, 32768, (2, 7, 16))
+        want_j = joiner_activation(joiner_sum(e, p), spec, reference_lut(spec))
+        got_j = ops.joiner_activation(ops.joiner_sum(torch.from_numpy(e), torch.from_numpy(p)), spec, ops.LUT(spec))
+        for w, g in zip(want_j, got_j):
+            np.testing.assert_array_equal(g.numpy(), w)

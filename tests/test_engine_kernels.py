@@ -174,7 +174,7 @@ def test_lstm_cell_fused_equals_reference(seed, h, act_bits, weight_bits, gate_i
                    cell_frac_bits=cell_frac_bits, lut_entries=lut_entries)
     wh, gx, hq, cq = _cell_case(seed, h, spec, batch)
     h_ref, c_ref = K.lstm_cell_int_reference(gx, hq, cq, wh, spec)
-    h_new, c_new = K.lstm_cell_int(gx, hq, cq, wh, spec)
+    h_new, c_new = K.LSTMCellInt(wh, spec).step(gx, hq, cq)
     assert np.array_equal(h_new, h_ref) and np.array_equal(c_new, c_ref)
     if not batch:
         out, h_last, c_last = K.LSTMCellInt(wh, spec).run(np.stack([gx, gx]), hq, cq)
@@ -193,7 +193,7 @@ def test_lstm_cell_saturates():
     # i, f, o -> ~1; g -> -1; gates far beyond int16 before saturation
     gx = np.concatenate([np.full(2 * h, 32767), np.full(h, -32768), np.full(h, 32767)])
     for c0, want in ((np.full(h, -32768), -32768), (np.full(h, 32767), None)):
-        h_new, c_new = K.lstm_cell_int(gx, hq, c0, wh, spec)
+        h_new, c_new = K.LSTMCellInt(wh, spec).step(gx, hq, c0)
         h_ref, c_ref = K.lstm_cell_int_reference(gx, hq, c0, wh, spec)
         assert np.array_equal(h_new, h_ref) and np.array_equal(c_new, c_ref)
         assert np.all(np.abs(h_new) <= 127) and np.all((c_new >= -32768) & (c_new <= 32767))
@@ -203,7 +203,7 @@ def test_lstm_cell_saturates():
     # positive saturation of the cell: c = +16, g = +1
     gx2 = np.full(4 * h, 32767)
     wh2 = K.QLinear(np.full((4 * h, h), 127), np.zeros(4 * h, np.int64), m, s, spec)
-    h_new, c_new = K.lstm_cell_int(gx2, hq, np.full(h, 32767), wh2, spec)
+    h_new, c_new = K.LSTMCellInt(wh2, spec).step(gx2, hq, np.full(h, 32767))
     assert np.all(c_new == 32767) and np.all(h_new == 127)
 
 
@@ -229,7 +229,7 @@ def test_integer_lstm_tracks_float_lstm():
 
         for _ in range(30):
             gx_q = np.round(rng.uniform(-3, 3, 4 * h) * 4096).astype(np.int64)
-            hq, cq = K.lstm_cell_int(gx_q, hq, cq, wh, spec)
+            hq, cq = K.LSTMCellInt(wh, spec).step(gx_q, hq, cq)
             g = gx_q / 4096 + wd @ hf
             cf = sig(g[h : 2 * h]) * cf + sig(g[:h]) * np.tanh(g[2 * h : 3 * h])
             hf = sig(g[3 * h :]) * np.tanh(cf)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.nna.lut import build_lut, full_table, lut_apply, lut_sigmoid, lut_tanh
+from engine.nna.cells import joiner_activation, joiner_sum
+from engine.nna.lut import (
+    build_lut,
+    fast_lut,
+    full_table,
+    lut_apply,
+    lut_sigmoid,
+    lut_tanh,
+    reference_lut,
+)
 from engine.nna.spec import NNASpec
 
 SPEC = NNASpec()  # 256 segments over [-8, 8): breakpoint i at x = -8 + i/16, input Q3.12
@@ -85,3 +94,32 @@ def test_lut_max_error_bound(fn, entries):
     assert err <= bound
     if entries == 256:
         assert err <= (1e-4 if fn == "sigmoid" else 5e-4)
+
+
+@pytest.mark.parametrize("spec", [SPEC, NNASpec(lut_entries=64, gate_int_bits=2)])
+def test_fast_lut_equals_the_rule(spec):
+    """The one-lookup LUT the engine runs is an optimization of lut_apply, equal everywhere."""
+    fast, rule = fast_lut(spec), reference_lut(spec)
+    for name in ("sigmoid", "tanh"):
+        assert np.array_equal(fast(name, ALL), rule(name, ALL))
+
+
+@pytest.mark.parametrize("act_bits", [8, 16])
+def test_tabulated_joiner_input_equals_the_rule(tmp_path, act_bits):
+    """The network's tabulated join.out input (an optimization) equals the joiner rule
+    joiner_activation(joiner_sum(e, p)) for every int16 pre-activation and saturating sums."""
+    from helpers import make_random_model
+
+    from engine.model import load_model
+    from engine.network import Network
+
+    m = load_model(make_random_model(tmp_path / "m.nnasr", hidden=8, layers=1, reduce_after=0))
+    spec = NNASpec(act_bits=act_bits)
+    m.spec = spec
+    net = Network(m)
+    e = np.array([-32768, -32768, 32767, 100, -7])
+    p = np.array([-1, -32768, 5, -300, 7])
+    want = joiner_activation(joiner_sum(e, p), spec, reference_lut(spec))[1]
+    got = net._join_in[np.clip(e + p, -32768, 32767) + 32768]
+    assert np.array_equal(got, want)
+    assert np.array_equal(net._join_in, joiner_activation(ALL, spec, reference_lut(spec))[1])

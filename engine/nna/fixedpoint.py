@@ -18,8 +18,13 @@ The rules are gemmlowp's / TFLite's (``NNASpec.rounding`` names the rule of the 
 * ``quantize_multiplier(m)``: ``M = round(frac(m) * 2^31)`` rounded half away from zero
   (TFLite's ``QuantizeMultiplier``, ``std::round``).
 
-All functions take and return ``np.int64`` arrays; saturation to a destination width is
-explicit (``saturate``).
+All functions take and return int64 arrays; saturation to a destination width is
+explicit (``saturate``). Each rule is written once, for any array module ``xp`` that has
+numpy's operators and ``asarray``, ``clip``, ``abs``, ``floor``, ``copysign``: numpy (the
+engine, the default) or torch (the trainer's accelerator-aware forward passes
+``xp=torch``; the engine itself never imports it). Host fast paths elsewhere
+(:class:`engine.nna.kernels.QLinear`, :class:`engine.nna.kernels.LSTMCellInt`) are
+optimizations of these rules, tested against them.
 """
 
 from __future__ import annotations
@@ -32,21 +37,18 @@ INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 
 
-def saturate(x: np.ndarray, bits: int) -> np.ndarray:
+def saturate(x, bits: int, xp=np):
     """Clamp to the signed ``bits``-bit range ``[-2^(bits-1), 2^(bits-1) - 1]``."""
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    y = np.maximum(x, lo)  # np.maximum/np.minimum: a few times faster than np.clip on 2.x
-    return np.minimum(y, hi).astype(np.int64, copy=False)
+    return xp.clip(xp.asarray(x, dtype=xp.int64), -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
-def saturate_symmetric(x: np.ndarray, bits: int) -> np.ndarray:
+def saturate_symmetric(x, bits: int, xp=np):
     """Clamp to ``[-(2^(bits-1) - 1), 2^(bits-1) - 1]`` (weights, symmetric activations)."""
     q = (1 << (bits - 1)) - 1
-    y = np.maximum(x, -q)
-    return np.minimum(y, q).astype(np.int64, copy=False)
+    return xp.clip(xp.asarray(x, dtype=xp.int64), -q, q)
 
 
-def round_half_away(x: np.ndarray) -> np.ndarray:
+def round_half_away(x, xp=np):
     """Round float to the nearest integer, ties away from zero (the spec's rounding).
 
     Computed as ``floor(|x|) + (frac(|x|) >= 0.5)`` with the sign put back, which is exact;
@@ -54,28 +56,28 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     (``0.49999999999999994 + 0.5`` rounds to ``1.0``). Magnitudes beyond 2^62 clamp to
     2^62, so a later ``saturate`` keeps their sign.
     """
-    x = np.asarray(x, dtype=np.float64)
-    a = np.abs(x)
-    f = np.floor(a)
-    f += (a - f) >= 0.5
-    np.minimum(f, 2.0**62, out=f)  # huge values stay huge (and saturate later), not wrap
-    return np.copysign(f, x).astype(np.int64)
+    x = xp.asarray(x, dtype=xp.float64)
+    a = xp.abs(x)
+    f = xp.floor(a)
+    f = f + ((a - f) >= 0.5)
+    f = xp.clip(f, None, 2.0**62)  # huge values stay huge (and saturate later), not wrap
+    return xp.asarray(xp.copysign(f, x), dtype=xp.int64)
 
 
-def srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def srdhm(a, b, xp=np):
     """SaturatingRoundingDoublingHighMul of int32 values (given as int64); see module doc."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
+    a = xp.asarray(a, dtype=xp.int64)
+    b = xp.asarray(b, dtype=xp.int64)
     # |a*b| <= 2^62, so a*b + 2^30 cannot overflow int64; the result is 2^31 only for
     # a = b = -2^31, which saturates.
-    return np.minimum((a * b + (1 << 30)) >> 31, INT32_MAX)
+    return xp.clip((a * b + (1 << 30)) >> 31, None, INT32_MAX)
 
 
-def rounding_shift_right(x: np.ndarray, exponent) -> np.ndarray:
+def rounding_shift_right(x, exponent, xp=np):
     """RoundingDivideByPOT: ``x / 2^exponent``, round half away from zero (exponent >= 0)."""
-    x = np.asarray(x, dtype=np.int64)
-    e = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << e) - 1
+    x = xp.asarray(x, dtype=xp.int64)
+    e = exponent if isinstance(exponent, int) else xp.asarray(exponent, dtype=xp.int64)
+    mask = (1 << e) - 1
     remainder = x & mask
     threshold = (mask >> 1) + (x < 0)
     return (x >> e) + (remainder > threshold)
@@ -111,7 +113,7 @@ def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, s
 
 
-def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def requantize(acc, multiplier, shift, xp=np):
     """``acc * M * 2^-31 * 2^-shift`` with the spec's rounding (no final saturation).
 
     ``acc`` int32 values; ``multiplier``/``shift`` broadcast against it (per channel on the
@@ -119,9 +121,9 @@ def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np
     shifted value saturates to int32 (TFLite leaves that overflow undefined; the spec
     saturates).
     """
-    acc = np.asarray(acc, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    left = np.maximum(-shift, 0)
-    right = np.maximum(shift, 0)
-    x = np.clip(acc << left, INT32_MIN, INT32_MAX)
-    return rounding_shift_right(srdhm(x, multiplier), right)
+    acc = xp.asarray(acc, dtype=xp.int64)
+    shift = xp.asarray(shift, dtype=xp.int64)
+    left = xp.clip(-shift, 0, None)
+    right = xp.clip(shift, 0, None)
+    x = xp.clip(acc << left, INT32_MIN, INT32_MAX)
+    return rounding_shift_right(srdhm(x, multiplier, xp), right, xp)

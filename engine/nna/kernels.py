@@ -24,11 +24,12 @@ reference):
 * Requantization by per-channel constants uses the closed forms of
   :mod:`engine.nna.fixedpoint` (``srdhm = (a*M + 2^30) >> 31`` for ``M >= 0``;
   rounding right shift ``(x + 2^(e-1) - [x < 0]) >> e``), in place.
-* The LSTM cell evaluates its four gate non-linearities with one lookup in a combined
-  sigmoid|tanh table of every int16 input (:func:`engine.nna.lut.full_table`), and the
-  cell's tanh (including the cell -> gate-format conversion) with one lookup.
-  :func:`lstm_cell_int_reference` is the cell written rule by rule; the tests hold the two
-  equal.
+* The LSTM cell (:class:`LSTMCellInt`) evaluates its four gate non-linearities with one
+  lookup in a combined sigmoid|tanh table of every int16 input
+  (:func:`engine.nna.lut.full_table`), and the cell's tanh (including the cell ->
+  gate-format conversion) with one lookup: an optimization of the rule
+  :func:`engine.nna.cells.lstm_step`; :func:`lstm_cell_int_reference` composes the rule
+  with a plain int64 matvec, and the tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cells import cell_to_gate_format, lstm_step
 from .fixedpoint import (
     INT32_MAX,
     requantize,
@@ -46,7 +48,7 @@ from .fixedpoint import (
     saturate,
     saturate_symmetric,
 )
-from .lut import full_table, lut_sigmoid, lut_tanh
+from .lut import full_table, reference_lut
 from .spec import NNASpec
 
 SPARSE_MAX_DENSITY = 0.05
@@ -270,37 +272,18 @@ def lstm_cell_int_reference(
     wh: QLinear,
     spec: NNASpec,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One integer LSTM step, written rule by rule (gate order i, f, g, o as in PyTorch).
+    """One integer LSTM step by the rules: the recurrent matvec as an int64 product
+    (:func:`linear_acc`), requantized by :func:`engine.nna.fixedpoint.requantize`, then
+    :func:`engine.nna.cells.lstm_step` with the LUT rule itself.
 
     gx: input contribution to the gates, int16 gate format [4H] (bias included);
     h_q: previous hidden, int8 Q0.(act_bits-1) [H]; c_q: previous cell, int16 Q.cell_frac.
-
-      gates = sat16(gx + sat16(requant(Wh h)))              Q3.12
-      i, f, o = lut_sigmoid(gates), g = lut_tanh(gates)     Q0.15
-      c' = sat16(sat32(rshift(f*c, 15)) + sat32(rshift(i*g, 30 - cell_frac)))   Q4.11
-      h' = sat_sym(rshift(o * lut_tanh(c' in gate format), 30 - hidden_frac), act_bits)
-
-    The cell's conversion to the gate format is ``sat16(c' << d)`` for
-    ``d = gate_frac - cell_frac >= 0``, else ``rshift(c', -d)``.
+    Returns (h, c).
     """
     acc = linear_acc(h_q, wh.w_q, wh.bias_q, spec)
     gh = saturate(requantize(acc, wh.multiplier, wh.shift), 16)
-    gates = add_sat(gx, gh, 16)
-    n = gates.shape[-1] // 4
-    i = lut_sigmoid(gates[..., 0:n], spec)
-    f = lut_sigmoid(gates[..., n : 2 * n], spec)
-    g = lut_tanh(gates[..., 2 * n : 3 * n], spec)
-    o = lut_sigmoid(gates[..., 3 * n :], spec)
-    cf = spec.cell_frac_bits
-    c_new = add_sat(mul_shift(f, c_q, 15, 32), mul_shift(i, g, 30 - cf, 32), 16)
-    # cell state into the LUT's input format (gate format), saturating
-    d = spec.gate_frac_bits - cf
-    c_in = saturate(c_new << d, 16) if d >= 0 else rounding_shift_right(c_new, -d)
-    tc = lut_tanh(c_in, spec)
-    h_new = saturate_symmetric(
-        rounding_shift_right(o * tc, 30 - spec.hidden_frac_bits), spec.act_bits
-    )
-    return h_new, c_new
+    step = lstm_step(np.asarray(gx, np.int64), gh, np.asarray(c_q, np.int64), spec, reference_lut(spec))
+    return step.h, step.c
 
 
 @functools.lru_cache(maxsize=16)
@@ -310,9 +293,7 @@ def _cell_tables(spec: NNASpec, hidden: int) -> tuple[np.ndarray, np.ndarray, np
     gate_table = np.concatenate([sig, tanh]).astype(np.int32)
     offs = np.full(4 * hidden, 32768, dtype=np.int64)
     offs[2 * hidden : 3 * hidden] += 65536  # g uses tanh
-    c = np.arange(-32768, 32768, dtype=np.int64)
-    d = spec.gate_frac_bits - spec.cell_frac_bits
-    c_in = saturate(c << d, 16) if d >= 0 else rounding_shift_right(c, -d)
+    c_in = cell_to_gate_format(np.arange(-32768, 32768, dtype=np.int64), spec)
     cell_tanh = tanh[c_in + 32768].astype(np.int32)
     for t in (gate_table, offs, cell_tanh):
         t.setflags(write=False)
@@ -320,7 +301,10 @@ def _cell_tables(spec: NNASpec, hidden: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 class LSTMCellInt:
-    """The integer LSTM cell of :func:`lstm_cell_int_reference`, fused for the host."""
+    """Optimization of :func:`engine.nna.cells.lstm_step` (with the recurrent matvec of
+    ``wh``) for the host, equal to :func:`lstm_cell_int_reference` (tested): the four gate
+    LUTs by one lookup in a combined sigmoid|tanh table of every int16 input, the cell's
+    gate-format conversion and tanh by one lookup, the roundings in place."""
 
     def __init__(self, wh: QLinear, spec: NNASpec) -> None:
         self.wh = wh
@@ -356,16 +340,3 @@ class LSTMCellInt:
             out[t] = h_q
         return out, h_q, c_q
 
-
-def lstm_cell_int(
-    gx: np.ndarray,
-    h_q: np.ndarray,
-    c_q: np.ndarray,
-    wh: QLinear,
-    spec: NNASpec,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One integer LSTM step; equals :func:`lstm_cell_int_reference` (see there)."""
-    cell = wh.__dict__.get("_cell")
-    if cell is None or (cell.spec is not spec and cell.spec != spec):
-        cell = wh.__dict__["_cell"] = LSTMCellInt(wh, spec)
-    return cell.step(gx, h_q, c_q)

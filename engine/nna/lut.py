@@ -44,14 +44,17 @@ def build_lut(fn_name: str, spec: NNASpec) -> np.ndarray:
     return _build(fn_name, spec.lut_entries, spec.gate_int_bits, spec.lut_out_frac_bits)
 
 
-def lut_apply(x: np.ndarray, table: np.ndarray, spec: NNASpec) -> np.ndarray:
-    """Evaluate a table on int16 inputs (int64 array of int16 values) -> int16 Q0.15."""
+def lut_apply(x, table, spec: NNASpec, xp=np):
+    """Evaluate a table on int16 inputs (int64 array of int16 values) -> int16 Q0.15.
+
+    ``table``: :func:`build_lut`'s breakpoints as an array of ``xp`` (numpy, or torch on
+    the inputs' device; see :mod:`engine.nna.fixedpoint`)."""
     k = spec.lut_shift
-    u = np.asarray(x, dtype=np.int64) + 32768  # 0..65535
+    u = xp.asarray(x, dtype=xp.int64) + 32768  # 0..65535
     idx = u >> k
     frac = u & ((1 << k) - 1)
     lo = table[idx]
-    hi = table[np.minimum(idx + 1, len(table) - 1)]
+    hi = table[xp.clip(idx + 1, None, len(table) - 1)]
     return lo + (((hi - lo) * frac + (1 << (k - 1))) >> k)
 
 
@@ -66,6 +69,19 @@ def _full(fn_name: str, entries: int, gate_int_bits: int, out_frac: int) -> np.n
 def full_table(fn_name: str, spec: NNASpec) -> np.ndarray:
     """``lut_apply`` of ``fn_name`` at every int16 input: int64 [65536], index ``x + 32768``."""
     return _full(fn_name, spec.lut_entries, spec.gate_int_bits, spec.lut_out_frac_bits)
+
+
+def reference_lut(spec: NNASpec):
+    """``lut(name, x)``: :func:`lut_apply` of the spec's table ``name``, the rule itself
+    (numpy); :func:`lut_sigmoid` / :func:`lut_tanh` are its one-lookup fast path."""
+    tables = {n: build_lut(n, spec) for n in FUNCTIONS}
+    return lambda name, x: lut_apply(x, tables[name], spec)
+
+
+def fast_lut(spec: NNASpec):
+    """``lut(name, x)`` by one lookup in :func:`full_table` (equal to :func:`reference_lut`)."""
+    tables = {n: full_table(n, spec) for n in FUNCTIONS}
+    return lambda name, x: tables[name][np.asarray(x, dtype=np.int64) + 32768]
 
 
 def lut_sigmoid(x: np.ndarray, spec: NNASpec) -> np.ndarray:

@@ -91,36 +91,22 @@ class Emulator:
         else:
             (h_q, h), (c_q, c) = state
         lut = self.lut
-        cf = spec.cell_frac_bits
-        d = spec.gate_frac_bits - cf
         hs_q, hs = [], []
         glim = float(1 << spec.gate_int_bits)
         for t in range(T):
             acc = ops.saturate(matmul_exact(h_q, wh_codes, spec), 32)
             gh_q = ops.saturate(ops.requantize(acc, mh, shh), 16)
-            g_q = ops.saturate(gx_q[:, t] + gh_q, 16)
+            q = ops.lstm_step(gx_q[:, t], gh_q, c_q, spec, lut)
             g_real = gx[:, t] + h @ wh_hat.t().to(h.dtype)
             g_real = g_real * (g_real.detach().abs() < glim).to(g_real.dtype)
-            g = ste(g_real, g_q.double() * self.gate)
+            g = ste(g_real, q.gates.double() * self.gate)
             gi, gf, gg, go = g.split(H, dim=1)
-            qi, qf, qg, qo = g_q.split(H, dim=1)
-            i_q, f_q, o_q = lut("sigmoid", qi), lut("sigmoid", qf), lut("sigmoid", qo)
-            gt_q = lut("tanh", qg)
-            i = ste(torch.sigmoid(gi), i_q.double() * self.q15)
-            f = ste(torch.sigmoid(gf), f_q.double() * self.q15)
-            o = ste(torch.sigmoid(go), o_q.double() * self.q15)
-            gt = ste(torch.tanh(gg), gt_q.double() * self.q15)
-            c_q = ops.saturate(
-                ops.saturate(ops.rounding_shift_right(f_q * c_q, 15), 32)
-                + ops.saturate(ops.rounding_shift_right(i_q * gt_q, 30 - cf), 32),
-                16,
-            )
+            i = ste(torch.sigmoid(gi), q.i.double() * self.q15)
+            f = ste(torch.sigmoid(gf), q.f.double() * self.q15)
+            o = ste(torch.sigmoid(go), q.o.double() * self.q15)
+            gt = ste(torch.tanh(gg), q.g.double() * self.q15)
+            c_q, h_q = q.c, q.h
             c = ste(f * c + i * gt, c_q.double() * self.cell)
-            c_in = ops.saturate(c_q << d, 16) if d >= 0 else ops.rounding_shift_right(c_q, -d)
-            tc_q = lut("tanh", c_in)
-            h_q = ops.saturate_symmetric(
-                ops.rounding_shift_right(o_q * tc_q, 30 - spec.hidden_frac_bits), spec.act_bits
-            )
             h = ste(o * torch.tanh(c), h_q.double() * self.hid)
             hs_q.append(h_q)
             hs.append(h)
@@ -129,9 +115,7 @@ class Emulator:
     def joiner_out(self, e_q, e, p_q, p, w, b, out_scale):
         """z = sat16(e + p) (gate format) -> LUT tanh -> Q0.(act-1) -> linear -> int16 logits."""
         spec = self.spec
-        z_q = ops.saturate(e_q + p_q, 16)
-        tz_q = self.lut("tanh", z_q)
-        hz_q = ops.saturate_symmetric(ops.rounding_shift_right(tz_q, 15 - spec.hidden_frac_bits), spec.act_bits)
+        _, hz_q = ops.joiner_activation(ops.joiner_sum(e_q, p_q), spec, self.lut)
         z_real = e + p
         glim = float(1 << spec.gate_int_bits)
         z_real = z_real * (z_real.detach().abs() < glim).to(z_real.dtype)
