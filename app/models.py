@@ -77,6 +77,28 @@ def lm_options(args, model) -> dict:
     return {"lm": lm, "lm_weight": args.lm_weight, "lm_bonus": args.lm_bonus}
 
 
+def add_engine_arguments(p) -> None:
+    """The engine's runtime options of the decoding commands: the speech gate and BLAS threads."""
+    p.add_argument("--no-vad", action="store_true",
+                   help="decode every frame: no speech gate (by default silence, noise and hum "
+                        "give no words; engine/vad.py)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="BLAS threads of the engine (default: $NNASR_THREADS, else 1; 0: the "
+                        "BLAS library's default, every core)")
+
+
+def engine_options(args) -> dict:
+    """Recognizer keyword arguments for :func:`add_engine_arguments`' options."""
+    from engine.threads import blas_threads
+
+    threads = getattr(args, "threads", None)
+    try:
+        blas_threads(threads)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    return {"vad": not getattr(args, "no_vad", False), "threads": threads}
+
+
 DEFAULT_FILE = "DEFAULT"  # a model directory may name its measured-best model in this file
 
 

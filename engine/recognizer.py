@@ -28,6 +28,8 @@ from .frontend import StreamingFrontend
 from .lm import LM_BONUS, LM_WEIGHT, NgramLM
 from .model import EngineModel
 from .network import Network
+from .threads import pin_blas
+from .vad import SpeechGate, VadConfig
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,14 @@ class Recognizer:
     token scores ``log P_rnnt + lm_weight * log P_lm + lm_bonus``, in greedy and beam search
     alike, and a beam's finished hypotheses are ranked with ``lm_weight * log P_lm(</s>)``
     added. The LM runs on the host after the joiner: it changes no modeled NNA cost.
+
+    ``vad``: the speech gate (:class:`engine.vad.VadConfig`; default: its defaults; ``False``
+    or ``VadConfig(enabled=False)``: decode every frame). The decoder runs only on encoder
+    frames at or shortly after speech, so silence, noise and hum give no words (and cost
+    no joiner or predictor steps); the encoder runs on every frame either way.
+
+    ``threads``: BLAS threads for the process (:func:`engine.threads.pin_blas`; default: the
+    ``NNASR_THREADS`` environment variable, else 1; 0 leaves the library's own default).
     """
 
     def __init__(
@@ -230,7 +240,10 @@ class Recognizer:
         lm=None,
         lm_weight: float = LM_WEIGHT,
         lm_bonus: float = LM_BONUS,
+        vad: VadConfig | bool | None = None,
+        threads: int | None = None,
     ) -> None:
+        pin_blas(threads)
         self.model = model
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
         if self.chunk_ms <= 0:
@@ -258,6 +271,13 @@ class Recognizer:
         self.lm = lm
         self.lm_weight = float(lm_weight)
         self.lm_bonus = float(lm_bonus)
+        if vad is None or vad is True:
+            vad = VadConfig()
+        elif vad is False:
+            vad = VadConfig(enabled=False)
+        self.vad = vad
+        a = model.arch
+        self.frames_per_encoder_frame = a.stack * (a.reduce_factor if a.reduce_after else 1)
 
     def fused_logprobs(self, logits: np.ndarray, ids: list[int]) -> np.ndarray:
         """Log-softmax of the joiner's logits, plus the LM's score on every non-blank class
@@ -294,6 +314,8 @@ class Stream:
         self._pending = np.zeros(0, np.float32)
         self._chunk_samples = int(round(rec.chunk_ms * rec.sample_rate / 1000))
         self._frontend = StreamingFrontend(rec.model.frontend)
+        self._gate = SpeechGate(rec.vad, rec.model.frontend)
+        self._gate_open: deque[bool] = deque()  # per front-end frame not yet in an encoder frame
         self._enc_state = self.net.init_encoder_state()
         self._frame = 0  # encoder frames processed
         self._samples_in = 0
@@ -349,6 +371,12 @@ class Stream:
         return self._make_result(False)
 
     @property
+    def in_speech(self) -> bool:
+        """Whether the speech gate is open (speech now or within its hangover); always
+        True with the gate disabled once audio has arrived."""
+        return self._gate.is_open if self.rec.vad.enabled else self._gate.frames > 0
+
+    @property
     def text(self) -> str:
         """All final text so far plus the current partial, space-joined."""
         parts = [r.text for r in self.finals if r.text] + ([self.result.text] if self.result.text else [])
@@ -376,11 +404,15 @@ class Stream:
         self.net.take_counts()
         feats = self._frontend.accept(chunk)
         if len(feats):
+            self._gate_open.extend(self._gate.accept(feats).tolist())
             enc, kind = self.net.encode(self.net.normalize(feats), self._enc_state)
             if len(enc):
                 proj = self.net.project_encoder(enc, kind)
+                per = self.rec.frames_per_encoder_frame
                 for i in range(len(enc)):
-                    self._decode_frame((proj[0], proj[1][i]))
+                    opened = [self._gate_open.popleft() for _ in range(per)]
+                    if any(opened):  # outside speech the frame is blank: nothing to decode
+                        self._decode_frame((proj[0], proj[1][i]))
                     self._frame += 1
                     self._check_endpoint()
         counts = self.net.take_counts()

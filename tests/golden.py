@@ -120,7 +120,9 @@ def network_run(model, audio: np.ndarray, mode: str = "placed") -> dict:
 def recognizer_run(model, audio: np.ndarray, beam: int) -> dict:
     from engine.recognizer import Recognizer
 
-    s = Recognizer(model, beam=beam).create_stream()
+    # vad=False: the decoder on every frame, as recorded (the speech gate, which skips it
+    # outside speech, is tested in tests/test_speech_gate.py)
+    s = Recognizer(model, beam=beam, vad=False).create_stream()
     s.accept_waveform(audio, 16000)
     s.input_finished()
     finals = [r for r in s.results() if r.is_final]

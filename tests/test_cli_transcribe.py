@@ -34,7 +34,9 @@ def files(tmp_path_factory):
 
 
 def _run(capsys, *argv):
-    rc = main(["transcribe", "-q", *argv])
+    # --no-vad: a random model's beam search on the speech gate's frames alone often ends
+    # empty; the gate is tested with the shipped models (tests/test_speech_gate.py)
+    rc = main(["transcribe", "-q", "--no-vad", *argv])
     out, err = capsys.readouterr()
     return rc, out, err
 

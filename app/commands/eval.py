@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from app.models import DEFAULT_BEAM, add_lm_arguments, lm_options
+from app.models import (
+    DEFAULT_BEAM,
+    add_engine_arguments,
+    add_lm_arguments,
+    engine_options,
+    lm_options,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model m.nnasr --manifest test.jsonl --json out.json   # per-utterance output\n"
         "  nnasr eval --model baseline-ptq --manifest data/corpus/test.jsonl --by-voice\n"
         "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
+        "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --no-vad   # without the speech gate\n"
     )
     p.add_argument("--model", required=True,
                    help="engine model file (.nnasr) or its shipped name, or a checkpoint (.pt)")
@@ -39,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         f"decode with {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=int, help="chunk size in ms (default: the model's)")
     add_lm_arguments(p)
+    add_engine_arguments(p)
     p.add_argument("--limit", type=int, help="only the first N utterances")
     p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration of a checkpoint")
     p.add_argument("--by-voice", action="store_true",
@@ -89,7 +97,7 @@ def run(args) -> int:
         lm = lm_options(args, model)
         try:
             r = evaluate_engine(model, records, mode=args.mode, beam=args.beam,
-                                chunk_ms=args.chunk_ms, progress=True, **lm)
+                                chunk_ms=args.chunk_ms, progress=True, **lm, **engine_options(args))
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     return _report(args, r)

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.models import DEFAULT_BEAM, add_lm_arguments
+from app.models import DEFAULT_BEAM, add_engine_arguments, add_lm_arguments
 
 PROG = "nnasr transcribe"
 
@@ -20,6 +20,20 @@ PROG = "nnasr transcribe"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from app.transcription import FORMATS
 
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
+        "Transcribe audio files (WAV, FLAC, Ogg, MP3; any rate, any channel count) with a\n"
+        "shipped or trained model. Silence, noise and hum give no words (the engine's speech\n"
+        "gate; --no-vad turns it off). A file that cannot be read gets one error line; the\n"
+        "others are still transcribed.\n\n"
+        "examples:\n"
+        "  nnasr transcribe assets/audio/demo.flac                 # text on stdout\n"
+        "  nnasr transcribe -f json talk.wav                       # words, timestamps, latency\n"
+        "  nnasr transcribe -f srt -o subs/ a.wav b.flac           # subs/a.srt, subs/b.srt\n"
+        "  nnasr transcribe --model aat --beam 1 talk.wav          # another model, greedy search\n"
+        "  nnasr transcribe --lm lm.nnasr-lm talk.wav              # with an n-gram LM (nnasr lm)\n"
+        "  NNASR_THREADS=2 nnasr transcribe long.wav               # two BLAS threads\n"
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
     p.add_argument("--model", "-m", metavar="MODEL",
                    help="model file or name (default: the best shipped model; see `nnasr models`)")
@@ -35,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
     add_lm_arguments(p)
+    add_engine_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -109,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         # max_finals=0: the transcript is collected from stream.results() as it comes
         # (app.transcription), so the stream need not keep a second copy of it
         rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam, max_finals=0,
-                                **M.lm_options(args, model))
+                                **M.lm_options(args, model), **M.engine_options(args))
     except ValueError as e:
         raise UserError(str(e)) from None
     targets = _outputs(args.files, args.output, args.format)
