@@ -137,6 +137,8 @@ class ModelRun:
     modeled_nna_ms: list[float] = field(default_factory=list)  # modeled, per chunk
     compute_ms: float = 0.0  # measured, all chunks (whole utterances for non-streaming peers)
     audio_s: float = 0.0
+    utt_compute_ms: list[float] = field(default_factory=list)  # measured, per utterance
+    utt_audio_s: list[float] = field(default_factory=list)
 
     @property
     def rtf(self) -> float:
@@ -162,16 +164,22 @@ class ModelRun:
         self.host_ms.extend(transcript.host_ms)
         self.modeled_nna_ms.extend(transcript.modeled_nna_ms)
         compute_ms = getattr(transcript, "compute_ms", None)
-        self.compute_ms += sum(transcript.host_ms) if compute_ms is None else compute_ms
+        compute_ms = sum(transcript.host_ms) if compute_ms is None else compute_ms
+        self.compute_ms += compute_ms
         self.audio_s += transcript.audio_s
+        self.utt_compute_ms.append(compute_ms)
+        self.utt_audio_s.append(transcript.audio_s)
 
     def utterances(self) -> list[dict]:
-        """Per utterance: the texts as written and as scored, and the word errors."""
+        """Per utterance: the texts as written and as scored, the word errors, and the
+        measured compute time (ms) for its audio (s)."""
         refs, hyps = self._normalized()
         return [{"audio": a, "ref": r, "hyp": h, "ref_normalized": rn, "hyp_normalized": hn,
-                 **utterance_errors(rn, hn)}
-                for a, r, h, rn, hn in zip(self.audio, self.refs, self.hyps, refs, hyps,
-                                           strict=True)]
+                 **utterance_errors(rn, hn), "audio_s": round(sec, 3),
+                 "compute_ms": round(ms, 3)}
+                for a, r, h, rn, hn, sec, ms in zip(self.audio, self.refs, self.hyps, refs, hyps,
+                                                    self.utt_audio_s, self.utt_compute_ms,
+                                                    strict=True)]
 
     def metrics(self) -> dict:
         h, m = percentiles(self.host_ms), percentiles(self.modeled_nna_ms)

@@ -100,6 +100,8 @@ def test_per_utterance_outputs_and_scores(compared, setup):
             assert re.fullmatch(r"[a-z' ]*", u["hyp_normalized"])
             errors = u["substitutions"] + u["deletions"] + u["insertions"]
             assert u["wer"] == pytest.approx(errors / u["ref_words"])
+            assert u["audio_s"] > 1 and u["compute_ms"] > 0
+        assert sum(u["compute_ms"] for u in utts) / 1000 == pytest.approx(r["compute_s"], abs=1e-3)
     # both peers understand the person on the demo clip (the random model does not)
     for name in ("pocketsphinx", "whisper-tiny"):
         demo = [u for u in by_name[name]["utterances"] if u["audio"] == str(DEMO_AUDIO)][0]
