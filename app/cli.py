@@ -16,7 +16,7 @@ import sys
 COMMANDS: list[tuple[str, str]] = [
     ("live", "live transcription in a terminal UI (microphone, or an audio file in real time)"),
     ("transcribe", "transcribe audio files to text, JSON, SRT or VTT"),
-    ("compare", "compare models side by side: WER, size, host and modeled NNA latency"),
+    ("compare", "compare models (and peers: pocketsphinx, whisper) side by side: WER, size, latency"),
     ("cost", "where the modeled NNA time goes, op by op (and on a what-if accelerator)"),
     ("eval", "word error rate of a model (engine file or torch checkpoint) on a manifest"),
     ("synth", "synthesize an offline speech corpus with Debian's TTS voices"),
