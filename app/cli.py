@@ -27,10 +27,6 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-class NotBuiltYet(Exception):
-    """Raised by a subcommand module that exists only as a placeholder."""
-
-
 class UserError(Exception):
     """An error the user can fix; printed as one line, exit status 2."""
 
@@ -49,20 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        mod = _load(name)
-        if mod is not None and hasattr(mod, "add_arguments"):
-            mod.add_arguments(p)
+        _load(name).add_arguments(p)
         p.set_defaults(_command=name)
     return parser
 
 
 def _load(name: str):
-    try:
-        return importlib.import_module(f"app.commands.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"app.commands.{name}":
-            return None
-        raise
+    """The module of a command: ``add_arguments(parser)`` and ``run(args)``."""
+    return importlib.import_module(f"app.commands.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,12 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     mod = _load(args.command)
     try:
-        if mod is None or not hasattr(mod, "run"):
-            raise NotBuiltYet
         return int(mod.run(args) or 0)
-    except NotBuiltYet:
-        print(f"nnasr {args.command}: not built yet in this version.", file=sys.stderr)
-        return 3
     except UserError as e:
         print(f"nnasr {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results" / "models.json"
 BEGIN, END = "<!-- results-table:begin -->", "<!-- results-table:end -->"

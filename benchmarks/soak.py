@@ -44,12 +44,11 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
 import numpy as np  # noqa: E402
-from helpers import pseudo_word_tokenizer_proto as tokenizer_256  # noqa: E402
-from helpers import speechlike  # noqa: E402
+from common import ROOT, test_helpers  # noqa: E402
+
+_helpers = test_helpers()
+tokenizer_256, speechlike = _helpers.pseudo_word_tokenizer_proto, _helpers.speechlike
 
 import engine  # noqa: E402
 

@@ -106,8 +106,7 @@ def random_params(arch: Architecture, seed: int = 0, sparsity: float = 0.0) -> d
         elif sparsity > 0:
             thr = np.quantile(np.abs(w), sparsity, axis=1, keepdims=True)
             w = np.where(np.abs(w) <= thr, 0.0, w)
-        key = name.replace(".table", ".table")
-        p[key] = w.astype(np.float32)
+        p[name] = w.astype(np.float32)
     for i in range(arch.enc_layers):
         p[f"enc.{i}.b"] = rng.uniform(-0.1, 0.1, 4 * arch.enc_hidden).astype(np.float32)
     p["pred.0.b"] = rng.uniform(-0.1, 0.1, 4 * arch.pred_hidden).astype(np.float32)

@@ -44,3 +44,10 @@ def test_engine_imports_neither_app_trainer_nor_torch():
 def test_the_check_sees_relative_imports():
     assert "engine.model" in _imports(ROOT / "engine" / "network.py")
     assert "engine.nna.spec" in _imports(ROOT / "engine" / "nna" / "cost.py")
+
+
+def test_benchmarks_do_not_edit_sys_path():
+    edits = [f"{p.relative_to(ROOT)}:{n.lineno}" for p in sorted((ROOT / "benchmarks").glob("*.py"))
+             for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Attribute)
+             and n.attr == "path" and isinstance(n.value, ast.Name) and n.value.id == "sys"]
+    assert edits == []

@@ -211,5 +211,3 @@ def load_profile(name_or_path: str) -> NNASpec:
         )
     return NNASpec.from_dict(json.loads(path.read_text()))
 
-
-DEFAULT_SPEC = NNASpec()
