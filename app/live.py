@@ -1,12 +1,14 @@
 """`nnasr live`: live transcription in a Textual terminal UI.
 
 Threads: the audio source (PortAudio callback, or a pacing thread for files) only copies
-blocks into a bounded queue; one decode worker (``@work(thread=True)``) reads the queue,
-runs the engine and reports to the UI through ``call_from_thread``; the UI thread only
+blocks into a bounded queue; one decode worker (``@work(thread=True)``) runs a
+:class:`app.live_session.LiveSession` (reads the queue, runs the engine: no UI in it) and
+posts each of its updates to the UI through ``call_from_thread``; the UI thread only
 draws. When decoding falls behind, the source drops audio and the count is shown.
 
 Layout: a notice line (only when there is something to say), the input state and level
-meter, the transcript (finals committed, the partial below them), and the stats panel
+meter, the transcript (finals committed, the partial below them, or "listening…" while
+nobody speaks), and the stats panel
 (per-chunk host latency *measured* and NNA latency *modeled*, p50/p95, RTF, dropped
 audio, the model's facts). Keys are in the footer.
 """
@@ -16,10 +18,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -34,15 +34,13 @@ from textual.widgets import Footer, Header, Label, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
 from app.audio_sources import AudioSource, AudioSourceError, FileSource
+from app.live_session import LEVEL_FLOOR_DB, LiveSession, TranscriptFile, Update
 from app.models import DEMO_AUDIO, facts_of, human_bytes, human_count
 
 SPARK_CHUNKS = 80  # chunks shown in the sparklines
 WINDOW_CHUNKS = 1000  # chunks in the rolling p50/p95
-RECENT_AUDIO_S = 30.0  # audio kept for the comparison view
-RECYCLE_CHUNKS = 4000  # start a fresh engine stream after a final past this many chunks
-STALL_S = 2.0
 SHOWN_FINALS = 500  # finals shown on screen (all of them are in the transcript file)
-KEPT_FINALS = 10000  # finals kept in memory (for `s`ave); bounded for long sessions  # a live input silent this long is reported
+KEPT_FINALS = 10000  # finals kept in memory (for `s`ave); bounded for long sessions
 
 
 def _home(p: Path) -> str:
@@ -59,50 +57,11 @@ def default_transcript_path(now: datetime | None = None) -> Path:
     return base / "nnasr" / "transcripts" / f"{stamp}.txt"
 
 
-class TranscriptFile:
-    """Appends each final as it arrives (flushed and synced, so a crash loses nothing).
-    The file is created at the first final."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.error: str | None = None
-        self.lines = 0
-
-    def append(self, line: str) -> None:
-        if self.path is None or self.error:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line.rstrip("\n") + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            self.lines += 1
-        except OSError as e:
-            self.error = f"cannot write the transcript to {self.path} ({e.strerror or e})"
-
-
-@dataclass
-class Update:
-    """What the decode worker tells the UI after a block (or a few)."""
-
-    partial: str | None = None  # None: unchanged
-    finals: list[str] = field(default_factory=list)
-    level_db: float | None = None
-    peak: float = 0.0
-    host_ms: list[float] = field(default_factory=list)  # measured, per new chunk
-    nna_ms: list[float] = field(default_factory=list)  # modeled, per new chunk
-    rtf: float | None = None
-    dropped_s: float | None = None  # None: unchanged
-    dropped_blocks: int = 0
-    overflows: int = 0
-
-
 # --- widgets --------------------------------------------------------------------------------
 class LevelMeter(Static):
     """Input level (RMS, dBFS) as a bar from -60 to 0 dB; the peak marks clipping."""
 
-    FLOOR_DB = -60.0
+    FLOOR_DB = LEVEL_FLOOR_DB
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -317,8 +276,10 @@ def _histogram(values: list[float], vmax: float, bins: int) -> list[float]:
 
 # --- the app --------------------------------------------------------------------------------
 class LiveApp(App):
-    """Live transcription. ``source`` is started by the decode worker; if it cannot start
-    (no microphone), ``fallback()`` (the demo audio) is used and a notice says so."""
+    """Live transcription. The decoding is a :class:`app.live_session.LiveSession` run by one
+    worker thread, which only posts the session's updates to the UI; ``source`` is started by
+    the session; if it cannot start (no microphone), ``fallback()`` (the demo audio) is used
+    and a notice says so."""
 
     CSS_PATH = "live.tcss"
     TITLE = "nnasr live"
@@ -344,21 +305,25 @@ class LiveApp(App):
         beam: int = 1,
         demo_audio: Path | None = DEMO_AUDIO,
         lm_options: dict | None = None,
+        engine_options: dict | None = None,
     ) -> None:
         super().__init__()
         if not models:
             raise ValueError("LiveApp needs at least one model")
         self.models = list(models)
-        self.model_index = model_index
-        self.source = source
-        self.fallback = fallback
-        self.transcript = TranscriptFile(transcript_path)
+        self.lm_options = lm_options or {}  # lm (an engine.lm.NgramLM), lm_weight, lm_bonus
+        self.engine_options = engine_options or {}  # vad, threads
+        self.session = LiveSession(self.models, model_index=model_index, source=source,
+                                   fallback=fallback, transcript=TranscriptFile(transcript_path),
+                                   chunk_ms=chunk_ms, beam=beam,
+                                   recognizer_options={**self.lm_options, **self.engine_options})
+        self.transcript = self.session.transcript
         self.chunk_ms = chunk_ms
         self.beam = beam
-        self.lm_options = lm_options or {}  # lm (an engine.lm.NgramLM), lm_weight, lm_bonus
         self.demo_audio = demo_audio
         self.paused = False
         self.state = "starting"
+        self.listening = True  # nobody speaks (the engine's speech gate is closed)
         self.notice_text = ""
         self.finals: list[str] = []
         self.partial = ""
@@ -367,13 +332,15 @@ class LiveApp(App):
         self.model_facts = None
         self.chunks_seen = 0
         self._stop = threading.Event()
-        self._want_model: int | None = None
-        self._want_source: Callable[[], AudioSource] | None = None
-        self._recent: deque[np.ndarray] = deque()
-        self._recent_samples = 0
-        self._recent_rate = 16000
-        self._recent_lock = threading.Lock()
         self._decoder = None
+
+    @property
+    def source(self) -> AudioSource | None:
+        return self.session.source
+
+    @property
+    def model_index(self) -> int:
+        return self.session.model_index
 
     # --- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -405,18 +372,18 @@ class LiveApp(App):
     # --- actions -------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
-        if self.source is not None:
-            self.source.set_paused(self.paused)
+        self.session.set_paused(self.paused)
         meter = self.query_one("#level", LevelMeter)
         meter.set_level(meter.level_db, meter.peak, dim=self.paused)
         self._show_state()
+        self._show_partial()
 
     def action_clear(self) -> None:
         self.finals.clear()
         self.partial = ""
         self.query_one("#finals", Static).update("")
         self.query_one("#finals", Static).display = False
-        self.query_one("#partial", Static).update("")
+        self._show_partial()
 
     def action_save(self) -> None:
         base = self.transcript.path or default_transcript_path()
@@ -434,9 +401,9 @@ class LiveApp(App):
         if len(self.models) < 2:
             self.notify("Only one model is available (see `nnasr models`).", severity="warning")
             return
-        self.model_index = (self.model_index + 1) % len(self.models)
-        self._want_model = self.model_index
-        self.sub_title = f"{self.models[self.model_index].stem} (loading…)"
+        idx = (self.model_index + 1) % len(self.models)
+        self.session.switch_model(idx)
+        self.sub_title = f"{self.models[idx].stem} (loading…)"
 
     def action_compare(self) -> None:
         audio, rate, origin = self.recent_audio()
@@ -456,12 +423,13 @@ class LiveApp(App):
             if not choice:
                 return
             if choice == "demo":
-                self._want_source = lambda: FileSource(self.demo_audio, loop=True, label=f"demo audio: {self.demo_audio.name}")
+                demo = self.demo_audio
+                self.session.switch_source(lambda: FileSource(demo, loop=True, label=f"demo audio: {demo.name}"))
             elif choice.startswith("dev:"):
                 from app.audio_sources import MicrophoneSource
 
                 idx = int(choice[4:])
-                self._want_source = lambda: MicrophoneSource(device=idx)
+                self.session.switch_source(lambda: MicrophoneSource(device=idx))
 
         self.push_screen(InputScreen(self.demo_audio), chosen)
 
@@ -481,10 +449,7 @@ class LiveApp(App):
 
     # --- UI updates (UI thread) -------------------------------------------------------------
     def recent_audio(self) -> tuple[np.ndarray | None, int, str]:
-        with self._recent_lock:
-            if not self._recent:
-                return None, self._recent_rate, ""
-            return np.concatenate(list(self._recent)), self._recent_rate, f"the last {self._recent_samples / self._recent_rate:.0f} s of {self.source.name}"
+        return self.session.recent_audio()
 
     def set_notice(self, text: str) -> None:
         self.notice_text = text
@@ -507,10 +472,21 @@ class LiveApp(App):
         else:
             w.update(Text("… STARTING", style="bold"))
 
+    def _show_partial(self) -> None:
+        """The words being heard, or "listening…" while nobody speaks."""
+        w = self.query_one("#partial", Static)
+        if self.partial:
+            w.update(Text(self.partial, style="italic"))
+        elif self.listening and self.state in ("listening", "streaming") and not self.paused:
+            w.update(Text("listening…", style="dim italic"))
+        else:
+            w.update("")
+
     def _set_source(self, state: str, label: str) -> None:
         self.state = state
         self.query_one("#source", Static).update(label)
         self._show_state()
+        self._show_partial()
 
     def _set_model(self, facts) -> None:
         self.model_facts = facts
@@ -522,15 +498,27 @@ class LiveApp(App):
         self.query_one("#nna-spark", Sparkline).data = []
 
     def _apply(self, u: Update) -> None:
+        if u.facts is not None:
+            self._set_model(u.facts)
+        if u.source is not None:
+            self._set_source(*u.source)
+        if u.notice is not None:
+            self.set_notice(u.notice)
+        if u.toast is not None:
+            message, severity, title = u.toast
+            self.notify(message, severity=severity, title=title)
         if u.finals:
             self.finals.extend(u.finals)
             del self.finals[:-KEPT_FINALS]
             w = self.query_one("#finals", Static)
             w.update(Text("\n".join(self.finals[-SHOWN_FINALS:])))
             w.display = True
-        if u.partial is not None:
-            self.partial = u.partial
-            self.query_one("#partial", Static).update(Text(u.partial, style="italic"))
+        if u.partial is not None or u.listening is not None:
+            if u.partial is not None:
+                self.partial = u.partial
+            if u.listening is not None:
+                self.listening = u.listening
+            self._show_partial()
         if u.finals or u.partial:
             self.query_one("#transcript-box", VerticalScroll).scroll_end(animate=False)
         if u.level_db is not None:
@@ -558,7 +546,7 @@ class LiveApp(App):
         if self.transcript.error:
             self.set_notice(self.transcript.error)
 
-    # --- decode worker (its own thread) ------------------------------------------------------
+    # --- decode worker (its own thread): posts the session's updates -------------------------
     def _post(self, fn, *args, **kwargs) -> None:
         """Run ``fn`` on the UI thread (from the worker); a no-op once the app is closing."""
         if self._stop.is_set():
@@ -568,191 +556,10 @@ class LiveApp(App):
         except Exception:  # the app is closing
             self._stop.set()
 
-    def _start_source(self, src: AudioSource) -> AudioSource | None:
-        """Start ``src``; if it fails, say so and start the fallback (demo audio)."""
-        try:
-            src.start()
-            return src
-        except AudioSourceError as e:
-            reason = str(e).rstrip(".")
-        if self.fallback is None:
-            self._post(self.set_notice, f"{reason}.")
-            return None
-        try:
-            fb = self.fallback()
-            fb.start()
-        except AudioSourceError as e2:
-            self._post(self.set_notice, f"{reason}, and the demo audio cannot be streamed "
-                                        f"instead ({e2}). Pass --input FILE.")
-            return None
-        self._post(self.set_notice, f"{reason}. Streaming the bundled demo audio "
-                                    f"({getattr(fb, 'path', Path('demo')).name}) in real time "
-                                    "instead; --input FILE streams your own audio.")
-        return fb
-
-    def _open_model(self, index: int):
-        import engine
-        from app.models import load
-
-        model = load(self.models[index])
-        rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam, **self.lm_options)
-        return rec, facts_of(model)
-
     @work(thread=True, exclusive=True, group="decode", exit_on_error=False)
     def _decode(self) -> None:
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
-        try:
-            rec, facts = self._open_model(self.model_index)
-        except Exception as e:
-            self._post(self.set_notice, f"Cannot load the model: {' '.join(str(e).split())}")
-            return
-        self._post(self._set_model, facts)
-        src = self._start_source(self.source)
-        if src is not None:
-            self.source = src
-            self._post(self._set_source, "listening" if src.live else "streaming", src.name)
-        else:
-            self._post(self._set_source, "no input", "")
-        try:
-            self._decode_loop(worker, rec)
-        except Exception as e:  # an engine failure: say so, keep the UI up
-            self._post(self.set_notice, f"The decoder stopped: {type(e).__name__}: {' '.join(str(e).split())}")
-        finally:
-            if self.source is not None:
-                self.source.stop()
-
-    def _decode_loop(self, worker, rec) -> None:
-        stream = rec.create_stream()
-        seen = 0  # chunk stats already reported from this stream
-        host_total = audio_total = 0.0
-        ended = False
-        last_post = 0.0
-        pending = Update()
-        stall_reported = False
-        while not (self._stop.is_set() or worker.is_cancelled):
-            src = self.source
-            if self._want_source is not None:
-                make, self._want_source = self._want_source, None
-                self._finish_stream(stream, seen)
-                stream, seen = rec.create_stream(), 0
-                if src is not None:
-                    src.stop()
-                try:
-                    new = make()
-                except AudioSourceError as e:
-                    self._post(self.set_notice, str(e))
-                    new = None
-                started = self._start_source(new) if new is not None else None
-                self.source = src = started
-                ended, stall_reported = False, False
-                if src is not None:
-                    src.set_paused(self.paused)
-                    if src is new:  # it started: any old notice is stale
-                        self._post(self.set_notice, "")
-                    self._post(self._set_source, "listening" if src.live else "streaming", src.name)
-                else:
-                    self._post(self._set_source, "no input", "")
-            if self._want_model is not None:
-                idx, self._want_model = self._want_model, None
-                try:
-                    new_rec, facts = self._open_model(idx)
-                except Exception as e:
-                    self._post(self.notify, f"Cannot switch model: {' '.join(str(e).split())}", severity="error")
-                else:
-                    self._finish_stream(stream, seen)
-                    rec, stream, seen = new_rec, new_rec.create_stream(), 0
-                    host_total = audio_total = 0.0
-                    self._post(self._set_model, facts)
-                    self._post(self.notify, f"Model: {facts.name}", title="switched")
-            if src is None:
-                self._stop.wait(0.1)
-                continue
-            block = src.read(timeout=0.1)
-            if block is None:
-                if pending.level_db is not None:  # nothing new is coming soon: show what we have
-                    self._post(self._apply, pending)
-                    pending, last_post = Update(), time.monotonic()
-                if src.exhausted and not ended:
-                    ended = True
-                    self._finish_stream(stream, seen)
-                    stream, seen = rec.create_stream(), 0
-                    if src.error:
-                        self._post(self.set_notice, f"The input stopped: {src.error}. Press i to pick another input.")
-                    self._post(self._set_source, "ended", src.name)
-                elif src.live and not self.paused and not stall_reported and not src.finished.is_set():
-                    last = getattr(src, "last_block_at", 0.0)
-                    if last and time.monotonic() - last > STALL_S:
-                        stall_reported = True
-                        self._post(self.set_notice, f"No audio from the microphone for {STALL_S:.0f} s "
-                                                    "(unplugged or muted?). Press i to pick another input.")
-                continue
-            if stall_reported:
-                stall_reported = False
-                self._post(self.set_notice, "")
-            rate = src.sample_rate
-            self._remember(block, rate)
-            rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))) if len(block) else 0.0
-            pending.level_db = max(LevelMeter.FLOOR_DB, 20 * math.log10(rms + 1e-12))
-            pending.peak = max(pending.peak, float(np.max(np.abs(block))) if len(block) else 0.0)
-            if self.paused and src.live:
-                pass  # a paused microphone: the audio is heard (level) but not transcribed
-            else:
-                stream.accept_waveform(block, rate)
-                for r in stream.results():
-                    if r.is_final:
-                        if r.text:
-                            line = r.text
-                            pending.finals.append(line)
-                            self.transcript.append(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {line}")
-                        pending.partial = ""
-                    else:
-                        pending.partial = r.text
-                chunks = stream.stats.chunks
-                for c in chunks[seen:]:
-                    if c.audio_ms > 0:
-                        pending.host_ms.append(c.host_ms)
-                        pending.nna_ms.append(c.modeled_nna_ms)
-                        host_total += c.host_ms
-                        audio_total += c.audio_ms
-                seen = len(chunks)
-                if pending.finals and seen > RECYCLE_CHUNKS:  # bounded memory on long runs
-                    stream, seen = rec.create_stream(), 0
-            pending.rtf = host_total / audio_total if audio_total else None
-            pending.dropped_s = src.dropped_seconds
-            pending.dropped_blocks = src.dropped_blocks
-            pending.overflows = src.overflows
-            now = time.monotonic()
-            if pending.finals or now - last_post >= 0.05:
-                self._post(self._apply, pending)
-                pending, last_post = Update(), now
-        self._finish_stream(stream, seen)
-
-    def _finish_stream(self, stream, seen: int) -> None:
-        """End an engine stream: its last words become a final; its last chunks are shown."""
-        try:
-            stream.input_finished()
-        except Exception:
-            return
-        u = Update(partial="")
-        for c in stream.stats.chunks[seen:]:
-            if c.audio_ms > 0:
-                u.host_ms.append(c.host_ms)
-                u.nna_ms.append(c.modeled_nna_ms)
-        for r in stream.results():
-            if r.is_final and r.text:
-                u.finals.append(r.text)
-                self.transcript.append(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {r.text}")
-        self._post(self._apply, u)
-
-    def _remember(self, block: np.ndarray, rate: int) -> None:
-        with self._recent_lock:
-            if rate != self._recent_rate:
-                self._recent.clear()
-                self._recent_samples = 0
-                self._recent_rate = rate
-            self._recent.append(block)
-            self._recent_samples += len(block)
-            while self._recent and self._recent_samples - len(self._recent[0]) >= RECENT_AUDIO_S * rate:
-                self._recent_samples -= len(self._recent.popleft())
+        for update in self.session.run(lambda: self._stop.is_set() or worker.is_cancelled):
+            self._post(self._apply, update)

@@ -240,7 +240,7 @@ def test_live_command_takes_a_language_model(models, tmp_path):
 
     sf.write(tmp_path / "x.wav", np.zeros(1600, np.float32), 16000)
     app = build_app(build_parser().parse_args(base + ["--lm", str(good), "--lm-weight", "0.2"]))
-    rec, _ = app._open_model(0)
+    rec, _ = app.session.open_model(0)
     assert rec.lm is not None and rec.lm_weight == 0.2 and rec.lm_bonus == 0.5
     for bad, msg in ((other, "another tokenizer"), (models[1], "not an nnasr language model")):
         with pytest.raises(UserError, match=msg):

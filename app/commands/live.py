@@ -11,10 +11,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.models import DEFAULT_BEAM, add_lm_arguments
+from app.models import DEFAULT_BEAM, add_engine_arguments, add_lm_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
+        "Live transcription in a terminal UI: from the microphone, or an audio file streamed in\n"
+        "real time. Without a microphone it says so and streams the bundled demo audio. While\n"
+        "nobody speaks it shows \"listening…\" (the engine's speech gate). Keys: space pause,\n"
+        "c clear, s save, m next model, k compare models on the last 30 s, i input, q quit.\n\n"
+        "examples:\n"
+        "  nnasr live                                  # default microphone, default model\n"
+        "  nnasr live --demo                           # the bundled demo audio, looping\n"
+        "  nnasr live --input talk.flac --speed 2      # a file at twice real time\n"
+        "  nnasr live --list-devices                   # then: nnasr live --device 3\n"
+        "  nnasr live --model aat-csp --beam 1         # the pruned model, greedy search\n"
+        "  nnasr live --no-transcript                  # no transcript file\n"
+    )
     p.add_argument("--model", "-m", metavar="MODEL",
                    help="model file or name to start with (default: the best shipped model); "
                         "`m` in the app cycles through every model found")
@@ -39,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-ms", type=int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
     add_lm_arguments(p)
+    add_engine_arguments(p)
 
 
 def _device(arg: str | None):
@@ -93,6 +108,7 @@ def build_app(args: argparse.Namespace):
         raise UserError(M.NO_MODEL_HINT.format(dirs=", ".join(M._show(d) for d in M.model_dirs())))
     first_model = M.load(models[0])  # a bad model file: one line here, not inside the UI
     lm_options = M.lm_options(args, first_model)
+    engine_options = M.engine_options(args)
     if args.beam < 1:
         raise UserError("--beam must be >= 1")
     if args.chunk_ms is not None and args.chunk_ms <= 0:
@@ -130,4 +146,5 @@ def build_app(args: argparse.Namespace):
     else:
         transcript = default_transcript_path()
     return LiveApp(models, source=source, fallback=fallback, transcript_path=transcript,
-                   chunk_ms=args.chunk_ms, beam=args.beam, demo_audio=demo, lm_options=lm_options)
+                   chunk_ms=args.chunk_ms, beam=args.beam, demo_audio=demo, lm_options=lm_options,
+                   engine_options=engine_options)

@@ -1,0 +1,146 @@
+"""The live loop without a UI (app/live_session.py), on a shipped model and the demo audio
+between stretches of silence and noise; and the live app's "listening" while nobody speaks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+import engine
+from app import live_session
+from app.audio_sources import FakeSource
+from app.live_session import LiveSession, TranscriptFile
+from app.models import ASSETS_DIR, DEMO_AUDIO
+
+MODELS = sorted((ASSETS_DIR / "models").glob("*.nnasr"))
+pytestmark = pytest.mark.skipif(not MODELS, reason="no shipped model in assets/models")
+
+
+def _audio() -> np.ndarray:
+    """3 s of quiet white noise, the demo, 3 s of the same noise."""
+    demo = engine.load_audio(DEMO_AUDIO, 16000)
+    x = np.concatenate([np.zeros(3 * 16000, np.float32), demo, np.zeros(3 * 16000, np.float32)])
+    noise = np.random.default_rng(0).standard_normal(len(x)).astype(np.float32) * 0.003  # -50 dBFS
+    return x + noise
+
+
+def _run(session: LiveSession, until, timeout: float = 60.0) -> list:
+    updates = []
+    t0 = time.monotonic()
+    for u in session.run(lambda: until(updates) or time.monotonic() - t0 > timeout):
+        updates.append(u)
+    return updates
+
+
+def test_session_yields_text_only_for_speech(tmp_path):
+    x = _audio()
+    src = FakeSource(x, 16000)
+    session = LiveSession(MODELS[:1], source=src, transcript=TranscriptFile(tmp_path / "t.txt"))
+    ended = lambda us: any(u.source and u.source[0] == "ended" for u in us)  # noqa: E731
+    updates = _run(session, ended)
+    assert ended(updates) and not src._thread.is_alive()  # the source is stopped at the end
+    assert updates[0].facts is not None and updates[0].facts.name == MODELS[0].stem
+    finals = [f for u in updates for f in u.finals]
+    assert finals and len(" ".join(finals).split()) >= 8
+    assert (tmp_path / "t.txt").read_text().count("\n") == len(finals)
+    # listening (nobody speaks) while the noise runs, not while the demo is spoken
+    heard, chunks = [], 0
+    for u in updates:
+        chunks += len(u.host_ms)
+        if u.listening is not None:
+            heard.append((chunks * 0.16, u.listening))
+    assert all(listening for t, listening in heard if t < 2.5)
+    assert any(not listening for t, listening in heard if 3.5 < t < 11.0)
+    assert heard[-1][1] is True
+    # no text before the speech starts
+    chunks = 0
+    for u in updates:
+        chunks += len(u.host_ms)
+        if chunks * 0.16 < 3.0:
+            assert not u.finals and not u.partial
+    assert all(v > 0 for u in updates for v in u.host_ms)
+    assert sum(len(u.host_ms) for u in updates) == pytest.approx(len(x) / 16000 / 0.16, abs=2)
+
+
+def test_session_switches_model_and_source():
+    if len(MODELS) < 2:
+        pytest.skip("needs two shipped models")
+    first = FakeSource(_audio(), 16000, speed=4.0, loop=True, name="first input")
+    second = FakeSource(_audio(), 16000, speed=4.0, loop=True, name="second input")
+    session = LiveSession(MODELS[:2], source=first)
+    steps = {"model": False, "source": False}
+
+    def until(us):
+        names = [u.facts.name for u in us if u.facts is not None]
+        if len(names) == 1 and not steps["model"] and sum(len(u.host_ms) for u in us) > 5:
+            steps["model"] = True
+            session.switch_model(1)
+        if len(names) == 2 and not steps["source"]:
+            steps["source"] = True
+            session.switch_source(lambda: second)
+        return any(u.source and u.source[1] == "second input" for u in us) and \
+            sum(len(u.host_ms) for u in us[-5:]) > 0 and us[-1].source is None
+
+    updates = _run(session, until)
+    names = [u.facts.name for u in updates if u.facts is not None]
+    assert names == [MODELS[0].stem, MODELS[1].stem]
+    assert any(u.toast and u.toast[2] == "switched" for u in updates)
+    assert session.model_index == 1 and session.source is second
+    assert not first._thread.is_alive()  # the old input was stopped
+
+
+def test_session_recycles_its_engine_stream(monkeypatch):
+    """Bounded memory: the engine stream keeps no transcript (max_finals=0) and is replaced
+    at the first final past RECYCLE_CHUNKS chunks (made small here)."""
+    monkeypatch.setattr(live_session, "RECYCLE_CHUNKS", 30)
+    session = LiveSession(MODELS[:1], source=FakeSource(_audio(), 16000, loop=True))
+    made = []
+    open_model = session.open_model
+
+    def counting(index):
+        rec, facts = open_model(index)
+        create = rec.create_stream
+
+        def create_stream():
+            made.append(create())
+            return made[-1]
+
+        rec.create_stream = create_stream
+        return rec, facts
+
+    session.open_model = counting
+    updates = _run(session, lambda us: len([f for u in us for f in u.finals]) >= 3)
+    assert len([f for u in updates for f in u.finals]) >= 3
+    assert len(made) >= 3  # recycled after each final past 30 chunks (and one at the end)
+    assert all(s.finals == [] for s in made)
+    assert all(len(s.stats.chunks) < 30 + 150 for s in made)
+
+
+def test_live_app_shows_listening_while_nobody_speaks(tmp_path):
+    from app.live import LiveApp
+
+    x = _audio()
+    src = FakeSource(x, 16000, speed=2.0)
+    app = LiveApp(MODELS[:1], source=src, transcript_path=tmp_path / "t.txt", demo_audio=None)
+
+    async def run():
+        async with app.run_test(size=(120, 36)) as pilot:
+            t0 = time.monotonic()
+            while not app.chunks_seen:
+                assert time.monotonic() - t0 < 20
+                await pilot.pause(0.05)
+            assert app.listening and "listening…" in str(app.query_one("#partial").render())
+            while app.listening or not app.chunks_seen * 0.16 > 3.5:
+                assert time.monotonic() - t0 < 30
+                await pilot.pause(0.05)
+            assert "listening" not in str(app.query_one("#partial").render())
+            while app.state != "ended":
+                assert time.monotonic() - t0 < 40
+                await pilot.pause(0.05)
+            assert app.finals
+            await pilot.press("q")
+
+    asyncio.run(run())
