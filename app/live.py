@@ -102,7 +102,7 @@ class StatsPanel(VerticalScroll):
 
 
 def facts_text(f) -> str:
-    wer = ", ".join(f"{k} {100 * v:.1f}%" for k, v in f.wer.items())
+    wer = ", ".join(f"{100 * v:.1f}% on {k}" for k, v in f.wer.items()) or "not recorded"
     lines = [
         f"[b]{f.name}[/b]",
         f"params     {human_count(f.params)}",
@@ -112,8 +112,7 @@ def facts_text(f) -> str:
         f"placement  {f.placement}",
         f"NNA spec   {f.spec}",
     ]
-    if wer:
-        lines.append(f"WER        {wer}")
+    lines.append(f"WER        {wer}")
     return "\n".join(lines)
 
 

@@ -227,18 +227,38 @@ def facts_of(model, default: bool = False) -> ModelFacts:
 
 
 def wer_facts(facts: dict) -> dict[str, float]:
-    """WERs recorded in a model's facts: ``wer: 0.12``, ``wer: {test: 0.12}``, ``test_wer: ..``."""
+    """The model's own evaluations recorded in its file (``nnasr eval --record SET``):
+    WER (fraction) by set name. A training-time figure (``last_dev_wer``: the checkpoint's
+    last dev evaluation in training, before export) is not the model's, and is not shown."""
+    evals = (facts or {}).get("evaluations")
+    if not isinstance(evals, dict):
+        return {}
     out: dict[str, float] = {}
-    for k, v in (facts or {}).items():
-        if "wer" not in k.lower():
-            continue
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[k.lower().replace("_wer", "").replace("wer_", "").replace("_", " ") or "wer"] = float(v)
-        elif isinstance(v, dict):
-            for sk, sv in v.items():
-                if isinstance(sv, (int, float)) and not isinstance(sv, bool):
-                    out[str(sk)] = float(sv)
+    for name, e in evals.items():
+        wer = e.get("wer") if isinstance(e, dict) else None
+        if isinstance(wer, (int, float)) and not isinstance(wer, bool):
+            out[str(name)] = float(wer)
     return out
+
+
+def record_evaluation(path: Path, name: str, result: dict) -> None:
+    """Store ``result`` (at least ``wer``) in a model file as its evaluation on set ``name``
+    (``facts.evaluations[name]``); the file is rewritten atomically, its tensors unchanged."""
+    import json
+
+    from safetensors import safe_open
+
+    from engine.model import METADATA_KEY, write_safetensors
+
+    load(path)  # a valid model, or a one-line error
+    with safe_open(str(path), framework="numpy") as f:
+        metadata = dict(f.metadata() or {})
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta = json.loads(metadata[METADATA_KEY])
+    meta.setdefault("facts", {}).setdefault("evaluations", {})[name] = result
+    metadata[METADATA_KEY] = json.dumps(meta)
+    write_safetensors(path, tensors, metadata)
+    load(path)
 
 
 def human_bytes(n: float) -> str:

@@ -157,12 +157,41 @@ def test_models_command(files, capsys, tmp_path):
 
 
 def test_wer_facts():
+    """Only the model's own recorded evaluations count: not the checkpoint's training-time
+    dev WER that `nnasr export` copies into the file."""
     from app.models import wer_facts
 
-    assert wer_facts({"wer": 0.1, "kind": "x"}) == {"wer": 0.1}
-    assert wer_facts({"wer": {"test": 0.2, "dev": 0.3}}) == {"test": 0.2, "dev": 0.3}
-    assert wer_facts({"test_wer": 0.25}) == {"test": 0.25}
-    assert wer_facts({"last_dev_wer": 0.3}) == {"last dev": 0.3}  # what `nnasr export` writes
+    assert wer_facts({"last_dev_wer": 0.3, "kind": "x"}) == {}
+    evals = {"synthetic dev": {"wer": 0.64, "utterances": 297}, "human dev": {"wer": 1.04}}
+    assert wer_facts({"evaluations": evals}) == {"synthetic dev": 0.64, "human dev": 1.04}
+
+
+def test_eval_records_the_wer_in_the_model_file(files, capsys, tmp_path):
+    """`nnasr eval --record SET` stores the WER in the model file; `nnasr models` shows it with
+    the set's name, in full when piped; the weights are unchanged."""
+    import shutil
+
+    import engine
+
+    model = tmp_path / "rec.nnasr"
+    shutil.copy(files["model"], model)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": files["good"], "text": "a b c", "duration": 3.0}) + "\n")
+    before = engine.load_model(model)
+    rc = main(["eval", "--model", str(model), "--manifest", str(manifest), "--no-vad",
+               "--record", "tiny set"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    wer = float(re.search(r"WER ([0-9.]+)%", out).group(1)) / 100
+    after = engine.load_model(model)
+    e = after.facts["evaluations"]["tiny set"]
+    assert e["wer"] == pytest.approx(wer, abs=1e-4) and e["utterances"] == 1 and e["words"] == 3
+    assert e["speech_gate"] is False and "--no-vad" in e["command"]
+    assert all(np.array_equal(before.tensors[k], after.tensors[k]) for k in before.tensors)
+    rc = main(["models", str(model)])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and f"{100 * wer:.1f}% on tiny set" in out
+    assert max(len(line) for line in out.splitlines()) > 80  # piped: not cut at 80 columns
 
 
 def test_many_kinds_of_input_in_one_batch(files, capsys, tmp_path):

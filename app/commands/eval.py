@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model baseline-ptq --manifest data/corpus/test.jsonl --by-voice\n"
         "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
         "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --no-vad   # without the speech gate\n"
+        "  nnasr eval --model assets/models/aat.nnasr --manifest data/corpus/dev.jsonl \\\n"
+        "      --record 'synthetic dev'   # store the WER in the model file (nnasr models shows it)\n"
     )
     p.add_argument("--model", required=True,
                    help="engine model file (.nnasr) or its shipped name, or a checkpoint (.pt)")
@@ -56,6 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "band, reverb or dry), worst first; a clean test split has one condition, "
                         "`nnasr synth --hours 0 --dev-hours 0 --augment-eval` makes a varied one")
     p.add_argument("--json", metavar="FILE", help="write results with per-utterance output ('-' = stdout)")
+    p.add_argument("--record", metavar="SET",
+                   help="store this WER in the model file as its evaluation on SET (a short name, "
+                        "e.g. 'synthetic dev'), shown by `nnasr models` and the live app; engine "
+                        "models (.nnasr) only, with --mode placed")
 
 
 def run(args) -> int:
@@ -74,6 +80,8 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if args.limit:
         records = records[: args.limit]
+    if args.record and (args.mode != "placed" or args.model.endswith(".pt")):
+        raise UserError("--record stores a WER in an engine model file: use a .nnasr model and --mode placed")
     if args.mode in ("torch", "ctc"):
         return _run_torch(args, records)
     with tempfile.TemporaryDirectory() as d:
@@ -100,7 +108,32 @@ def run(args) -> int:
                                 chunk_ms=args.chunk_ms, progress=True, **lm, **engine_options(args))
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
-    return _report(args, r)
+    rc = _report(args, r)
+    if args.record:
+        from app.models import record_evaluation
+
+        record_evaluation(Path(path), args.record, {
+            "wer": round(r.wer, 4), "cer": round(r.cer, 4), "utterances": r.utterances,
+            "words": r.ref_words, "manifest": args.manifest, "beam": args.beam,
+            "speech_gate": not args.no_vad, "lm": bool(args.lm),
+            "command": "nnasr eval " + " ".join(_command_args(args))})
+        print(f"recorded in {path}: WER {r.wer:.2%} on {args.record}")
+    return rc
+
+
+def _command_args(args) -> list[str]:
+    import shlex
+
+    out = ["--model", args.model, "--manifest", args.manifest]
+    if args.beam != 1:
+        out += ["--beam", str(args.beam)]
+    if args.no_vad:
+        out.append("--no-vad")
+    if args.lm:
+        out += ["--lm", args.lm]
+    if args.limit:
+        out += ["--limit", str(args.limit)]
+    return [shlex.quote(a) for a in out]
 
 
 def _run_torch(args, records) -> int:

@@ -9,6 +9,18 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = (
+        "The shipped and local models with their facts: parameters, sparsity, weight and\n"
+        "activation bits, file size, which ops run on the CPU, and the WER each model file\n"
+        "records from its own evaluation (`nnasr eval --record SET`, run by `make models`),\n"
+        "with the set it was measured on. The first (default) model is the one `nnasr live`\n"
+        "and `nnasr transcribe` use.\n\n"
+        "examples:\n"
+        "  nnasr models                        # every model in $NNASR_MODEL_DIR and assets/models\n"
+        "  nnasr models aat runs/x/model.nnasr # these two\n"
+        "  nnasr models --json | jq '.[].wer'  # as JSON\n"
+    )
     p.add_argument("paths", nargs="*", metavar="MODEL",
                    help="model files or names to describe (default: every model found in "
                         "$NNASR_MODEL_DIR and assets/models)")
@@ -40,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from rich.console import Console
 
-    Console().print(facts_table(rows, invalid))
+    # piped: the table at its full width (rich would cut it at 80 columns)
+    Console(width=None if sys.stdout.isatty() else 1000).print(facts_table(rows, invalid))
     return 1 if errors else 0
 
 
@@ -54,7 +67,7 @@ def facts_table(rows, invalid=()):
             ("file size", "right"), ("placement", "left"), ("WER", "right")]
     data = []
     for r in rows:
-        wer = ", ".join(f"{k} {100 * v:.1f}%" for k, v in r.wer.items()) or "-"
+        wer = ", ".join(f"{100 * v:.1f}% on {k}" for k, v in r.wer.items()) or "not recorded"
         data.append([r.name + (" (default)" if r.default else ""), M.human_count(r.params),
                      f"{100 * r.sparsity:.1f}%", r.bits, M.human_bytes(r.file_bytes),
                      r.placement, wer])
