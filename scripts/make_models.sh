@@ -75,6 +75,15 @@ $NNASR export "$BASE/last.pt" --out assets/models/baseline-ptq.nnasr --data "$DA
 $NNASR export "$RUNS/aat/last.pt" --out assets/models/aat.nnasr --no-float --name aat
 $NNASR export "$RUNS/aat-csp/last.pt" --out assets/models/aat-csp.nnasr --no-float --name aat-csp
 
+# 5b. each model file records its own WER (greedy, speech gate on) on the corpus's dev set
+#     and, when present, the human dev set: `nnasr models` and the live app show them
+for m in baseline-ptq aat aat-csp; do
+  $NNASR eval --model "assets/models/$m.nnasr" --manifest "$DATA/dev.jsonl" --record "synthetic dev"
+  if [ -f data/human/dev.jsonl ]; then
+    $NNASR eval --model "assets/models/$m.nnasr" --manifest data/human/dev.jsonl --record "human dev"
+  fi
+done
+
 # 6. evaluation and the model card (+ a seen-voice test set)
 $PY benchmarks/make_seen_voice_test.py --data "$DATA" --n 200
 $PY benchmarks/model_card.py --data "$DATA" --runs "$RUNS" --wall-seconds $(( $(date +%s) - start ))

@@ -18,7 +18,8 @@ PROG = "nnasr cost"
 
 EXAMPLES = """\
 examples:
-  nnasr cost                                   # the default model on the bundled demo audio
+  nnasr cost                                   # every model found, on the bundled demo audio
+  nnasr cost --models aat-csp                  # one model
   nnasr cost --models aat aat-csp --manifest data/corpus/test.jsonl --limit 20
   nnasr cost --models aat-csp --set sram_bytes=1048576      # what if the NNA had 1 MiB of SRAM
   nnasr cost --models aat-csp --sram-by-traffic             # SRAM for the busiest ops, not the smallest
@@ -39,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="audio files (default: the bundled demo audio); audio files listed after "
                         "--models are recognized by their extension")
     p.add_argument("--models", nargs="+", metavar="MODEL",
-                   help="model files or names (default: the default model)")
+                   help="model files or names (default: every model found, best first)")
     p.add_argument("--manifest", metavar="M.jsonl", help="decode the audio of a JSON-lines manifest instead")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N files / entries")
     p.add_argument("--beam", type=int, default=DEFAULT_BEAM,

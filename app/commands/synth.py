@@ -19,10 +19,16 @@ def _cache_root() -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = (
-        "Output: OUT/{train,dev,test}.jsonl (audio_filepath, text, duration, voice), "
-        "16 kHz mono WAV under OUT/audio/, OUT/tokenizer.model, OUT/corpus.json. "
-        "A rerun resumes: finished utterances are kept, never made twice."
+        "Output: OUT/{train,dev,test}.jsonl (audio_filepath, text, duration, voice),\n"
+        "16 kHz mono WAV under OUT/audio/, OUT/tokenizer.model, OUT/corpus.json.\n"
+        "A rerun resumes: finished utterances are kept, never made twice.\n\n"
+        "examples:\n"
+        "  nnasr synth --voices list                    # the voices and their splits\n"
+        "  nnasr synth --hours 10                       # data/corpus: 10 h train, 0.3 h dev and test\n"
+        "  nnasr synth --out data/dev-only --hours 0 --dev-hours 0.2 --test-hours 0 --workers 1\n"
+        "  nnasr synth --out data/noisy --hours 0 --dev-hours 0 --augment-eval   # a noisy test set\n"
     )
     p.add_argument("--out", default="data/corpus", metavar="DIR",
                    help="output directory (default: data/corpus)")
