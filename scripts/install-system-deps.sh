@@ -23,6 +23,11 @@ if [ "$what" = "test" ] || [ "$what" = "train" ]; then
            mbrola-de5 mbrola-de6 mbrola-gr2 mbrola-hu1 mbrola-pl1 mbrola-ro1 mbrola-sw1 mbrola-sw2)
 fi
 
+if [ "$what" = "run" ]; then
+  echo "system packages: checking PortAudio (microphone input) and libsndfile (audio files)"
+else
+  echo "system packages: checking PortAudio, libsndfile, sox, the offline TTS voices (corpus, tests, training) and the human dev/test recordings"
+fi
 missing=()
 for p in "${pkgs[@]}" ${nonfree[@]+"${nonfree[@]}"}; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -38,16 +43,19 @@ fi
 # mbrola and pico live in Debian's contrib/non-free components: enable them once.
 for f in /etc/apt/sources.list.d/debian.sources; do
   if [ -f "$f" ] && grep -q '^Components: main$' "$f"; then
+    echo "system packages: enabling Debian's contrib and non-free components in $f (the mbrola and pico voices live there)"
     $SUDO sed -i 's/^Components: main$/Components: main contrib non-free non-free-firmware/' "$f"
   fi
 done
 if [ -f /etc/apt/sources.list ] && grep -qE '^deb .* main$' /etc/apt/sources.list; then
+  echo "system packages: enabling Debian's contrib and non-free components in /etc/apt/sources.list (the mbrola and pico voices live there)"
   $SUDO sed -i -E 's/^(deb .* main)$/\1 contrib non-free/' /etc/apt/sources.list
 fi
-echo "installing: ${missing[*]}"
+echo "system packages: apt-get update, then installing ${#missing[@]} missing: ${missing[*]}"
 $SUDO apt-get update -q >/dev/null
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null
 if [ "${nonfree[@]+set}" = "set" ]; then
+  echo "system packages: the non-free voices (mbrola speakers, pico), best effort"
   # non-free voices: best effort, synthesis uses whatever voices are present and says so
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${nonfree[@]}" >/dev/null \
     || echo "warning: could not install ${nonfree[*]} (enable contrib non-free); continuing" >&2
