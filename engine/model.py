@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .arch import EMBEDDING, LINEAR, LOGITS, LSTM, Architecture
 from .frontend import FrontendConfig
 from .nna.cost import OpShape
 from .nna.spec import NNASpec
@@ -41,74 +42,6 @@ DEVICES = ("nna", "cpu")
 
 class ModelFormatError(ValueError):
     """The model file is missing, corrupt, tampered with, or of another version."""
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """The RNN-T's shape. Output class 0 is blank; class ``k >= 1`` is tokenizer piece k-1."""
-
-    num_classes: int
-    n_mels: int = 80
-    stack: int = 4  # input frame stacking: 4 x 10 ms -> 40 ms
-    enc_hidden: int = 256
-    enc_layers: int = 3
-    reduce_after: int = 1  # time reduction (concat of reduce_factor frames) after layer N; 0: none
-    reduce_factor: int = 2
-    pred_embed: int = 128
-    pred_hidden: int = 256
-    joiner_dim: int = 256
-    blank_id: int = 0
-
-    def check(self, error: type[Exception] = ValueError) -> None:
-        """Raise ``error`` naming what makes this shape unbuildable (nothing when it is sound)."""
-        dims = {k: getattr(self, k) for k in ("n_mels", "stack", "enc_hidden", "enc_layers",
-                                              "reduce_factor", "pred_embed", "pred_hidden", "joiner_dim")}
-        bad = [f"{k}={v}" for k, v in dims.items() if not 1 <= v <= 1 << 16]
-        if self.num_classes < 2 or self.num_classes > 1 << 20:
-            bad.append(f"num_classes={self.num_classes}")
-        if not 0 <= self.blank_id < self.num_classes:
-            bad.append(f"blank_id={self.blank_id}")
-        if not 0 <= self.reduce_after < self.enc_layers:  # a reduction must feed another layer
-            bad.append(f"reduce_after={self.reduce_after} (0, or less than enc_layers)")
-        if bad:
-            raise error(f"invalid architecture ({', '.join(bad)})")
-
-    def enc_input_dim(self, layer: int) -> int:
-        if layer == 0:
-            return self.n_mels * self.stack
-        if self.reduce_after and layer == self.reduce_after:
-            return self.enc_hidden * self.reduce_factor
-        return self.enc_hidden
-
-    @property
-    def encoder_frame_ms(self) -> float:
-        """Encoder output frame duration, for 10 ms front-end frames."""
-        return 10.0 * self.stack * (self.reduce_factor if self.reduce_after else 1)
-
-    def op_names(self) -> list[str]:
-        return [f"enc.{i}" for i in range(self.enc_layers)] + [
-            "pred.embed", "pred.0", "join.enc", "join.pred", "join.out"
-        ]
-
-    def weight_shapes(self) -> dict[str, tuple[int, int]]:
-        """Every weight matrix, by tensor name: (out, in)."""
-        s: dict[str, tuple[int, int]] = {}
-        h4 = 4 * self.enc_hidden
-        for i in range(self.enc_layers):
-            s[f"enc.{i}.wx"] = (h4, self.enc_input_dim(i))
-            s[f"enc.{i}.wh"] = (h4, self.enc_hidden)
-        s["pred.embed.table"] = (self.num_classes, self.pred_embed)
-        s["pred.0.wx"] = (4 * self.pred_hidden, self.pred_embed)
-        s["pred.0.wh"] = (4 * self.pred_hidden, self.pred_hidden)
-        s["join.enc.w"] = (self.joiner_dim, self.enc_hidden)
-        s["join.pred.w"] = (self.joiner_dim, self.pred_hidden)
-        s["join.out.w"] = (self.num_classes, self.joiner_dim)
-        return s
-
-    def num_params(self) -> int:
-        n = sum(a * b for a, b in self.weight_shapes().values())
-        n += sum(4 * self.enc_hidden for _ in range(self.enc_layers)) + 4 * self.pred_hidden
-        return n + 2 * self.joiner_dim + self.num_classes
 
 
 @dataclass
@@ -139,17 +72,7 @@ class EngineModel:
 
     def op_shapes(self) -> list[OpShape]:
         """The ops' weights and activation sizes, for the cost model."""
-        a, t = self.arch, self.tensors
-        out = []
-        for op in a.op_names():
-            if op == "pred.embed":
-                out.append(OpShape(op, "lookup", (t["pred.embed.table"],), 1, a.pred_embed))
-                continue
-            names = [f"{op}.wx", f"{op}.wh"] if op.startswith("enc.") or op == "pred.0" else [f"{op}.w"]
-            mats = tuple(t[n] for n in names)
-            n_out = mats[0].shape[0] // (4 if len(mats) == 2 else 1)  # an LSTM outputs h
-            out.append(OpShape(op, "matmul", mats, sum(m.shape[1] for m in mats), n_out))
-        return out
+        return [op.shape(self.tensors) for op in self.arch.ops]
 
     def has_float(self, op: str) -> bool:
         return any(k.startswith(f"float.{op}.") for k in self.tensors)
@@ -435,41 +358,22 @@ def validate(m: EngineModel) -> None:
     if a.n_mels != m.frontend.n_mels:
         raise ModelFormatError("architecture and front-end disagree on n_mels")
     qmax = spec.weight_qmax
-    i8, i32, f32 = (np.dtype(np.int8),), (np.dtype(np.int32),), (np.dtype(np.float32),)
-    for name, shape in a.weight_shapes().items():
-        v = _expect(t, name, shape, i8)
-        if name == "pred.embed.table":
-            continue
-        if v.size and (int(v.max()) > qmax or int(v.min()) < -qmax):
-            raise ModelFormatError(
-                f"tensor {name} holds codes outside ±{qmax} ({spec.weight_bits}-bit weights)"
-            )
+    i8, f32 = (np.dtype(np.int8),), (np.dtype(np.float32),)
+    for op in a.ops:
+        for name, shape in op.weights().items():
+            v = _expect(t, name, shape, i8)
+            if op.kind != EMBEDDING and v.size and (int(v.max()) > qmax or int(v.min()) < -qmax):
+                raise ModelFormatError(
+                    f"tensor {name} holds codes outside ±{qmax} ({spec.weight_bits}-bit weights)"
+                )
     for name in list(t):
         if name.startswith("float."):
             _expect(t, name, t[name].shape, f32)
-    ops = []
-    for i in range(a.enc_layers):
-        ops.append((f"enc.{i}", 4 * a.enc_hidden))
-    ops.append(("pred.0", 4 * a.pred_hidden))
-    for op, n in ops:
-        for w in ("wx", "wh"):
-            s = _expect(t, f"{op}.{w}_scale", (n,), f32)
-            if np.any(s <= 0):
-                raise ModelFormatError(f"tensor {op}.{w}_scale has non-positive scales")
-        _expect(t, f"{op}.bias", (n,), i32)
-        for mm, sh in (("mx", "shx"), ("mh", "shh")):
-            _check_mult(_expect(t, f"{op}.{mm}", (n,), i32), _expect(t, f"{op}.{sh}", (n,), i32), op)
-        s = _expect(t, f"{op}.in_scale", (1,), f32)
-        if not s.item() > 0:
-            raise ModelFormatError(f"{op}.in_scale must be > 0")
-    for op, n in (("join.enc", a.joiner_dim), ("join.pred", a.joiner_dim), ("join.out", a.num_classes)):
-        _expect(t, f"{op}.w_scale", (n,), f32)
-        _expect(t, f"{op}.bias", (n,), i32)
-        _check_mult(_expect(t, f"{op}.m", (n,), i32), _expect(t, f"{op}.sh", (n,), i32), op)
-    if not _expect(t, "join.out.out_scale", (1,), f32).item() > 0:
-        raise ModelFormatError("join.out.out_scale must be > 0")
-    if not _expect(t, "pred.embed.scale", (1,), f32).item() > 0:
-        raise ModelFormatError("pred.embed.scale must be > 0")
+    for op in a.ops:
+        _validate_op_params(t, op.name, op.kind, op.out_dim)
+        if op.output == LOGITS:
+            if not _expect(t, f"{op.name}.out_scale", (1,), f32).item() > 0:
+                raise ModelFormatError(f"{op.name}.out_scale must be > 0")
     _expect(t, "frontend.mean", (a.n_mels,), f32)
     if np.any(_expect(t, "frontend.std", (a.n_mels,), f32) <= 0):
         raise ModelFormatError("frontend.std must be > 0")
@@ -484,6 +388,29 @@ def validate(m: EngineModel) -> None:
     if m.chunk_ms <= 0:
         raise ModelFormatError("chunk_ms must be > 0")
     _validate_placement(m)
+
+
+def _validate_op_params(t: dict, op: str, kind: str, n: int) -> None:
+    """Scales, bias and requantization constants of one op (``n`` output channels)."""
+    f32, i32 = (np.dtype(np.float32),), (np.dtype(np.int32),)
+    if kind == EMBEDDING:
+        if not _expect(t, f"{op}.scale", (1,), f32).item() > 0:
+            raise ModelFormatError(f"{op}.scale must be > 0")
+    elif kind == LSTM:
+        for w in ("wx", "wh"):
+            s = _expect(t, f"{op}.{w}_scale", (n,), f32)
+            if np.any(s <= 0):
+                raise ModelFormatError(f"tensor {op}.{w}_scale has non-positive scales")
+        _expect(t, f"{op}.bias", (n,), i32)
+        for mm, sh in (("mx", "shx"), ("mh", "shh")):
+            _check_mult(_expect(t, f"{op}.{mm}", (n,), i32), _expect(t, f"{op}.{sh}", (n,), i32), op)
+        s = _expect(t, f"{op}.in_scale", (1,), f32)
+        if not s.item() > 0:
+            raise ModelFormatError(f"{op}.in_scale must be > 0")
+    elif kind == LINEAR:
+        _expect(t, f"{op}.w_scale", (n,), f32)
+        _expect(t, f"{op}.bias", (n,), i32)
+        _check_mult(_expect(t, f"{op}.m", (n,), i32), _expect(t, f"{op}.sh", (n,), i32), op)
 
 
 def _check_mult(m: np.ndarray, sh: np.ndarray, op: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arch import EMBED, JOIN_ENC, JOIN_OUT, JOIN_PRED, LINEAR, LSTM, PREDICTOR
 from .model import EngineModel
 from .nna import kernels as K
 from .nna.cells import joiner_activation
@@ -53,6 +54,7 @@ class Network:
             placement = {op: "cpu" for op in placement}
         self.device = placement
         self.cost_table = build_cost_table(model, placement)
+        self.encoder = [op.name for op in model.arch.encoder_ops]
         self.hfrac = self.spec.hidden_frac_bits
         self.gfrac = self.spec.gate_frac_bits
         self._build()
@@ -66,8 +68,7 @@ class Network:
         t, a, spec = self.t, self.arch, self.spec
         self.q = {}
         self.f = {}
-        lstm_ops = [f"enc.{i}" for i in range(a.enc_layers)] + ["pred.0"]
-        for op in lstm_ops:
+        for op in (o.name for o in a.ops if o.kind == LSTM):
             in_scale = t[f"{op}.in_scale"].item()
             wh = K.QLinear(t[f"{op}.wh"], np.zeros(t[f"{op}.wh"].shape[0], np.int64),
                            t[f"{op}.mh"].astype(np.int64), t[f"{op}.shh"].astype(np.int64), spec,
@@ -86,7 +87,7 @@ class Network:
                 wh=self._float(op, "wh", lambda op=op, s=wh_s: t[f"{op}.wh"] * s[:, None]).T.copy(),
                 b=self._float(op, "b", lambda op=op, s=wx_s, i=in_scale: t[f"{op}.bias"] * (s * i)),
             )
-        for op in ("join.enc", "join.pred", "join.out"):
+        for op in (o.name for o in a.ops if o.kind == LINEAR):
             self.q[op] = K.QLinear(t[f"{op}.w"], t[f"{op}.bias"].astype(np.int64),
                                    t[f"{op}.m"].astype(np.int64), t[f"{op}.sh"].astype(np.int64), spec,
                                    spec.act_bits, kernel=self.kernel)
@@ -96,11 +97,10 @@ class Network:
                 w=self._float(op, "w", lambda op=op, s=ws: t[f"{op}.w"] * s[:, None]).T.copy(),
                 b=self._float(op, "b", lambda op=op, s=ws, i=in_s: t[f"{op}.bias"] * (s * i)),
             )
-        self.out_scale = t["join.out.out_scale"].item()
-        self.embed_q = t["pred.embed.table"].astype(np.int64)
-        self.embed_scale = t["pred.embed.scale"].item()
-        self.embed_f = self._float("pred.embed", "table",
-                                   lambda: t["pred.embed.table"] * self.embed_scale)
+        self.out_scale = t[f"{JOIN_OUT}.out_scale"].item()
+        self.embed_q = t[f"{EMBED}.table"].astype(np.int64)
+        self.embed_scale = t[f"{EMBED}.scale"].item()
+        self.embed_f = self._float(EMBED, "table", lambda: t[f"{EMBED}.table"] * self.embed_scale)
         self.mean = t["frontend.mean"].astype(np.float32)
         self.std = t["frontend.std"].astype(np.float32)
         # Host-side tabulation of functions of one small integer (identical results; the op
@@ -141,7 +141,7 @@ class Network:
         a = self.arch
         st = {}
         for i in range(a.enc_layers):
-            op = f"enc.{i}"
+            op = self.encoder[i]
             st[op] = self._init_lstm(op, a.enc_hidden)
         st["stack_buf"] = np.zeros((0, a.n_mels), np.float32)
         st["reduce_buf"] = None
@@ -161,7 +161,7 @@ class Network:
         x = x[:n].reshape(-1, a.stack * a.n_mels)
         kind = "f"
         for i in range(a.enc_layers):
-            op = f"enc.{i}"
+            op = self.encoder[i]
             if len(x) == 0:
                 break
             if i == 0:
@@ -213,34 +213,34 @@ class Network:
     # --- predictor ---------------------------------------------------------------------
     def init_predictor(self) -> tuple:
         """State after the start symbol (blank): (lstm state, pred_proj output)."""
-        st = self._init_lstm("pred.0", self.arch.pred_hidden)
+        st = self._init_lstm(PREDICTOR, self.arch.pred_hidden)
         return self.predict(self.arch.blank_id, st)
 
     def predict(self, token: int, st) -> tuple:
         """One predictor step: returns (new lstm state, join.pred output)."""
-        self.counts["pred.embed"] += 1
-        tmp = {"pred.0": st}
-        if self._kind("pred.0") == "q":
+        self.counts[EMBED] += 1
+        tmp = {PREDICTOR: st}
+        if self._kind(PREDICTOR) == "q":
             gx = self._pred_gx.get(token)
             if gx is None:
-                gx = self._pred_gx[token] = self.q["pred.0"]["wx"](self._pred_input(token), 16)
-            h = self._lstm("pred.0", None, tmp, gx=gx)
+                gx = self._pred_gx[token] = self.q[PREDICTOR]["wx"](self._pred_input(token), 16)
+            h = self._lstm(PREDICTOR, None, tmp, gx=gx)
         else:
-            h = self._lstm("pred.0", self._pred_input(token), tmp)
-        kind, p = self._proj("join.pred", h, self._kind("pred.0"))
-        return (tmp["pred.0"], (kind, p[0]))
+            h = self._lstm(PREDICTOR, self._pred_input(token), tmp)
+        kind, p = self._proj(JOIN_PRED, h, self._kind(PREDICTOR))
+        return (tmp[PREDICTOR], (kind, p[0]))
 
     def _pred_input(self, token: int) -> np.ndarray:
         """The embedding of ``token`` [1, E], in pred.0's input format."""
-        if self._kind("pred.embed") == "q":
+        if self._kind(EMBED) == "q":
             e, ek = K.embedding_lookup(self.embed_q, token)[None], "q"
         else:
             e, ek = self.embed_f[token][None], "f"
-        if self._kind("pred.0") != ek:
+        if self._kind(PREDICTOR) != ek:
             if ek == "q":
                 e = (e * self.embed_scale).astype(np.float32)
             else:
-                e = K.quantize_input(e, self.q["pred.0"]["in_scale"], self.spec.act_bits)
+                e = K.quantize_input(e, self.q[PREDICTOR]["in_scale"], self.spec.act_bits)
         return e
 
     # --- joiner -------------------------------------------------------------------------
@@ -255,7 +255,7 @@ class Network:
         return ("f", x.astype(np.float32) @ f["w"] + f["b"])
 
     def project_encoder(self, enc: np.ndarray, kind: str) -> tuple[str, np.ndarray]:
-        return self._proj("join.enc", enc, kind)
+        return self._proj(JOIN_ENC, enc, kind)
 
     def joint(self, e: tuple[str, np.ndarray], p: tuple[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Joiner output for pre-activations e [.., J] and p [.., J].
@@ -263,7 +263,7 @@ class Network:
         Returns (logits float32 [.., C], best class [..]); the best class is the integer
         argmax of the int16 logits on the NNA, the float argmax on the CPU.
         """
-        op = "join.out"
+        op = JOIN_OUT
         kind = self._kind(op)
         if e[1].ndim <= 1 and p[1].ndim <= 1:
             self.counts[op] += 1

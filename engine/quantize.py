@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import Architecture
+from .arch import EMBEDDED, EMBEDDING, FEATURES, GATE, HIDDEN, LOGITS, LSTM, Architecture
 from .nna.fixedpoint import quantize_multipliers, round_half_away, saturate, saturate_symmetric
 from .nna.spec import NNASpec
 
@@ -52,8 +52,9 @@ def build_tensors(
 ) -> dict[str, np.ndarray]:
     """Integer tensors of a model file from float parameters.
 
-    ``params`` keys: ``enc.L.wx|wh|b``, ``pred.embed.table``, ``pred.0.wx|wh|b``,
-    ``join.enc|join.pred|join.out .w|b`` (LSTM ``b`` = b_ih + b_hh, gate order i,f,g,o).
+    ``params`` keys: the ops' float parameter names (``Op.float_params``: LSTM ``.wx``
+    ``.wh`` ``.b`` with ``b`` = b_ih + b_hh, gate order i,f,g,o; linear ``.w`` ``.b``;
+    embedding ``.table``).
     ``in_scale``: int scale of the stacked normalized features; ``out_scale``: of the
     int16 logits. ``float_ops``: ops whose float weights are stored too (ops to place on
     the CPU, or all of them for the float reference); default all.
@@ -61,28 +62,31 @@ def build_tensors(
     hid = 2.0 ** -spec.hidden_frac_bits
     gate = 2.0 ** -spec.gate_frac_bits
     t: dict[str, np.ndarray] = {}
-    table = np.asarray(params["pred.embed.table"], np.float64)
+    embed = [op for op in arch.ops if op.kind == EMBEDDING][0]
+    table = np.asarray(params[f"{embed.name}.table"], np.float64)
     emb_scale = float(max(np.abs(table).max(), 1e-8) / spec.act_qmax)
-    t["pred.embed.table"] = saturate_symmetric(round_half_away(table / emb_scale), spec.act_bits).astype(np.int8)
-    t["pred.embed.scale"] = np.array([emb_scale], np.float32)
-    lstm_in = {f"enc.{i}": (in_scale if i == 0 else hid) for i in range(arch.enc_layers)}
-    lstm_in["pred.0"] = emb_scale
-    for op, s_in in lstm_in.items():
-        wx, sx = quantize_weight(params[f"{op}.wx"], spec)
-        wh, sh = quantize_weight(params[f"{op}.wh"], spec)
-        t[f"{op}.wx"], t[f"{op}.wx_scale"] = wx, sx
-        t[f"{op}.wh"], t[f"{op}.wh_scale"] = wh, sh
-        t[f"{op}.bias"] = quantize_bias(params[f"{op}.b"], s_in * sx.astype(np.float64))
-        t[f"{op}.mx"], t[f"{op}.shx"] = _mult(s_in * sx.astype(np.float64) / gate)
-        t[f"{op}.mh"], t[f"{op}.shh"] = _mult(hid * sh.astype(np.float64) / gate)
-        t[f"{op}.in_scale"] = np.array([s_in], np.float32)
-    for op in ("join.enc", "join.pred", "join.out"):
-        w, s = quantize_weight(params[f"{op}.w"], spec)
-        t[f"{op}.w"], t[f"{op}.w_scale"] = w, s
-        t[f"{op}.bias"] = quantize_bias(params[f"{op}.b"], hid * s.astype(np.float64))
-        dst = out_scale if op == "join.out" else gate
-        t[f"{op}.m"], t[f"{op}.sh"] = _mult(hid * s.astype(np.float64) / dst)
-    t["join.out.out_scale"] = np.array([out_scale], np.float32)
+    scale_of = {FEATURES: in_scale, HIDDEN: hid, EMBEDDED: emb_scale, GATE: gate, LOGITS: out_scale}
+    for op in arch.ops:
+        name, s_in = op.name, scale_of.get(op.input, 0.0)
+        if op.kind == EMBEDDING:
+            t[f"{name}.table"] = saturate_symmetric(round_half_away(table / emb_scale), spec.act_bits).astype(np.int8)
+            t[f"{name}.scale"] = np.array([emb_scale], np.float32)
+        elif op.kind == LSTM:
+            wx, sx = quantize_weight(params[f"{name}.wx"], spec)
+            wh, sh = quantize_weight(params[f"{name}.wh"], spec)
+            t[f"{name}.wx"], t[f"{name}.wx_scale"] = wx, sx
+            t[f"{name}.wh"], t[f"{name}.wh_scale"] = wh, sh
+            t[f"{name}.bias"] = quantize_bias(params[f"{name}.b"], s_in * sx.astype(np.float64))
+            t[f"{name}.mx"], t[f"{name}.shx"] = _mult(s_in * sx.astype(np.float64) / gate)
+            t[f"{name}.mh"], t[f"{name}.shh"] = _mult(hid * sh.astype(np.float64) / gate)
+            t[f"{name}.in_scale"] = np.array([s_in], np.float32)
+        else:
+            w, s = quantize_weight(params[f"{name}.w"], spec)
+            t[f"{name}.w"], t[f"{name}.w_scale"] = w, s
+            t[f"{name}.bias"] = quantize_bias(params[f"{name}.b"], s_in * s.astype(np.float64))
+            t[f"{name}.m"], t[f"{name}.sh"] = _mult(s_in * s.astype(np.float64) / scale_of[op.output])
+            if op.output == LOGITS:
+                t[f"{name}.out_scale"] = np.array([out_scale], np.float32)
     t["frontend.mean"] = np.asarray(mean, np.float32)
     t["frontend.std"] = np.asarray(std, np.float32)
     ops = arch.op_names() if float_ops is None else float_ops
@@ -98,18 +102,17 @@ def random_params(arch: Architecture, seed: int = 0, sparsity: float = 0.0) -> d
     """Random float parameters (tests, benchmarks): uniform(-1/sqrt(H), 1/sqrt(H))."""
     rng = np.random.default_rng(seed)
     p: dict[str, np.ndarray] = {}
-    for name, (n, k) in arch.weight_shapes().items():
-        fan = arch.enc_hidden if name.startswith("enc") else arch.pred_hidden
-        w = rng.uniform(-1, 1, (n, k)) / np.sqrt(fan)
-        if name == "pred.embed.table":
-            w = rng.normal(0, 1, (n, k))
-        elif sparsity > 0:
-            thr = np.quantile(np.abs(w), sparsity, axis=1, keepdims=True)
-            w = np.where(np.abs(w) <= thr, 0.0, w)
-        p[name] = w.astype(np.float32)
-    for i in range(arch.enc_layers):
-        p[f"enc.{i}.b"] = rng.uniform(-0.1, 0.1, 4 * arch.enc_hidden).astype(np.float32)
-    p["pred.0.b"] = rng.uniform(-0.1, 0.1, 4 * arch.pred_hidden).astype(np.float32)
-    for op, n in (("join.enc", arch.joiner_dim), ("join.pred", arch.joiner_dim), ("join.out", arch.num_classes)):
-        p[f"{op}.b"] = rng.uniform(-0.1, 0.1, n).astype(np.float32)
+    encoder = {op.name for op in arch.encoder_ops}
+    for op in arch.ops:
+        for name, (n, k) in op.weights().items():
+            w = rng.uniform(-1, 1, (n, k)) / np.sqrt(arch.enc_hidden if op.name in encoder else arch.pred_hidden)
+            if op.kind == EMBEDDING:
+                w = rng.normal(0, 1, (n, k))
+            elif sparsity > 0:
+                thr = np.quantile(np.abs(w), sparsity, axis=1, keepdims=True)
+                w = np.where(np.abs(w) <= thr, 0.0, w)
+            p[name] = w.astype(np.float32)
+    for op in arch.ops:
+        if op.kind != EMBEDDING:
+            p[f"{op.name}.b"] = rng.uniform(-0.1, 0.1, op.out_dim).astype(np.float32)
     return p

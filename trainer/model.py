@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.model import Architecture
+from engine.arch import EMBEDDING, Architecture, state_key
 from engine.nna.spec import NNASpec
 
 
@@ -167,24 +167,11 @@ class RNNT(nn.Module):
 
     # --- export ---------------------------------------------------------------------------------
     def float_params(self) -> dict:
-        """Parameters under the engine's names (numpy float32), for ``engine.quantize``."""
-        p = {}
-
-        def n(t):
-            return t.detach().float().cpu().numpy()
-
-        for i, lstm in enumerate(self.enc):
-            p[f"enc.{i}.wx"] = n(lstm.weight_ih_l0)
-            p[f"enc.{i}.wh"] = n(lstm.weight_hh_l0)
-            p[f"enc.{i}.b"] = n(lstm.bias_ih_l0 + lstm.bias_hh_l0)
-        p["pred.embed.table"] = n(self.embed.weight)
-        p["pred.0.wx"] = n(self.pred.weight_ih_l0)
-        p["pred.0.wh"] = n(self.pred.weight_hh_l0)
-        p["pred.0.b"] = n(self.pred.bias_ih_l0 + self.pred.bias_hh_l0)
-        for name, lin in (("join.enc", self.join_enc), ("join.pred", self.join_pred), ("join.out", self.join_out)):
-            p[f"{name}.w"] = n(lin.weight)
-            p[f"{name}.b"] = n(lin.bias)
-        return p
+        """Parameters under the engine's names (numpy float32), for ``engine.quantize``:
+        each op's state-dict keys as the op table names them (``Op.float_params``)."""
+        state = dict(self.named_parameters())
+        return {name: _sum(state[k] for k in keys).detach().float().cpu().numpy()
+                for op in self.arch.ops for name, keys in op.float_params().items()}
 
     def groups(self) -> dict[str, list[nn.Module]]:
         """The model's parts by name, for freezing and re-initializing (``enc`` includes the
@@ -194,18 +181,19 @@ class RNNT(nn.Module):
                 "join": [self.join_enc, self.join_pred, self.join_out]}
 
     def prunable(self) -> dict[str, torch.Tensor]:
-        """Weight matrices that pruning may sparsify, by engine tensor name."""
-        d = {}
-        for i, lstm in enumerate(self.enc):
-            d[f"enc.{i}.wx"] = lstm.weight_ih_l0
-            d[f"enc.{i}.wh"] = lstm.weight_hh_l0
-        d["pred.0.wx"] = self.pred.weight_ih_l0
-        d["pred.0.wh"] = self.pred.weight_hh_l0
-        d["join.enc.w"] = self.join_enc.weight
-        d["join.pred.w"] = self.join_pred.weight
-        d["join.out.w"] = self.join_out.weight
-        return d
+        """Weight matrices that pruning may sparsify, by engine tensor name (every matrix
+        but the embedding table, a lookup of one row per token)."""
+        state = dict(self.named_parameters())
+        return {name: state[state_key(name)] for op in self.arch.ops if op.kind != EMBEDDING
+                for name in op.weights()}
 
+
+def _sum(tensors):
+    it = iter(tensors)
+    total = next(it)
+    for t in it:
+        total = total + t
+    return total
 
 def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Generator) -> dict:
     """``state`` (an ``RNNT`` state dict of shape ``arch``) with every encoder LSTM widened

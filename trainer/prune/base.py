@@ -27,6 +27,8 @@ import time
 
 import torch
 
+from engine.arch import state_key
+
 from .schedule import Schedule, n_zeros
 
 DEFAULT_LAYERS = "all"
@@ -190,17 +192,6 @@ def magnitude_mask(w: torch.Tensor, k: int, mask: torch.Tensor | None = None) ->
     if k > 0:
         out[torch.topk(score, k, sorted=False).indices] = True
     return out.view_as(w)
-
-
-def state_key(name: str) -> str:
-    """The ``RNNT.state_dict()`` key of a prunable matrix given by engine tensor name."""
-    parts = name.split(".")
-    if parts[0] in ("enc", "pred") and parts[-1] in ("wx", "wh"):
-        w = "weight_ih_l0" if parts[-1] == "wx" else "weight_hh_l0"
-        return f"enc.{parts[1]}.{w}" if parts[0] == "enc" else f"pred.{w}"
-    if parts[0] == "join" and parts[-1] == "w":
-        return f"join_{parts[1]}.weight"
-    raise KeyError(f"{name!r} is not a prunable matrix name")
 
 
 def mask_state_dict(state: dict, prune_state: dict) -> dict:

@@ -327,8 +327,7 @@ class CSPPruner(Pruner):
                 lo += wi.shape[1]
             gram = grams[op]
             if gram.shape[0] != w.shape[1]:  # only one of an LSTM's two matrices is pruned
-                in_x = self.model.arch.enc_input_dim(int(op.split(".")[1])) if op.startswith("enc.") \
-                    else self.model.arch.pred_embed
+                in_x = self.model.arch.op(op).in_dim
                 sl = slice(0, in_x) if names[0].endswith(".wx") else slice(in_x, None)
                 gram = gram[sl, sl]
             w_hat, info = csp_recover(w, gram, blocks, mask, iters=self.iters, cg_iters=self.cg_iters)

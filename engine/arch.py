@@ -1,0 +1,188 @@
+"""The RNN-T's shape and its op table: the one place where op and tensor names are made.
+
+:attr:`Architecture.ops` lists every op in execution order with its kind, widths, the
+formats of its input and output, the names of its weight tensors in a model file and the
+state-dict keys of the trainer's torch module that holds it. The model file's validation,
+the exporter (``engine.quantize``), the network, the cost model (through
+``EngineModel.op_shapes``), the trainer's parameters, pruning and checkpoint state keys
+all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nna.cost import OpShape
+
+LSTM, LINEAR, EMBEDDING = "lstm", "linear", "embedding"
+# op names (the encoder's are ENCODER + layer index)
+ENCODER, EMBED, PREDICTOR, JOIN_ENC, JOIN_PRED, JOIN_OUT = (
+    "enc", "pred.embed", "pred.0", "join.enc", "join.pred", "join.out")
+# the formats ops read and write
+FEATURES, HIDDEN, TOKEN, EMBEDDED, GATE, LOGITS = (
+    "features", "hidden", "token", "embedding", "gate", "logits")
+
+
+def _row(op: str) -> tuple[str, str, str, str]:
+    """(kind, input format, output format, torch module) of an op by name."""
+    if op.startswith(ENCODER + "."):
+        return LSTM, FEATURES if op == f"{ENCODER}.0" else HIDDEN, GATE, op
+    return {
+        EMBED: (EMBEDDING, TOKEN, EMBEDDED, "embed"),
+        PREDICTOR: (LSTM, EMBEDDED, GATE, "pred"),
+        JOIN_ENC: (LINEAR, HIDDEN, GATE, "join_enc"),
+        JOIN_PRED: (LINEAR, HIDDEN, GATE, "join_pred"),
+        JOIN_OUT: (LINEAR, HIDDEN, LOGITS, "join_out"),
+    }[op]
+
+
+@dataclass(frozen=True)
+class Op:
+    """One op of the table.
+
+    ``kind``: ``lstm`` (input matrix ``.wx`` [4H, in] and recurrent ``.wh`` [4H, H], gate
+    order i, f, g, o), ``linear`` (``.w`` [out, in]) or ``embedding`` (``.table``
+    [classes, width], one row read per call). ``in_dim``: input width (an embedding's:
+    its number of rows); ``out_dim``: output channels (an LSTM's: its 4H gate channels).
+    ``input`` / ``output``: formats (``features``: stacked normalized features at the
+    model's input scale; ``hidden``: Q0.(act_bits-1); ``embedding``: at the embedding
+    scale; ``gate``: int16 gate format; ``logits``: int16 at the output scale).
+    ``module``: the trainer's torch module, as a state-dict key prefix."""
+
+    name: str
+    kind: str
+    in_dim: int
+    out_dim: int
+    input: str
+    output: str
+    module: str
+
+    @classmethod
+    def make(cls, name: str, in_dim: int, out_dim: int) -> Op:
+        kind, fmt_in, fmt_out, module = _row(name)
+        return cls(name, kind, in_dim, out_dim, fmt_in, fmt_out, module)
+
+    @property
+    def hidden(self) -> int:
+        """An LSTM's hidden units (its output width); another op's output channels."""
+        return self.out_dim // 4 if self.kind == LSTM else self.out_dim
+
+    def weights(self) -> dict[str, tuple[int, int]]:
+        """Weight tensors by model-file name: (rows, columns)."""
+        if self.kind == LSTM:
+            return {f"{self.name}.wx": (self.out_dim, self.in_dim),
+                    f"{self.name}.wh": (self.out_dim, self.hidden)}
+        if self.kind == LINEAR:
+            return {f"{self.name}.w": (self.out_dim, self.in_dim)}
+        return {f"{self.name}.table": (self.in_dim, self.out_dim)}
+
+    def float_params(self) -> dict[str, tuple[str, ...]]:
+        """Float parameters by engine name (``engine.quantize.build_tensors``) -> the
+        trainer's state-dict keys that add up to each (an LSTM's two biases are one)."""
+        m, n = self.module, self.name
+        if self.kind == LSTM:
+            return {f"{n}.wx": (f"{m}.weight_ih_l0",), f"{n}.wh": (f"{m}.weight_hh_l0",),
+                    f"{n}.b": (f"{m}.bias_ih_l0", f"{m}.bias_hh_l0")}
+        if self.kind == LINEAR:
+            return {f"{n}.w": (f"{m}.weight",), f"{n}.b": (f"{m}.bias",)}
+        return {f"{n}.table": (f"{m}.weight",)}
+
+    def shape(self, tensors: dict[str, np.ndarray]) -> OpShape:
+        """What the cost model needs of this op, with its weight codes from ``tensors``."""
+        mats = tuple(tensors[k] for k in self.weights())
+        if self.kind == EMBEDDING:
+            return OpShape(self.name, "lookup", mats, 1, self.out_dim)
+        return OpShape(self.name, "matmul", mats, sum(m.shape[1] for m in mats), self.hidden)
+
+
+def state_key(weight_name: str) -> str:
+    """The trainer's state-dict key of a weight tensor given by model-file name."""
+    op = weight_name.rpartition(".")[0]
+    try:
+        o = Op.make(op, 0, 0)
+    except KeyError:
+        raise KeyError(f"{weight_name!r} is not a weight matrix name") from None
+    if weight_name not in o.weights():
+        raise KeyError(f"{weight_name!r} is not a weight matrix name")
+    return o.float_params()[weight_name][0]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The RNN-T's shape. Output class 0 is blank; class ``k >= 1`` is tokenizer piece k-1."""
+
+    num_classes: int
+    n_mels: int = 80
+    stack: int = 4  # input frame stacking: 4 x 10 ms -> 40 ms
+    enc_hidden: int = 256
+    enc_layers: int = 3
+    reduce_after: int = 1  # time reduction (concat of reduce_factor frames) after layer N; 0: none
+    reduce_factor: int = 2
+    pred_embed: int = 128
+    pred_hidden: int = 256
+    joiner_dim: int = 256
+    blank_id: int = 0
+
+    def check(self, error: type[Exception] = ValueError) -> None:
+        """Raise ``error`` naming what makes this shape unbuildable (nothing when it is sound)."""
+        dims = {k: getattr(self, k) for k in ("n_mels", "stack", "enc_hidden", "enc_layers",
+                                              "reduce_factor", "pred_embed", "pred_hidden", "joiner_dim")}
+        bad = [f"{k}={v}" for k, v in dims.items() if not 1 <= v <= 1 << 16]
+        if self.num_classes < 2 or self.num_classes > 1 << 20:
+            bad.append(f"num_classes={self.num_classes}")
+        if not 0 <= self.blank_id < self.num_classes:
+            bad.append(f"blank_id={self.blank_id}")
+        if not 0 <= self.reduce_after < self.enc_layers:  # a reduction must feed another layer
+            bad.append(f"reduce_after={self.reduce_after} (0, or less than enc_layers)")
+        if bad:
+            raise error(f"invalid architecture ({', '.join(bad)})")
+
+    def enc_input_dim(self, layer: int) -> int:
+        if layer == 0:
+            return self.n_mels * self.stack
+        if self.reduce_after and layer == self.reduce_after:
+            return self.enc_hidden * self.reduce_factor
+        return self.enc_hidden
+
+    @property
+    def encoder_frame_ms(self) -> float:
+        """Encoder output frame duration, for 10 ms front-end frames."""
+        return 10.0 * self.stack * (self.reduce_factor if self.reduce_after else 1)
+
+    # --- the op table ----------------------------------------------------------------------
+    @property
+    def ops(self) -> tuple[Op, ...]:
+        """Every op, in execution order."""
+        return (
+            *self.encoder_ops,
+            Op.make(EMBED, self.num_classes, self.pred_embed),
+            Op.make(PREDICTOR, self.pred_embed, 4 * self.pred_hidden),
+            Op.make(JOIN_ENC, self.enc_hidden, self.joiner_dim),
+            Op.make(JOIN_PRED, self.pred_hidden, self.joiner_dim),
+            Op.make(JOIN_OUT, self.joiner_dim, self.num_classes),
+        )
+
+    @property
+    def encoder_ops(self) -> tuple[Op, ...]:
+        return tuple(Op.make(f"{ENCODER}.{i}", self.enc_input_dim(i), 4 * self.enc_hidden)
+                     for i in range(self.enc_layers))
+
+    def op(self, name: str) -> Op:
+        for o in self.ops:
+            if o.name == name:
+                return o
+        raise KeyError(f"no op {name!r} (ops: {', '.join(self.op_names())})")
+
+    def op_names(self) -> list[str]:
+        return [o.name for o in self.ops]
+
+    def weight_shapes(self) -> dict[str, tuple[int, int]]:
+        """Every weight matrix, by tensor name: (out, in)."""
+        return {k: v for o in self.ops for k, v in o.weights().items()}
+
+    def num_params(self) -> int:
+        """Weights and biases (an LSTM's two biases count once: they are one in the file)."""
+        n = sum(a * b for a, b in self.weight_shapes().values())
+        return n + sum(o.out_dim for o in self.ops if o.kind != EMBEDDING)
