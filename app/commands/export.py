@@ -139,7 +139,9 @@ def run(args) -> int:
         "training_audio_h": round(float(ck.get("audio_seen", 0.0)) / 3600, 2),
         "aat": bool(ck.get("aat", False)),
         "pruning": json.loads(ck["config"]).get("prune", "none") if ck.get("config") else "none",
-        **({"last_dev_wer": devs[-1]["dev_wer"]} if devs else {}),
+        # the checkpoint's last dev WER in training (torch, before export): not the model's
+        # own, which `nnasr eval --record SET` stores (shown by `nnasr models`)
+        **({"training_last_dev_wer": devs[-1]["dev_wer"]} if devs else {}),
         **({"averaged_steps": averaged} if averaged else {}),
     }
     out = export_model(model, proto, args.out, spec=spec, in_scale=i_s, out_scale=o_s,
@@ -152,4 +154,5 @@ def run(args) -> int:
     d = m.describe()
     print(f"wrote {out}: {d['params']:,} params, sparsity {d['sparsity']:.1%}, "
           f"{spec.weight_bits}-bit weights, {d['file_bytes'] / 1e6:.2f} MB, CPU ops: {d['cpu_ops'] or 'none'}; {how}")
+    print(f"record its WER in the file: nnasr eval --model {out} --manifest DEV.jsonl --record 'dev'")
     return 0
