@@ -1,17 +1,11 @@
 """Speech that sounds like people: the neural and recorded-speaker voices (Kokoro and its
 blends, RHVoice, Piper), non-speech clips with empty transcripts, microphone and telephone
-channels, the audio cache, and resuming a synthesis that was killed."""
+channels, and the audio cache (resuming after a kill: tests/test_reliability_faults.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,33 +160,3 @@ def test_nonspeech_items_and_audio_cache(tmp_path):
     for sp in ("train", "dev", "test"):
         assert again["splits"][sp]["made_this_run"] == 0
         assert again["splits"][sp]["utterances"] == s["splits"][sp]["utterances"]
-
-
-@needs_espeak
-def test_synth_killed_then_resumed_never_makes_a_clip_twice(tmp_path):
-    """`nnasr synth` killed mid-run keeps every finished clip; the rerun reuses them,
-    finishes the corpus, and no clip or manifest line is made twice."""
-    out = tmp_path / "c"
-    cmd = [sys.executable, "-m", "app", "synth", "--out", str(out), "--hours", "0.02",
-           "--dev-hours", "0", "--test-hours", "0", "--workers", "1", "--voices", "espeak-ng",
-           "--vocab-size", "40", "--cache", "none", "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.rglob("*.wav"))) < 8:
-        time.sleep(0.2)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    made = {w.name: w.stat().st_mtime_ns for w in out.rglob("*.wav")}
-    assert len(made) >= 8
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    meta = json.loads((out / "corpus.json").read_text())
-    tr = meta["splits"]["train"]
-    assert tr["reused"] >= len(made) and tr["hours"] >= 0.02
-    for w in out.rglob("*.wav"):
-        if w.name in made:
-            assert w.stat().st_mtime_ns == made[w.name], "a finished clip was made again"
-    lines = (out / "train.jsonl").read_text().splitlines()
-    paths = [json.loads(x)["audio_filepath"] for x in lines]
-    assert len(paths) == len(set(paths))

@@ -86,6 +86,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default then: data/human), e.g. `nnasr synth --human --out "
                         "data/human && nnasr eval --model baseline-ptq --manifest "
                         "data/human/dev.jsonl`")
+    p.add_argument("--check-intelligibility", action="store_true",
+                   help="instead of synthesizing, transcribe a sample of every voice's clips "
+                        "in --out with a real-speech recognizer (--peer) and report its WER "
+                        "per engine and voice (OUT/intelligibility.json), e.g. `nnasr synth "
+                        "--out data/corpus --check-intelligibility --per-voice 2`")
+    p.add_argument("--peer", default="whisper-tiny", choices=("whisper-tiny", "pocketsphinx"),
+                   help="recognizer of the intelligibility check (default: whisper-tiny; "
+                        "pip install 'nnasr[peers]')")
+    p.add_argument("--per-voice", type=int, default=2, metavar="N",
+                   help="intelligibility check: clips per voice (default: 2; at most 300 "
+                        "clips per split)")
+    p.add_argument("--drop-above", type=float, default=None, metavar="WER",
+                   help="intelligibility check: drop checked clips whose WER is above this "
+                        "fraction (e.g. 0.5); a later synth run makes others in their place")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -157,6 +171,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.human:
         return _human(args)
+    if args.check_intelligibility:
+        from app.intelligibility import check, print_report
+
+        if not os.path.exists(os.path.join(args.out, "train.jsonl")) and not os.path.exists(
+                os.path.join(args.out, "dev.jsonl")):
+            raise UserError(f"{args.out} has no manifests: make a corpus first (nnasr synth "
+                            f"--out {args.out})")
+        print_report(check(args.out, args.peer, per_voice=args.per_voice,
+                           drop_above=args.drop_above,
+                           log=(lambda *a: None) if args.no_progress else print))
+        return 0
     if args.from_librispeech:
         import json
 

@@ -217,6 +217,12 @@ def _spec_key(text: str, voice_id: str, rate: float, pitch: float, aug: dict) ->
 _CLIP_NAME = re.compile(r"^(train|dev|test)_(\d+)_([0-9a-f]{12})\.wav$")
 
 
+def clip_key(path: str) -> str | None:
+    """The spec key in an ``nnasr synth`` clip's file name (None for other files)."""
+    m = _CLIP_NAME.match(os.path.basename(path))
+    return m.group(3) if m else None
+
+
 def _config_from_dict(d: dict) -> SynthConfig:
     """A :class:`SynthConfig` from ``corpus.json``'s ``config`` (JSON lists back to tuples)."""
     d = dict(d)
