@@ -298,22 +298,25 @@ def _ms(v: float | None) -> str:
 
 
 def plot(runs: list[ModelRun], out: str | Path, title: str = "") -> Path:
-    """Latency distributions per chunk: measured host (left), modeled NNA (right)."""
+    """Latency distributions per chunk: measured host (left), modeled NNA (right). Peers
+    appear on the left when they stream (per-chunk times), never on the right (no NNA)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    names = [r.facts.name for r in runs]
-    fig, axes = plt.subplots(1, 2, figsize=(max(7.0, 2.2 * len(runs) + 4), 4.2))
+    host = [r for r in runs if r.kind == "nnasr" or r.host_ms]
+    nna = [r for r in runs if r.kind == "nnasr"] or host
+    fig, axes = plt.subplots(1, 2, figsize=(max(7.0, 2.2 * len(host) + 4), 4.2))
     panels = [
-        (axes[0], [r.host_ms or [0.0] for r in runs],
+        (axes[0], host, [r.host_ms or [0.0] for r in host],
          "host latency per chunk — measured\n(wall clock on this machine)", "ms"),
-        (axes[1], [r.modeled_nna_ms or [0.0] for r in runs],
+        (axes[1], nna, [r.modeled_nna_ms or [0.0] for r in nna],
          "NNA latency per chunk — modeled\n(cost model of the NNA spec, not measured)", "ms"),
     ]
-    for ax, data, label, unit in panels:
+    for ax, shown, data, label, unit in panels:
+        names = [r.facts.name for r in shown]
         ax.boxplot(data, showfliers=True, whis=(5, 95))
         ax.set_xticks(range(1, len(names) + 1), names, rotation=15)
         for i, d in enumerate(data, start=1):

@@ -47,17 +47,21 @@ def setup(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def compared(setup):
-    """One `--json` run: the random model, then both peers, on every clip."""
+def compared(setup, tmp_path_factory):
+    """One `--json --plot` run: the random model, then both peers, on every clip."""
     import contextlib
     import io
 
+    png = tmp_path_factory.mktemp("plot") / "lat.png"
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(["compare", "-q", "--json", "--models", setup["model"], "--peers",
-                   "pocketsphinx", "whisper-tiny", "--manifest", setup["manifest"]])
+                   "pocketsphinx", "whisper-tiny", "--manifest", setup["manifest"],
+                   "--plot", str(png)])
     assert rc == 0, err.getvalue()
-    return json.loads(out.getvalue())
+    d = json.loads(out.getvalue())
+    d["png"] = png
+    return d
 
 
 def test_shared_normalizer_spells_out_what_whisper_writes():
@@ -87,6 +91,7 @@ def test_rows_for_models_and_peers(compared, setup):
         assert r["wer"] is not None and r["cer"] is not None
     assert sphinx["chunks"] > 0 and sphinx["host_ms_p50"] > 0  # streaming: per-chunk times
     assert whisper["chunks"] == 0 and whisper["host_ms_p50"] is None  # whole utterances
+    assert compared["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @needs_peers
