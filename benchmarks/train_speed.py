@@ -34,8 +34,9 @@ def main(argv=None) -> int:
     import torch
 
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
-    from trainer.dataset import load_features, make_batches
-    from trainer.train import collate, compute_loss, cpu_has_bf16_units
+    from trainer.config import cpu_has_bf16_units
+    from trainer.dataset import collate, load_features, make_batches
+    from trainer.loss import compute_loss
 
     if args.threads:
         torch.set_num_threads(args.threads)

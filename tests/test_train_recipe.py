@@ -10,7 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.train import TrainConfig, lr_at, perturb, spec_augment  # noqa: E402
+from trainer.augment import perturb, spec_augment  # noqa: E402
+from trainer.train import TrainConfig, lr_at  # noqa: E402
 
 
 def test_lr_schedule_step_and_time_boxed():
@@ -115,7 +116,7 @@ def test_warp_moves_a_tone_like_a_vocal_tract_of_another_length():
     """VTLP in the log-mel domain: a 1 kHz tone warped by 1.1 peaks in the band where a
     1.1 kHz tone peaks (and by 0.9 where a 900 Hz tone does); factor 1 changes nothing."""
     from engine.frontend import compute_features
-    from trainer.train import warp_frequencies
+    from trainer.augment import warp_frequencies
 
     t = np.arange(16000) / 16000.0
 

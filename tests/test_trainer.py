@@ -54,7 +54,8 @@ def _decode_all(corpus, model_file, mode="placed"):
     from trainer.data.manifest import read_manifest
 
     m = engine.load_model(model_file)
-    rec = engine.Recognizer(m, mode=mode, endpoint=engine.EndpointConfig(enabled=False))
+    # vad=False: every frame decoded, as torch's greedy decode does (the parity this checks)
+    rec = engine.Recognizer(m, mode=mode, endpoint=engine.EndpointConfig(enabled=False), vad=False)
     out = []
     for r in read_manifest(corpus / "dev.jsonl"):
         s = rec.create_stream()
@@ -322,7 +323,7 @@ def test_remap_vocabulary_starts_new_pieces_from_the_old_pieces_that_spell_them(
     the old pieces cannot spell keeps its fresh rows; the blank is kept."""
     import math
 
-    from trainer.model import remap_vocabulary
+    from trainer.surgery import remap_vocabulary
 
     g = torch.Generator().manual_seed(0)
     old = ["<blk>", "<unk>", "\u2581the", "\u2581a", "n", "re", "s"]
@@ -403,7 +404,8 @@ def test_init_can_widen_the_encoder_without_changing_its_outputs(float_run, corp
     from app.cli import main
     from engine.model import Architecture
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint
-    from trainer.model import RNNT, widen_encoder
+    from trainer.model import RNNT
+    from trainer.surgery import widen_encoder
 
     init = load_checkpoint(float_run / "last.pt")
     old = model_from_checkpoint(init).eval()

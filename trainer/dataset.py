@@ -183,3 +183,52 @@ def make_batches(lengths: np.ndarray, max_frames: int, seed: int, epoch: int,
         n = (len(batches) // world) * world
         batches = batches[rank:n:world]
     return batches
+
+
+def collate(fs, idx, device, augment=None, pin=False):
+    """Pad a batch; ``augment(frames) -> frames`` is applied per utterance first. ``pin``:
+    page-locked CPU tensors (built in a thread, copied to the GPU without blocking)."""
+    import torch  # here: feature workers import this module without needing torch
+    frames = [np.asarray(fs.frames(i), dtype=np.float32) for i in idx]
+    if augment is not None:
+        frames = [augment(f) for f in frames]
+    lens = torch.tensor([len(f) for f in frames])
+    T = int(lens.max())
+    x = torch.zeros(len(idx), T, fs.feats.shape[1])
+    for j, f in enumerate(frames):
+        x[j, : len(f)] = torch.from_numpy(f)
+    toks = [fs.tokens[i] for i in idx]
+    tl = torch.tensor([len(t) for t in toks])
+    y = torch.zeros(len(idx), max(1, int(tl.max())), dtype=torch.long)
+    for j, t in enumerate(toks):
+        y[j, : len(t)] = torch.tensor(t)
+    if pin:
+        return x.pin_memory(), lens.pin_memory(), y.pin_memory(), tl.pin_memory()
+    return x.to(device), lens.to(device), y.to(device), tl.to(device)
+
+
+def training_data(cfg, sp, world: int = 1, progress: bool = True, log=print):
+    """The run's training features (``cfg.train``'s manifests, or DATA/train.jsonl; each
+    cached beside itself; filtered by ``min_snr``/``max_rt60``) and the first ``eval_utts``
+    records of DATA/dev.jsonl. Refuses data that would leave a DDP rank without a batch."""
+    data = Path(cfg.data)
+    manifests = [m for m in cfg.train.split(",") if m] or [data / "train.jsonl"]
+    fs = concat_features([
+        load_features(m, sp, progress=progress, limit=cfg.limit_train or None,
+                      workers=cfg.feature_workers or os.cpu_count() or 1) for m in manifests])
+    if len(manifests) > 1:
+        log(f"training on {len(manifests)} manifests, {len(fs)} utterances")
+    if cfg.min_snr > 0 or cfg.max_rt60 > 0:
+        fs, n = filter_by_augmentation(fs, cfg.min_snr, cfg.max_rt60)
+        log(f"min_snr={cfg.min_snr:g} max_rt60={cfg.max_rt60:g}: training on {n['kept']} of {n['of']} utterances "
+            f"({n['noise']} noisier, {n['reverb']} more reverberant left out; {n['unknown']} of unknown "
+            "augmentation kept)")
+        if not n["kept"]:
+            raise ValueError("min_snr/max_rt60 left no training utterance")
+    n = len(make_batches(fs.lengths, cfg.max_frames, cfg.seed, 0)) if world > 1 else 1
+    if n < world:  # each rank takes every world-th batch (make_batches): some would get none
+        raise ValueError(f"{len(fs)} training utterances make {n} batch(es) of max_frames="
+                         f"{cfg.max_frames}: fewer than the {world} ranks, each of which needs its "
+                         "own; lower max_frames, or train on fewer processes or more data")
+    dev = data / "dev.jsonl"
+    return fs, (read_manifest(dev)[: cfg.eval_utts] if dev.exists() else [])

@@ -33,22 +33,20 @@ def calibrate(model: RNNT, fs, n: int = 64, spec: NNASpec | None = None) -> tupl
     (the model file's precision), so that training and export use the same values.
     """
     spec = spec or NNASpec()
-    was = model._emu
-    model._emu = None
     model.eval()
     xs, ls = [], []
     dev = model.feat_mean.device
     rng = np.random.default_rng(0)
     idx = rng.choice(len(fs), size=min(n, len(fs)), replace=False)
-    for i in idx:
-        f = torch.from_numpy(np.asarray(fs.frames(i), np.float32))[None].to(dev)
-        lens = torch.tensor([f.shape[1]], device=dev)
-        x, _ = model.stack_frames(f, lens)
-        xs.append(x.abs().flatten())
-        enc, _, _ = model.encode(f, lens)
-        pred, _ = model.predict(torch.tensor([fs.tokens[i]], device=dev))
-        ls.append(model.joint(enc, None, pred, None).abs().max())
-    model._emu = was
+    with model.float_forward():
+        for i in idx:
+            f = torch.from_numpy(np.asarray(fs.frames(i), np.float32))[None].to(dev)
+            lens = torch.tensor([f.shape[1]], device=dev)
+            x, _ = model.stack_frames(f, lens)
+            xs.append(x.abs().flatten())
+            enc, _, _ = model.encode(f, lens)
+            pred, _ = model.predict(torch.tensor([fs.tokens[i]], device=dev))
+            ls.append(model.joint(enc, None, pred, None).abs().max())
     xmax = float(torch.quantile(torch.cat(xs)[:5_000_000].float().cpu(), 0.99999))
     lmax = float(torch.stack(ls).max()) * 1.1
     return _f32(max(xmax, 1e-3) / spec.act_qmax), _f32(max(lmax, 1e-3) / 32767)

@@ -10,6 +10,7 @@ loss. Two forward paths share the parameters: float (``nn.LSTM``, fast) and NNA-
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import torch
@@ -79,6 +80,22 @@ class RNNT(nn.Module):
     @property
     def aat(self) -> bool:
         return self._emu is not None
+
+    @contextmanager
+    def float_forward(self):
+        """Inside the block the model runs its float forward, even under AAT (calibration,
+        CSP's recorded layer inputs); the emulation comes back after it."""
+        emu, self._emu = self._emu, None
+        try:
+            yield self
+        finally:
+            self._emu = emu
+
+    def take_inter(self):
+        """(output, lengths) of the InterCTC layer in the last float encode, forgotten once
+        taken (None without an InterCTC head or under AAT)."""
+        out, self._inter = self._inter, None
+        return out
 
     def config(self) -> dict:
         return asdict(self.arch)
@@ -194,98 +211,3 @@ def _sum(tensors):
     for t in it:
         total = total + t
     return total
-
-def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Generator) -> dict:
-    """``state`` (an ``RNNT`` state dict of shape ``arch``) with every encoder LSTM widened
-    from ``arch.enc_hidden`` to ``hidden`` units, computing the same function (Net2Net-style
-    growth). The new units start from PyTorch's LSTM initialization (uniform +-1/sqrt(hidden),
-    drawn from ``gen``); every weight that reads a new unit (the next layer's input weights,
-    the layer's own recurrent weights into old units, the joiner's encoder projection and the
-    CTC head) starts at zero, so the outputs are unchanged until training moves them."""
-    h, H = arch.enc_hidden, hidden
-    if H < h:
-        raise ValueError(f"enc_hidden {h} -> {H}: an encoder can grow, not shrink")
-    if H == h:
-        return dict(state)
-    wide = Architecture(**{**asdict(arch), "enc_hidden": H})
-    k = 1.0 / H ** 0.5
-    old_rows = torch.cat([torch.arange(g * H, g * H + h) for g in range(4)])  # gate order i, f, g, o
-
-    def in_cols(layer: int) -> torch.Tensor:
-        """Where each old input column of ``layer`` lands in its widened input."""
-        d = arch.enc_input_dim(layer)
-        if layer == 0:
-            return torch.arange(d)
-        r = d // h  # 1, or reduce_factor concatenated frames of h units each
-        return torch.cat([torch.arange(c * H, c * H + h) for c in range(r)])
-
-    out = dict(state)
-    for i in range(arch.enc_layers):
-        p = f"enc.{i}."
-        cols = in_cols(i)
-        shapes = {"weight_ih_l0": (4 * H, wide.enc_input_dim(i)), "weight_hh_l0": (4 * H, H),
-                  "bias_ih_l0": (4 * H,), "bias_hh_l0": (4 * H,)}
-        for name, shape in shapes.items():
-            old = state[p + name]
-            new = (torch.rand(shape, generator=gen, dtype=old.dtype) * 2 - 1) * k
-            if old.dim() == 1:
-                new[old_rows] = old
-            else:
-                new[old_rows] = 0.0  # old units read nothing from new ones
-                src_cols = cols if name == "weight_ih_l0" else torch.arange(h)
-                new[old_rows[:, None], src_cols[None, :]] = old
-            out[p + name] = new
-    for name in ("join_enc.weight", "ctc.weight"):
-        old = state[name]
-        new = torch.zeros(old.shape[0], H, dtype=old.dtype)
-        new[:, :h] = old
-        out[name] = new
-    return out
-
-
-def remap_vocabulary(state: dict, fresh: dict, old_pieces: list[str], new_pieces: list[str]) -> tuple[dict, dict]:
-    """``state`` (an ``RNNT`` state dict over ``old_pieces``) with its vocabulary-shaped layers
-    (the embedding, the joiner's output layer, the CTC head) rebuilt for ``new_pieces``
-    (sentencepiece pieces by id; model class = id + 1, class 0 the blank, kept as it is).
-
-    A new piece that the old tokenizer spells with old pieces ``o1 .. on`` (greedy
-    longest-prefix match) gets ``o1``'s output row, so the model emits it where it emitted
-    ``o1``, with ``o1``'s bias minus ``log k`` when ``k`` new pieces start with ``o1`` (their
-    joint probability is then ``o1``'s), and ``on``'s embedding row (the predictor goes on
-    from where the old one stood after the word's last old piece). A piece the old tokenizer
-    cannot spell keeps its rows in ``fresh`` (a newly initialized state dict of the new
-    shape). Returns the
-    state and counts: ``exact`` (the same piece in both), ``spelled`` (by 2 or more old
-    pieces), ``fresh``."""
-    import math
-
-    index = {p: i for i, p in enumerate(old_pieces)}
-    longest = max(map(len, old_pieces))
-    first, last = {}, {}
-    for j, piece in enumerate(new_pieces):
-        if piece in index:
-            first[j] = last[j] = index[piece]
-            continue
-        parts, s = [], piece
-        while s:
-            k = next((k for k in range(min(len(s), longest), 0, -1) if s[:k] in index), 0)
-            if not k:
-                break
-            parts.append(index[s[:k]])
-            s = s[k:]
-        if parts and not s:
-            first[j], last[j] = parts[0], parts[-1]
-    share: dict[int, int] = {}
-    for o in first.values():
-        share[o] = share.get(o, 0) + 1
-    out = dict(state)
-    for name in ("join_out.weight", "join_out.bias", "ctc.weight", "ctc.bias", "embed.weight"):
-        out[name] = fresh[name].clone()
-        out[name][0] = state[name][0]  # the blank
-    for j, o in first.items():
-        for name in ("join_out", "ctc"):
-            out[f"{name}.weight"][j + 1] = state[f"{name}.weight"][o + 1]
-            out[f"{name}.bias"][j + 1] = state[f"{name}.bias"][o + 1] - math.log(share[o])
-        out["embed.weight"][j + 1] = state["embed.weight"][last[j] + 1]
-    exact = sum(1 for p in new_pieces if p in index)
-    return out, {"exact": exact, "spelled": len(first) - exact, "fresh": len(new_pieces) - len(first)}

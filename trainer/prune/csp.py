@@ -86,6 +86,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.arch import JOIN_ENC, JOIN_OUT, LSTM
+
 from .base import Pruner, magnitude_mask
 
 RIDGE = 1e-4
@@ -234,13 +236,46 @@ def _valid(lens: torch.Tensor, t: int) -> torch.Tensor:
     return torch.arange(t, device=lens.device)[None] < lens[:, None]
 
 
+def _recorder(op, acc: _GramAcc, batch: dict):
+    """A forward hook adding ``op``'s input rows (padding excluded) to its Gram matrix: an
+    LSTM's ``[x_t, h_{t-1}]``, a linear op's input. ``batch``: the current batch's lengths
+    (``frames``: at each encoder layer's input and at the encoder's output; ``tokens``)."""
+    def rows(x: torch.Tensor) -> torch.Tensor:
+        if op.name in batch["frames"]:  # an encoder layer
+            return _valid(batch["frames"][op.name], x.shape[1])
+        steps = _valid(batch["tokens"] + 1, x.shape[-2])  # predictor steps: start symbol + tokens
+        if op.name not in (JOIN_ENC, JOIN_OUT):
+            return steps
+        frames = _valid(batch["frames"]["out"].clamp(min=1, max=x.shape[1]), x.shape[1])
+        return frames if op.name == JOIN_ENC else frames[:, :, None] & steps[:, None, :]
+
+    def hook(module, inputs, output):
+        x = inputs[0]
+        if op.kind == LSTM:
+            x = torch.cat([x, F.pad(output[0][:, :-1], (0, 0, 1, 0))], -1)
+        acc.add(op.name, x[rows(inputs[0])])
+
+    return hook
+
+
+def _frame_lengths(arch, lens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Frames at each encoder layer's input, and at the encoder's output (``out``)."""
+    out, n = {}, lens // arch.stack
+    for i, op in enumerate(arch.encoder_ops):
+        out[op.name] = n
+        if arch.reduce_after and i + 1 == arch.reduce_after:
+            n = n // arch.reduce_factor
+    out["out"] = n
+    return out
+
+
 @torch.no_grad()
 def record_grams(model, fs, ops: list[str], n_utts: int = 48, seed: int = 0,
                  batch_frames: int = 8000, device=None) -> dict[str, torch.Tensor]:
     """Gram matrices ``XᵀX/N`` of the inputs of ``ops`` (``enc.L``, ``pred.0``: ``[x_t, h_{t-1}]``;
     ``join.enc`` / ``join.pred``: encoder / predictor outputs; ``join.out``: the joiner's tanh
-    over the whole (t, u) lattice), from the float forward on ``n_utts`` random training
-    utterances (padding excluded)."""
+    over the whole (t, u) lattice), recorded by forward hooks on the model's own float
+    forward on ``n_utts`` random training utterances (padding excluded)."""
     device = device or next(model.parameters()).device
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(fs), size=min(n_utts, len(fs)), replace=False)
@@ -254,40 +289,23 @@ def record_grams(model, fs, ops: list[str], n_utts: int = 48, seed: int = 0,
         cur.append(i)
     if cur:
         batches.append(cur)
-    want = set(ops)
     acc = _GramAcc()
-    emu, training = model._emu, model.training
-    model._emu = None  # the float forward
-    model.eval()
     a = model.arch
+    batch: dict = {}
+    modules = dict(model.named_modules())
+    hooks = [modules[o.module].register_forward_hook(_recorder(o, acc, batch)) for o in a.ops if o.name in ops]
+    training = model.training
+    model.eval()
     try:
-        for b in batches:
-            x, lens, y, yl = (t.to(device) for t in _pad_batch(fs, b))
-            h, hl = model.stack_frames(x, lens)
-            for i, lstm in enumerate(model.enc):
-                out, _ = lstm(h)
-                if f"enc.{i}" in want:
-                    prev = F.pad(out[:, :-1], (0, 0, 1, 0))
-                    acc.add(f"enc.{i}", torch.cat([h, prev], -1)[_valid(hl, h.shape[1])])
-                h = out
-                if a.reduce_after and i + 1 == a.reduce_after:
-                    h, hl = model._reduce(h, hl)
-            enc, enc_lens = h, hl.clamp(min=1, max=h.shape[1])
-            ymask = _valid(yl + 1, int(yl.max()) + 1)
-            e = model.embed(F.pad(y, (1, 0), value=a.blank_id))
-            p, _ = model.pred(e)
-            if "pred.0" in want:
-                acc.add("pred.0", torch.cat([e, F.pad(p[:, :-1], (0, 0, 1, 0))], -1)[ymask])
-            emask = _valid(enc_lens, enc.shape[1])
-            if "join.enc" in want:
-                acc.add("join.enc", enc[emask])
-            if "join.pred" in want:
-                acc.add("join.pred", p[ymask])
-            if "join.out" in want:
-                z = torch.tanh(model.join_enc(enc)[:, :, None] + model.join_pred(p)[:, None])
-                acc.add("join.out", z[emask[:, :, None] & ymask[:, None, :]])
+        with model.float_forward():
+            for b in batches:
+                x, lens, y, yl = (t.to(device) for t in _pad_batch(fs, b))
+                batch.update(frames=_frame_lengths(a, lens), tokens=yl)
+                model(x, lens, y, yl)
+                model.take_inter()
     finally:
-        model._emu = emu
+        for h in hooks:
+            h.remove()
         model.train(training)
     return acc.result()
 

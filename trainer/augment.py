@@ -1,0 +1,81 @@
+"""Data augmentation of training features: SpecAugment on a padded batch (on the device),
+and per-utterance log-mel perturbations (tempo, level, vocal-tract length, spectral tilt)
+applied while a batch is built."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.frontend import FrontendConfig, hz_to_mel, mel_points
+
+
+def spec_augment(feats: torch.Tensor, lens: torch.Tensor, mean: torch.Tensor, gen: torch.Generator):
+    """Two frequency masks (<= 15 bins) and up to two time masks (<= 5 % each), set to mean.
+    Vectorized over the batch (masks drawn on the CPU generator, applied on the device)."""
+    B, T, Fd = feats.shape
+    w = torch.randint(0, 16, (B, 2), generator=gen)
+    f0 = (torch.rand(B, 2, generator=gen) * (Fd - w).clamp(min=1)).long()
+    fr = torch.arange(Fd)
+    fmask = ((fr >= f0[..., None]) & (fr < (f0 + w)[..., None])).any(1)  # [B, F]
+    L = lens.cpu()
+    tw = (torch.rand(B, 2, generator=gen) * ((0.05 * L).long().clamp(min=1) + 1)[:, None]).long()
+    t0 = (torch.rand(B, 2, generator=gen) * (L[:, None] - tw).clamp(min=1)).long()
+    tr = torch.arange(T)
+    tmask = ((tr >= t0[..., None]) & (tr < (t0 + tw)[..., None])).any(1)  # [B, T]
+    mask = (fmask[:, None, :] | tmask[:, :, None]).to(feats.device)
+    return torch.where(mask, mean.to(feats.dtype), feats)
+
+
+def warp_frequencies(frames: np.ndarray, alpha: float, cfg: FrontendConfig | None = None) -> np.ndarray:
+    """Vocal-tract-length perturbation in the log-mel domain: the output's mel band at
+    frequency f takes the input's value at ``f / alpha`` (interpolated between bands), so
+    ``alpha > 1`` moves formants and harmonics up, like a shorter vocal tract. Above 80 % of
+    the top band the map bends linearly so the band edges stay where they are (Kaldi's
+    piecewise-linear VTLP)."""
+    x = np.asarray(frames, dtype=np.float32)
+    cfg = cfg or FrontendConfig(n_mels=x.shape[1])
+    hz = mel_points(cfg)[1:-1]  # band centres
+    mels = hz_to_mel(hz)
+    top = hz[-1]
+    knee = 0.8 * top
+    src = np.where(hz <= knee, hz / alpha, knee / alpha + (top - knee / alpha) * (hz - knee) / (top - knee))
+    pos = np.interp(hz_to_mel(src), mels, np.arange(cfg.n_mels))  # fractional input band
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, cfg.n_mels - 1)
+    w = (pos - i0).astype(np.float32)
+    return x[:, i0] * (1 - w) + x[:, i1] * w
+
+
+def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float,
+            warp: float = 0.0, tilt: float = 0.0) -> np.ndarray:
+    """Feature-domain augmentation of one utterance: tempo change by nearest-frame
+    resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset), a
+    vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp]) and a
+    spectral tilt (log-mel plus a straight line across the bands, from -t at the lowest to
+    +t at the highest, t in [-tilt, tilt]: voices and microphones differ most in how much
+    high-frequency energy they have)."""
+    x = np.asarray(frames, dtype=np.float32)
+    if tempo:
+        rate = rng.uniform(1 - tempo, 1 + tempo)
+        idx = np.minimum(np.round(np.arange(0, len(x), rate)).astype(np.int64), len(x) - 1)
+        x = x[idx]
+    if gain_db:
+        x = x + np.float32(rng.uniform(-gain_db, gain_db) * np.log(10) / 10)  # ln power
+    if warp:
+        x = warp_frequencies(x, rng.uniform(1 - warp, 1 + warp))
+    if tilt:
+        x = x + np.linspace(-1.0, 1.0, x.shape[1], dtype=np.float32) * np.float32(rng.uniform(-tilt, tilt))
+    return x
+
+
+def make_augment(cfg, rng: np.random.Generator):
+    """``frames -> frames`` with ``cfg``'s perturbations (tempo, gain_db, warp, tilt) drawn
+    from ``rng``, or None when they are all off."""
+    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt):
+        return None
+
+    def augment(frames: np.ndarray) -> np.ndarray:
+        return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt)
+
+    return augment

@@ -1,0 +1,141 @@
+"""The training configuration: one dataclass, overridable as ``key=value`` from the command
+line (``nnasr train --set key=value``), saved in every checkpoint as JSON and read back by
+``--resume`` (keys a version does not know are dropped)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from engine.nna.spec import NNASpec, load_profile
+
+from .checkpoint import load_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    data: str = "data/corpus"  # directory with train.jsonl, dev.jsonl, tokenizer.model
+    train: str = ""  # training manifests, comma-separated (default: DATA/train.jsonl); each cached beside itself
+    out: str = "runs/float"
+    init: str = ""  # start from this checkpoint's weights (fine-tuning: AAT, pruning)
+    # with init: "init" keeps its tokenizer; "data" takes DATA/tokenizer.model (another vocabulary):
+    # the encoder is kept, the vocabulary-shaped layers (embedding, joiner output, CTC head) are
+    # rebuilt for it (init_vocab)
+    tokenizer: str = "init"
+    # with tokenizer=data: "map" starts each new piece's rows from the old pieces that spell it
+    # (trainer.model.remap_vocabulary: the output row of the first, the embedding of the last);
+    # "fresh" starts those layers from random weights
+    init_vocab: str = "map"
+    # architecture (ignored with init/resume: the checkpoint's architecture is used)
+    enc_hidden: int = 256
+    enc_layers: int = 3
+    pred_embed: int = 128
+    pred_hidden: int = 256
+    joiner_dim: int = 256
+    stack: int = 4
+    reduce_after: int = 1
+    # with init: move the encoder's time reduction to after this layer (0: none, i.e. 40 ms instead
+    # of 80 ms encoder frames); -1 keeps the checkpoint's. A layer whose input widens or narrows by
+    # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames
+    init_reduce_after: int = -1
+    # with init: widen every encoder LSTM to this many units (0: keep the checkpoint's), computing
+    # the same function at the start: the new units' outgoing weights start at zero (Net2Net-style)
+    init_enc_hidden: int = 0
+    # optimization
+    steps: int = 20000  # planned steps (the LR schedule's length)
+    minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable
+    max_frames: int = 16000  # padded 10-ms frames per batch
+    lr: float = 1.5e-3
+    warmup: int = 400
+    decay_frac: float = 0.2
+    weight_decay: float = 1e-5
+    clip: float = 5.0
+    ctc_weight: float = 0.3
+    # intermediate CTC (InterCTC): a CTC loss on encoder layer inter_ctc_layer's output (0: the
+    # middle layer, enc_layers // 2) through a head of its own; float training only, never exported
+    inter_ctc_weight: float = 0.0
+    inter_ctc_layer: int = 0
+    rnnt_impl: str = "auto"  # RNN-T loss: torchaudio | torch (trainer/rnnt_loss.py) | torch-autograd (the same, slower) | auto (torch on CPU)
+    specaug: bool = True
+    amp: bool = True  # bf16 autocast (float training) on CUDA, and on CPUs with bf16 units (AMX, AVX512-BF16)
+    dropout: float = 0.0  # between encoder LSTM layers (float training)
+    tempo: float = 0.0  # feature-domain tempo perturbation: rate in [1-tempo, 1+tempo]
+    gain_db: float = 0.0  # random level change of up to +-gain_db per utterance
+    warp: float = 0.0  # vocal-tract-length perturbation: frequency axis scaled by [1-warp, 1+warp]
+    tilt: float = 0.0  # spectral tilt: log-mel + a line from -t to +t across the bands, t in [-tilt, tilt]
+    seed: int = 0
+    threads: int = 0  # torch CPU threads (0: all cores)
+    prefetch: int = -1  # build the next batch in a thread during the step: 1 on, 0 off, -1 on CUDA only
+    # evaluation and checkpoints
+    eval_every: int = 1000
+    eval_minutes: float = 0.0  # also evaluate every this many minutes of wall time (0: off)
+    feature_workers: int = 0  # processes computing the feature cache (0: all cores)
+    eval_utts: int = 150
+    save_minutes: float = 5.0
+    keep_snapshots: int = 5
+    log_every: int = 20
+    # accelerator-aware training
+    aat: bool = False
+    profile: str = "reference-speaker"
+    weight_bits: int = 0  # override the profile's weight bits (4..8); 0 = profile's
+    # pruning
+    prune: str = "none"  # none | magnitude | csp
+    sparsity: float = 0.0
+    prune_start: float = 0.1  # fraction of steps
+    prune_end: float = 0.6
+    prune_every: int = 100
+    csp_lambda: float = 1e-3  # weight of the pull toward the recovered sparse weights
+    prune_layers: str = "all"  # which matrices, optional per-group sparsity: enc=0.8,pred,join
+    csp_utts: int = 48  # utterances whose layer inputs form the sensing matrices
+    csp_iters: int = 10  # hard-thresholding pursuit iterations
+    csp_cg_iters: int = 12  # conjugate-gradient iterations of each least-squares refit
+    csp_assign: bool = True  # set weights to the recovered sparse weights at each pruning step
+    limit_train: int = 0  # use only the first N training utterances (tests)
+    min_snr: float = 0.0  # leave out synthesized training clips with noise added below this SNR, dB (0: keep all)
+    max_rt60: float = 0.0  # leave out synthesized training clips with reverb longer than this, s (0: keep all)
+    # partial training: comma-separated parts of the model (enc, pred, join)
+    freeze: str = ""  # not trained (e.g. freeze=enc: train the decoder on a fixed encoder)
+    reinit: str = ""  # re-initialized after loading --init (e.g. reinit=pred,join)
+
+    def spec(self) -> NNASpec:
+        s = load_profile(self.profile)
+        return s.replace(weight_bits=self.weight_bits) if self.weight_bits else s
+
+
+def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
+    """Apply ``key=value`` overrides, typed by the dataclass fields."""
+    types = {f.name: f.type for f in fields(cfg)}
+    d = asdict(cfg)
+    for it in items:
+        if "=" not in it:
+            raise ValueError(f"override {it!r} is not key=value")
+        k, v = it.split("=", 1)
+        if k not in types:
+            raise ValueError(f"unknown config key {k!r}; known: {', '.join(sorted(types))}")
+        t = type(d[k])
+        d[k] = (v.lower() in ("1", "true", "yes")) if t is bool else t(v)
+    return TrainConfig(**d)
+
+
+def saved_config(path: str | Path) -> TrainConfig:
+    """The config a checkpoint was trained with, the base of ``--resume`` (overrides go on
+    top of it, not on the defaults). Keys this version does not know are dropped."""
+    d = json.loads(load_checkpoint(path)["config"])
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in d.items() if k in known})
+
+
+def cpu_has_bf16_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AMX or AVX512-BF16; read from
+    Linux's /proc/cpuinfo): there bf16 autocast makes CPU training steps much faster.
+    Elsewhere bf16 would be emulated and slower than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
