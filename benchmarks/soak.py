@@ -149,41 +149,11 @@ def verdicts(rows: list[dict]) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--minutes", type=float, default=60.0, help="minutes of audio (default 60)")
-    ap.add_argument("--every", type=float, default=5.0, help="minutes of audio per row (default 5)")
-    ap.add_argument("--model", help="model file (default: best shipped, else random shipped-size)")
-    ap.add_argument("--blank-bias", type=float, default=0.1,
-                    help="random model only: blank logit bias (0.1: tokens on most frames; "
-                         ">= 0.3: none)")
-    ap.add_argument("--max-finals", type=int, default=20,
-                    help="finals the stream keeps (default 20; -1: all, the API default)")
-    ap.add_argument("--chunk-ms", type=int, default=None, help="chunk size (default: the model's)")
-    ap.add_argument("--json", metavar="FILE", help="also write the rows and verdicts as JSON")
-    args = ap.parse_args(argv)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path, origin = pick_model(args, Path(tmp))
-        model = engine.load_model(path)
-    max_finals = None if args.max_finals < 0 else args.max_finals
-    rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, max_finals=max_finals)
-    demo = engine.load_audio(ROOT / "assets" / "audio" / "demo.flac", RATE)
-    d = model.describe()
-    print(f"soak: model {model.name} ({origin}; {d['params']:,} params, sparsity {d['sparsity']:.1%}), "
-          f"chunk {rec.chunk_ms} ms, {args.minutes:g} min of audio fed in 100 ms pieces to ONE stream, "
-          f"keeping {'all' if max_finals is None else max_finals} finals")
-    print(f"      {platform.processor() or platform.machine()}, python {platform.python_version()}, "
-          f"numpy {np.__version__}, one thread; host ms measured, per chunk, in each window")
-    print()
-    hdr = (f"{'audio min':>9} {'RSS MB':>8} {'host p50':>9} {'host p95':>9} {'cum RTF':>8} "
-           f"{'finals':>7} {'tokens':>7} {'stats KB':>9} {'wall s':>7}")
-    print(hdr)
-    print("-" * len(hdr))
-
-    stream = rec.create_stream()
-    blocks_total = int(args.minutes * 60 * RATE / BLOCK)
-    blocks_per_row = max(1, int(args.every * 60 * RATE / BLOCK))
+def feed(stream, demo: np.ndarray, minutes: float, every: float) -> tuple[list[dict], int, int, int]:
+    """Feed ``minutes`` of audio (``audio_cycles`` of ``demo``) in 100 ms pieces, printing a
+    row every ``every`` minutes; returns (rows, finals, tokens, partials) after the end."""
+    blocks_total = int(minutes * 60 * RATE / BLOCK)
+    blocks_per_row = max(1, int(every * 60 * RATE / BLOCK))
     rows: list[dict] = []
     seen_chunks = 0
     partials = tokens = finals = 0
@@ -220,6 +190,43 @@ def main(argv=None) -> int:
         if r.is_final and r.text:
             finals += 1
             tokens += len(r.token_ids)
+    return rows, finals, tokens, partials
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=60.0, help="minutes of audio (default 60)")
+    ap.add_argument("--every", type=float, default=5.0, help="minutes of audio per row (default 5)")
+    ap.add_argument("--model", help="model file (default: best shipped, else random shipped-size)")
+    ap.add_argument("--blank-bias", type=float, default=0.1,
+                    help="random model only: blank logit bias (0.1: tokens on most frames; "
+                         ">= 0.3: none)")
+    ap.add_argument("--max-finals", type=int, default=20,
+                    help="finals the stream keeps (default 20; -1: all, the API default)")
+    ap.add_argument("--chunk-ms", type=int, default=None, help="chunk size (default: the model's)")
+    ap.add_argument("--json", metavar="FILE", help="also write the rows and verdicts as JSON")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path, origin = pick_model(args, Path(tmp))
+        model = engine.load_model(path)
+    max_finals = None if args.max_finals < 0 else args.max_finals
+    rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, max_finals=max_finals)
+    demo = engine.load_audio(ROOT / "assets" / "audio" / "demo.flac", RATE)
+    d = model.describe()
+    print(f"soak: model {model.name} ({origin}; {d['params']:,} params, sparsity {d['sparsity']:.1%}), "
+          f"chunk {rec.chunk_ms} ms, {args.minutes:g} min of audio fed in 100 ms pieces to ONE stream, "
+          f"keeping {'all' if max_finals is None else max_finals} finals")
+    print(f"      {platform.processor() or platform.machine()}, python {platform.python_version()}, "
+          f"numpy {np.__version__}, one thread; host ms measured, per chunk, in each window")
+    print()
+    hdr = (f"{'audio min':>9} {'RSS MB':>8} {'host p50':>9} {'host p95':>9} {'cum RTF':>8} "
+           f"{'finals':>7} {'tokens':>7} {'stats KB':>9} {'wall s':>7}")
+    print(hdr)
+    print("-" * len(hdr))
+
+    stream = rec.create_stream()
+    rows, finals, tokens, partials = feed(stream, demo, args.minutes, args.every)
     _, hwm = rss_mb()
     v = verdicts(rows)
     fb = finals_bytes(stream.finals)
