@@ -87,6 +87,25 @@ def level_db(block: np.ndarray) -> float:
     return max(LEVEL_FLOOR_DB, 20 * math.log10(rms + 1e-12))
 
 
+@dataclass
+class _Run:
+    """The decoding state of a session's loop: recognizer, engine stream, totals."""
+
+    rec: object
+    stream: object
+    seen: int = 0  # chunk stats already reported from this stream
+    host_total: float = 0.0  # ms, since the model was opened
+    audio_total: float = 0.0
+    ended: bool = False  # the input's end was reported
+    stall_reported: bool = False
+
+    def restart(self, rec=None) -> None:
+        """A fresh engine stream (of ``rec``, a newly opened model, if given)."""
+        if rec is not None:
+            self.rec, self.host_total, self.audio_total = rec, 0.0, 0.0
+        self.stream, self.seen = self.rec.create_stream(), 0
+
+
 class LiveSession:
     """Source, model and decoding of ``nnasr live``, as a generator of :class:`Update`.
 
@@ -192,47 +211,12 @@ class LiveSession:
                     "--input FILE streams your own audio.")
 
     def _loop(self, rec, stopped: Callable[[], bool]) -> Iterator[Update]:
-        stream = rec.create_stream()
-        seen = 0  # chunk stats already reported from this stream
-        host_total = audio_total = 0.0
-        ended = stall_reported = False
+        run = _Run(rec, rec.create_stream())
         last_post = 0.0
         pending = Update()
         while not stopped():
+            yield from self._requests(run)
             src = self.source
-            if self._want_source is not None:
-                make, self._want_source = self._want_source, None
-                yield self._finish(stream, seen)
-                stream, seen = rec.create_stream(), 0
-                if src is not None:
-                    src.stop()
-                try:
-                    new = make()
-                except AudioSourceError as e:
-                    yield Update(notice=str(e))
-                    new = None
-                started, notice = self._start(new) if new is not None else (None, "")
-                self.source = src = started
-                ended = stall_reported = False
-                if src is not None:
-                    src.set_paused(self.paused)
-                if notice:
-                    fresh = notice
-                else:  # a new input that started: an old notice is stale
-                    fresh = "" if src is not None and src is new else None
-                yield Update(notice=fresh, source=self._source_state(src))
-            if self._want_model is not None:
-                idx, self._want_model = self._want_model, None
-                try:
-                    new_rec, facts = self.open_model(idx)
-                except Exception as e:
-                    yield Update(toast=(f"Cannot switch model: {' '.join(str(e).split())}", "error", ""))
-                else:
-                    yield self._finish(stream, seen)
-                    rec, stream, seen = new_rec, new_rec.create_stream(), 0
-                    host_total = audio_total = 0.0
-                    self.model_index = idx
-                    yield Update(facts=facts, toast=(f"Model: {facts.name}", "information", "switched"))
             if src is None:
                 time.sleep(0.1)
                 continue
@@ -241,51 +225,92 @@ class LiveSession:
                 if pending.level_db is not None:  # nothing new is coming soon: show what we have
                     yield pending
                     pending, last_post = Update(), time.monotonic()
-                if src.exhausted and not ended:
-                    ended = True
-                    yield self._finish(stream, seen)
-                    stream, seen = rec.create_stream(), 0
-                    u = Update(source=("ended", src.name))
-                    if src.error:
-                        u.notice = f"The input stopped: {src.error}. Press i to pick another input."
-                    yield u
-                elif src.live and not self.paused and not stall_reported and not src.finished.is_set():
-                    last = getattr(src, "last_block_at", 0.0)
-                    if last and time.monotonic() - last > STALL_S:
-                        stall_reported = True
-                        yield Update(notice=f"No audio from the microphone for {STALL_S:.0f} s "
-                                            "(unplugged or muted?). Press i to pick another input.")
+                yield from self._idle(run, src)
                 continue
-            if stall_reported:
-                stall_reported = False
-                pending.notice = ""
-            rate = src.sample_rate
-            self._remember(block, rate)
-            pending.level_db = level_db(block)
-            pending.peak = max(pending.peak, float(np.max(np.abs(block))) if len(block) else 0.0)
-            if not (self.paused and src.live):  # a paused microphone is heard (level), not decoded
-                stream.accept_waveform(block, rate)
-                self._collect(stream, pending)
-                pending.listening = not stream.in_speech
-                chunks = stream.stats.chunks
-                for c in chunks[seen:]:
-                    if c.audio_ms > 0:
-                        pending.host_ms.append(c.host_ms)
-                        pending.nna_ms.append(c.modeled_nna_ms)
-                        host_total += c.host_ms
-                        audio_total += c.audio_ms
-                seen = len(chunks)
-                if pending.finals and seen > RECYCLE_CHUNKS:
-                    stream, seen = rec.create_stream(), 0
-            pending.rtf = host_total / audio_total if audio_total else None
-            pending.dropped_s = src.dropped_seconds
-            pending.dropped_blocks = src.dropped_blocks
-            pending.overflows = src.overflows
+            self._decode(run, src, block, pending)
             now = time.monotonic()
             if pending.finals or pending.notice is not None or now - last_post >= POST_EVERY_S:
                 yield pending
                 pending, last_post = Update(), now
-        yield self._finish(stream, seen)
+        yield self._finish(run.stream, run.seen)
+
+    def _requests(self, run: _Run) -> Iterator[Update]:
+        """Carry out a pending switch of input or model (asked for from another thread)."""
+        if self._want_source is not None:
+            make, self._want_source = self._want_source, None
+            yield self._finish(run.stream, run.seen)
+            run.restart()
+            run.ended = run.stall_reported = False
+            if self.source is not None:
+                self.source.stop()
+            try:
+                new = make()
+            except AudioSourceError as e:
+                yield Update(notice=str(e))
+                new = None
+            src, notice = self._start(new) if new is not None else (None, "")
+            self.source = src
+            if src is not None:
+                src.set_paused(self.paused)
+            if notice:
+                fresh = notice
+            else:  # a new input that started: an old notice is stale
+                fresh = "" if src is not None and src is new else None
+            yield Update(notice=fresh, source=self._source_state(src))
+        if self._want_model is not None:
+            idx, self._want_model = self._want_model, None
+            try:
+                rec, facts = self.open_model(idx)
+            except Exception as e:
+                yield Update(toast=(f"Cannot switch model: {' '.join(str(e).split())}", "error", ""))
+                return
+            yield self._finish(run.stream, run.seen)
+            run.restart(rec)
+            self.model_index = idx
+            yield Update(facts=facts, toast=(f"Model: {facts.name}", "information", "switched"))
+
+    def _idle(self, run: _Run, src: AudioSource) -> Iterator[Update]:
+        """No block came: the end of a file, or a microphone that stalled."""
+        if src.exhausted and not run.ended:
+            yield self._finish(run.stream, run.seen)
+            run.stream, run.seen, run.ended = run.rec.create_stream(), 0, True
+            u = Update(source=("ended", src.name))
+            if src.error:
+                u.notice = f"The input stopped: {src.error}. Press i to pick another input."
+            yield u
+        elif src.live and not self.paused and not run.stall_reported and not src.finished.is_set():
+            last = getattr(src, "last_block_at", 0.0)
+            if last and time.monotonic() - last > STALL_S:
+                run.stall_reported = True
+                yield Update(notice=f"No audio from the microphone for {STALL_S:.0f} s "
+                                    "(unplugged or muted?). Press i to pick another input.")
+
+    def _decode(self, run: _Run, src: AudioSource, block: np.ndarray, u: Update) -> None:
+        """One block: level, decoding (not while a microphone is paused), stats, into ``u``."""
+        if run.stall_reported:
+            run.stall_reported = False
+            u.notice = ""
+        self._remember(block, src.sample_rate)
+        u.level_db = level_db(block)
+        u.peak = max(u.peak, float(np.max(np.abs(block))) if len(block) else 0.0)
+        if not (self.paused and src.live):  # a paused microphone is heard (level), not decoded
+            run.stream.accept_waveform(block, src.sample_rate)
+            self._collect(run.stream, u)
+            u.listening = not run.stream.in_speech
+            chunks = run.stream.stats.chunks
+            for c in chunks[run.seen:]:
+                if c.audio_ms > 0:
+                    u.host_ms.append(c.host_ms)
+                    u.nna_ms.append(c.modeled_nna_ms)
+                    run.host_total += c.host_ms
+                    run.audio_total += c.audio_ms
+            run.seen = len(chunks)
+            if u.finals and run.seen > RECYCLE_CHUNKS:  # bounded memory on long runs
+                run.stream, run.seen = run.rec.create_stream(), 0
+        u.rtf = run.host_total / run.audio_total if run.audio_total else None
+        u.dropped_s = src.dropped_seconds
+        u.dropped_blocks = src.dropped_blocks
+        u.overflows = src.overflows
 
     def _collect(self, stream, u: Update) -> None:
         """The stream's new results into ``u``; finals also into the transcript file."""
