@@ -160,3 +160,33 @@ def test_nonspeech_items_and_audio_cache(tmp_path):
     for sp in ("train", "dev", "test"):
         assert again["splits"][sp]["made_this_run"] == 0
         assert again["splits"][sp]["utterances"] == s["splits"][sp]["utterances"]
+
+
+@needs_espeak
+def test_intelligibility_check_reports_and_drops_for_good(tmp_path):
+    """whisper tiny.en scores a sample of each voice; clips it drops are logged as
+    unintelligible, leave the manifests, and a rerun of the synthesis never makes them
+    again (it makes other clips in their place)."""
+    pytest.importorskip("faster_whisper", reason="pip install 'nnasr[peers]'")
+    from app.intelligibility import check
+    from trainer.data.synth import run_synth
+
+    cfg = _cfg(tmp_path / "c", hours=0.002, dev_hours=0.0, test_hours=0.0, nonspeech_fraction=0.0,
+               voices=["espeak-ng:en-us", "espeak-ng:en-us+m3"])
+    run_synth(cfg, log=lambda *a: None)
+    before = [json.loads(x) for x in (tmp_path / "c" / "train.jsonl").read_text().splitlines()]
+    rep = check(str(tmp_path / "c"), "whisper-tiny", splits=("train",), per_voice=1,
+                drop_above=-1.0, log=lambda *a: None)
+    tr = rep["splits"]["train"]
+    n = len({r["voice"] for r in before})  # one clip per voice heard
+    assert tr["clips"] == n >= 1 and set(tr["wer_by_engine"]) == {"espeak-ng"}
+    assert tr["wer"] >= 0.0 and rep["dropped"] == n
+    assert json.loads((tmp_path / "c" / "intelligibility.json").read_text())["dropped"] == n
+    after = [json.loads(x) for x in (tmp_path / "c" / "train.jsonl").read_text().splitlines()]
+    gone = {r["audio_filepath"] for r in before} - {r["audio_filepath"] for r in after}
+    assert len(gone) == n
+    drops = [json.loads(x) for x in (tmp_path / "c" / "dropped.jsonl").read_text().splitlines()]
+    assert sum(d["reason"] == "unintelligible" for d in drops) == n
+    again = run_synth(cfg, log=lambda *a: None)
+    final = {json.loads(x)["audio_filepath"] for x in (tmp_path / "c" / "train.jsonl").read_text().splitlines()}
+    assert not gone & final and again["splits"]["train"]["made_this_run"] >= 1

@@ -91,7 +91,8 @@ def test_synth_killed_mid_run_then_rerun_completes_without_duplicates(tmp_path):
     made_again = sum(summary["splits"][s]["made_this_run"] for s in ("train", "dev", "test"))
     assert made_again <= len(listed) - len(made_before)
     # splits stay disjoint in text
-    by_split = {s: {x["text"] for x in listed.values() if x["split"] == s} for s in ("train", "dev", "test")}
+    by_split = {s: {x["text"] for x in listed.values() if x["split"] == s and x["text"]}
+                for s in ("train", "dev", "test")}
     assert by_split["train"].isdisjoint(by_split["dev"]) and by_split["train"].isdisjoint(by_split["test"])
     # a third run has nothing left to do
     r = subprocess.run(_synth_cmd(out), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
