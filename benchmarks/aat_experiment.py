@@ -45,6 +45,67 @@ def evaluate(model_path: Path, records, mode: str, cache: dict, key: str) -> dic
     return d
 
 
+def render(rows: list, cache: dict, args, n_test: int) -> str:
+    """The results table (markdown) with its note and the per-op sensitivities."""
+    fw = rows[0][1]["wer"]  # the float row
+    lines = ["| model | WER | rel. degradation vs float | modeled NNA ms/chunk (p50) | host ms/chunk (p50) | RTF | size (MB) | CPU ops |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows:
+        rel = (r["wer"] - fw) / fw if fw else 0.0
+        lines.append(f"| {name} | {r['wer']:.2%} | {rel:+.1%} | {r['modeled_nna_ms_p50']:.3f} | "
+                     f"{r['host_ms_p50']:.2f} | {r['rtf']:.3f} | {r['file_bytes'] / 1e6:.2f} | {', '.join(r['cpu_ops']) or '-'} |")
+    note = (f"\n{n_test} test utterances ({args.manifest}); AAT fine-tuned {args.aat_steps} steps from "
+            f"{args.init}. Float row: engine float reference (float weights, no activation quantization). "
+            f"Sizes are the model files without float copies, except the float row (float weights) and the CPU ops' float weights in the fallback rows.\n")
+    sens_lines = ["", "Per-op sensitivity (dev WER change when the op alone runs in float on the CPU):", ""]
+    for bits in args.bits:
+        s = cache[f"sensitivity-w{bits}"]
+        sens_lines.append(f"- w{bits} (PTQ dev WER {s['base_dev_wer']:.2%}): " + ", ".join(
+            f"{k} {v:+.2%}" for k, v in sorted(s["delta_wer_when_on_cpu"].items(), key=lambda kv: kv[1])))
+    return "\n".join(lines) + "\n" + note + "\n".join(sens_lines) + "\n"
+
+
+def sensitivity(args, bits: int, work: Path, dev, cache: dict, save) -> dict:
+    """Per-op sensitivity on dev: the WER change with only that op in float on the CPU."""
+    from engine.model import load_model
+    from trainer.evaluate import evaluate_engine
+
+    skey = f"sensitivity-w{bits}"
+    if skey not in cache:
+        full = work / f"ptq-w{bits}-with-float.nnasr"  # float copies of every op
+        if not full.exists():
+            sh("export", args.init, "--out", str(full), "--data", args.data, "--weight-bits", str(bits))
+        m = load_model(full)
+        base = evaluate_engine(m, dev).wer
+        sens = {}
+        for op in m.arch.op_names():
+            sens[op] = evaluate_engine(m.with_placement({op: "cpu"}), dev).wer - base
+            print(f"  sensitivity w{bits} {op}: dWER {sens[op]:+.4f}", flush=True)
+        cache[skey] = {"base_dev_wer": base, "delta_wer_when_on_cpu": sens}
+        save()
+    return cache[skey]["delta_wer_when_on_cpu"]
+
+
+def aat_model(args, bits: int, work: Path) -> Path:
+    """The AAT fine-tune from the float start (resumed until ``--aat-steps``), exported."""
+    run = work / f"aat-w{bits}"
+    ck = run / "last.pt"
+    done = False
+    if ck.exists():
+        import torch
+
+        done = torch.load(ck, weights_only=True, map_location="cpu")["step"] >= args.aat_steps
+    if not done:
+        sh("train", "--data", args.data, "--out", str(run), "--init", args.init, "--aat",
+           "--weight-bits", str(bits), "--steps", str(args.aat_steps), "--no-progress",
+           *(["--resume"] if ck.exists() else []),
+           "--set", "lr=3e-4", "warmup=50", "eval_every=0", *args.set)
+    aat = work / f"aat-w{bits}.nnasr"
+    if not aat.exists() or aat.stat().st_mtime < ck.stat().st_mtime:
+        sh("export", str(ck), "--out", str(aat), "--no-float")
+    return aat
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="float checkpoint")
@@ -61,9 +122,7 @@ def main() -> int:
     ap.add_argument("--set", nargs="*", default=[], help="extra training overrides for AAT")
     args = ap.parse_args()
 
-    from engine.model import load_model
     from trainer.data.manifest import read_manifest
-    from trainer.evaluate import evaluate_engine
 
     work = ROOT / args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -91,21 +150,7 @@ def main() -> int:
                "--no-float")
         r_ptq = evaluate(ptq, test, "placed", cache, f"ptq-w{bits}")
         save()
-        # per-op sensitivity on dev: WER with only that op in float on the CPU
-        skey = f"sensitivity-w{bits}"
-        if skey not in cache:
-            full = work / f"ptq-w{bits}-with-float.nnasr"  # float copies of every op
-            if not full.exists():
-                sh("export", args.init, "--out", str(full), "--data", args.data, "--weight-bits", str(bits))
-            m = load_model(full)
-            base = evaluate_engine(m, dev).wer
-            sens = {}
-            for op in m.arch.op_names():
-                sens[op] = evaluate_engine(m.with_placement({op: "cpu"}), dev).wer - base
-                print(f"  sensitivity w{bits} {op}: dWER {sens[op]:+.4f}", flush=True)
-            cache[skey] = {"base_dev_wer": base, "delta_wer_when_on_cpu": sens}
-            save()
-        sens = cache[skey]["delta_wer_when_on_cpu"]
+        sens = sensitivity(args, bits, work, dev, cache, save)
         worst = sorted(sens, key=lambda o: sens[o])[: args.cpu_ops]  # most negative = most helped
         fb = work / f"ptq-w{bits}-cpu.nnasr"
         if not fb.exists():
@@ -113,42 +158,12 @@ def main() -> int:
                "--cpu", ",".join(worst), "--no-float")
         r_fb = evaluate(fb, test, "placed", cache, f"ptq-w{bits}-cpu")
         save()
-        run = work / f"aat-w{bits}"
-        ck = run / "last.pt"
-        done = False
-        if ck.exists():
-            import torch
-
-            done = torch.load(ck, weights_only=True, map_location="cpu")["step"] >= args.aat_steps
-        if not done:
-            sh("train", "--data", args.data, "--out", str(run), "--init", args.init, "--aat",
-               "--weight-bits", str(bits), "--steps", str(args.aat_steps), "--no-progress",
-               *(["--resume"] if ck.exists() else []),
-               "--set", "lr=3e-4", "warmup=50", "eval_every=0", *args.set)
-        aat = work / f"aat-w{bits}.nnasr"
-        if not aat.exists() or aat.stat().st_mtime < ck.stat().st_mtime:
-            sh("export", str(ck), "--out", str(aat), "--no-float")
-        r_aat = evaluate(aat, test, "placed", cache, f"aat-w{bits}")
+        r_aat = evaluate(aat_model(args, bits, work), test, "placed", cache, f"aat-w{bits}")
         save()
         rows += [(f"PTQ w{bits}, all ops on NNA", r_ptq),
                  (f"PTQ w{bits}, {'+'.join(worst)} on CPU", r_fb),
                  (f"AAT w{bits}, all ops on NNA", r_aat)]
-    fw = flt["wer"]
-    lines = ["| model | WER | rel. degradation vs float | modeled NNA ms/chunk (p50) | host ms/chunk (p50) | RTF | size (MB) | CPU ops |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, r in rows:
-        rel = (r["wer"] - fw) / fw if fw else 0.0
-        lines.append(f"| {name} | {r['wer']:.2%} | {rel:+.1%} | {r['modeled_nna_ms_p50']:.3f} | "
-                     f"{r['host_ms_p50']:.2f} | {r['rtf']:.3f} | {r['file_bytes'] / 1e6:.2f} | {', '.join(r['cpu_ops']) or '-'} |")
-    note = (f"\n{len(test)} test utterances ({args.manifest}); AAT fine-tuned {args.aat_steps} steps from "
-            f"{args.init}. Float row: engine float reference (float weights, no activation quantization). "
-            f"Sizes are the model files without float copies, except the float row (float weights) and the CPU ops' float weights in the fallback rows.\n")
-    sens_lines = ["", "Per-op sensitivity (dev WER change when the op alone runs in float on the CPU):", ""]
-    for bits in args.bits:
-        s = cache[f"sensitivity-w{bits}"]
-        sens_lines.append(f"- w{bits} (PTQ dev WER {s['base_dev_wer']:.2%}): " + ", ".join(
-            f"{k} {v:+.2%}" for k, v in sorted(s["delta_wer_when_on_cpu"].items(), key=lambda kv: kv[1])))
-    md = "\n".join(lines) + "\n" + note + "\n".join(sens_lines) + "\n"
+    md = render(rows, cache, args, len(test))
     out = ROOT / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(md)

@@ -258,7 +258,22 @@ def _plot(rows, key, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
+def _latency(exports: dict, work: Path, test, args) -> dict:
+    """Host latency by model name: one interleaved pass over every model not yet measured
+    (all of them again when some were measured at another time), kept in WORK/latency.json."""
+    lat_path = work / "latency.json"
+    lat = {} if args.remeasure_latency or not lat_path.exists() else json.loads(lat_path.read_text())
+    todo = {n: p for n, p in exports.items() if n not in lat}
+    if todo:
+        if lat:  # models measured at another time: measure all together again
+            todo = exports
+        _log(f"measuring host latency of {len(todo)} models ...")
+        lat.update(_measure_latency(todo, test[: args.latency_utts], args.latency_repeats))
+        _atomic_json(lat_path, lat)
+    return lat
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--init", required=True, help="dense checkpoint (float, or AAT with --aat)")
     ap.add_argument("--data", default="data/corpus", help="corpus dir: train.jsonl (+ tokenizer) for fine-tuning")
@@ -280,7 +295,11 @@ def main(argv=None) -> int:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="training config overrides")
     ap.add_argument("--csp", nargs="*", default=[], metavar="KEY=VALUE",
                     help="CSP options: csp_utts, csp_iters, csp_cg_iters, csp_assign, prune_layers")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
 
     import sentencepiece as spm
     import torch
@@ -333,16 +352,7 @@ def main(argv=None) -> int:
                  f"sparsity {res['engine_sparsity']:.1%}, {res['file_bytes'] / 1024:.0f} KB")
         rows.append(res)
         exports[name] = stem.with_suffix(".nnasr")
-    # host latency: one interleaved pass over every model not yet measured
-    lat_path = work / "latency.json"
-    lat = {} if args.remeasure_latency or not lat_path.exists() else json.loads(lat_path.read_text())
-    todo = {n: p for n, p in exports.items() if n not in lat}
-    if todo:
-        if lat:  # models measured at another time: measure all together again
-            todo = exports
-        _log(f"measuring host latency of {len(todo)} models ...")
-        lat.update(_measure_latency(todo, test[: args.latency_utts], args.latency_repeats))
-        _atomic_json(lat_path, lat)
+    lat = _latency(exports, work, test, args)
     for r in rows:
         r.update(lat[r["name"]])
     md = _report(args, rows, Path(args.out))
