@@ -14,12 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.assets import ASSETS_DIR, AUDIO_DIR, DEMO_AUDIO  # noqa: F401  (package data)
 from app.cli import UserError
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ASSETS_DIR = REPO_ROOT / "assets"
-AUDIO_DIR = ASSETS_DIR / "audio"
-DEMO_AUDIO = AUDIO_DIR / "demo.flac"
 
 # Best first. Names of the shipped model files (stems).
 PREFERENCE = ("aat-csp", "aat", "baseline-ptq")
