@@ -21,19 +21,32 @@ import numpy as np
 from app.comparison import normalizer, word_error_rate
 
 
-def _sample(records: list[dict], per_voice: int, max_clips: int, seed: int) -> list[dict]:
+def _sample(records: list[dict], per_voice: int, max_clips: int, seed: int,
+            min_per_engine: int = 12) -> list[dict]:
+    """``per_voice`` clips of every voice, at least ``min_per_engine`` of every engine group
+    (spread over its voices: one Piper voice still gets a sample worth reading), and at
+    most ``max_clips`` in all, shared equally among the groups (espeak-ng's hundreds of
+    variants do not crowd out the others)."""
     by_voice: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         if r["text"].strip():
             by_voice[r["voice"]].append(r)
     rng = np.random.default_rng(seed)
-    picked: list[dict] = []
+    groups: dict[str, list[str]] = defaultdict(list)
     for v in sorted(by_voice):
-        rs = by_voice[v]
-        for i in rng.permutation(len(rs))[:per_voice]:
-            picked.append(rs[int(i)])
-    if len(picked) > max_clips:
-        picked = [picked[int(i)] for i in sorted(rng.permutation(len(picked))[:max_clips])]
+        groups[_group(v)].append(v)
+    cap = max(min_per_engine, max_clips // max(1, len(groups)))
+    picked: list[dict] = []
+    for _, voices in sorted(groups.items()):
+        want = min(cap, max(min_per_engine, per_voice * len(voices)))
+        queues = {v: [by_voice[v][int(i)] for i in rng.permutation(len(by_voice[v]))] for v in voices}
+        order = [voices[int(i)] for i in rng.permutation(len(voices))]
+        got: list[dict] = []
+        while len(got) < want and any(queues.values()):
+            for v in order:
+                if queues[v] and len(got) < want:
+                    got.append(queues[v].pop())
+        picked += got
     return picked
 
 

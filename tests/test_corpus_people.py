@@ -178,7 +178,8 @@ def test_intelligibility_check_reports_and_drops_for_good(tmp_path):
     rep = check(str(tmp_path / "c"), "whisper-tiny", splits=("train",), per_voice=1,
                 drop_above=-1.0, log=lambda *a: None)
     tr = rep["splits"]["train"]
-    n = len({r["voice"] for r in before})  # one clip per voice heard
+    n = len(before)  # a tiny corpus: every clip (each engine gets at least 12 when it has them)
+    assert n <= 12
     assert tr["clips"] == n >= 1 and set(tr["wer_by_engine"]) == {"espeak-ng"}
     assert tr["wer"] >= 0.0 and rep["dropped"] == n
     assert json.loads((tmp_path / "c" / "intelligibility.json").read_text())["dropped"] == n

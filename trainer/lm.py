@@ -10,7 +10,7 @@ kept discounted probabilities, so every distribution still sums to one (a contex
 nothing kept is not stored: it backs off entirely).
 
 Text sources: the synthesized corpus's *train* text pool (every training sentence,
-gloss clause and short utterance: far more text than is ever synthesized, and never a
+everyday text, gloss clause and short utterance: far more text than is ever synthesized, and never a
 dev or test sentence), manifests (their ``text``) and plain text files (one utterance per
 line, normalized as the corpus is).
 """
@@ -28,10 +28,9 @@ from engine.lm import save_lm
 
 def pool_texts() -> list[str]:
     """Every train-split text of the synthesized corpus's text pool."""
-    from trainer.data.sentences import build_text_pools
+    from trainer.data.sentences import build_text_pools, train_texts
 
-    pools = build_text_pools()
-    return list(pools.long.get("train", [])) + list(pools.short.get("train", [])) + list(pools.gloss)
+    return train_texts(build_text_pools())
 
 
 def _encode_all(texts: Iterable[str], sp, eos: int) -> tuple[np.ndarray, np.ndarray]:
