@@ -158,3 +158,19 @@ def rewrite_model_file(src, dst, tensors_fn=None, meta_fn=None) -> Path:
         meta_fn(meta)
     save_file(raw, str(dst), metadata={METADATA_KEY: json.dumps(meta)})
     return Path(dst)
+
+
+def feed(rec, audio: np.ndarray, rate: int, sizes=None):
+    """A finished stream of ``rec`` fed ``audio`` whole, or in pieces of ``sizes`` samples
+    (the rest after them)."""
+    s = rec.create_stream()
+    if sizes is None:
+        s.accept_waveform(audio, rate)
+    else:
+        i = 0
+        for n in sizes:
+            s.accept_waveform(audio[i: i + n], rate)
+            i += n
+        s.accept_waveform(audio[i:], rate)
+    s.input_finished()
+    return s

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import make_random_model, speechlike
+from helpers import feed, make_random_model, speechlike
 
 import engine
 from engine.model import ModelFormatError
@@ -33,16 +33,7 @@ def models(tmp_path_factory):
 
 
 def _decode(rec, audio, rate, sizes=None):
-    s = rec.create_stream()
-    if sizes is None:
-        s.accept_waveform(audio, rate)
-    else:
-        i = 0
-        for n in sizes:
-            s.accept_waveform(audio[i : i + n], rate)
-            i += n
-        s.accept_waveform(audio[i:], rate)
-    s.input_finished()
+    s = feed(rec, audio, rate, sizes)
     return [(r.token_ids, r.timestamps, r.text, r.start) for r in s.finals], s
 
 

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import feed
 
 import engine
 from app.cli import main
@@ -93,17 +94,7 @@ def test_a_minute_of_each_non_speech_gives_no_words(beam, tmp_path, capsys):
 
 
 def _text(rec, audio, sizes=None) -> str:
-    s = rec.create_stream()
-    if sizes is None:
-        s.accept_waveform(audio, RATE)
-    else:
-        i = 0
-        for n in sizes:
-            s.accept_waveform(audio[i: i + n], RATE)
-            i += n
-        s.accept_waveform(audio[i:], RATE)
-    s.input_finished()
-    return s.text
+    return feed(rec, audio, RATE, sizes).text
 
 
 def _speech_only(x: np.ndarray) -> np.ndarray:
