@@ -327,3 +327,15 @@ def test_train_prune_magnitude_with_aat(corpus, tmp_path):
     model = model_from_checkpoint(load_checkpoint(out / "last.pt"))
     for n, p in model.prunable().items():
         assert abs(float((p == 0).float().mean()) - 0.6) < 0.01, n
+
+
+def test_ptq_calibration_takes_non_speech_clips():
+    """A corpus's non-speech clips have no tokens; PTQ calibration (export, and the trainer's
+    integer dev evaluation) runs the predictor on [blank] alone for them."""
+    from trainer.export import calibrate
+
+    fs = _random_features()
+    fs.tokens[0] = []
+    fs.tokens[3] = []
+    i_s, o_s = calibrate(_tiny_model(), fs, n=len(fs))
+    assert i_s > 0 and o_s > 0 and np.isfinite([i_s, o_s]).all()

@@ -45,7 +45,7 @@ def calibrate(model: RNNT, fs, n: int = 64, spec: NNASpec | None = None) -> tupl
             x, _ = model.stack_frames(f, lens)
             xs.append(x.abs().flatten())
             enc, _, _ = model.encode(f, lens)
-            pred, _ = model.predict(torch.tensor([fs.tokens[i]], device=dev))
+            pred, _ = model.predict(torch.tensor([fs.tokens[i]], dtype=torch.long, device=dev))
             ls.append(model.joint(enc, None, pred, None).abs().max())
     xmax = float(torch.quantile(torch.cat(xs)[:5_000_000].float().cpu(), 0.99999))
     lmax = float(torch.stack(ls).max()) * 1.1
