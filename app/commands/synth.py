@@ -146,11 +146,9 @@ def _human(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def _check_args(args: argparse.Namespace) -> None:
     from app.cli import UserError
 
-    if args.voices and args.voices.strip() == "list":
-        return _list_voices()
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     if args.vocab_size < 8:
@@ -169,42 +167,77 @@ def run(args: argparse.Namespace) -> int:
     if args.min_duration >= args.max_duration:
         raise UserError("--min-duration must be below --max-duration")
 
+
+def _intelligibility(args: argparse.Namespace) -> int:
+    from app.cli import UserError
+    from app.intelligibility import check, print_report
+
+    if not any(os.path.exists(os.path.join(args.out, f"{s}.jsonl")) for s in ("train", "dev", "test")):
+        raise UserError(f"{args.out} has no manifests: make a corpus first (nnasr synth "
+                        f"--out {args.out})")
+    print_report(check(args.out, args.peer, per_voice=args.per_voice, drop_above=args.drop_above,
+                       log=(lambda *a: None) if args.no_progress else print))
+    return 0
+
+
+def _librispeech(args: argparse.Namespace) -> int:
+    import json
+
+    from app.cli import UserError
+    from trainer.data.librispeech import import_librispeech
+
+    meta = os.path.join(args.out, "corpus.json")
+    if os.path.exists(meta):
+        try:
+            with open(meta, encoding="utf-8") as f:
+                src = json.load(f).get("source")
+        except (OSError, ValueError):
+            src = None
+        if src == "synth":
+            raise UserError(f"{args.out} holds a synthesized corpus; import into "
+                            "another directory with --out")
+    try:
+        s = import_librispeech(args.from_librispeech, args.out, args.vocab_size,
+                               args.tokenizer_type, max_duration=args.max_duration)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+    print(f"wrote {args.out}/{{train,dev,test}}.jsonl, tokenizer.model, corpus.json "
+          f"({s['splits']['train']['hours']:.2f} h train)")
+    return 0
+
+
+def _print_summary(s: dict, out: str) -> None:
+    sp = s["splits"]
+    print(f"corpus in {out} ({s['last_run_wall_time_s']:.0f} s):")
+    for name in ("train", "dev", "test"):
+        print(f"  {name:<5} {sp[name]['hours']:7.2f} h  {sp[name]['utterances']:6d} utts  "
+              f"{sp[name]['voices_used']} voices")  # the ones heard
+        eng = sp[name].get("hours_per_engine", {})
+        if eng:
+            print("        " + ", ".join(f"{k} {v:.2f} h" for k, v in eng.items()))
+    d = s["dropped"]
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
+    print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
+    held = {name: ", ".join(s["held_out_voices"][name][:8]) if sp[name]["utterances"]
+            else "(no clips in this split)" for name in ("dev", "test")}
+    print(f"  held out: dev  {held['dev']}")
+    print(f"            test {held['test']}")
+    tok = s["tokenizer"]
+    print(f"  tokenizer: {tok['type']}, {tok['vocab_size']} pieces" if tok else "  tokenizer: none (no training split)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli import UserError
+
+    if args.voices and args.voices.strip() == "list":
+        return _list_voices()
+    _check_args(args)
     if args.human:
         return _human(args)
     if args.check_intelligibility:
-        from app.intelligibility import check, print_report
-
-        if not os.path.exists(os.path.join(args.out, "train.jsonl")) and not os.path.exists(
-                os.path.join(args.out, "dev.jsonl")):
-            raise UserError(f"{args.out} has no manifests: make a corpus first (nnasr synth "
-                            f"--out {args.out})")
-        print_report(check(args.out, args.peer, per_voice=args.per_voice,
-                           drop_above=args.drop_above,
-                           log=(lambda *a: None) if args.no_progress else print))
-        return 0
+        return _intelligibility(args)
     if args.from_librispeech:
-        import json
-
-        from trainer.data.librispeech import import_librispeech
-
-        meta = os.path.join(args.out, "corpus.json")
-        if os.path.exists(meta):
-            try:
-                with open(meta, encoding="utf-8") as f:
-                    src = json.load(f).get("source")
-            except (OSError, ValueError):
-                src = None
-            if src == "synth":
-                raise UserError(f"{args.out} holds a synthesized corpus; import into "
-                                "another directory with --out")
-        try:
-            s = import_librispeech(args.from_librispeech, args.out, args.vocab_size,
-                                   args.tokenizer_type, max_duration=args.max_duration)
-        except FileNotFoundError as e:
-            raise UserError(str(e)) from None
-        print(f"wrote {args.out}/{{train,dev,test}}.jsonl, tokenizer.model, corpus.json "
-              f"({s['splits']['train']['hours']:.2f} h train)")
-        return 0
+        return _librispeech(args)
 
     from trainer.data.synth import CorpusError, SynthConfig, run_synth
 
@@ -225,21 +258,5 @@ def run(args: argparse.Namespace) -> int:
         s = run_synth(cfg)
     except CorpusError as e:
         raise UserError(str(e)) from None
-    sp = s["splits"]
-    print(f"corpus in {args.out} ({s['last_run_wall_time_s']:.0f} s):")
-    for name in ("train", "dev", "test"):
-        print(f"  {name:<5} {sp[name]['hours']:7.2f} h  {sp[name]['utterances']:6d} utts  "
-              f"{sp[name]['voices_used']} voices")  # the ones heard
-        eng = sp[name].get("hours_per_engine", {})
-        if eng:
-            print("        " + ", ".join(f"{k} {v:.2f} h" for k, v in eng.items()))
-    d = s["dropped"]
-    reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
-    print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
-    held = {name: ", ".join(s["held_out_voices"][name][:8]) if sp[name]["utterances"]
-            else "(no clips in this split)" for name in ("dev", "test")}
-    print(f"  held out: dev  {held['dev']}")
-    print(f"            test {held['test']}")
-    tok = s["tokenizer"]
-    print(f"  tokenizer: {tok['type']}, {tok['vocab_size']} pieces" if tok else "  tokenizer: none (no training split)")
+    _print_summary(s, args.out)
     return 0
