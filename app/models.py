@@ -41,7 +41,7 @@ def model_dirs() -> list[Path]:
 DEFAULT_BEAM = 4
 """Beam width of the commands people use (live, transcribe, compare; `nnasr eval` stays greedy
 unless told, as the model card's main WER column). Measured by the model card on 428
-unseen-voice test utterances (session 5's models): beam 4 cuts every shipped model's WER by 5-8
+unseen-voice test utterances (an earlier generation of the models): beam 4 cuts every shipped model's WER by 5-8
 points (baseline-ptq 78.0 -> 70.6 %, aat 79.0 -> 71.1 %), at 1.63x the host time per chunk
 (aat: p50 1.77 -> 2.89 ms) and 1.28x the modeled NNA time (more joiner and predictor steps);
 beam 8 is no better than 4 on dev (docs/decoding.md)."""

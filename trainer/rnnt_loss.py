@@ -4,7 +4,7 @@ log-softmax's, written by hand).
 ``torchaudio.functional.rnnt_loss`` is the reference and what CUDA training uses. On the
 2-core CPU machine it was the largest single cost of a training step: 0.40 s of a 1.19 s
 step (64 utterances of 2.5 s, 31 encoder frames x 21 label positions x 257 classes; idle
-machine, docs/training.md). This version does the same computation with tensor ops that
+machine, docs/experiments.md). This version does the same computation with tensor ops that
 torch runs multi-threaded:
 
 * the log-softmax denominator ``logsumexp`` over the classes (the only pass over the
@@ -75,8 +75,8 @@ class _LabelLogProbs(torch.autograd.Function):
     backward: ``d lp_k / d logits = onehot(k) - softmax``, so the gradient is
     ``-(g_blank + g_emit) * softmax`` plus the two one-hot columns, made in three passes over
     the logits from the saved log-sum-exp. Autograd through ``log_softmax``, ``gather`` and the
-    slices instead keeps a float32 copy and sums several full-size gradients (session 18
-    measured 0.4 s of a 1.3 s bf16 step in those passes, docs/training.md)."""
+    slices instead keeps a float32 copy and sums several full-size gradients (measured: 0.4 s of
+    a 1.3 s bf16 step in those passes; docs/experiments.md, "The log-softmax's gradient by hand")."""
 
     @staticmethod
     def forward(ctx, logits, targets, blank: int):

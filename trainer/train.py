@@ -112,7 +112,7 @@ class Trainer:
         self.amp = bool(cfg.amp and not cfg.aat and (self.device.type == "cuda" or cpu_has_bf16_units()))
         if self.device.type == "cpu":
             # oneDNN (mkldnn) does the CPU's bf16 matrix products: 7.5x fp32 for the joiner's
-            # output layer on AMX, and bf16 steps 1.8x faster (docs/training.md). In fp32 it
+            # output layer on AMX, and bf16 steps 1.8x faster (docs/experiments.md). In fp32 it
             # stays off: the CPU LSTM measured about 25x slower with it.
             torch.backends.mkldnn.enabled = self.amp
         self.out = Path(cfg.out)

@@ -1,7 +1,7 @@
 """Pack a corpus into a few compact Opus streams, and unpack it elsewhere.
 
 A synthesized corpus is ~120 MB per hour of WAV. To train on a machine that cannot run
-the TTS voices (a lent GPU box that only a small upload reaches), ``pack`` concatenates
+the TTS voices (a GPU machine without the voices that only a small upload reaches), ``pack`` concatenates
 each split's utterances (with 0.1 s of silence between them) into ``shards`` Ogg/Opus
 streams at a chosen compression level, each with a JSON index of sample offsets, and
 ``unpack`` decodes them back into a corpus directory of WAV files with the same
