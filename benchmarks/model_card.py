@@ -110,6 +110,9 @@ def voice_summary(ids: list[str]) -> str:
     for engine, names in by.items():
         if engine == "espeak-ng":
             parts.append(f"espeak-ng accents x variants ({len(names)})")
+        elif engine == "kokoro":
+            blends = sum(n.startswith("blend-") for n in names)
+            parts.append(f"kokoro {len(names) - blends} voices + {blends} blends")
         else:
             parts.append(f"{engine} {'/'.join(names)}")
     return ", ".join(parts)

@@ -43,12 +43,16 @@ def data_section(meta: dict, fc: dict, n_phases: int) -> str:
         float_desc = f"trained on `{meta.get('data')}` (below)."
     return f"""## Data
 
-* Synthetic speech only (Debian offline TTS voices), text from WordNet (Debian `wordnet-base`),
-  normalized (lowercase, numbers spelled out), train/dev/test split by a hash of the text.
+* Synthetic speech only: Kokoro neural voices and their blends, RHVoice, Piper and Debian's
+  formant and diphone voices (`docs/data.md`); everyday text from the project's templates, short
+  utterances and WordNet sentences, normalized (lowercase, numbers spelled out), train/dev/test
+  split by a hash of the text. Real recordings only in the human dev set, never trained on.
 * Float model: {float_desc}
-* AAT/CSP fine-tuning, PTQ calibration and every evaluation below: the corpus in `{meta.get('data')}`,
-  `nnasr synth --hours 10 --workers 2`: train {c.get('train_utterances', '?')} utterances, {c.get('train_hours', '?')} h,
-  {c.get('train_voice_count', '?')} voices ({c.get('train_voices', '')}), augmented (speed 0.9-1.1, noise at random SNR, synthetic reverb, gain).
+* PTQ calibration and every evaluation below (aat and aat-csp are still fine-tunes of the previous
+  float model on the previous corpus until `make models` rebuilds them): the corpus in `{meta.get('data')}`,
+  `nnasr synth --hours 20 --dev-hours 0.3 --test-hours 0.3 --workers 2` (so far): train {c.get('train_utterances', '?')} utterances, {c.get('train_hours', '?')} h,
+  {c.get('train_voice_count', '?')} voices ({c.get('train_voices', '')}), augmented (speed, noise, reverb, microphone and
+  telephone channels, gain, soft clipping, babble; `docs/data.md`).
 * **Speaker-disjoint**: dev voices {', '.join(held.get('dev', []))}; test voices
   {', '.join(held.get('test', []))}. Test WER therefore measures an unseen voice reading an
   unseen sentence.
