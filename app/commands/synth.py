@@ -14,10 +14,6 @@ def _positive_float(s: str) -> float:
     return v
 
 
-def _cache_root() -> str:
-    return os.environ.get("NNASR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nnasr")
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = (
@@ -69,10 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nonspeech-fraction", type=float, default=0.05, metavar="F",
                    help="share of non-speech clips with an empty transcript in every split: "
                         "silence, noise, mains hum, clicks, music-like tones (default: 0.05)")
-    p.add_argument("--cache", default=os.path.join(_cache_root(), "synth"), metavar="DIR",
+    p.add_argument("--cache", default=None, metavar="DIR",
                    help="keep the audio in DIR/audio (OUT/audio links there), so that a later "
                         "run on this machine reuses every clip already made, whatever its "
-                        "--out; 'none' keeps the audio inside OUT (default: %(default)s)")
+                        "--out; 'none' keeps the audio inside OUT (default: $NNASR_CACHE/synth, "
+                        "else ~/.cache/nnasr/synth)")
     p.add_argument("--min-duration", type=float, default=0.3, metavar="S",
                    help="drop clips shorter than S seconds (default: 0.3)")
     p.add_argument("--max-duration", type=float, default=15.0, metavar="S",
@@ -226,6 +223,14 @@ def _print_summary(s: dict, out: str) -> None:
     print(f"  tokenizer: {tok['type']}, {tok['vocab_size']} pieces" if tok else "  tokenizer: none (no training split)")
 
 
+def _cache(arg: str | None) -> str | None:
+    from trainer.data.neural_voices import cache_dir
+
+    if arg is None:
+        return os.path.join(cache_dir(), "synth")
+    return None if arg.strip().lower() == "none" else arg
+
+
 def run(args: argparse.Namespace) -> int:
     from app.cli import UserError
 
@@ -250,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         max_sentences=args.max_sentences, short_fraction=args.short_fraction,
         gloss_fraction=args.gloss_fraction, everyday_fraction=args.everyday_fraction,
         nonspeech_fraction=args.nonspeech_fraction,
-        cache=None if args.cache.strip().lower() == "none" else args.cache,
+        cache=_cache(args.cache),
         min_duration=args.min_duration, max_duration=args.max_duration,
         progress=not args.no_progress,
     )

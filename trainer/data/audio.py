@@ -173,6 +173,11 @@ def mic_response(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     return low * peak * shelf
 
 
+def mic_channel(x: np.ndarray, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``x`` through a random microphone-like response (:func:`mic_response`), same length."""
+    return np.fft.irfft(np.fft.rfft(x) * mic_response(len(x), sr, rng), len(x)).astype(np.float32)
+
+
 def telephone(x: np.ndarray, sr: int) -> np.ndarray:
     """Band-limited telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law, back to ``sr``."""
     spec = np.fft.rfft(x)
@@ -277,7 +282,7 @@ def process(raw: np.ndarray, sr: int, aug: dict, babble: list[np.ndarray] | None
         if p_bab > 0:
             x = x + bab * np.float32(np.sqrt(p_speech / 10 ** (float(aug["babble_snr_db"]) / 10) / p_bab))
     if aug.get("channel") == "mic":
-        x = np.fft.irfft(np.fft.rfft(x) * mic_response(len(x), SAMPLE_RATE, rng), len(x)).astype(np.float32)
+        x = mic_channel(x, rng)
     elif aug.get("channel") == "phone":
         x = telephone(x, SAMPLE_RATE)
     if "drive_db" in aug:

@@ -34,7 +34,7 @@ def _nonspeech_clip(t: dict) -> np.ndarray:
     x = make_nonspeech(t["voice"]["name"], int(aug.get("noise_seed", 0)), float(aug["nonspeech_s"]))
     rng = np.random.default_rng(int(aug.get("noise_seed", 0)) + 1)
     if aug.get("channel") == "mic" and len(x) > 1:
-        x = np.fft.irfft(np.fft.rfft(x) * A.mic_response(len(x), A.SAMPLE_RATE, rng), len(x))
+        x = A.mic_channel(x, rng)
     return np.clip(x, -0.9, 0.9).astype(np.float32)
 
 
@@ -54,7 +54,7 @@ def _finish(t: dict, res) -> dict:
         k = min(len(_BABBLE), 2 + int(t["aug"].get("noise_seed", 0)) % 3)
         babble = _BABBLE[-k:]
     x = A.process(raw, sr, t["aug"], babble=babble)
-    if t["voice"]["engine"] != "nonspeech" and "babble_snr_db" not in t["aug"]:
+    if "babble_snr_db" not in t["aug"]:  # speech without babble: babble for the next clips
         _BABBLE.append(x)
         del _BABBLE[:-6]
     reason = A.check_final(x, t["min_duration"], t["max_duration"])
