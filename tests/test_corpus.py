@@ -3,6 +3,7 @@ manifests, speaker- and text-disjoint splits, resumability, real TTS at tiny sca
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -571,3 +572,30 @@ def test_cli_synth_voices_list_and_errors(capsys, tmp_path):
     assert "no installed voice matches" in capsys.readouterr().err or not HAVE_ESPEAK
     assert main(["synth", "--from-librispeech", str(tmp_path / "missing"),
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_engine_weights_change_only_the_training_draw(capsys, tmp_path):
+    """``--engine-weights`` reshapes the training split's voice groups (0 leaves one out) and
+    never the dev/test streams, so held-out sets stay comparable across corpora."""
+    from app.cli import main
+    from trainer.data.sentences import build_text_pools
+    from trainer.data.synth import SynthConfig, item_stream
+    from trainer.data.voices import Voice
+
+    pools = build_text_pools(max_sentences=2000)
+    voices = [Voice("espeak-ng:en-us", "espeak-ng", "en-us", "train", "e"),
+              Voice("flite:kal", "flite", "kal", "train", "f"),
+              Voice("pico:en-US", "pico", "en-US", "train", "p")]
+    base, over = SynthConfig(), SynthConfig(engine_weights={"flite": 0.0, "pico": 0.36})
+    drawn = [it.voice.engine for it in itertools.islice(item_stream("train", pools, voices, over), 2000)]
+    assert "flite" not in drawn
+    assert 0.68 < drawn.count("pico") / len(drawn) < 0.82  # 0.36 / (0.36 + espeak-ng's 0.12)
+    for split in ("dev", "test"):
+        held = [dataclasses.replace(v, split=split) for v in voices]
+        a = [it.key for it in itertools.islice(item_stream(split, pools, held, base), 200)]
+        b = [it.key for it in itertools.islice(item_stream(split, pools, held, over), 200)]
+        assert a == b
+    assert main(["synth", "--out", str(tmp_path), "--engine-weights", "kokoro=x"]) == 2
+    assert "needs a weight of 0 or more" in capsys.readouterr().err
+    assert main(["synth", "--out", str(tmp_path), "--engine-weights", "nope=1"]) == 2
+    assert "unknown voice group 'nope'" in capsys.readouterr().err

@@ -65,6 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nonspeech-fraction", type=float, default=0.05, metavar="F",
                    help="share of non-speech clips with an empty transcript in every split: "
                         "silence, noise, mains hum, clicks, music-like tones (default: 0.05)")
+    p.add_argument("--engine-weights", default=None, metavar="G=W,...",
+                   help="training split: change the relative share of voice groups (kokoro, "
+                        "kokoro-blend, rhvoice, piper, espeak-ng, mbrola, mbrola-accented, flite, "
+                        "pico, festival; 0 leaves a group out), e.g. 'kokoro=0.1,kokoro-blend=0.08' "
+                        "to spend less time on Kokoro, the slowest engine (default: the shares in "
+                        "trainer/data/voices.py, Kokoro and its blends 40 %%)")
     p.add_argument("--cache", default=None, metavar="DIR",
                    help="keep the audio in DIR/audio (OUT/audio links there), so that a later "
                         "run on this machine reuses every clip already made, whatever its "
@@ -163,6 +169,34 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError("--nonspeech-fraction must be at least 0 and below 1")
     if args.min_duration >= args.max_duration:
         raise UserError("--min-duration must be below --max-duration")
+    if args.engine_weights is not None:
+        args.engine_weights = _engine_weights(args.engine_weights)
+
+
+def _engine_weights(spec: str) -> dict[str, float]:
+    """``kokoro=0.1,rhvoice=0.2`` -> {"kokoro": 0.1, "rhvoice": 0.2}, checked against the
+    voice groups of trainer/data/voices.py."""
+    from app.cli import UserError
+    from trainer.data.voices import ENGINE_WEIGHTS
+
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, eq, val = part.partition("=")
+        name = name.strip()
+        if name not in ENGINE_WEIGHTS:
+            raise UserError(f"--engine-weights: unknown voice group {name!r}; groups: "
+                            f"{', '.join(ENGINE_WEIGHTS)}")
+        try:
+            w = float(val) if eq else float("nan")
+        except ValueError:
+            w = float("nan")
+        if not w >= 0:
+            raise UserError(f"--engine-weights: {part!r} needs a weight of 0 or more, "
+                            f"e.g. {name}=0.1")
+        out[name] = w
+    if not out:
+        raise UserError("--engine-weights: give at least one GROUP=WEIGHT, e.g. kokoro=0.1")
+    return out
 
 
 def _intelligibility(args: argparse.Namespace) -> int:
@@ -254,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size, tokenizer_type=args.tokenizer_type,
         max_sentences=args.max_sentences, short_fraction=args.short_fraction,
         gloss_fraction=args.gloss_fraction, everyday_fraction=args.everyday_fraction,
-        nonspeech_fraction=args.nonspeech_fraction,
+        nonspeech_fraction=args.nonspeech_fraction, engine_weights=args.engine_weights,
         cache=_cache(args.cache),
         min_duration=args.min_duration, max_duration=args.max_duration,
         progress=not args.no_progress,

@@ -49,6 +49,7 @@ class SynthConfig:
     gloss_fraction: float = 0.0  # train only: share of WordNet gloss clauses
     everyday_fraction: float = 0.0  # every split: share of everyday (assistant, dictation) text
     nonspeech_fraction: float = 0.0  # every split: share of non-speech clips (empty transcript)
+    engine_weights: dict[str, float] | None = None  # train: overrides of voices.ENGINE_WEIGHTS
     cache: str | None = None  # audio lives in CACHE/audio (out/audio links there), shared by runs
     min_duration: float = 0.3
     max_duration: float = 15.0
@@ -109,15 +110,20 @@ def select_voices(cfg: SynthConfig, log=print) -> tuple[dict[str, list[Voice]], 
     return by_split, report
 
 
-def voice_weights(voices: list[Voice], split: str) -> np.ndarray:
+def voice_weights(voices: list[Voice], split: str,
+                  overrides: dict[str, float] | None = None) -> np.ndarray:
     """Training: the voice groups' shares of ENGINE_WEIGHTS (``weight_group``: the engine, or
-    the accented mbrola voices); dev/test: engines equally. Within a group, voices equally."""
+    the accented mbrola voices), with ``overrides`` (``--engine-weights``) replacing some;
+    dev/test: engines equally. Within a group, voices equally."""
     group = weight_group if split == "train" else (lambda v: v.engine)
+    table = {**ENGINE_WEIGHTS, **(overrides or {})}
     per_group = Counter(group(v) for v in voices)
     w = np.array([
-        (ENGINE_WEIGHTS.get(group(v), 0.1) if split == "train" else 1.0) / per_group[group(v)]
+        (table.get(group(v), 0.1) if split == "train" else 1.0) / per_group[group(v)]
         for v in voices
     ], dtype=np.float64)
+    if w.sum() <= 0:
+        raise CorpusError(f"--engine-weights leave no voice of the {split} split a share")
     return w / w.sum()
 
 
@@ -250,7 +256,7 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
     everyday = (pools.everyday.get(split) or []) if cfg.everyday_fraction > 0 else []
     it_every = _cycle(everyday, cfg.seed, code, 5) if everyday else None
     g0 = cfg.short_fraction + (cfg.gloss_fraction if split == "train" else 0.0)
-    weights = voice_weights(voices, split)
+    weights = voice_weights(voices, split, cfg.engine_weights)
     cum = np.cumsum(weights)
     i = 0
     while True:
