@@ -46,6 +46,12 @@ def test_tiny_model_overfits_to_wer_zero(float_run):
     hist = json.loads((float_run / "history.json").read_text())
     devs = [h for h in hist if "dev_wer" in h]
     assert devs and devs[-1]["dev_wer"] == 0.0, devs
+    # the best evaluation's weights are kept apart from last.pt, without optimizer state
+    best = torch.load(float_run / "best.pt", map_location="cpu", weights_only=False)
+    assert "optimizer" not in best and best["best_dev_wer"] == 0.0
+    assert best["step"] == min(devs, key=lambda h: h["dev_wer"])["step"]
+    last = torch.load(float_run / "last.pt", map_location="cpu", weights_only=False)
+    assert last["best_dev_wer"] == 0.0
 
 
 def _decode_all(corpus, model_file, mode="placed"):

@@ -10,6 +10,7 @@ last ``decay_frac`` of the planned steps, gradient clipping, bf16 autocast on CU
 CPUs with bf16 units. Checkpoints (``OUT/last.pt``) are written atomically every
 ``save_minutes`` and on exit; ``--resume`` continues from the saved step, epoch and batch,
 with the saved config (``saved_config``) and the rest of an interrupted ``minutes`` budget.
+Every evaluation that beats the run's best dev WER so far also writes ``OUT/best.pt``.
 Runs unchanged under ``torchrun`` (DDP; gloo on CPU, nccl on GPU).
 """
 
@@ -256,6 +257,7 @@ class Trainer:
         self.wall = 0.0
         self.audio_seen = 0.0
         self.budget_spent = 0.0  # seconds of the ``minutes`` budget used before this process
+        self.best_wer = math.inf  # this run's best dev WER (OUT/best.pt), kept across --resume
         if ckpt is not None:
             if "optimizer" in ckpt:
                 self.opt.load_state_dict(ckpt["optimizer"])
@@ -268,6 +270,7 @@ class Trainer:
             self.history = json.loads(ckpt.get("history", "[]"))
             self.wall = float(ckpt.get("wall_seconds", 0.0))
             self.audio_seen = float(ckpt.get("audio_seen", 0.0))
+            self.best_wer = float(ckpt.get("best_dev_wer", math.inf))
             if not self.new_budget and cfg.minutes:
                 self.budget_spent = float(ckpt.get("budget_seconds", 0.0))
                 left = cfg.minutes - self.budget_spent / 60
@@ -291,6 +294,7 @@ class Trainer:
             "tokenizer": tokenizer_to_tensor(self.tok_proto),
             "history": json.dumps(self.history), "wall_seconds": self.wall,
             "audio_seen": self.audio_seen, "budget_seconds": self.budget_spent,
+            "best_dev_wer": self.best_wer,
             **({"prune": self.pruner.state_dict()} if self.pruner else {}),
         }
 
@@ -309,6 +313,14 @@ class Trainer:
             save_checkpoint(self.out / "last.pt", self.checkpoint())
             (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
             self._snapshot()
+
+    def _save_best(self) -> None:
+        """``OUT/best.pt``: the weights of the run's best dev WER so far (no optimizer state;
+        export or ``--init`` from it like any checkpoint)."""
+        if self.rank == 0:
+            ckpt = self.checkpoint()
+            ckpt.pop("optimizer")
+            save_checkpoint(self.out / "best.pt", ckpt)
 
     def _snapshot(self) -> None:
         """Model weights only, ``OUT/snapshots/step-N.pt``; the newest ``keep_snapshots``
@@ -479,7 +491,12 @@ class Trainer:
             if ev:
                 self.history.append({"step": self.step, **ev, "wall_s": round(clock.wall(), 1),
                                      "audio_h": round(self.audio_seen / 3600, 3)})
-                _log(f"step {self.step}: dev WER {ev['dev_wer']:.3f} ({ev['dev_mode']})", self.rank)
+                best = ev["dev_wer"] < self.best_wer
+                _log(f"step {self.step}: dev WER {ev['dev_wer']:.3f} ({ev['dev_mode']})"
+                     + (" best so far: OUT/best.pt" if best else f", best {self.best_wer:.3f}"), self.rank)
+                if best:
+                    self.best_wer = ev["dev_wer"]
+                    self._save_best()
         if (time.time() - clock.last_save) / 60 >= cfg.save_minutes:
             self.wall, self.budget_spent = clock.wall(), clock.budget_spent()
             self.save()
