@@ -40,28 +40,14 @@ def _hash_split(speaker: str) -> str:
     return "dev" if h < 50 else "test" if h < 100 else "train"
 
 
-def import_librispeech(src: str, out: str, vocab_size: int = 256, tokenizer_type: str = "unigram",
-                       max_duration: float | None = None, log=print) -> dict:
-    import soundfile as sf
-
-    from . import audio as A
-    from .tokenizer import train_tokenizer
-
-    t0 = time.time()
-    src = os.path.abspath(src)
-    out = os.path.abspath(out)
-    if not os.path.isdir(src):
-        raise FileNotFoundError(f"not a directory: {src}")
-    trans = []
-    for root, _, files in os.walk(src):
-        for f in files:
-            if f.endswith(".trans.txt"):
-                trans.append(os.path.join(root, f))
+def _transcripts(src: str) -> tuple[list[tuple[str, str | None, str, str]], int]:
+    """Every transcript line of ``src`` with audio next to it: (speaker, the subset's split
+    or None, audio path, normalized text), and how many lines had no audio file."""
+    trans = sorted(os.path.join(root, f) for root, _, files in os.walk(src)
+                   for f in files if f.endswith(".trans.txt"))
     if not trans:
         raise FileNotFoundError(f"no *.trans.txt transcript files under {src}")
-    trans.sort()
-
-    entries = []  # (speaker, subset split or None, audio path, text)
+    entries = []
     missing_audio = 0
     for tpath in trans:
         d = os.path.dirname(tpath)
@@ -77,8 +63,63 @@ def import_librispeech(src: str, out: str, vocab_size: int = 256, tokenizer_type
                 if apath is None:
                     missing_audio += 1
                     continue
-                speaker = uid.split("-")[0]
-                entries.append((speaker, subset, apath, normalize_text(text)))
+                entries.append((uid.split("-")[0], subset, apath, normalize_text(text)))
+    return entries, missing_audio
+
+
+def _record(src: str, out: str, speaker: str, apath: str, text: str,
+            max_duration: float | None) -> dict | str:
+    """The manifest record of one utterance (audio converted to 16 kHz mono WAV under
+    ``OUT/audio/imported/`` when it is not already), or the reason it is dropped."""
+    import soundfile as sf
+
+    from . import audio as A
+
+    if not text:
+        return "empty_text"
+    try:
+        info = sf.info(apath)
+    except RuntimeError:
+        return "unreadable_audio"
+    dur = float(info.duration)
+    if dur <= 0:
+        return "empty"
+    if max_duration and dur > max_duration:
+        return "too_long"
+    path = apath
+    if info.samplerate != A.SAMPLE_RATE or info.channels != 1:
+        x, sr = sf.read(apath, dtype="float32", always_2d=True)
+        y = A.resample(x.mean(axis=1), sr, A.SAMPLE_RATE)
+        rel = os.path.relpath(apath, src)
+        path = os.path.join(out, "audio", "imported", os.path.splitext(rel)[0] + ".wav")
+        if not os.path.exists(path):
+            A.write_wav_atomic(path, y)
+        dur = len(y) / A.SAMPLE_RATE
+    return {"audio_filepath": path, "text": text, "duration": dur, "voice": f"librispeech:{speaker}"}
+
+
+def _fill_dev_test(splits: dict[str, list[dict]]) -> None:
+    """Hash splits of few speakers can leave dev or test empty: move a whole training
+    speaker there (the last for dev, the first for test)."""
+    for s in ("dev", "test"):
+        if not splits[s]:
+            spk_train = sorted({r["voice"] for r in splits["train"]})
+            if len(spk_train) > 1:
+                victim = spk_train[-1] if s == "dev" else spk_train[0]
+                splits[s] = [r for r in splits["train"] if r["voice"] == victim]
+                splits["train"] = [r for r in splits["train"] if r["voice"] != victim]
+
+
+def import_librispeech(src: str, out: str, vocab_size: int = 256, tokenizer_type: str = "unigram",
+                       max_duration: float | None = None, log=print) -> dict:
+    from .tokenizer import train_tokenizer
+
+    t0 = time.time()
+    src = os.path.abspath(src)
+    out = os.path.abspath(out)
+    if not os.path.isdir(src):
+        raise FileNotFoundError(f"not a directory: {src}")
+    entries, missing_audio = _transcripts(src)
     speakers = sorted({e[0] for e in entries})
     use_subsets = any(e[1] for e in entries)
 
@@ -86,41 +127,13 @@ def import_librispeech(src: str, out: str, vocab_size: int = 256, tokenizer_type
     drops: Counter[str] = Counter()
     for speaker, subset, apath, text in entries:
         split = (subset or "train") if use_subsets else _hash_split(speaker)
-        if not text:
-            drops["empty_text"] += 1
-            continue
-        try:
-            info = sf.info(apath)
-        except RuntimeError:
-            drops["unreadable_audio"] += 1
-            continue
-        dur = float(info.duration)
-        if dur <= 0:
-            drops["empty"] += 1
-            continue
-        if max_duration and dur > max_duration:
-            drops["too_long"] += 1
-            continue
-        path = apath
-        if info.samplerate != A.SAMPLE_RATE or info.channels != 1:
-            x, sr = sf.read(apath, dtype="float32", always_2d=True)
-            y = A.resample(x.mean(axis=1), sr, A.SAMPLE_RATE)
-            rel = os.path.relpath(apath, src)
-            path = os.path.join(out, "audio", "imported", os.path.splitext(rel)[0] + ".wav")
-            if not os.path.exists(path):
-                A.write_wav_atomic(path, y)
-            dur = len(y) / A.SAMPLE_RATE
-        splits[split].append({"audio_filepath": path, "text": text, "duration": dur,
-                              "voice": f"librispeech:{speaker}"})
+        rec = _record(src, out, speaker, apath, text, max_duration)
+        if isinstance(rec, str):
+            drops[rec] += 1
+        else:
+            splits[split].append(rec)
     if not use_subsets and len(speakers) >= 3:
-        # make sure dev and test are not empty: move whole speakers out of train
-        for s in ("dev", "test"):
-            if not splits[s]:
-                spk_train = sorted({r["voice"] for r in splits["train"]})
-                if len(spk_train) > 1:
-                    victim = spk_train[-1] if s == "dev" else spk_train[0]
-                    splits[s] = [r for r in splits["train"] if r["voice"] == victim]
-                    splits["train"] = [r for r in splits["train"] if r["voice"] != victim]
+        _fill_dev_test(splits)
     os.makedirs(out, exist_ok=True)
     summary_splits = {}
     for s in ("train", "dev", "test"):
