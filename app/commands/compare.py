@@ -102,23 +102,13 @@ def _load_peers(args: argparse.Namespace, runs: list, systems: list) -> dict[str
     return unavailable
 
 
-def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _open_models(args: argparse.Namespace) -> tuple[list, list]:
+    """A :class:`~app.comparison.ModelRun` and a recognizer per ``--models`` entry."""
     import engine
     from app import comparison as C
     from app import models as M
     from app.cli import UserError
-    from app.commands.transcribe import _describe_failure
-    from app.transcription import transcribe_file
 
-    _split_files_from_models(args)
-    if bool(args.manifest) == bool(args.files):
-        raise UserError("give either --manifest M.jsonl or audio FILEs (one of the two)")
-    items = C.read_manifest(args.manifest) if args.manifest else [C.Item(f) for f in args.files]
-    if args.limit is not None:
-        items = items[: max(0, args.limit)]
     paths = M.resolve_many(args.models)
     runs, recs = [], []
     for p in paths:
@@ -133,17 +123,27 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):  # two files with one stem: tell them apart
         for r, p in zip(runs, paths, strict=True):
             r.facts = dataclasses.replace(r.facts, name=str(p))
-    unavailable = _load_peers(args, runs, recs)
+    return runs, recs
+
+
+def _decode_all(items: list, runs: list, recs: list, quiet: bool) -> list[str]:
+    """Every file through every system (the order rotated per file, so no system always
+    runs first on a warm cache); a file that fails is skipped for all. The failed files."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.commands.transcribe import _describe_failure
+    from app.transcription import transcribe_file
 
     stderr = Console(stderr=True)
     failed: list[str] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=stderr, transient=True,
-                        disable=args.quiet or not stderr.is_terminal)
+                        disable=quiet or not stderr.is_terminal)
     with progress:
         task = progress.add_task("comparing", total=len(items) * len(runs))
         for i, item in enumerate(items):
-            order = [(i + k) % len(runs) for k in range(len(runs))]  # rotate the order per file
+            order = [(i + k) % len(runs) for k in range(len(runs))]
             done = {}
             try:
                 for j in order:
@@ -163,6 +163,22 @@ def run(args: argparse.Namespace) -> int:
                 continue
             for j, t in done.items():
                 runs[j].add(t, item.text, item.audio)
+    return failed
+
+
+def run(args: argparse.Namespace) -> int:
+    from app import comparison as C
+    from app.cli import UserError
+
+    _split_files_from_models(args)
+    if bool(args.manifest) == bool(args.files):
+        raise UserError("give either --manifest M.jsonl or audio FILEs (one of the two)")
+    items = C.read_manifest(args.manifest) if args.manifest else [C.Item(f) for f in args.files]
+    if args.limit is not None:
+        items = items[: max(0, args.limit)]
+    runs, recs = _open_models(args)
+    unavailable = _load_peers(args, runs, recs)
+    failed = _decode_all(items, runs, recs, args.quiet)
     n_ok = len(items) - len(failed)
     if n_ok == 0:
         print(f"{PROG}: no audio could be read ({len(failed)} file(s) failed)", file=sys.stderr)
