@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 NNASR=${NNASR:-.venv/bin/nnasr}
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/corpus}
-HOURS=${HOURS:-10}
+HOURS=${HOURS:-20}
+# Kokoro, the best and slowest voice, at 14 % of the training clips instead of 40 %: 20 h in
+# about an hour on 2 cores (docs/data.md); '' gives trainer/data/voices.py's shares
+ENGINE_WEIGHTS=${ENGINE_WEIGHTS-kokoro=0.07,kokoro-blend=0.07,rhvoice=0.3,piper=0.1,mbrola-accented=0.02}
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
 REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (a predictor that memorized its sentences needed 600; docs/experiments.md)
 AAT_STEPS=${AAT_STEPS:-300}
@@ -24,7 +27,8 @@ RUNS=${RUNS:-runs}
 start=$(date +%s)
 
 # 1. corpus (resumable)
-$NNASR synth --hours "$HOURS" --out "$DATA"
+weights=(); [ -n "$ENGINE_WEIGHTS" ] && weights=(--engine-weights "$ENGINE_WEIGHTS")
+$NNASR synth --hours "$HOURS" --out "$DATA" "${weights[@]}"
 
 # 2. float model (resumable). The committed checkpoint (trained on a GPU, docs/training.md)
 #    seeds it; FLOAT_MINUTES>0 trains it further here (on a GPU: scripts/gpu_train.sh).
