@@ -24,6 +24,9 @@ SPARSITY=${SPARSITY:-0.8}
 # 85.9 % from one at 82.2 %; docs/pruning.md)
 PRUNE_LAYERS=${PRUNE_LAYERS:-enc=0.9,pred=0.3,join=0.3}
 RUNS=${RUNS:-runs}
+# extra model_card.py options, e.g. CARD_ARGS="--systems float baseline-ptq aat aat-csp" keeps
+# the peers' stored figures instead of decoding the sets with them again
+CARD_ARGS=${CARD_ARGS:-}
 start=$(date +%s)
 
 # 1. corpus (resumable)
@@ -90,4 +93,5 @@ done
 
 # 6. evaluation and the model card (+ a seen-voice test set)
 $PY benchmarks/make_seen_voice_test.py --data "$DATA" --n 200
-$PY benchmarks/model_card.py --data "$DATA" --runs "$RUNS" --wall-seconds $(( $(date +%s) - start ))
+# shellcheck disable=SC2086  # CARD_ARGS is a list of options
+$PY benchmarks/model_card.py --data "$DATA" --runs "$RUNS" --wall-seconds $(( $(date +%s) - start )) $CARD_ARGS
