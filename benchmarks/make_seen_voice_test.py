@@ -10,6 +10,7 @@ half of generalization: unseen sentences from voices the model trained on. Write
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -35,14 +36,16 @@ def main() -> int:
     train_voices = set(corpus["splits"]["train"]["voices"])
     voices = [v for v in discover_voices()[0] if v.id in train_voices and v.engine != "festival"]
     rng = random.Random(args.seed)
-    test = read_manifest(data / "test.jsonl")[: args.n]
+    # speech only: the test split's non-speech clips (empty text) are scored there
+    test = [r for r in read_manifest(data / "test.jsonl") if r["text"].strip()][: args.n]
     out_dir = data / "audio" / "test-seen"
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = make_tmpdir()
     recs = []
     for i, r in enumerate(test):
         v = rng.choice(voices)
-        wav = out_dir / f"seen_{i:05d}.wav"
+        key = hashlib.sha1(f"{v.id}|{r['text']}".encode()).hexdigest()[:12]
+        wav = out_dir / f"seen_{i:05d}_{key}.wav"  # named by its voice and text: never stale
         if not wav.exists():
             x, sr = synth_one(v, r["text"], 1.0, 1.0, tmp)
             x = resample(x, sr, 16000)
