@@ -73,8 +73,8 @@ class EvalSet:
 SYSTEMS = [
     System("float", "float reference (engine, float weights)", "float"),
     System("baseline-ptq", "float training + post-training quantization, all ops on the NNA", "shipped"),
-    System("aat", "accelerator-aware fine-tune, all ops on the NNA (of the previous float model)", "shipped"),
-    System("aat-csp", "AAT + compressed-sensing pruning, all ops on the NNA (of the previous float model)", "shipped"),
+    System("aat", "accelerator-aware fine-tune, all ops on the NNA", "shipped"),
+    System("aat-csp", "AAT + compressed-sensing pruning, all ops on the NNA", "shipped"),
     System("pocketsphinx", "peer: PocketSphinx 5.1 with its bundled US English models, streaming", "peer"),
     System("whisper-tiny", "peer: whisper tiny.en (faster-whisper, int8, 1 thread), whole utterances", "peer"),
 ]

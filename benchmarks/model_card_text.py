@@ -48,9 +48,9 @@ def data_section(meta: dict, fc: dict, n_phases: int) -> str:
   utterances and WordNet sentences, normalized (lowercase, numbers spelled out), train/dev/test
   split by a hash of the text. Real recordings only in the human dev set, never trained on.
 * Float model: {float_desc}
-* PTQ calibration and every evaluation below (aat and aat-csp are still fine-tunes of the previous
-  float model on the previous corpus until `make models` rebuilds them): the corpus in `{meta.get('data')}`,
-  `nnasr synth --hours 20 --dev-hours 0.3 --test-hours 0.3 --workers 2` (so far): train {c.get('train_utterances', '?')} utterances, {c.get('train_hours', '?')} h,
+* AAT, CSP, PTQ calibration and every evaluation below: the corpus in `{meta.get('data')}`, made by
+  `make models` (`nnasr synth --hours $HOURS --engine-weights $ENGINE_WEIGHTS`, scripts/make_models.sh):
+  train {c.get('train_utterances', '?')} utterances, {c.get('train_hours', '?')} h,
   {c.get('train_voice_count', '?')} voices ({c.get('train_voices', '')}), augmented (speed, noise, reverb, microphone and
   telephone channels, gain, soft clipping, babble; `docs/data.md`).
 * **Speaker-disjoint**: dev voices {', '.join(held.get('dev', []))}; test voices
