@@ -314,9 +314,10 @@ class Trainer:
             (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
             self._snapshot()
 
-    def _save_best(self) -> None:
+    def _save_best(self, clock: _Clock) -> None:
         """``OUT/best.pt``: the weights of the run's best dev WER so far (no optimizer state;
-        export or ``--init`` from it like any checkpoint)."""
+        export or ``--init`` from it like any checkpoint), with the run's clocks as of now."""
+        self.wall, self.budget_spent = clock.wall(), clock.budget_spent()
         if self.rank == 0:
             ckpt = self.checkpoint()
             ckpt.pop("optimizer")
@@ -496,7 +497,7 @@ class Trainer:
                      + (" best so far: OUT/best.pt" if best else f", best {self.best_wer:.3f}"), self.rank)
                 if best:
                     self.best_wer = ev["dev_wer"]
-                    self._save_best()
+                    self._save_best(clock)
         if (time.time() - clock.last_save) / 60 >= cfg.save_minutes:
             self.wall, self.budget_spent = clock.wall(), clock.budget_spent()
             self.save()

@@ -181,16 +181,16 @@ def _engine_weights(spec: str) -> dict[str, float]:
 
     out: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, eq, val = part.partition("=")
+        name, _, val = part.partition("=")
         name = name.strip()
         if name not in ENGINE_WEIGHTS:
             raise UserError(f"--engine-weights: unknown voice group {name!r}; groups: "
                             f"{', '.join(ENGINE_WEIGHTS)}")
         try:
-            w = float(val) if eq else float("nan")
-        except ValueError:
-            w = float("nan")
-        if not w >= 0:
+            w = float(val)
+        except ValueError:  # "", "x"
+            w = -1.0
+        if not w >= 0:  # negative or nan
             raise UserError(f"--engine-weights: {part!r} needs a weight of 0 or more, "
                             f"e.g. {name}=0.1")
         out[name] = w
