@@ -41,6 +41,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "models.json"
 BEGIN, END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
 APP_BEAM = 4  # the apps' default search (app.models.DEFAULT_BEAM); checked in measure()
 HUMAN_DEFAULT = "data/human"  # `nnasr synth --human --out data/human`
+WORDS_DEFAULT = "data/words"  # `nnasr synth --words-fraction 1 --out data/words` (scripts/make_models.sh)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class EvalSet:
     beams: tuple[int, ...] = (1,)
     cer: bool = False
     nonspeech: bool = False
-    root: str = "data"  # "data": the corpus (--data); "human": the real recordings (--human)
+    root: str = "data"  # "data": the corpus (--data); "human": the real recordings (--human);
+    # "words": the isolated words and letters corpus (--words)
 
 
 SYSTEMS = [
@@ -82,6 +84,7 @@ SETS = [
     EvalSet("test", "test (unseen voices)", "test.jsonl", beams=(1, APP_BEAM), cer=True, nonspeech=True),
     EvalSet("human", "human dev", "dev.jsonl", beams=(1, APP_BEAM), root="human"),
     EvalSet("seen", "seen voices", "test-seen-voices.jsonl"),
+    EvalSet("words", "words & letters (unseen voices)", "test.jsonl", beams=(APP_BEAM,), root="words"),
 ]
 
 
@@ -215,7 +218,7 @@ def checkpoint_facts(ck: Path, runs: Path) -> dict:
 
 def set_path(s: EvalSet, args) -> Path:
     """Where an EvalSet's manifest is: under --data or --human, unless absolute."""
-    root = Path(args.human if s.root == "human" else args.data)
+    root = Path({"human": args.human, "words": args.words}.get(s.root, args.data))
     return Path(s.manifest) if Path(s.manifest).is_absolute() else root / s.manifest
 
 
@@ -224,6 +227,8 @@ def run_command(args) -> str:
     cmd = f"python benchmarks/model_card.py --data {args.data} --runs {args.runs}"
     if args.human != HUMAN_DEFAULT:
         cmd += f" --human {args.human}"
+    if args.words != WORDS_DEFAULT:
+        cmd += f" --words {args.words}"
     if args.systems:
         cmd += " --systems " + " ".join(args.systems)
     if args.sets:
@@ -247,7 +252,8 @@ def measure(args) -> dict:
         if p.exists():
             sets[s.key] = read_manifest(p)[: args.limit or None]
         else:
-            hint = " (nnasr synth --human --out DIR, then --human DIR)" if s.root == "human" else ""
+            hint = {"human": " (nnasr synth --human --out DIR, then --human DIR)",
+                    "words": " (nnasr synth --words-fraction 1 --out DIR, then --words DIR)"}.get(s.root, "")
             print(f"{p} not found: the {s.label!r} columns are not measured ({s.key}){hint}")
     fdir = runs / ("float-refresh" if (runs / "float-refresh" / "last.pt").exists() else "float")
     ck = fdir / "last.pt"
@@ -255,7 +261,7 @@ def measure(args) -> dict:
     train = corpus.get("splits", {}).get("train", {})
     meta = {"command": run_command(args), "date": time.strftime("%Y-%m-%d"),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU", "data": args.data,
-            "human": args.human, "wall_seconds": args.wall_seconds,
+            "human": args.human, "words": args.words, "wall_seconds": args.wall_seconds,
             "utterances": {k: len(v) for k, v in sets.items()},
             "minutes": {k: round(sum(r["duration"] for r in v) / 60, 2) for k, v in sets.items()},
             "nonspeech_clips": {k: sum(not r["text"].strip() for r in v) for k, v in sets.items()},
@@ -501,6 +507,9 @@ def main() -> int:
     ap.add_argument("--human", default=HUMAN_DEFAULT,
                     help=f"real recordings of `nnasr synth --human --out DIR`: the human dev set is DIR/dev.jsonl "
                          f"(default: {HUMAN_DEFAULT})")
+    ap.add_argument("--words", default=WORDS_DEFAULT,
+                    help="corpus of isolated words and letters of `nnasr synth --words-fraction 1 --out DIR`: "
+                         f"its test split is the words & letters set (default: {WORDS_DEFAULT})")
     ap.add_argument("--runs", default="runs", help="run directories of `make models` (default: runs)")
     ap.add_argument("--systems", nargs="+", choices=[s.name for s in SYSTEMS], metavar="NAME",
                     help="measure only these rows and keep the other stored ones "

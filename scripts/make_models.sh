@@ -14,6 +14,10 @@ HOURS=${HOURS:-20}
 # Kokoro, the best and slowest voice, at 14 % of the training clips instead of 40 %: 20 h in
 # about an hour on 2 cores (docs/data.md); '' gives trainer/data/voices.py's shares
 ENGINE_WEIGHTS=${ENGINE_WEIGHTS-kokoro=0.07,kokoro-blend=0.07,rhvoice=0.3,piper=0.1,mbrola-accented=0.02}
+# isolated words, letters said by name and spellings (nnasr synth --words-fraction 1), trained
+# beside the corpus: the corpus alone has almost no word said alone and no letter names
+WORDS=${WORDS:-data/words}
+WORDS_HOURS=${WORDS_HOURS:-4}  # 0: no such corpus
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
 REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (a predictor that memorized its sentences needed 600; docs/experiments.md)
 AAT_STEPS=${AAT_STEPS:-300}
@@ -32,6 +36,12 @@ start=$(date +%s)
 # 1. corpus (resumable)
 weights=(); [ -n "$ENGINE_WEIGHTS" ] && weights=(--engine-weights "$ENGINE_WEIGHTS")
 $NNASR synth --hours "$HOURS" --out "$DATA" "${weights[@]}"
+train=(--train "$DATA/train.jsonl")
+if [ "$WORDS_HOURS" != 0 ]; then
+  $NNASR synth --hours "$WORDS_HOURS" --dev-hours 0.05 --test-hours 0.05 --words-fraction 1 \
+    --out "$WORDS" "${weights[@]}"
+  train+=("$WORDS/train.jsonl")
+fi
 
 # 2. float model (resumable). The committed checkpoint (trained on a GPU, docs/training.md)
 #    seeds it; FLOAT_MINUTES>0 trains it further here (on a GPU: scripts/gpu_train.sh).
@@ -43,9 +53,9 @@ if [ ! -f "$RUNS/float/last.pt" ] || [ "$FLOAT_MINUTES" != 0 ]; then
   minutes=$FLOAT_MINUTES; [ "$minutes" = 0 ] && minutes=600  # from nothing: 10 h here
   if [ -f "$RUNS/float/last.pt" ]; then
     # resume: the checkpoint's own saved recipe, FLOAT_MINUTES more minutes of it
-    $NNASR train --data "$DATA" --out "$RUNS/float" --resume --minutes "$minutes" --no-progress
+    $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float" --resume --minutes "$minutes" --no-progress
   else
-    $NNASR train --data "$DATA" --out "$RUNS/float" --minutes "$minutes" --no-progress \
+    $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float" --minutes "$minutes" --no-progress \
       --set enc_hidden=288 enc_layers=4 dropout=0.15 tempo=0.1 gain_db=6 max_frames=6000 \
             eval_minutes=30 eval_every=0 eval_utts=100 steps=1000000
   fi
@@ -57,7 +67,7 @@ fi
 BASE="$RUNS/float"
 if [ "$REFRESH_STEPS" != 0 ]; then
   resume=(); [ -f "$RUNS/float-refresh/last.pt" ] && resume=(--resume)
-  $NNASR train --data "$DATA" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
+  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
     --steps "$REFRESH_STEPS" --no-progress \
     --set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000 \
           eval_every=0 eval_utts=150
@@ -66,12 +76,12 @@ fi
 
 # 3. AAT fine-tune, all ops on the NNA
 resume=(); [ -f "$RUNS/aat/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" --out "$RUNS/aat" --init "$BASE/last.pt" --aat "${resume[@]}" \
+$NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat" --init "$BASE/last.pt" --aat "${resume[@]}" \
   --steps "$AAT_STEPS" --no-progress --set lr=3e-4 warmup=20 eval_every=0 max_frames=4000
 
 # 4. CSP pruning with AAT
 resume=(); [ -f "$RUNS/aat-csp/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" --out "$RUNS/aat-csp" --init "$RUNS/aat/last.pt" --aat "${resume[@]}" \
+$NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-csp" --init "$RUNS/aat/last.pt" --aat "${resume[@]}" \
   --prune csp --sparsity "$SPARSITY" --steps "$CSP_STEPS" --no-progress \
   --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
         prune_layers="$PRUNE_LAYERS"
@@ -94,4 +104,4 @@ done
 # 6. evaluation and the model card (+ a seen-voice test set)
 $PY benchmarks/make_seen_voice_test.py --data "$DATA" --n 200
 # shellcheck disable=SC2086  # CARD_ARGS is a list of options
-$PY benchmarks/model_card.py --data "$DATA" --runs "$RUNS" --wall-seconds $(( $(date +%s) - start )) $CARD_ARGS
+$PY benchmarks/model_card.py --data "$DATA" --words "$WORDS" --runs "$RUNS" --wall-seconds $(( $(date +%s) - start )) $CARD_ARGS

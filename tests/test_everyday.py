@@ -107,3 +107,41 @@ def test_corpus_json_reports_text_shares_and_word_coverage(tmp_path):
     if "error" not in cov:  # wordfreq installed ([train] extra)
         assert 0 < cov["synthesized_train"] < cov["available_train"] <= 1
         assert cov["available_train"] > 0.6
+
+
+@needs_wordnet
+def test_words_fraction_makes_isolated_words_letters_and_spellings():
+    import dataclasses
+
+    from trainer.data.sentences import build_text_pools
+    from trainer.data.synth import SynthConfig, item_stream
+    from trainer.data.text import LETTER_NAMES
+    from trainer.data.voices import Voice
+
+    pools = build_text_pools()
+    voices = [Voice("espeak-ng:en-us", "espeak-ng", "en-us", "train", "espeak-default@en-us")]
+    cfg = SynthConfig(everyday_fraction=0.6, nonspeech_fraction=0.05)
+    no_words = dataclasses.replace(pools, words={}, spelled={})
+    a = [it.key for it in itertools.islice(item_stream("train", pools, voices, cfg), 300)]
+    b = [it.key for it in itertools.islice(item_stream("train", no_words, voices, cfg), 300)]
+    assert a == b  # words_fraction=0: older corpora resume unchanged
+
+    cfg = dataclasses.replace(cfg, words_fraction=1.0)
+    for split in ("train", "test"):
+        items = list(itertools.islice(item_stream(split, pools, voices, cfg), 600))
+        speech = [it for it in items if it.text]
+        assert len(speech) > 500  # non-speech clips still come at their own share
+        shares = source_shares(pools, split, [it.text for it in speech])
+        assert 0.15 < shares["letters"] < 0.35 and 0.15 < shares["spelled"] < 0.35, shares
+        assert shares.get("words", 0) + shares.get("short", 0) > 0.4, shares
+        for it in speech:
+            task = it.task("out", cfg)
+            if len(it.text) == 1 or it.text in pools.spelled[split]:
+                # a letter is read by its name and its transcript is the letter
+                assert it.say and task["text"] == it.say != it.text
+                assert len(it.say.split()) >= len(it.text.split())
+                assert it.say.split()[0] in (*LETTER_NAMES.values(), "double", "zed")
+            else:
+                assert " " not in it.text and task["text"] == it.text and it.say is None
+                assert split_of(it.text) == split  # words are split by text like sentences
+        assert len({it.text for it in speech if len(it.text) == 1}) > 20  # the alphabet

@@ -65,6 +65,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nonspeech-fraction", type=float, default=0.05, metavar="F",
                    help="share of non-speech clips with an empty transcript in every split: "
                         "silence, noise, mains hum, clicks, music-like tones (default: 0.05)")
+    p.add_argument("--words-fraction", type=float, default=0.0, metavar="F",
+                   help="share of isolated items in every split: a frequent word said alone, a "
+                        "letter said by its name ('b', read 'bee'), or a word or code spelled "
+                        "letter by letter ('c a t'); half words, a quarter each letters and "
+                        "spellings (default: 0; 1 makes a corpus of them only, e.g. "
+                        "--out data/words --hours 2 --words-fraction 1, to train beside "
+                        "another with nnasr train --train A/train.jsonl data/words/train.jsonl)")
     p.add_argument("--engine-weights", default=None, metavar="G=W,...",
                    help="training split: change the relative share of voice groups (kokoro, "
                         "kokoro-blend, rhvoice, piper, espeak-ng, mbrola, mbrola-accented, flite, "
@@ -165,6 +172,8 @@ def _check_args(args: argparse.Namespace) -> None:
                                       + args.everyday_fraction) > 1.0:
         raise UserError("--everyday-fraction must be at least 0, and with --short-fraction "
                         "and --gloss-fraction at most 1")
+    if not 0.0 <= args.words_fraction <= 1.0:
+        raise UserError("--words-fraction must be between 0 and 1")
     if not 0.0 <= args.nonspeech_fraction < 1.0:
         raise UserError("--nonspeech-fraction must be at least 0 and below 1")
     if args.min_duration >= args.max_duration:
@@ -289,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         max_sentences=args.max_sentences, short_fraction=args.short_fraction,
         gloss_fraction=args.gloss_fraction, everyday_fraction=args.everyday_fraction,
         nonspeech_fraction=args.nonspeech_fraction, engine_weights=args.engine_weights,
-        cache=_cache(args.cache),
+        words_fraction=args.words_fraction, cache=_cache(args.cache),
         min_duration=args.min_duration, max_duration=args.max_duration,
         progress=not args.no_progress,
     )

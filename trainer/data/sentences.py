@@ -15,6 +15,11 @@ Sources, in order of use:
   English fortunes only).
 * Short utterances: the most frequent single words of WordNet's sense-tagged
   ``cntlist.rev``, numbers (cardinals, years, digit strings), and 2-3 word commands.
+* Isolated words and spelling (``TextPools.words``, every split): wordfreq's most frequent
+  words alone (WordNet's common words where PyPI ``wordfreq`` is not installed), and
+  letters spelled one by one: common short words ("c a t") and letter codes ("j k").
+  ``nnasr synth --words-fraction F`` draws that share of the utterances from them, and
+  single letters (a closed set, the same in every split) among them.
 * Everyday text (``TextPools.everyday``, every split): what people say to a voice
   assistant and dictate, from the project's own templates and vocabularies
   (:mod:`trainer.data.everyday`): about 50 000 distinct commands, questions, numbers,
@@ -37,7 +42,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .everyday import everyday_texts
+from .everyday import everyday_texts, top_english_words
 from .text import is_speakable, normalize_text
 
 WORDNET_DIRS = ("/usr/share/wordnet", "/usr/share/wordnet/dict", "/usr/lib/wordnet")
@@ -222,11 +227,16 @@ LONG_SOURCE = "wordnet_examples_fortunes"
 
 def source_shares(pools: TextPools, split: str, texts: list[str]) -> dict[str, float]:
     """The share of ``texts`` (a split's manifest texts) from each pool: ``everyday``,
-    ``short``, ``gloss`` and the WordNet example and fortune sentences (``LONG_SOURCE``)."""
+    ``short``, ``gloss``, ``words`` (said alone; a word that is also a short utterance
+    counts as ``short``), ``spelled``, ``letters`` and the WordNet example and fortune sentences (``LONG_SOURCE``)."""
     sets = {"everyday": set(pools.everyday.get(split, [])), "short": set(pools.short.get(split, [])),
-            "gloss": set(pools.gloss) if split == "train" else set()}
+            "gloss": set(pools.gloss) if split == "train" else set(),
+            "words": set(pools.words.get(split, [])), "spelled": set(pools.spelled.get(split, []))}
     c: Counter[str] = Counter()
     for t in texts:
+        if len(t) == 1:  # a letter said by its name (``words_fraction``)
+            c["letters"] += 1
+            continue
         c[next((k for k, st in sets.items() if t in st), LONG_SOURCE)] += 1
     return {k: round(v / len(texts), 4) for k, v in sorted(c.items())} if texts else {}
 
@@ -245,6 +255,8 @@ class TextPools:
     short: dict[str, list[str]] = field(default_factory=dict)
     gloss: list[str] = field(default_factory=list)  # train only
     everyday: dict[str, list[str]] = field(default_factory=dict)  # every split, any length
+    words: dict[str, list[str]] = field(default_factory=dict)  # isolated words, every split
+    spelled: dict[str, list[str]] = field(default_factory=dict)  # "c a t": letters one by one
     sources: dict[str, int] = field(default_factory=dict)
     dropped_unspeakable: int = 0
     duplicates: int = 0
@@ -257,6 +269,8 @@ class TextPools:
         out["train"]["glosses"] = len(self.gloss)
         for s in SPLITS:
             out[s]["everyday"] = len(self.everyday.get(s, []))
+            out[s]["words"] = len(self.words.get(s, []))
+            out[s]["spelled"] = len(self.spelled.get(s, []))
         return out
 
 
@@ -339,4 +353,50 @@ def _build_text_pools(max_sentences: int | None, max_words: int) -> TextPools:
             pools.long[s] = pools.long[s][:cap]
             pools.everyday[s] = pools.everyday[s][:cap]
         pools.gloss = pools.gloss[:max_sentences]
+    _add_isolated_words(pools, common)
     return pools
+
+
+ISOLATED_WORDS = 20000  # wordfreq's most frequent words said alone
+SPELLED_WORD_LEN = (2, 7)  # common words spelled letter by letter: 2 to 7 letters
+LETTER_CODES = 4000  # random 2-4 letter codes ("j k", "b b c") before the split
+
+
+def isolated_word_list(vocabulary: set[str], n: int = ISOLATED_WORDS) -> list[str]:
+    """The ``n`` most frequent English words (PyPI ``wordfreq``) of two or more letters
+    that also occur in ``vocabulary`` (the words of the corpus's sentences: this leaves out
+    acronyms a voice would spell, slang and web words); [] when wordfreq is not installed."""
+    words = top_english_words(n) or []
+    return [w for w in words if len(w) > 1 and w.isalpha() and w in vocabulary and is_speakable(w)]
+
+
+def _add_isolated_words(pools: TextPools, common: list[str]) -> None:
+    """Fill ``pools.words`` (words said alone) and ``pools.spelled`` (words and letter
+    codes spelled letter by letter), each split by the hash of its text like every other
+    text. Words said alone may also be short utterances in ``pools.short``; they are the
+    same transcript, so sharing them across pools keeps every split text-disjoint."""
+    import random
+
+    vocabulary = {w for texts in (*pools.long.values(), *pools.everyday.values(), pools.gloss)
+                  for t in texts for w in t.split()}
+    words = isolated_word_list(vocabulary) or [w for w in common if " " not in w and len(w) > 1]
+    pools.sources["isolated_words"] = len(words)
+    pools.words = {s: [] for s in SPLITS}
+    pools.spelled = {s: [] for s in SPLITS}
+    seen: set[str] = set()
+    for w in words:
+        t = normalize_text(w)
+        if t and t not in seen and " " not in t:
+            seen.add(t)
+            pools.words[split_of(t)].append(t)
+    spell = [" ".join(w) for w in words[:5000] if SPELLED_WORD_LEN[0] <= len(w) <= SPELLED_WORD_LEN[1]]
+    rng = random.Random(1234)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    spell += [" ".join(rng.choice(letters) for _ in range(rng.randint(2, 4)))
+              for _ in range(LETTER_CODES)]
+    done: set[str] = set()
+    for t in spell:
+        if t not in done:
+            done.add(t)
+            pools.spelled[split_of(t)].append(t)
+    pools.sources["spelled"] = len(done)

@@ -21,6 +21,7 @@ from . import audio as A
 from .nonspeech import DURATION_RANGE as NONSPEECH_DURATION
 from .nonspeech import KINDS as NONSPEECH_KINDS
 from .sentences import SPLITS, TextPools
+from .text import spelled_speech
 from .voices import ENGINE_WEIGHTS, Voice, discover_voices, weight_group
 
 SPEC_VERSION = 1
@@ -49,6 +50,7 @@ class SynthConfig:
     gloss_fraction: float = 0.0  # train only: share of WordNet gloss clauses
     everyday_fraction: float = 0.0  # every split: share of everyday (assistant, dictation) text
     nonspeech_fraction: float = 0.0  # every split: share of non-speech clips (empty transcript)
+    words_fraction: float = 0.0  # every split: share of isolated words, letters and spellings
     engine_weights: dict[str, float] | None = None  # train: overrides of voices.ENGINE_WEIGHTS
     cache: str | None = None  # audio lives in CACHE/audio (out/audio links there), shared by runs
     min_duration: float = 0.3
@@ -141,17 +143,18 @@ class Item:
     aug: dict
     key: str
     relpath: str
+    say: str | None = None  # what the voice reads when it is not the transcript (letter names)
 
     def est_seconds(self) -> float:
         if "nonspeech_s" in self.aug:
             return float(self.aug["nonspeech_s"])
         sp = float(self.aug.get("speed", 1.0))
         pad = sum(self.aug.get("pad", [0.1, 0.1]))
-        return (0.058 * len(self.text) + 0.25) / self.rate / sp + pad
+        return (0.058 * len(self.say or self.text) + 0.25) / self.rate / sp + pad
 
     def task(self, out: str, cfg: SynthConfig) -> dict:
         return {
-            "key": self.key, "text": self.text, "voice": self.voice.to_dict(),
+            "key": self.key, "text": self.say or self.text, "voice": self.voice.to_dict(),
             "rate": self.rate, "pitch": self.pitch, "aug": self.aug,
             "path": os.path.join(out, self.relpath),
             "min_duration": cfg.min_duration, "max_duration": cfg.max_duration,
@@ -182,7 +185,26 @@ def _draws(cfg: SynthConfig, split: str, i: int) -> tuple[float, float, float, f
     return u, vpos, rate, pitch, A.sample_augmentation(rng, aug_cfg)
 
 
-def _spec_key(text: str, voice_id: str, rate: float, pitch: float, aug: dict) -> str:
+# Isolated items (``words_fraction``): a word said alone, a letter by its name, or a word
+# or code spelled letter by letter, in these shares.
+ISOLATED_SHARES = {"word": 0.5, "letter": 0.25, "spelled": 0.25}
+
+
+def _isolated(rng: np.random.Generator, it_words: Iterator[str] | None,
+              it_spelled: Iterator[str] | None) -> tuple[str, str | None]:
+    """One isolated item: its transcript and, for letters, what the voice reads."""
+    u = rng.random()
+    british_z = bool(rng.random() < 0.5)
+    if u < ISOLATED_SHARES["word"] and it_words is not None:
+        return next(it_words), None
+    if u < ISOLATED_SHARES["word"] + ISOLATED_SHARES["letter"] or it_spelled is None:
+        text = "abcdefghijklmnopqrstuvwxyz"[int(rng.integers(26))]
+    else:
+        text = next(it_spelled)
+    return text, spelled_speech(text, british_z)
+
+
+def _spec_key(text: str | list[str], voice_id: str, rate: float, pitch: float, aug: dict) -> str:
     spec = json.dumps([SPEC_VERSION, text, voice_id, rate, pitch, aug], sort_keys=True)
     return hashlib.sha1(spec.encode()).hexdigest()[:12]
 
@@ -256,6 +278,10 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
     everyday = (pools.everyday.get(split) or []) if cfg.everyday_fraction > 0 else []
     it_every = _cycle(everyday, cfg.seed, code, 5) if everyday else None
     g0 = cfg.short_fraction + (cfg.gloss_fraction if split == "train" else 0.0)
+    words = (pools.words.get(split) or pools.short.get(split) or []) if cfg.words_fraction > 0 else []
+    it_words = _cycle(words, cfg.seed, code, 7) if words else None
+    spelled = (pools.spelled.get(split) or []) if cfg.words_fraction > 0 else []
+    it_spelled = _cycle(spelled, cfg.seed, code, 8) if spelled else None
     weights = voice_weights(voices, split, cfg.engine_weights)
     cum = np.cumsum(weights)
     i = 0
@@ -273,14 +299,19 @@ def item_stream(split: str, pools: TextPools, voices: list[Voice], cfg: SynthCon
         else:
             text = next(it_long)
         v = voices[min(len(voices) - 1, int(np.searchsorted(cum, vpos * cum[-1])))]
+        say = None
+        if cfg.words_fraction > 0:
+            w = np.random.default_rng([cfg.seed, code, 7, i])
+            if w.random() < cfg.words_fraction:
+                text, say = _isolated(w, it_words, it_spelled)
         if cfg.nonspeech_fraction > 0:
             ns = np.random.default_rng([cfg.seed, code, 6, i])
             if ns.random() < cfg.nonspeech_fraction:
                 kind = NONSPEECH_KINDS[int(ns.integers(len(NONSPEECH_KINDS)))]
                 dur = round(float(ns.uniform(*NONSPEECH_DURATION)), 2)
                 v = Voice(f"nonspeech:{kind}", "nonspeech", kind, split, "nonspeech")
-                text, aug = "", {**aug, "nonspeech_s": dur}
-        key = _spec_key(text, v.id, rate, pitch, aug)
+                text, say, aug = "", None, {**aug, "nonspeech_s": dur}
+        key = _spec_key(text if say is None else [text, say], v.id, rate, pitch, aug)
         rel = f"audio/{split}/{i // 1000:04d}/{split}_{i:07d}_{key}.wav"
-        yield Item(split, i, text, v, rate, pitch, aug, key, rel)
+        yield Item(split, i, text, v, rate, pitch, aug, key, rel, say)
         i += 1

@@ -347,3 +347,25 @@ def is_speakable(text: str, max_words: int = 25, max_word_len: int = 18) -> bool
         if w.count("'") > 1:
             return False
     return True
+
+
+# How a voice is made to say a letter by its name: spelled as a word every engine's
+# letter-to-sound rules read the same way ("b" alone is "bee" to espeak-ng but may be
+# skipped or read as a sound by another engine; "a" alone is the article "uh").
+LETTER_NAMES = {
+    "a": "ay", "b": "bee", "c": "see", "d": "dee", "e": "ee", "f": "eff", "g": "gee",
+    "h": "aitch", "i": "eye", "j": "jay", "k": "kay", "l": "ell", "m": "em", "n": "en",
+    "o": "oh", "p": "pee", "q": "cue", "r": "are", "s": "ess", "t": "tee", "u": "you",
+    "v": "vee", "w": "double you", "x": "ex", "y": "why", "z": "zee",
+}
+
+
+def spelled_speech(text: str, british_z: bool = False) -> str:
+    """What a voice reads to spell ``text`` (normalized, letters separated by spaces)
+    letter by letter: each letter's name (normalized text, as every engine takes it).
+
+    >>> spelled_speech("c a t")
+    'see ay tee'
+    """
+    names = [("zed" if (c == "z" and british_z) else LETTER_NAMES[c]) for c in text.split()]
+    return " ".join(names)
