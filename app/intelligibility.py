@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from app.comparison import normalizer, word_error_rate
+from trainer.data.text import as_spelled
 
 
 def _sample(records: list[dict], per_voice: int, max_clips: int, seed: int,
@@ -80,6 +81,8 @@ def check(corpus: str, peer: str = "whisper-tiny", splits=("train", "dev", "test
         for i, r in enumerate(sample):
             hyp = norm(rec_peer.run_file(root / r["audio_filepath"]).text)
             ref = norm(r["text"])
+            if ref and all(len(w) == 1 for w in ref.split()):  # a letter or a spelling
+                hyp = as_spelled(hyp)
             rows.append((r, ref, hyp, word_error_rate([ref], [hyp]) or 0.0))
             if (i + 1) % 25 == 0:
                 log(f"intelligibility: {split} {i + 1}/{len(sample)} clips, {time.time() - t0:.0f} s")

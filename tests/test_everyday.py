@@ -145,3 +145,14 @@ def test_words_fraction_makes_isolated_words_letters_and_spellings():
                 assert " " not in it.text and task["text"] == it.text and it.say is None
                 assert split_of(it.text) == split  # words are split by text like sentences
         assert len({it.text for it in speech if len(it.text) == 1}) > 20  # the alphabet
+
+
+def test_letter_names_read_back_as_the_letters_they_spell():
+    from trainer.data.text import LETTER_NAMES, as_spelled, spelled_speech
+
+    for c in LETTER_NAMES:  # every letter: what the voice reads, scored back as the letter
+        assert as_spelled(spelled_speech(c)) == c
+        assert as_spelled(spelled_speech(c, british_z=True)) == c
+    assert as_spelled(spelled_speech("w x y z")) == "w x y z"
+    assert as_spelled("cat") == "c a t"  # a spelling heard as the word still scores per letter
+    assert spelled_speech("a b") == "ay bee"

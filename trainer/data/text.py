@@ -369,3 +369,27 @@ def spelled_speech(text: str, british_z: bool = False) -> str:
     """
     names = [("zed" if (c == "z" and british_z) else LETTER_NAMES[c]) for c in text.split()]
     return " ".join(names)
+
+
+_NAME_TO_LETTER = {**{n: c for c, n in LETTER_NAMES.items() if " " not in n},
+                   "zed": "z", "double u": "w", "double you": "w", "ay": "a", "eh": "a", "bea": "b",
+                   "be": "b", "sea": "c", "gee": "g", "jay": "j", "kay": "k", "el": "l", "oh": "o",
+                   "pea": "p", "queue": "q", "ar": "r", "tea": "t", "you": "u", "why": "y", "ex": "x"}
+
+
+def as_spelled(heard: str) -> str:
+    """A recognizer's normalized output for a spelled transcript, letter by letter: letter
+    names become letters ("bee ay tee" -> "b a t") and any other word is split into its
+    letters ("cat" -> "c a t"), so a spelling is scored letter by letter however it was
+    written.
+
+    >>> as_spelled("see ay tee")
+    'c a t'
+    >>> as_spelled("double you x")
+    'w x'
+    """
+    out: list[str] = []
+    words = heard.replace("double you", "w").replace("double u", "w").split()
+    for w in words:
+        out += [_NAME_TO_LETTER[w]] if w in _NAME_TO_LETTER else list(w.replace("'", ""))
+    return " ".join(out)
