@@ -171,13 +171,15 @@ model work"). Reproduce one row: `nnasr eval --model assets/models/aat.nnasr --m
 {parity}{curve_section(stored, fc)}
 ## What these models are good and bad at
 
-* They have heard **synthetic voices only**. On a new voice reading a new sentence they get most
-  words wrong (the test column); what they emit is phonetically close to the audio but often
-  not the right words ("we shuttered the window" -> "resharbed the window"). On real human speech
-  expect worse. Use them to exercise the pipeline, the NNA emulator and the latency tooling, and
-  as a starting point for more training, not to transcribe.
-* The quality bar of the product (WER <= 10 % on unseen voices) is **not met**
-  (`docs/experiments.md` has the measurements and what to try next); training
+* They have heard **synthetic voices only** (Kokoro, RHVoice, Piper and formant/diphone
+  voices). On a new voice reading a new sentence they get many words wrong (the test columns);
+  what they emit is often phonetically close to the audio but not the right words. On words
+  said alone and letters by new voices they do better than both peers (the words & letters
+  column); on real people they are behind pocketsphinx (the human dev column). Use them to
+  exercise the pipeline, the NNA emulator and the latency tooling, and as a starting point for
+  more training, not to transcribe.
+* The quality bars of the product (below pocketsphinx on people, WER <= 15 % on unseen voices)
+  are **not met** (`docs/experiments.md` has the measurements and what to try next); training
   resumes from the committed checkpoint (`assets/checkpoints/float.pt`).
 * To train on real speech: write JSONL manifests (`audio_filepath`, `text`, `duration`) or import
   LibriSpeech with `nnasr synth --from-librispeech DIR --out data/libri`, then
