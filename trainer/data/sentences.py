@@ -37,7 +37,9 @@ import functools
 import glob
 import hashlib
 import os
+import random
 import re
+import string
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -375,8 +377,6 @@ def _add_isolated_words(pools: TextPools, common: list[str]) -> None:
     codes spelled letter by letter), each split by the hash of its text like every other
     text. Words said alone may also be short utterances in ``pools.short``; they are the
     same transcript, so sharing them across pools keeps every split text-disjoint."""
-    import random
-
     vocabulary = {w for texts in (*pools.long.values(), *pools.everyday.values(), pools.gloss)
                   for t in texts for w in t.split()}
     words = isolated_word_list(vocabulary) or [w for w in common if " " not in w and len(w) > 1]
@@ -391,7 +391,7 @@ def _add_isolated_words(pools: TextPools, common: list[str]) -> None:
             pools.words[split_of(t)].append(t)
     spell = [" ".join(w) for w in words[:5000] if SPELLED_WORD_LEN[0] <= len(w) <= SPELLED_WORD_LEN[1]]
     rng = random.Random(1234)
-    letters = "abcdefghijklmnopqrstuvwxyz"
+    letters = string.ascii_lowercase
     spell += [" ".join(rng.choice(letters) for _ in range(rng.randint(2, 4)))
               for _ in range(LETTER_CODES)]
     done: set[str] = set()

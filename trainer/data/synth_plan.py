@@ -21,7 +21,7 @@ from . import audio as A
 from .nonspeech import DURATION_RANGE as NONSPEECH_DURATION
 from .nonspeech import KINDS as NONSPEECH_KINDS
 from .sentences import SPLITS, TextPools
-from .text import spelled_speech
+from .text import LETTER_NAMES, spelled_speech
 from .voices import ENGINE_WEIGHTS, Voice, discover_voices, weight_group
 
 SPEC_VERSION = 1
@@ -188,6 +188,7 @@ def _draws(cfg: SynthConfig, split: str, i: int) -> tuple[float, float, float, f
 # Isolated items (``words_fraction``): a word said alone, a letter by its name, or a word
 # or code spelled letter by letter, in these shares.
 ISOLATED_SHARES = {"word": 0.5, "letter": 0.25, "spelled": 0.25}
+ALPHABET = tuple(LETTER_NAMES)  # a-z
 
 
 def _isolated(rng: np.random.Generator, it_words: Iterator[str] | None,
@@ -198,7 +199,7 @@ def _isolated(rng: np.random.Generator, it_words: Iterator[str] | None,
     if u < ISOLATED_SHARES["word"] and it_words is not None:
         return next(it_words), None
     if u < ISOLATED_SHARES["word"] + ISOLATED_SHARES["letter"] or it_spelled is None:
-        text = "abcdefghijklmnopqrstuvwxyz"[int(rng.integers(26))]
+        text = ALPHABET[int(rng.integers(len(ALPHABET)))]
     else:
         text = next(it_spelled)
     return text, spelled_speech(text, british_z)

@@ -371,10 +371,11 @@ def spelled_speech(text: str, british_z: bool = False) -> str:
     return " ".join(names)
 
 
+# letter names as one word (``as_spelled`` turns "double you"/"double u" into "w" first), and
+# the homophones a recognizer writes for them
 _NAME_TO_LETTER = {**{n: c for c, n in LETTER_NAMES.items() if " " not in n},
-                   "zed": "z", "double u": "w", "double you": "w", "ay": "a", "eh": "a", "bea": "b",
-                   "be": "b", "sea": "c", "gee": "g", "jay": "j", "kay": "k", "el": "l", "oh": "o",
-                   "pea": "p", "queue": "q", "ar": "r", "tea": "t", "you": "u", "why": "y", "ex": "x"}
+                   "zed": "z", "eh": "a", "bea": "b", "be": "b", "sea": "c", "el": "l",
+                   "pea": "p", "queue": "q", "ar": "r", "tea": "t"}
 
 
 def as_spelled(heard: str) -> str:
