@@ -217,7 +217,7 @@ def checkpoint_facts(ck: Path, runs: Path) -> dict:
 
 
 def set_path(s: EvalSet, args) -> Path:
-    """Where an EvalSet's manifest is: under --data or --human, unless absolute."""
+    """Where an EvalSet's manifest is: under --data, --human or --words, unless absolute."""
     root = Path({"human": args.human, "words": args.words}.get(s.root, args.data))
     return Path(s.manifest) if Path(s.manifest).is_absolute() else root / s.manifest
 

@@ -52,7 +52,9 @@ def data_section(meta: dict, fc: dict, n_phases: int) -> str:
   `make models` (`nnasr synth --hours $HOURS --engine-weights $ENGINE_WEIGHTS`, scripts/make_models.sh):
   train {c.get('train_utterances', '?')} utterances, {c.get('train_hours', '?')} h,
   {c.get('train_voice_count', '?')} voices ({c.get('train_voices', '')}), augmented (speed, noise, reverb, microphone and
-  telephone channels, gain, soft clipping, babble; `docs/data.md`).
+  telephone channels, gain, soft clipping, babble; `docs/data.md`). AAT and CSP also train on the
+  corpus of words said alone, letters and spellings in `{meta.get('words', 'data/words')}` (`nnasr synth
+  --words-fraction 1 --hours $WORDS_HOURS`), whose test split is the words & letters column.
 * **Speaker-disjoint**: dev voices {', '.join(held.get('dev', []))}; test voices
   {', '.join(held.get('test', []))}. Test WER therefore measures an unseen voice reading an
   unseen sentence.
