@@ -305,6 +305,22 @@ def measure(args) -> dict:
     return {"meta": meta, "systems": systems}
 
 
+def _cells(update: dict) -> set[tuple[str, str]]:
+    return {(n, k) for n in update["systems_measured"] for k in update["sets_measured"]}
+
+
+def standing(updates: list[dict]) -> list[dict]:
+    """``updates`` (oldest first) without those whose every (system, set) figure a later one
+    measured again: the caption names only the commands whose figures still stand."""
+    later: set[tuple[str, str]] = set()
+    kept = []
+    for u in reversed(updates):
+        if not _cells(u) <= later:
+            kept.append(u)
+        later |= _cells(u)
+    return kept[::-1]
+
+
 def merge(stored: dict | None, new: dict, partial: bool) -> dict:
     """The figures to store after a measurement. A full one replaces ``stored``; a partial one
     (``--systems`` / ``--sets``) replaces only what it measured, keeps every other stored figure,
@@ -319,8 +335,8 @@ def merge(stored: dict | None, new: dict, partial: bool) -> dict:
         meta["float_checkpoint"] = nm["float_checkpoint"]
     if SETS[0].key in nm["sets_measured"] and "corpus" in nm:
         meta["corpus"] = nm["corpus"]
-    meta["updates"] = [*meta.get("updates", []), {k: nm[k] for k in (
-        "command", "date", "machine", "systems_measured", "sets_measured")}]
+    update = {k: nm[k] for k in ("command", "date", "machine", "systems_measured", "sets_measured")}
+    meta["updates"] = standing([*meta.get("updates", []), update])
     systems = {n: dict(r) for n, r in stored["systems"].items()}
     for name, r in new["systems"].items():
         old = systems.get(name, {})
@@ -440,7 +456,7 @@ def caption(stored: dict) -> str:
     label = {s.key: s.label for s in SETS}
     text = (f"`{m['command']}` on {m['date']} ({m['machine']}; {set_sizes(m)}; 160 ms chunks; "
             f"greedy unless the column says beam {APP_BEAM}, the apps' default).")
-    for u in m.get("updates", []):
+    for u in standing(m.get("updates", [])):
         text += (f" Then `{u['command']}` on {u['date']} ({u['machine']}) measured again "
                  f"{', '.join(u['systems_measured']) or 'no row'} on "
                  f"{', '.join(label.get(k, k) for k in u['sets_measured']) or 'no set'}.")

@@ -141,6 +141,21 @@ def test_a_partial_measurement_keeps_the_other_stored_figures(stored):
     assert old["meta"]["command"] in block and new["meta"]["command"] in block
     assert "measured again baseline-ptq, whisper-tiny on human dev" in block
     assert model_card.merge(old, new, partial=False) is new  # a full measurement replaces all
+    wider = copy.deepcopy(new)  # a later partial run that measures those figures again, and more
+    wider["meta"].update(command="python benchmarks/model_card.py --systems baseline-ptq whisper-tiny aat",
+                         systems_measured=["baseline-ptq", "whisper-tiny", "aat"])
+    wider["systems"]["aat"] = copy.deepcopy(new["systems"]["baseline-ptq"])
+    again = model_card.merge(merged, wider, partial=True)
+    commands = [u["command"] for u in again["meta"]["updates"]]
+    assert commands[-1] == wider["meta"]["command"] and new["meta"]["command"] not in commands
+    block = model_card.table_block(again)  # the superseded command is no longer named
+    assert new["meta"]["command"] + "`" not in block and wider["meta"]["command"] in block
+    narrower = copy.deepcopy(new)  # a later run of part of it: both still stand
+    narrower["meta"].update(command="python benchmarks/model_card.py --systems aat --sets human",
+                            systems_measured=["aat"])
+    narrower["systems"] = {"aat": wider["systems"]["aat"]}
+    assert [u["command"] for u in model_card.merge(again, narrower, partial=True)["meta"]["updates"]][-2:] == [
+        wider["meta"]["command"], narrower["meta"]["command"]]
 
 
 def test_the_table_goes_between_the_markers_only(tmp_path):
