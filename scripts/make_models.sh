@@ -18,6 +18,10 @@ ENGINE_WEIGHTS=${ENGINE_WEIGHTS-kokoro=0.07,kokoro-blend=0.07,rhvoice=0.3,piper=
 # beside the corpus: the corpus alone has almost no word said alone and no letter names
 WORDS=${WORDS:-data/words}
 WORDS_HOURS=${WORDS_HOURS:-4}  # 0: no such corpus
+# more of them, at trainer/data/voices.py's engine shares (Kokoro 40 % of the clips), seed 1:
+# 3.5 h in 11 min on 2 cores (docs/experiments.md)
+WORDS2=${WORDS2:-data/words2}
+WORDS2_HOURS=${WORDS2_HOURS:-3.5}  # 0: no such corpus
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
 REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (a predictor that memorized its sentences needed 600; docs/experiments.md)
 AAT_STEPS=${AAT_STEPS:-300}
@@ -41,6 +45,10 @@ if [ "$WORDS_HOURS" != 0 ]; then
   $NNASR synth --hours "$WORDS_HOURS" --dev-hours 0.05 --test-hours 0.05 --words-fraction 1 \
     --out "$WORDS" "${weights[@]}"
   train+=("$WORDS/train.jsonl")
+fi
+if [ "$WORDS2_HOURS" != 0 ]; then
+  $NNASR synth --hours "$WORDS2_HOURS" --dev-hours 0 --test-hours 0 --words-fraction 1 --seed 1 --out "$WORDS2"
+  train+=("$WORDS2/train.jsonl")
 fi
 
 # 2. float model (resumable). The committed checkpoint (trained on a GPU, docs/training.md)
