@@ -331,6 +331,8 @@ def merge(stored: dict | None, new: dict, partial: bool) -> dict:
     meta = dict(stored["meta"])
     for k in ("utterances", "minutes", "nonspeech_clips"):
         meta[k] = {**meta.get(k, {}), **nm.get(k, {})}
+    if nm.get("wall_seconds"):  # a partial run inside `make models` states the recipe's time
+        meta["wall_seconds"] = nm["wall_seconds"]
     if "float" in nm["systems_measured"] and "float_checkpoint" in nm:
         meta["float_checkpoint"] = nm["float_checkpoint"]
     if SETS[0].key in nm["sets_measured"] and "corpus" in nm:

@@ -137,6 +137,10 @@ def test_a_partial_measurement_keeps_the_other_stored_figures(stored):
     assert list(base["results"]) == [s.key for s in model_card.SETS if s.key in base["results"]]
     assert merged["meta"]["utterances"] == {**old["meta"]["utterances"], "human": 120}
     assert merged["meta"]["float_checkpoint"] == old["meta"]["float_checkpoint"]  # float not measured
+    assert merged["meta"].get("wall_seconds") == old["meta"].get("wall_seconds")  # none stated: kept
+    timed = copy.deepcopy(new)
+    timed["meta"]["wall_seconds"] = 1234  # `make models` with CARD_ARGS states the recipe's time
+    assert model_card.merge(old, timed, partial=True)["meta"]["wall_seconds"] == 1234
     block = model_card.table_block(merged)
     assert old["meta"]["command"] in block and new["meta"]["command"] in block
     assert "measured again baseline-ptq, whisper-tiny on human dev" in block
