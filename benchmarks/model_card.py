@@ -458,7 +458,7 @@ def caption(stored: dict) -> str:
     label = {s.key: s.label for s in SETS}
     text = (f"`{m['command']}` on {m['date']} ({m['machine']}; {set_sizes(m)}; 160 ms chunks; "
             f"greedy unless the column says beam {APP_BEAM}, the apps' default).")
-    for u in standing(m.get("updates", [])):
+    for u in m.get("updates", []):  # merge keeps only the standing ones
         text += (f" Then `{u['command']}` on {u['date']} ({u['machine']}) measured again "
                  f"{', '.join(u['systems_measured']) or 'no row'} on "
                  f"{', '.join(label.get(k, k) for k in u['sets_measured']) or 'no set'}.")
