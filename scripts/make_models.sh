@@ -19,7 +19,7 @@ ENGINE_WEIGHTS=${ENGINE_WEIGHTS-kokoro=0.07,kokoro-blend=0.07,rhvoice=0.3,piper=
 WORDS=${WORDS:-data/words}
 WORDS_HOURS=${WORDS_HOURS:-4}  # 0: no such corpus
 # more of them, at trainer/data/voices.py's engine shares (Kokoro 40 % of the clips), seed 1:
-# 3.5 h in 11 min on 2 cores (docs/experiments.md)
+# 3.5 h, 6,958 clips, in 18.6 min on 2 cores (docs/experiments.md)
 WORDS2=${WORDS2:-data/words2}
 WORDS2_HOURS=${WORDS2_HOURS:-3.5}  # 0: no such corpus
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
