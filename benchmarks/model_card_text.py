@@ -55,7 +55,8 @@ def data_section(meta: dict, fc: dict, n_phases: int) -> str:
   telephone channels, gain, soft clipping, babble; `docs/data.md`). AAT and CSP also train on the
   corpus of words said alone, letters and spellings in `{meta.get('words', 'data/words')}` (`nnasr synth
   --words-fraction 1 --hours $WORDS_HOURS`), whose test split is the words & letters column,
-  and in `data/words2` (`--words-fraction 1 --seed 1 --hours $WORDS2_HOURS`, training split only).
+  and in the further words corpora of `$MORE_WORDS` (`--words-fraction 1 --seed SEED --hours HOURS`
+  for each `DIR:SEED:HOURS`, training splits only).
 * **Speaker-disjoint**: dev voices {', '.join(held.get('dev', []))}; test voices
   {', '.join(held.get('test', []))}. Test WER therefore measures an unseen voice reading an
   unseen sentence.

@@ -18,10 +18,10 @@ ENGINE_WEIGHTS=${ENGINE_WEIGHTS-kokoro=0.07,kokoro-blend=0.07,rhvoice=0.3,piper=
 # beside the corpus: the corpus alone has almost no word said alone and no letter names
 WORDS=${WORDS:-data/words}
 WORDS_HOURS=${WORDS_HOURS:-4}  # 0: no such corpus
-# more of them, at trainer/data/voices.py's engine shares (Kokoro 40 % of the clips), seed 1:
-# 3.5 h, 6,958 clips, in 18.6 min on 2 cores (docs/experiments.md)
-WORDS2=${WORDS2:-data/words2}
-WORDS2_HOURS=${WORDS2_HOURS:-3.5}  # 0: no such corpus
+# more of them, training splits only, at trainer/data/voices.py's engine shares (Kokoro 40 % of
+# the clips), each with its own seed (new draws of words and voices), as DIR:SEED:HOURS; data/words2:
+# 6,958 clips in 18.6 min on 2 cores (docs/experiments.md). '' : none
+MORE_WORDS=${MORE_WORDS-data/words2:1:3.5 data/words3:2:4}
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
 REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (a predictor that memorized its sentences needed 600; docs/experiments.md)
 AAT_STEPS=${AAT_STEPS:-300}
@@ -46,10 +46,11 @@ if [ "$WORDS_HOURS" != 0 ]; then
     --out "$WORDS" "${weights[@]}"
   train+=("$WORDS/train.jsonl")
 fi
-if [ "$WORDS2_HOURS" != 0 ]; then
-  $NNASR synth --hours "$WORDS2_HOURS" --dev-hours 0 --test-hours 0 --words-fraction 1 --seed 1 --out "$WORDS2"
-  train+=("$WORDS2/train.jsonl")
-fi
+for spec in $MORE_WORDS; do
+  IFS=: read -r dir seed hours <<< "$spec"
+  $NNASR synth --hours "$hours" --dev-hours 0 --test-hours 0 --words-fraction 1 --seed "$seed" --out "$dir"
+  train+=("$dir/train.jsonl")
+done
 
 # 2. float model (resumable). The committed checkpoint (trained on a GPU, docs/training.md)
 #    seeds it; FLOAT_MINUTES>0 trains it further here (on a GPU: scripts/gpu_train.sh).
