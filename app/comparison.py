@@ -73,6 +73,71 @@ def utterance_errors(ref: str, hyp: str) -> dict:
             "wer": (o.substitutions + o.deletions + o.insertions) / n}
 
 
+# --- how sure a WER is -------------------------------------------------------------------
+# Bootstrap over utterances (Bisani & Ney, "Bootstrap estimates for confidence intervals in
+# ASR performance evaluation", ICASSP 2004): a set of 123 clips and 190 words, like the human
+# dev set, moves by several points when a handful of clips change. Resampling whole utterances
+# keeps the words of one clip together (their errors are not independent).
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_LEVEL = 0.95
+
+
+def _resampled_sums(columns: list[np.ndarray], n: int, seed: int):
+    """Yield, in batches, the sums of each column over ``n`` resamples (with replacement) of
+    the utterances; the same resamples for every column (what makes the bootstrap paired)."""
+    rng = np.random.default_rng(seed)
+    size = len(columns[0])
+    batch = max(1, min(n, 2_000_000 // max(size, 1)))
+    done = 0
+    while done < n:
+        k = min(batch, n - done)
+        counts = rng.multinomial(size, np.full(size, 1.0 / size), size=k).astype(np.float64)
+        yield [counts @ c for c in columns]
+        done += k
+
+
+def _interval(v: np.ndarray, level: float) -> tuple[float, float]:
+    lo, hi = np.quantile(v, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def wer_interval(errors, words, *, n: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL,
+                 seed: int = 0) -> tuple[float, float] | None:
+    """Percentile-bootstrap interval of a corpus WER (fraction) from per-utterance word errors
+    (S + D + I) and reference words; None without reference words."""
+    e, w = np.asarray(errors, np.float64), np.asarray(words, np.float64)
+    if w.sum() <= 0:
+        return None
+    wers = [se / np.maximum(sw, 1.0) for se, sw in _resampled_sums([e, w], n, seed)]
+    return _interval(np.concatenate(wers), level)
+
+
+def wer_difference(errors_a, errors_b, words, *, n: int = BOOTSTRAP_RESAMPLES,
+                   level: float = BOOTSTRAP_LEVEL, seed: int = 0) -> dict | None:
+    """Paired bootstrap of WER(b) - WER(a), two systems' word errors on the same utterances:
+    ``diff`` (fraction), ``ci`` (its interval at ``level``: one that excludes 0 says the
+    difference is more than this audio's sampling noise) and ``p_b_lower`` (the share of
+    resamples in which b has the lower WER). None without reference words."""
+    a, b = np.asarray(errors_a, np.float64), np.asarray(errors_b, np.float64)
+    w = np.asarray(words, np.float64)
+    if not (len(a) == len(b) == len(w)):
+        raise ValueError("wer_difference: the systems must be scored on the same utterances")
+    if w.sum() <= 0:
+        return None
+    diffs = [(sb - sa) / np.maximum(sw, 1.0) for sa, sb, sw in _resampled_sums([a, b, w], n, seed)]
+    d = np.concatenate(diffs)
+    return {"diff": float((b.sum() - a.sum()) / w.sum()), "ci": list(_interval(d, level)),
+            "level": level, "p_b_lower": float(np.mean(d < 0)), "resamples": n}
+
+
+def utterance_error_counts(utterances: list[dict]) -> tuple[list[int], list[int]]:
+    """(word errors, reference words) per utterance with a reference, from
+    :func:`utterance_errors` dicts (``ModelRun.utterances()``); clips without one count 0."""
+    errs = [(u["substitutions"] + u["deletions"] + u["insertions"]) if u["ref_words"] else 0
+            for u in utterances]
+    return errs, [u["ref_words"] or 0 for u in utterances]
+
+
 # --- manifests ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Item:
@@ -204,16 +269,29 @@ def ratios(metrics: dict, base: dict) -> dict:
     return out
 
 
+def wer_spread(runs: list[ModelRun]) -> list[dict]:
+    """Per run: ``wer_ci`` (bootstrap interval of its WER over the utterances) and, for every
+    run after the first, ``wer_vs_first`` (paired bootstrap of its WER minus the first run's,
+    :func:`wer_difference`). Nulls without references."""
+    counts = [utterance_error_counts(r.utterances()) for r in runs]
+    out = []
+    for i, (errs, words) in enumerate(counts):
+        ci = wer_interval(errs, words)
+        vs = wer_difference(counts[0][0], errs, words) if i else None
+        out.append({"wer_ci": list(ci) if ci else None, "wer_vs_first": vs})
+    return out
+
+
 def to_json(runs: list[ModelRun], n_files: int, failed: list[str],
             unavailable: dict[str, str] | None = None) -> dict:
     """Every row (model or peer) has the same keys; a key that means nothing for a row
     (a peer's sparsity, modeled NNA latency) is null."""
     base = runs[0].metrics() if runs else {}
     rows = []
-    for r in runs:
+    for r, spread in zip(runs, wer_spread(runs), strict=True):
         m = r.metrics()
         rows.append({
-            **r.facts.to_dict(), **m,
+            **r.facts.to_dict(), **m, **spread,
             "kind": r.kind, "streaming": r.streaming, "about": r.about,
             "host_ms_measured": True, "modeled_nna_ms_measured": False,
             "chunks": len(r.host_ms), "compute_s": round(r.compute_ms / 1000.0, 4),
@@ -235,17 +313,21 @@ def table(runs: list[ModelRun], title: str):
     from app.models import human_bytes
 
     base = runs[0].metrics()
+    spread = wer_spread(runs)
     caption = (f"host ms: measured on this machine, per chunk; NNA ms: modeled by the cost model "
                f"(-: a peer, no NNA); RTF: measured compute ÷ audio; WER/CER after the same "
-               f"text normalization; ×r: ratio to {runs[0].facts.name}")
+               f"text normalization; ×r: ratio to {runs[0].facts.name}; WER 95% CI: bootstrap "
+               f"over the utterances; Δ: paired bootstrap of the WER difference to "
+               f"{runs[0].facts.name}, points, [95% CI]: an interval without 0 is more than "
+               f"this audio's sampling noise")
     for r in runs:
         if r.kind == "peer" and r.about:
             caption += f"\n{r.facts.name}: {r.about}"
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
               caption=caption, caption_justify="left")
     t.add_column("model", style="bold", no_wrap=True)
-    for col in ("WER", "CER", "size", "sparsity", "streaming", "host ms\np50 / p95",
-                "NNA ms\np50 / p95", "RTF"):
+    for col in ("WER", "WER 95% CI", "CER", "size", "sparsity", "streaming",
+                "host ms\np50 / p95", "NNA ms\np50 / p95", "RTF"):
         t.add_column(col, justify="right", no_wrap=True)
 
     def x(r: float | None) -> str:
@@ -257,11 +339,20 @@ def table(runs: list[ModelRun], title: str):
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.1f}%"
 
+    def interval(ci: list | None) -> str:
+        return "-" if ci is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+
+    def delta(vs: dict | None) -> str:
+        if vs is None:
+            return ""
+        lo, hi = vs["ci"]
+        return f"Δ {100 * vs['diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
     for i, run in enumerate(runs):
         m = run.metrics()
         t.add_row(
             run.facts.name + (" (peer)" if run.kind == "peer" else ""),
-            pct(m["wer"]), pct(m["cer"]),
+            pct(m["wer"]), interval(spread[i]["wer_ci"]), pct(m["cer"]),
             human_bytes(m["file_bytes"]),
             pct(m["sparsity"]),
             "yes" if run.streaming else "no",
@@ -272,7 +363,8 @@ def table(runs: list[ModelRun], title: str):
         if i:
             q = ratios(m, base)
             t.add_row(
-                "", x(q["wer"]), x(q["cer"]), x(q["file_bytes"]), "", "",
+                "", x(q["wer"]), delta(spread[i]["wer_vs_first"]), x(q["cer"]),
+                x(q["file_bytes"]), "", "",
                 pair(x(q["host_ms_p50"]), x(q["host_ms_p95"])),
                 pair(x(q["modeled_nna_ms_p50"]), x(q["modeled_nna_ms_p95"])),
                 x(q["rtf"]), style="dim",

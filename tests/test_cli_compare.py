@@ -38,6 +38,7 @@ def test_table(setup, capsys):
     for col in ("WER", "size", "sparsity", "host ms", "NNA ms", "RTF", "p50 / p95"):
         assert col in out
     assert "×" in out  # ratios to the first model
+    assert "WER 95% CI" in out and "Δ " in out  # how sure each WER and each difference is
     assert "measured" in out and "modeled" in out
 
 
@@ -58,6 +59,15 @@ def test_json_and_plot(setup, capsys, tmp_path):
         assert m["modeled_nna_ms_p50"] > 0 and m["modeled_nna_ms_measured"] is False
         assert m["rtf"] > 0 and m["audio_s"] == pytest.approx(4.0, abs=0.2)
     assert all(v == pytest.approx(1.0) for v in first["ratios_vs_first"].values() if v is not None)
+    # how sure each WER is: its bootstrap interval holds it; the difference to the first row
+    # is the difference of the two WERs, inside its own interval
+    for m in d["models"]:
+        lo, hi = m["wer_ci"]
+        assert lo <= m["wer"] <= hi
+    assert first["wer_vs_first"] is None
+    vs = second["wer_vs_first"]
+    assert vs["diff"] == pytest.approx(second["wer"] - first["wer"])
+    assert vs["ci"][0] <= vs["diff"] <= vs["ci"][1] and 0 <= vs["p_b_lower"] <= 1
     assert second["ratios_vs_first"]["file_bytes"] == pytest.approx(
         second["file_bytes"] / first["file_bytes"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

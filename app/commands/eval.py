@@ -176,6 +176,11 @@ def _report(args, r) -> int:
              + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
                 f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))
           + f"  [{args.mode}]")
+    ci = _wer_interval(r)
+    if ci is not None:
+        d["wer_ci"] = list(ci)
+        print(f"  WER 95% CI {ci[0]:.1%} to {ci[1]:.1%} (bootstrap over the {r.utterances} "
+              f"utterances: how far this set's sampling noise moves the figure)")
     for name, groups in (("by_voice", r.by_voice), ("by_condition", r.by_condition)):
         if getattr(args, name):
             d[name] = groups()
@@ -190,3 +195,12 @@ def _report(args, r) -> int:
         else:
             Path(args.json).write_text(s)
     return 0
+
+
+def _wer_interval(r) -> tuple[float, float] | None:
+    """Bootstrap interval of ``r``'s WER over its utterances (app.comparison.wer_interval)."""
+    from app.comparison import normalizer, utterance_error_counts, utterance_errors, wer_interval
+
+    norm = normalizer()
+    utts = [utterance_errors(norm(u["ref"]), norm(u["hyp"] or "")) for u in r.per_utterance]
+    return wer_interval(*utterance_error_counts(utts)) if utts else None
