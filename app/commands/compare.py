@@ -4,7 +4,9 @@ One run, models (and peers: pocketsphinx, whisper tiny.en) interleaved on the sa
 Reports WER and CER (with a manifest's reference texts, every system's text through the same
 normalizer), size on disk, sparsity, streaming or not, p50/p95 per-chunk host latency
 (measured) and NNA latency (modeled; peers have none), and RTF, each with its ratio to the
-first model. ``--json`` adds every system's per-utterance texts and errors.
+first model; each WER with its bootstrap interval and, after the first row, the paired
+bootstrap of its difference to the first. ``--json`` adds every system's per-utterance texts
+and errors.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ examples:
   nnasr compare --models baseline-ptq aat-csp --peers pocketsphinx whisper-tiny \\
       --manifest data/human/dev.jsonl
   nnasr compare --models aat-csp --peers whisper-tiny --manifest M.jsonl --json > out.json
+
+WER 95% CI: a bootstrap over the utterances; under each row after the first, Δ is its WER
+minus the first row's, in points, with its paired-bootstrap 95% interval: an interval that
+holds 0 is a difference this audio cannot tell from noise (small sets: a few clips move WER
+by points).
 """
 
 

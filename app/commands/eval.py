@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = (
         "WER and CER (jiwer; both sides normalized by trainer.data.text.normalize_text), substitution/\n"
         "deletion/insertion counts, RTF and per-chunk latency of an engine model (.nnasr) or a\n"
-        "torch checkpoint (.pt, exported in memory) on a JSONL manifest.\n\n"
+        "torch checkpoint (.pt, exported in memory) on a JSONL manifest; under the WER, its 95% interval\n"
+        "by a bootstrap over the utterances (how far the set's sampling noise moves it).\n\n"
         "examples:\n"
         "  nnasr eval --model assets/models/aat.nnasr --manifest data/corpus/test.jsonl\n"
         "  nnasr eval --model runs/float/last.pt --manifest data/corpus/test.jsonl --mode float\n"
