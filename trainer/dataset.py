@@ -134,11 +134,13 @@ def load_features(manifest: str | os.PathLike, sp, cfg: FrontendConfig | None = 
                 keep.append(i)
         lens = [len(f) for f in feats_list]
         feats = np.concatenate(feats_list) if feats_list else np.zeros((0, cfg.n_mels), np.float16)
-        tmp = str(npy) + ".tmp.npy"
+        # per-process temporary names: ranks of a torchrun job may build the same cache at
+        # once; each writes its own file and the atomic replaces leave one whole copy
+        tmp = f"{npy}.tmp{os.getpid()}.npy"
         np.save(tmp, feats)
         os.replace(tmp, npy)
         meta = {"keep": keep, "lengths": lens, "errors": errors[:50], "n_errors": len(errors)}
-        tmpj = str(meta_path) + ".tmp"
+        tmpj = f"{meta_path}.tmp{os.getpid()}"
         Path(tmpj).write_text(json.dumps(meta))
         os.replace(tmpj, meta_path)
     lens = meta["lengths"]
