@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.audio import load_audio
 from engine.frontend import FrontendConfig, compute_features
-from trainer.data.manifest import read_manifest
+from trainer.data.manifest import read_manifest, write_json_atomic
 
 
 def _feat_worker(args):
@@ -140,9 +140,7 @@ def load_features(manifest: str | os.PathLike, sp, cfg: FrontendConfig | None = 
         np.save(tmp, feats)
         os.replace(tmp, npy)
         meta = {"keep": keep, "lengths": lens, "errors": errors[:50], "n_errors": len(errors)}
-        tmpj = f"{meta_path}.tmp{os.getpid()}"
-        Path(tmpj).write_text(json.dumps(meta))
-        os.replace(tmpj, meta_path)
+        write_json_atomic(meta_path, meta)
     lens = meta["lengths"]
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
     kept = [recs[i] for i in keep]
