@@ -104,9 +104,10 @@ def _interval(v: np.ndarray, level: float) -> tuple[float, float]:
 def wer_interval(errors, words, *, n: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL,
                  seed: int = 0) -> tuple[float, float] | None:
     """Percentile-bootstrap interval of a corpus WER (fraction) from per-utterance word errors
-    (S + D + I) and reference words; None without reference words."""
+    (S + D + I) and reference words; None with fewer than two utterances with reference words
+    (nothing to resample)."""
     e, w = np.asarray(errors, np.float64), np.asarray(words, np.float64)
-    if w.sum() <= 0:
+    if np.count_nonzero(w) < 2:
         return None
     wers = [se / np.maximum(sw, 1.0) for se, sw in _resampled_sums([e, w], n, seed)]
     return _interval(np.concatenate(wers), level)
@@ -117,12 +118,13 @@ def wer_difference(errors_a, errors_b, words, *, n: int = BOOTSTRAP_RESAMPLES,
     """Paired bootstrap of WER(b) - WER(a), two systems' word errors on the same utterances:
     ``diff`` (fraction), ``ci`` (its interval at ``level``: one that excludes 0 says the
     difference is more than this audio's sampling noise) and ``p_b_lower`` (the share of
-    resamples in which b has the lower WER). None without reference words."""
+    resamples in which b has the lower WER). None with fewer than two utterances with
+    reference words."""
     a, b = np.asarray(errors_a, np.float64), np.asarray(errors_b, np.float64)
     w = np.asarray(words, np.float64)
     if not (len(a) == len(b) == len(w)):
         raise ValueError("wer_difference: the systems must be scored on the same utterances")
-    if w.sum() <= 0:
+    if np.count_nonzero(w) < 2:
         return None
     diffs = [(sb - sa) / np.maximum(sw, 1.0) for sa, sb, sw in _resampled_sums([a, b, w], n, seed)]
     d = np.concatenate(diffs)
@@ -269,11 +271,11 @@ def ratios(metrics: dict, base: dict) -> dict:
     return out
 
 
-def wer_spread(runs: list[ModelRun]) -> list[dict]:
-    """Per run: ``wer_ci`` (bootstrap interval of its WER over the utterances) and, for every
-    run after the first, ``wer_vs_first`` (paired bootstrap of its WER minus the first run's,
-    :func:`wer_difference`). Nulls without references."""
-    counts = [utterance_error_counts(r.utterances()) for r in runs]
+def wer_spread(utterances: list[list[dict]]) -> list[dict]:
+    """Per run, from its ``ModelRun.utterances()``: ``wer_ci`` (bootstrap interval of its WER
+    over the utterances) and, for every run after the first, ``wer_vs_first`` (paired bootstrap
+    of its WER minus the first run's, :func:`wer_difference`). Nulls without references."""
+    counts = [utterance_error_counts(u) for u in utterances]
     out = []
     for i, (errs, words) in enumerate(counts):
         ci = wer_interval(errs, words)
@@ -287,8 +289,9 @@ def to_json(runs: list[ModelRun], n_files: int, failed: list[str],
     """Every row (model or peer) has the same keys; a key that means nothing for a row
     (a peer's sparsity, modeled NNA latency) is null."""
     base = runs[0].metrics() if runs else {}
+    utterances = [r.utterances() for r in runs]
     rows = []
-    for r, spread in zip(runs, wer_spread(runs), strict=True):
+    for r, utts, spread in zip(runs, utterances, wer_spread(utterances), strict=True):
         m = r.metrics()
         rows.append({
             **r.facts.to_dict(), **m, **spread,
@@ -297,7 +300,7 @@ def to_json(runs: list[ModelRun], n_files: int, failed: list[str],
             "chunks": len(r.host_ms), "compute_s": round(r.compute_ms / 1000.0, 4),
             "audio_s": round(r.audio_s, 3),
             "ratios_vs_first": ratios(m, base),
-            "utterances": r.utterances(),
+            "utterances": utts,
         })
     keys = list(dict.fromkeys(k for row in rows for k in row))
     rows = [{k: row.get(k) for k in keys} for row in rows]
@@ -313,7 +316,7 @@ def table(runs: list[ModelRun], title: str):
     from app.models import human_bytes
 
     base = runs[0].metrics()
-    spread = wer_spread(runs)
+    spread = wer_spread([r.utterances() for r in runs])
     caption = (f"host ms: measured on this machine, per chunk; NNA ms: modeled by the cost model "
                f"(-: a peer, no NNA); RTF: measured compute ÷ audio; WER/CER after the same "
                f"text normalization; ×r: ratio to {runs[0].facts.name}; WER 95% CI: bootstrap "

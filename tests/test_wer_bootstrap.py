@@ -53,3 +53,4 @@ def test_counts_from_scored_utterances():
     lo, hi = wer_interval(errs, words)
     assert 0 <= lo <= 2 / 5 <= hi <= 2 / 4 + 1e-9
     assert wer_interval([0, 0], [0, 0]) is None
+    assert wer_interval([1, 0], [3, 0]) is None  # one clip with words: nothing to resample

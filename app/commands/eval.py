@@ -177,7 +177,7 @@ def _report(args, r) -> int:
              + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
                 f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))
           + f"  [{args.mode}]")
-    ci = _wer_interval(r) if r.utterances > 1 else None  # one clip: nothing to resample
+    ci = _wer_interval(r)
     if ci is not None:
         d["wer_ci"] = list(ci)
         print(f"  WER 95% CI {ci[0]:.1%} to {ci[1]:.1%} (bootstrap over the {r.utterances} "
@@ -204,4 +204,4 @@ def _wer_interval(r) -> tuple[float, float] | None:
 
     norm = normalizer()
     utts = [utterance_errors(norm(u["ref"]), norm(u["hyp"] or "")) for u in r.per_utterance]
-    return wer_interval(*utterance_error_counts(utts)) if utts else None
+    return wer_interval(*utterance_error_counts(utts))
