@@ -1,0 +1,227 @@
+"""Model size by measurement: short pilots of several sizes for equal wall time, from scratch.
+
+    python benchmarks/size_pilots.py --minutes 20 \\
+        --train data/corpus/train.jsonl data/words/train.jsonl \\
+        --sizes 4x288 4x448:320 6x512:320
+
+Each size (``LAYERSxUNITS`` of the encoder LSTM, ``:P`` the predictor's LSTM and the joiner's
+width, default 256) trains from random weights with ``nnasr train`` for the same ``--minutes``
+(or the same ``--steps``), on the same manifests, tokenizer, recipe and seed, into
+``--out/SIZE`` (rerun to resume: a pilot whose budget is spent is only evaluated again). The
+tokenizer is the one of ``--tokenizer-from`` (default: the committed float checkpoint's), so
+every pilot and the shipped model spell with the same pieces. Along the way each run records
+its dev WER every ``eval_minutes`` (the trainer's own curve: 100 utterances of the corpus's
+dev split, greedy, float). At the end every pilot's last checkpoint is decoded greedily by
+torch on each ``--dev`` manifest (default: the corpus dev split and, when present, the human
+dev set and the words & letters dev split).
+
+Writes ``<report>.json`` (sizes, parameters, audio hours trained, curves, final WERs, the
+command), ``<report>.md`` (the table) and ``<report>.png`` (dev WER against wall minutes and
+against hours of audio), default ``benchmarks/results/size_pilots``. The table says which
+size is best at this budget; rerun with a longer ``--minutes`` (on a GPU:
+``nnasr train`` uses it by itself) to see whether the order changes as the budget grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# the float recipe of scripts/make_models.sh for a model from nothing, evaluation more often
+RECIPE = ["dropout=0.15", "tempo=0.1", "gain_db=6", "warp=0.12", "tilt=1.0", "max_frames=16000",
+          "eval_every=0", "eval_utts=100", "save_minutes=5"]
+SIZE = re.compile(r"^(\d+)x(\d+)(?::(\d+))?$")
+
+
+def parse_size(s: str) -> dict:
+    """``"4x448:320"`` -> the architecture overrides of ``nnasr train --set``."""
+    m = SIZE.match(s)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{s!r}: a size is LAYERSxUNITS or LAYERSxUNITS:PRED, e.g. 4x448:320")
+    layers, units, pred = int(m[1]), int(m[2]), int(m[3] or 256)
+    return {"enc_layers": layers, "enc_hidden": units, "pred_hidden": pred, "joiner_dim": pred}
+
+
+def pilot_data(out: Path, data: Path, tokenizer_from: Path) -> Path:
+    """A data directory for the pilots: ``data``'s dev split beside the tokenizer of
+    ``tokenizer_from`` (a checkpoint), so that new models use the shipped model's pieces."""
+    from trainer.checkpoint import load_checkpoint, tokenizer_from_tensor
+
+    d = out / "data"
+    d.mkdir(parents=True, exist_ok=True)
+    tok = tokenizer_from_tensor(load_checkpoint(tokenizer_from)["tokenizer"])
+    if not (d / "tokenizer.model").exists() or (d / "tokenizer.model").read_bytes() != tok:
+        tmp = d / f"tokenizer.model.tmp{os.getpid()}"
+        tmp.write_bytes(tok)
+        os.replace(tmp, d / "tokenizer.model")
+    dev = d / "dev.jsonl"
+    if not dev.exists():
+        dev.symlink_to((data / "dev.jsonl").resolve())
+    return d
+
+
+def train(size: str, args, data: Path) -> Path:
+    """One pilot, resumable; returns its run directory."""
+    run = Path(args.out) / size.replace(":", "-")
+    arch = parse_size(size)
+    cmd = [sys.executable, "-m", "app", "train", "--data", str(data), "--train", *args.train,
+           "--out", str(run), "--no-progress"]
+    if (run / "last.pt").exists():
+        cmd.append("--resume")  # the saved recipe and budget go on where they stopped
+    else:
+        cmd += ["--set", *[f"{k}={v}" for k, v in arch.items()], *RECIPE,
+                f"eval_minutes={args.eval_minutes}", f"seed={args.seed}", *args.set]
+        if args.minutes:
+            cmd.append("steps=1000000")  # the wall-clock budget ends it (the LR decays over its end)
+    cmd += ["--minutes", str(args.minutes)] if args.minutes else ["--steps", str(args.steps)]
+    if (run / "last.pt").exists() and args.minutes:
+        cmd.remove("--minutes")  # resume: the pilot's own budget, not a new one
+        cmd.remove(str(args.minutes))
+    print(f"pilot {size}: {' '.join(cmd[2:])}", flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return run
+
+
+def measure(size: str, run: Path, devs: list[Path], limit: int) -> dict:
+    """A finished pilot's parameters, training totals, curve and greedy WER on each dev set."""
+    import torch
+
+    from app.commands.export import load_training_checkpoint
+    from trainer.checkpoint import load_checkpoint
+    from trainer.data.manifest import read_manifest
+    from trainer.evaluate import evaluate_torch
+
+    ck = load_checkpoint(run / "last.pt")
+    hist = json.loads(ck.get("history", "[]")) if isinstance(ck.get("history"), str) else ck.get("history", [])
+    _, model, proto, _ = load_training_checkpoint(str(run / "last.pt"))
+    params = sum(p.numel() for n, p in model.named_parameters() if "ctc" not in n)  # what is exported
+    wers = {}
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    for d in devs:
+        recs = read_manifest(d)[: limit or None]
+        r = evaluate_torch(model, proto, recs)
+        wers[str(d)] = {"wer": r.wer, "utterances": len(recs)}
+    return {"size": size, **parse_size(size), "params": params, "steps": int(ck["step"]),
+            "wall_minutes": float(ck["wall_seconds"]) / 60, "audio_hours": float(ck.get("audio_seen", 0)) / 3600,
+            "curve": [[h["wall_s"] / 60, h["audio_h"], h["dev_wer"]] for h in hist if "dev_wer" in h],
+            "dev": wers}
+
+
+def table(rows: list[dict]) -> str:
+    devs = list(rows[0]["dev"]) if rows else []
+    head = ["size", "parameters", "steps", "wall min", "audio h", "last curve point (dev-100)"] + \
+           [f"{Path(d).parent.name}/{Path(d).name} WER" for d in devs]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        last = f"{100 * r['curve'][-1][2]:.1f} %" if r["curve"] else "-"
+        lines.append("| " + " | ".join([r["size"], f"{r['params'] / 1e6:.2f} M", str(r["steps"]),
+                                        f"{r['wall_minutes']:.1f}", f"{r['audio_hours']:.1f}", last]
+                                       + [f"{100 * r['dev'][d]['wer']:.1f} %" for d in devs]) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for r in rows:
+        if not r["curve"]:
+            continue
+        w, a, x = zip(*r["curve"])
+        label = f"{r['size']} ({r['params'] / 1e6:.1f} M)"
+        axes[0].plot(w, [100 * v for v in x], marker="o", label=label)
+        axes[1].plot(a, [100 * v for v in x], marker="o", label=label)
+    axes[0].set_xlabel("wall minutes")
+    axes[1].set_xlabel("hours of audio trained")
+    axes[0].set_ylabel("dev WER % (100 utterances, greedy, float)")
+    axes[0].legend()
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle("Size pilots: equal wall time, from scratch")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=["4x288", "4x448:320", "6x512:320"],
+                   help="encoder LAYERSxUNITS[:PRED] per pilot (default: 4x288 4x448:320 6x512:320, "
+                        "3.9 / 8.3 / 14.6 M parameters with the CTC heads)")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float, help="wall-clock budget of every pilot (equal wall time)")
+    budget.add_argument("--steps", type=int, help="steps of every pilot instead (equal steps; for quick tries)")
+    p.add_argument("--data", default="data/corpus", help="corpus whose dev split the trainer's curve uses")
+    p.add_argument("--train", nargs="+", default=None, help="training manifests (default: DATA/train.jsonl)")
+    p.add_argument("--tokenizer-from", default="assets/checkpoints/float.pt",
+                   help="checkpoint whose tokenizer the pilots use (default: the committed float model's); "
+                        "'data': DATA/tokenizer.model")
+    p.add_argument("--dev", nargs="*", default=None,
+                   help="manifests decoded at the end (default: DATA/dev.jsonl, data/human/dev.jsonl, "
+                        "data/words/dev.jsonl where present)")
+    p.add_argument("--dev-limit", type=int, default=300, help="utterances per --dev manifest (0: all)")
+    p.add_argument("--eval-minutes", type=float, default=5.0, help="a curve point every this many minutes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more `nnasr train --set` overrides")
+    p.add_argument("--out", default="runs/pilots", help="run directories (one per size)")
+    p.add_argument("--report", default="benchmarks/results/size_pilots",
+                   help="writes REPORT.json, REPORT.md and REPORT.png")
+    args = p.parse_args(argv)
+    for s in args.sizes:
+        parse_size(s)
+    data = Path(args.data)
+    args.train = args.train or [str(data / "train.jsonl")]
+    devs = [Path(d) for d in args.dev] if args.dev is not None else [
+        d for d in (data / "dev.jsonl", Path("data/human/dev.jsonl"), Path("data/words/dev.jsonl")) if d.exists()]
+    pdata = data if args.tokenizer_from == "data" else pilot_data(Path(args.out), data, Path(args.tokenizer_from))
+    rows = []
+    t0 = time.time()
+    for size in args.sizes:
+        run = train(size, args, pdata)
+        rows.append(measure(size, run, devs, args.dev_limit))
+        print(table(rows[-1:]), flush=True)
+    command = "python benchmarks/size_pilots.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    report = {"command": command, "date": time.strftime("%Y-%m-%d"), "machine": machine(),
+              "seconds": round(time.time() - t0), "pilots": rows}
+    rep = Path(args.report)
+    rep.parent.mkdir(parents=True, exist_ok=True)
+    from trainer.data.manifest import write_json_atomic
+
+    write_json_atomic(rep.with_suffix(".json"), report)
+    md = (f"`{command}` on {report['date']} ({report['machine']}).\n\n{table(rows)}\n")
+    tmp = rep.with_name(f".{rep.name}.tmp{os.getpid()}")
+    tmp.write_text(md)
+    os.replace(tmp, rep.with_suffix(".md"))
+    plot(rows, rep.with_suffix(".png"))
+    print(table(rows))
+    return 0
+
+
+def machine() -> str:
+    import platform
+
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores"
+    except ImportError:
+        pass
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
