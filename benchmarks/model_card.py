@@ -52,7 +52,15 @@ class System:
     what: str
     kind: str  # "float": the float checkpoint's export, engine float reference;
     #            "shipped": assets/models/NAME.nnasr on the integer NNA emulator;
+    #            "ptq": the float checkpoint quantized here at ``weight_bits`` (not shipped: a
+    #            reference row, e.g. where post-training quantization breaks), integer emulator;
     #            "peer": another recognizer, app.peers.load(NAME), decoded once with its own search
+    weight_bits: int = 8  # "ptq" only
+
+    @property
+    def integer(self) -> bool:
+        """Decoded on the integer NNA emulator: its WER is what quantization (and pruning) cost."""
+        return self.kind in ("shipped", "ptq")
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,11 @@ SYSTEMS = [
     System("baseline-ptq", "float training + post-training quantization, all ops on the NNA", "shipped"),
     System("aat", "accelerator-aware fine-tune, all ops on the NNA", "shipped"),
     System("aat-csp", "AAT + compressed-sensing pruning, all ops on the NNA", "shipped"),
+    System("aat-mag", "AAT + gradual magnitude pruning at aat-csp's sparsity, steps and schedule: "
+           "the pruning baseline", "shipped"),
+    System("aat-w4", "accelerator-aware fine-tune at 4-bit weights, all ops on the NNA", "shipped"),
+    System("ptq-w4", "float training + post-training quantization at 4-bit weights (not shipped: "
+           "where PTQ breaks)", "ptq", weight_bits=4),
     System("pocketsphinx", "peer: PocketSphinx 5.1 with its bundled US English models, streaming", "peer"),
     System("whisper-tiny", "peer: whisper tiny.en (faster-whisper, int8, 1 thread), whole utterances", "peer"),
 ]
@@ -176,8 +189,15 @@ def open_system(system: System, ctx: dict):
                         "--data", str(ctx["data"])], check=True)
         m = load_model(f)
         return (lambda recs, beam: scored(evaluate_engine(m, recs, mode="float", beam=beam, progress=True))), {}
-    if system.kind == "shipped":
+    if system.kind in ("shipped", "ptq"):
         p = ROOT / "assets" / "models" / f"{system.name}.nnasr"
+        if system.kind == "ptq":  # quantized here, as `make models` quantizes baseline-ptq
+            if not Path(ctx["checkpoint"]).exists():
+                raise LeftOut(f"{system.name}: {ctx['checkpoint']} not found (make models), left out")
+            p = Path(ctx["tmp"]) / f"{system.name}.nnasr"
+            subprocess.run([sys.executable, "-m", "app", "export", str(ctx["checkpoint"]), "--out", str(p),
+                            "--data", str(ctx["data"]), "--no-float", "--weight-bits", str(system.weight_bits),
+                            "--name", system.name], check=True)
         if not p.exists():
             raise LeftOut(f"{system.name}: {p} not found, left out")
         m = load_model(p)
@@ -419,8 +439,8 @@ def table(stored: dict) -> str:
                 words = get(sysm.name, s.key, nonspeech_beam(s), "nonspeech_words")
                 cells.append("-" if words is None else str(words))
         w = get(sysm.name, primary.key, 1, "wer")
-        quantized = sysm.kind == "shipped"  # the column is what quantization and pruning cost
-        cells.append("-" if not quantized or w is None or not fw else f"{(w - fw) / fw:+.1%}")
+        # the column is what quantization and pruning cost
+        cells.append("-" if not sysm.integer or w is None or not fw else f"{(w - fw) / fw:+.1%}")
         cells.append("-" if r.get("sparsity") is None else f"{r['sparsity']:.0%}")
         cells.append("-" if r.get("file_bytes") is None else f"{r['file_bytes'] / 1e6:.2f}")
         cells += latency_cells(sysm, lambda field, beam=1, n=sysm.name: get(n, primary.key, beam, field))
@@ -434,7 +454,7 @@ def latency_cells(sysm: System, g) -> list[str]:
         b = g(field, APP_BEAM)
         return f"{g(field):{fmt}}" + ("" if b is None else f" ({b:{fmt}})")
 
-    nna = "-" if sysm.kind != "shipped" or g("modeled_nna_ms_p50") is None else with_beam("modeled_nna_ms_p50", ".3f")
+    nna = "-" if not sysm.integer or g("modeled_nna_ms_p50") is None else with_beam("modeled_nna_ms_p50", ".3f")
     once = sysm.kind == "peer" or g("host_ms_p50", APP_BEAM) is None  # a peer has one search
     host = "-" if g("host_ms_p50") is None else (
         f"{g('host_ms_p50'):.2f} / {g('host_ms_p95'):.2f}" + ("" if once else f" ({g('host_ms_p50', APP_BEAM):.2f})"))

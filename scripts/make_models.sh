@@ -27,6 +27,8 @@ REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (a predictor that memor
 AAT_STEPS=${AAT_STEPS:-300}
 CSP_STEPS=${CSP_STEPS:-1400}  # 700: test WER 64.9 % against 63.0 % (docs/experiments.md)
 SPARSITY=${SPARSITY:-0.8}
+W4_STEPS=${W4_STEPS:-$AAT_STEPS}  # AAT at 4-bit weights, where PTQ breaks (aat-w4); 0: none
+MAG_STEPS=${MAG_STEPS:-$CSP_STEPS}  # the pruning baseline, magnitude pruning as CSP is run (aat-mag); 0: none
 # per-group sparsity, 80 % of all prunable weights: the small predictor and joiner break at a
 # uniform 80 % (test WER: uniform 89.7 % from an AAT model at 81.5 %; this setting
 # 85.9 % from one at 82.2 %; docs/pruning.md)
@@ -89,6 +91,14 @@ resume=(); [ -f "$RUNS/aat/last.pt" ] && resume=(--resume)
 $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat" --init "$BASE/last.pt" --aat "${resume[@]}" \
   --steps "$AAT_STEPS" --no-progress --set lr=1e-4 warmup=20 eval_every=0 max_frames=4000
 
+# 3b. AAT at 4-bit weights: the sub-8-bit model (PTQ at 4 bits loses 24 % relative to float,
+#     AAT half of that in 300 steps; docs/experiments.md)
+if [ "$W4_STEPS" != 0 ]; then
+  resume=(); [ -f "$RUNS/aat-w4/last.pt" ] && resume=(--resume)
+  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-w4" --init "$BASE/last.pt" --aat --weight-bits 4 \
+    "${resume[@]}" --steps "$W4_STEPS" --no-progress --set lr=1e-4 warmup=20 eval_every=0 max_frames=4000
+fi
+
 # 4. CSP pruning with AAT
 resume=(); [ -f "$RUNS/aat-csp/last.pt" ] && resume=(--resume)
 $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-csp" --init "$RUNS/aat/last.pt" --aat "${resume[@]}" \
@@ -96,15 +106,32 @@ $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-csp" --init "$RUNS/aa
   --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
         prune_layers="$PRUNE_LAYERS"
 
+# 4b. the pruning baseline: gradual magnitude pruning with CSP's sparsity, steps, schedule and
+#     learning rate, from the same AAT model
+if [ "$MAG_STEPS" != 0 ]; then
+  resume=(); [ -f "$RUNS/aat-mag/last.pt" ] && resume=(--resume)
+  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-mag" --init "$RUNS/aat/last.pt" --aat "${resume[@]}" \
+    --prune magnitude --sparsity "$SPARSITY" --steps "$MAG_STEPS" --no-progress \
+    --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
+          prune_layers="$PRUNE_LAYERS"
+fi
+
 # 5. exports
 mkdir -p assets/models
 $NNASR export "$BASE/last.pt" --out assets/models/baseline-ptq.nnasr --data "$DATA" --no-float --name baseline-ptq
 $NNASR export "$RUNS/aat/last.pt" --out assets/models/aat.nnasr --no-float --name aat
 $NNASR export "$RUNS/aat-csp/last.pt" --out assets/models/aat-csp.nnasr --no-float --name aat-csp
+shipped=(baseline-ptq aat aat-csp)
+for m in aat-w4 aat-mag; do
+  if [ -f "$RUNS/$m/last.pt" ]; then
+    $NNASR export "$RUNS/$m/last.pt" --out "assets/models/$m.nnasr" --no-float --name "$m"
+    shipped+=("$m")
+  fi
+done
 
 # 5b. each model file records its own WER (greedy, speech gate on) on the corpus's dev set
 #     and, when present, the human dev set: `nnasr models` and the live app show them
-for m in baseline-ptq aat aat-csp; do
+for m in "${shipped[@]}"; do
   $NNASR eval --model "assets/models/$m.nnasr" --manifest "$DATA/dev.jsonl" --record "synthetic dev"
   if [ -f data/human/dev.jsonl ]; then
     $NNASR eval --model "assets/models/$m.nnasr" --manifest data/human/dev.jsonl --record "human dev"
