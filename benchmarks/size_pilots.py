@@ -63,9 +63,9 @@ def pilot_data(out: Path, data: Path, tokenizer_from: Path) -> Path:
         tmp = d / f"tokenizer.model.tmp{os.getpid()}"
         tmp.write_bytes(tok)
         os.replace(tmp, d / "tokenizer.model")
-    dev = d / "dev.jsonl"
-    if not dev.exists():
-        dev.symlink_to((data / "dev.jsonl").resolve())
+    from trainer.data.manifest import read_manifest, write_manifest
+
+    write_manifest(d / "dev.jsonl", read_manifest(data / "dev.jsonl"))  # its audio paths absolute
     return d
 
 

@@ -15,6 +15,12 @@ default chunking, facts, and the sentencepiece tokenizer (base64). Tensors:
 * ``frontend.mean`` / ``frontend.std`` (float32 [n_mels], global normalization);
 * optional ``float.<op>.*`` float32 weights: required for ops placed on the CPU, and used
   by the float reference execution when present.
+
+Format version 2 adds one thing: with ``spec.weight_bits <= 4`` the weight codes of the
+LSTM and linear ops (dense, or a compressed matrix's non-zeros) are stored two to a byte,
+``NAME.q4`` uint8 (element 2i in the low nibble, two's complement), and the metadata key
+``"nibbles"`` maps NAME to its shape. A file without packed codes is written as
+version 1, so that older engines still read it.
 """
 
 from __future__ import annotations
@@ -35,7 +41,9 @@ from .nna.cost import OpShape
 from .nna.spec import NNASpec
 from .nna.zwc import zwc_compresses, zwc_pack, zwc_unpack
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this engine writes and reads
+READS = (1, 2)
+NIBBLE_BITS = 4  # weight codes of at most this many bits are stored two to a byte
 METADATA_KEY = "nnasr"
 DEVICES = ("nna", "cpu")
 
@@ -132,8 +140,19 @@ def save_model(
             zwc[k] = list(v.shape)
             continue
         out[k] = v
+    nibbles: dict[str, list[int]] = {}
+    if spec.weight_bits <= NIBBLE_BITS:  # the embedding table holds activation codes: not packed
+        for op in arch.ops:
+            if op.kind == EMBEDDING:
+                continue
+            for k in op.weights():
+                name = k + ".nz" if k in zwc else k
+                if name in out:
+                    nibbles[name] = list(out[name].shape)
+                    out[name + ".q4"] = pack_nibbles(out.pop(name))
     meta = {
-        "format_version": FORMAT_VERSION,
+        "format_version": 2 if nibbles else 1,
+        **({"nibbles": nibbles} if nibbles else {}),
         "arch": asdict(arch),
         "frontend": frontend.to_dict(),
         "spec": spec.to_dict(),
@@ -144,6 +163,24 @@ def save_model(
         "tokenizer": base64.b64encode(tokenizer_proto).decode("ascii"),
     }
     return write_safetensors(path, out, {METADATA_KEY: json.dumps(meta)})
+
+
+def pack_nibbles(codes: np.ndarray) -> np.ndarray:
+    """int8 codes in [-8, 7] -> uint8, two per byte (element 2i in the low nibble)."""
+    c = np.asarray(codes, np.int8).ravel()
+    if c.size and (int(c.min()) < -8 or int(c.max()) > 7):
+        raise ValueError("codes outside [-8, 7] do not fit in 4 bits")
+    u = (c.astype(np.uint8) & 0xF)
+    if u.size % 2:
+        u = np.append(u, np.uint8(0))
+    return (u[0::2] | (u[1::2] << 4)).astype(np.uint8)
+
+
+def unpack_nibbles(packed: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_nibbles`: the first ``n`` codes, int8 (flat)."""
+    u = np.empty(packed.size * 2, np.uint8)
+    u[0::2], u[1::2] = packed & 0xF, packed >> 4
+    return (u[:n].astype(np.int16) - ((u[:n] >= 8) * 16)).astype(np.int8)
 
 
 def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
@@ -256,11 +293,27 @@ def _from_meta(path: Path, meta, raw: dict[str, np.ndarray]) -> EngineModel:
     if not isinstance(meta, dict):
         raise ModelFormatError("invalid metadata: not a JSON object")
     ver = meta.get("format_version")
-    if ver != FORMAT_VERSION:
+    if ver not in READS or isinstance(ver, bool):
         raise ModelFormatError(
-            f"model format version {ver!r}, this engine reads version {FORMAT_VERSION}; "
+            f"model format version {ver!r}, this engine reads versions {', '.join(map(str, READS))}; "
             "re-export the model with this version of nnasr"
         )
+    nibbles = meta.get("nibbles") or {}
+    if not isinstance(nibbles, dict):
+        raise ModelFormatError("invalid metadata: nibbles is not an object")
+    raw = dict(raw)
+    for k, shape in nibbles.items():
+        packed = raw.pop(k + ".q4", None)
+        if packed is None:
+            raise ModelFormatError(f"packed tensor {k} is missing ({k}.q4)")
+        if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 31 for d in shape)):
+            raise ModelFormatError(f"packed tensor {k} has an invalid shape {shape!r}")
+        n = math.prod(shape)
+        if packed.dtype != np.uint8 or packed.ndim != 1 or packed.size != (n + 1) // 2:
+            raise ModelFormatError(f"{k}.q4 must be uint8 [{(n + 1) // 2}] for shape {shape}, "
+                                   f"got {packed.dtype} {list(packed.shape)}")
+        raw[k] = unpack_nibbles(packed, n).reshape(shape)
     try:
         arch = Architecture(**_typed(Architecture, meta["arch"], "arch"))
         frontend = FrontendConfig(**_typed(FrontendConfig, meta["frontend"], "frontend"))

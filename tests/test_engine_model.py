@@ -3,6 +3,7 @@ missing, corrupt and tampered files with ModelFormatError and a helpful message.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import zipfile
 
@@ -12,6 +13,7 @@ from helpers import make_random_model, read_model_file, rewrite_model_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.arch import EMBEDDING
 from engine.model import FORMAT_VERSION, ModelFormatError, load_model
 from engine.nna.spec import NNASpec
 from engine.nna.zwc import zwc_bytes, zwc_pack
@@ -39,7 +41,7 @@ def test_round_trip(files, tmp_path):
 
     m = load_model(files["sparse"])
     raw, meta = read_model_file(files["sparse"])
-    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["format_version"] == 1  # no packed codes: older engines read it
     assert set(meta["zwc"]) and all(k + ".bitmap" in raw and k + ".nz" in raw for k in meta["zwc"])
     # re-save what was loaded: the same tensors come back
     p2 = save_model(tmp_path / "again.nnasr", arch=m.arch, frontend=m.frontend, spec=m.spec,
@@ -101,6 +103,72 @@ def test_zwc_unpack_rejects_mismatch():
         zwc_unpack(bm, nz, (3, 4))
     with pytest.raises(ModelFormatError, match="nz must be a 1-D int8"):
         zwc_unpack(bm, nz.astype(np.int32), (1, 4))
+
+
+# --- 4-bit weights, two to a byte (format version 2) -----------------------------------------
+def test_nibbles_hand_worked():
+    from engine.model import pack_nibbles, unpack_nibbles
+
+    packed = pack_nibbles(np.array([1, -1, -8, 7, 3], np.int8))
+    assert packed.tolist() == [0xF1, 0x78, 0x03]  # element 2i in the low nibble; odd count padded
+    assert unpack_nibbles(packed, 5).tolist() == [1, -1, -8, 7, 3]
+    with pytest.raises(ValueError, match="do not fit in 4 bits"):
+        pack_nibbles(np.array([8], np.int8))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-8, 7), max_size=64))
+def test_nibbles_round_trip_property(codes):
+    from engine.model import pack_nibbles, unpack_nibbles
+
+    c = np.array(codes, np.int8)
+    packed = pack_nibbles(c)
+    assert packed.dtype == np.uint8 and packed.size == (c.size + 1) // 2
+    assert np.array_equal(unpack_nibbles(packed, c.size), c)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.8])
+def test_4bit_model_stores_codes_two_to_a_byte(tmp_path, sparsity):
+    """A 4-bit model file holds the same codes in about half the bytes of their int8 storage,
+    dense or zero-weight compressed; it says version 2 and names every packed tensor."""
+    from engine.model import save_model
+
+    p = make_random_model(tmp_path / "w4.nnasr", hidden=16, layers=2, vocab_size=30, weight_bits=4,
+                          sparsity=sparsity)
+    raw, meta = read_model_file(p)
+    m = load_model(p)
+    assert meta["format_version"] == 2 and meta["nibbles"]
+    assert all(k + ".q4" in raw and k not in raw for k in meta["nibbles"])
+    packed_ops = {k.rsplit(".", 1)[0] if k.endswith(".nz") else k for k in meta["nibbles"]}
+    assert packed_ops == {k for op in m.arch.ops if op.kind != EMBEDDING for k in op.weights()}
+    assert "pred.embed.table" in raw  # activation codes, int8
+    # the same tensors written with 8-bit storage: equal codes, more bytes
+    p8 = save_model(tmp_path / "w4-as-int8.nnasr", arch=m.arch, frontend=m.frontend,
+                    spec=dataclasses.replace(m.spec, weight_bits=8), placement=m.placement,
+                    tensors=m.tensors, tokenizer_proto=m.tokenizer_proto, chunk_ms=m.chunk_ms)
+    m8 = load_model(p8)
+    for k, v in m.tensors.items():
+        assert np.array_equal(m8.tensors[k], v), k
+    raw8, _ = read_model_file(p8)
+    int8_bytes = sum(raw8[k].size for k in meta["nibbles"])  # the same codes, one to a byte
+    assert sum(raw[k + ".q4"].size for k in meta["nibbles"]) == sum((raw8[k].size + 1) // 2 for k in meta["nibbles"])
+    # the file shrinks by half their bytes, less the metadata naming them (a few hundred bytes)
+    assert int8_bytes // 2 - 400 <= m8.file_bytes - m.file_bytes <= int8_bytes // 2
+
+
+def test_tampered_packed_tensors(tmp_path):
+    p = make_random_model(tmp_path / "w4.nnasr", hidden=8, layers=1, reduce_after=0, vocab_size=30, weight_bits=4)
+    _, meta = read_model_file(p)
+    k = sorted(meta["nibbles"])[0]
+    bad = rewrite_model_file(p, tmp_path / "a.nnasr", tensors_fn=lambda t: t.pop(k + ".q4"))
+    with pytest.raises(ModelFormatError, match=f"packed tensor {k} is missing"):
+        load_model(bad)
+    bad = rewrite_model_file(p, tmp_path / "b.nnasr", tensors_fn=lambda t: t.__setitem__(k + ".q4", t[k + ".q4"][:-1]))
+    with pytest.raises(ModelFormatError, match=rf"{k}.q4 must be uint8"):
+        load_model(bad)
+    bad = rewrite_model_file(p, tmp_path / "c.nnasr", meta_fn=_set(["nibbles", k], [-1, 3]))
+    with pytest.raises(ModelFormatError, match="invalid shape"):
+        load_model(bad)
 
 
 # --- rejection of bad files --------------------------------------------------------------------
@@ -173,8 +241,8 @@ TAMPER = {
                        r"join.enc: requantization multipliers outside \[2\^30, 2\^31\)"),
     "codes_for_4_bits": (dict(meta_fn=_set(["spec", "weight_bits"], 4)),
                          r"holds codes outside ±7 \(4-bit weights\)"),
-    "version": (dict(meta_fn=_set(["format_version"], 2)),
-                "model format version 2, this engine reads version 1; re-export"),
+    "version": (dict(meta_fn=_set(["format_version"], FORMAT_VERSION + 1)),
+                f"model format version {FORMAT_VERSION + 1}, this engine reads versions 1, 2; re-export"),
     "spec_invalid": (dict(meta_fn=_set(["spec", "act_bits"], 12)), "act_bits must be 8 or 16"),
     "arch_type": (dict(meta_fn=_set(["arch", "enc_hidden"], "big")),
                   "arch.enc_hidden = 'big' is not of type int"),
