@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden.json"
-MODELS = ("baseline-ptq", "aat", "aat-csp")
+MODELS = ("baseline-ptq", "aat", "aat-csp", "aat-w4")  # aat-w4: the 4-bit weight path
 
 
 def digest(x) -> str:

@@ -88,7 +88,7 @@ EXPECT = {
     "dtype.nnasr": "tensor enc.0.wh has dtype float32, expected int8",
     "codes-4bit.nnasr": "codes outside ±7 (4-bit weights)",
     "codes.nnasr": "codes outside ±31 (6-bit weights)",
-    "version.nnasr": "model format version 99, this engine reads version 1",
+    "version.nnasr": "model format version 99, this engine reads versions 1, 2",
     "huge-arch.nnasr": "invalid architecture (enc_hidden=1000000000)",
     "checkpoint.nnasr": "PyTorch checkpoint: export it with `nnasr export`",
 }
