@@ -13,7 +13,9 @@ every pilot and the shipped model spell with the same pieces. Along the way each
 its dev WER every ``eval_minutes`` (the trainer's own curve: 100 utterances of the corpus's
 dev split, greedy, float). At the end every pilot's last checkpoint is decoded greedily by
 torch on each ``--dev`` manifest (default: the corpus dev split and, when present, the human
-dev set and the words & letters dev split).
+dev set and the words & letters dev split), and its RNN-T loss per piece is measured there: a
+short pilot from scratch can still write nothing right (100 % WER) while its loss already
+ranks the sizes.
 
 Writes ``<report>.json`` (sizes, parameters, audio hours trained, curves, final WERs, the
 command), ``<report>.md`` (the table) and ``<report>.png`` (dev WER against wall minutes and
@@ -109,23 +111,52 @@ def measure(size: str, run: Path, devs: list[Path], limit: int) -> dict:
     for d in devs:
         recs = read_manifest(d)[: limit or None]
         r = evaluate_torch(model, proto, recs)
-        wers[str(d)] = {"wer": r.wer, "utterances": len(recs)}
+        wers[str(d)] = {"wer": r.wer, "utterances": len(recs), "loss_per_piece": dev_loss(model, proto, recs)}
     return {"size": size, **parse_size(size), "params": params, "steps": int(ck["step"]),
             "wall_minutes": float(ck["wall_seconds"]) / 60, "audio_hours": float(ck.get("audio_seen", 0)) / 3600,
             "curve": [[h["wall_s"] / 60, h["audio_h"], h["dev_wer"]] for h in hist if "dev_wer" in h],
             "dev": wers}
 
 
+def dev_loss(model, proto: bytes, records: list[dict]) -> float:
+    """The RNN-T loss in nats per piece over ``records`` with a transcript (float, eval mode):
+    it ranks models long before their greedy WER leaves 100 %."""
+    import sentencepiece as spm
+    import torch
+
+    from engine.audio import load_audio
+    from engine.frontend import FrontendConfig, compute_features
+    from trainer.loss import compute_loss
+
+    sp = spm.SentencePieceProcessor()
+    sp.LoadFromSerializedProto(proto)
+    fe = FrontendConfig()
+    model = model.eval()
+    total, pieces = 0.0, 0
+    with torch.no_grad():
+        for r in records:
+            ids = [i + 1 for i in sp.encode(r["text"])]  # class k = piece k-1
+            if not ids:
+                continue
+            x = torch.from_numpy(compute_features(load_audio(r["audio_filepath"], fe.sample_rate), fe))[None]
+            _, rnnt, _, _ = compute_loss(model, x, torch.tensor([x.shape[1]]), torch.tensor([ids]),
+                                         torch.tensor([len(ids)]), 0.0)
+            total, pieces = total + float(rnnt), pieces + len(ids)
+    return total / max(pieces, 1)
+
+
 def table(rows: list[dict]) -> str:
     devs = list(rows[0]["dev"]) if rows else []
     head = ["size", "parameters", "steps", "wall min", "audio h", "last curve point (dev-100)"] + \
-           [f"{Path(d).parent.name}/{Path(d).name} WER" for d in devs]
+           [f"{Path(d).parent.name}/{Path(d).name} WER" for d in devs] + \
+           [f"{Path(devs[0]).parent.name}/{Path(devs[0]).name} loss, nats per piece"] * bool(devs)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         last = f"{100 * r['curve'][-1][2]:.1f} %" if r["curve"] else "-"
         lines.append("| " + " | ".join([r["size"], f"{r['params'] / 1e6:.2f} M", str(r["steps"]),
                                         f"{r['wall_minutes']:.1f}", f"{r['audio_hours']:.1f}", last]
-                                       + [f"{100 * r['dev'][d]['wer']:.1f} %" for d in devs]) + " |")
+                                       + [f"{100 * r['dev'][d]['wer']:.1f} %" for d in devs]
+                                       + [f"{r['dev'][devs[0]]['loss_per_piece']:.3f}"] * bool(devs)) + " |")
     return "\n".join(lines)
 
 

@@ -44,6 +44,7 @@ def test_two_sizes_train_resume_and_report(tmp_path):
     assert a["curve"] and all(0 <= p[2] for p in a["curve"])  # the trainer's dev WER along the run
     dev = str(corpus / "dev.jsonl")
     assert set(a["dev"]) == {dev} and a["dev"][dev]["utterances"] == 2
+    assert all(p["dev"][dev]["loss_per_piece"] > 0 for p in (a, b))
     md = report.with_suffix(".md").read_text()
     assert "2x16:16" in md and "3x24:16" in md and rep["command"] in md
     assert report.with_suffix(".png").stat().st_size > 0
