@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # the float recipe of scripts/make_models.sh for a model from nothing, evaluation more often
 RECIPE = ["dropout=0.15", "tempo=0.1", "gain_db=6", "warp=0.12", "tilt=1.0", "max_frames=16000",
