@@ -107,9 +107,7 @@ class Trainer:
             self.device = torch.device("cpu")
             if cfg.threads:
                 torch.set_num_threads(cfg.threads)
-        # the process group of a torchrun launch is this run's: run() destroys it on the way out
-        self.owns_group = self.world > 1 and not torch.distributed.is_initialized()
-        if self.owns_group:
+        if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         # bf16 autocast: float training only (AAT's integer emulation needs exact fp32)
         self.amp = bool(cfg.amp and not cfg.aat and (self.device.type == "cuda" or cpu_has_bf16_units()))
@@ -429,14 +427,7 @@ class Trainer:
         finally:
             signal.signal(signal.SIGTERM, old)
             self.wall, self.budget_spent = clock.wall(), clock.budget_spent()
-            try:
-                self.save()
-            finally:
-                if self.owns_group and torch.distributed.is_initialized():
-                    # torch's own teardown: a gloo group left to interpreter exit sometimes
-                    # aborted a rank ("terminate called without an active exception")
-                    torch.distributed.destroy_process_group()
-                    self.owns_group = False
+            self.save()
         return {"step": self.step, "epoch": self.epoch, "wall_s": self.wall, "run_s": clock.run_seconds(),
                 "out": str(self.out / "last.pt")}
 
