@@ -41,8 +41,8 @@ from .nna.cost import OpShape
 from .nna.spec import NNASpec
 from .nna.zwc import zwc_compresses, zwc_pack, zwc_unpack
 
-FORMAT_VERSION = 2  # the newest this engine writes and reads
-READS = (1, 2)
+FORMAT_VERSION = 2  # the newest this engine writes and reads (files without packed codes: 1)
+READS = tuple(range(1, FORMAT_VERSION + 1))
 NIBBLE_BITS = 4  # weight codes of at most this many bits are stored two to a byte
 METADATA_KEY = "nnasr"
 DEVICES = ("nna", "cpu")
@@ -151,7 +151,7 @@ def save_model(
                     nibbles[name] = list(out[name].shape)
                     out[name + ".q4"] = pack_nibbles(out.pop(name))
     meta = {
-        "format_version": 2 if nibbles else 1,
+        "format_version": FORMAT_VERSION if nibbles else 1,
         **({"nibbles": nibbles} if nibbles else {}),
         "arch": asdict(arch),
         "frontend": frontend.to_dict(),
