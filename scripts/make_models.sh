@@ -85,49 +85,45 @@ if [ "$REFRESH_STEPS" != 0 ]; then
   BASE="$RUNS/float-refresh"
 fi
 
+# one AAT fine-tune into $RUNS/NAME (resumed if begun): aat NAME STEPS INIT [train options]
+aat() {
+  local name=$1 steps=$2 init=$3 resume=()
+  shift 3
+  [ -f "$RUNS/$name/last.pt" ] && resume=(--resume)
+  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/$name" --init "$init" --aat "${resume[@]}" \
+    --steps "$steps" --no-progress "$@"
+}
+# one pruning run from the AAT model, every method with the same settings: prune NAME METHOD STEPS
+prune() {
+  aat "$1" "$3" "$RUNS/aat/last.pt" --prune "$2" --sparsity "$SPARSITY" \
+    --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
+          prune_layers="$PRUNE_LAYERS"
+}
+AAT_SET=(--set lr=1e-4 warmup=20 eval_every=0 max_frames=4000)
+
 # 3. AAT fine-tune, all ops on the NNA (lr 1e-4: test WER +3.6 % relative to float, against
 #    +8.1 % at 3e-4 with the words corpus in the mix; docs/experiments.md)
-resume=(); [ -f "$RUNS/aat/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat" --init "$BASE/last.pt" --aat "${resume[@]}" \
-  --steps "$AAT_STEPS" --no-progress --set lr=1e-4 warmup=20 eval_every=0 max_frames=4000
+aat aat "$AAT_STEPS" "$BASE/last.pt" "${AAT_SET[@]}"
+shipped=(aat)
 
 # 3b. AAT at 4-bit weights: the sub-8-bit model (PTQ at 4 bits loses 24 % relative to float,
 #     AAT half of that in 300 steps; docs/experiments.md)
-if [ "$W4_STEPS" != 0 ]; then
-  resume=(); [ -f "$RUNS/aat-w4/last.pt" ] && resume=(--resume)
-  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-w4" --init "$BASE/last.pt" --aat --weight-bits 4 \
-    "${resume[@]}" --steps "$W4_STEPS" --no-progress --set lr=1e-4 warmup=20 eval_every=0 max_frames=4000
-fi
+[ "$W4_STEPS" != 0 ] && { aat aat-w4 "$W4_STEPS" "$BASE/last.pt" --weight-bits 4 "${AAT_SET[@]}"; shipped+=(aat-w4); }
 
 # 4. CSP pruning with AAT
-resume=(); [ -f "$RUNS/aat-csp/last.pt" ] && resume=(--resume)
-$NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-csp" --init "$RUNS/aat/last.pt" --aat "${resume[@]}" \
-  --prune csp --sparsity "$SPARSITY" --steps "$CSP_STEPS" --no-progress \
-  --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
-        prune_layers="$PRUNE_LAYERS"
+prune aat-csp csp "$CSP_STEPS"
+shipped+=(aat-csp)
 
-# 4b. the pruning baseline: gradual magnitude pruning with CSP's sparsity, steps, schedule and
-#     learning rate, from the same AAT model
-if [ "$MAG_STEPS" != 0 ]; then
-  resume=(); [ -f "$RUNS/aat-mag/last.pt" ] && resume=(--resume)
-  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/aat-mag" --init "$RUNS/aat/last.pt" --aat "${resume[@]}" \
-    --prune magnitude --sparsity "$SPARSITY" --steps "$MAG_STEPS" --no-progress \
-    --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
-          prune_layers="$PRUNE_LAYERS"
-fi
+# 4b. the pruning baseline: gradual magnitude pruning with CSP's settings, from the same AAT model
+[ "$MAG_STEPS" != 0 ] && { prune aat-mag magnitude "$MAG_STEPS"; shipped+=(aat-mag); }
 
 # 5. exports
 mkdir -p assets/models
 $NNASR export "$BASE/last.pt" --out assets/models/baseline-ptq.nnasr --data "$DATA" --no-float --name baseline-ptq
-$NNASR export "$RUNS/aat/last.pt" --out assets/models/aat.nnasr --no-float --name aat
-$NNASR export "$RUNS/aat-csp/last.pt" --out assets/models/aat-csp.nnasr --no-float --name aat-csp
-shipped=(baseline-ptq aat aat-csp)
-for m in aat-w4 aat-mag; do
-  if [ -f "$RUNS/$m/last.pt" ]; then
-    $NNASR export "$RUNS/$m/last.pt" --out "assets/models/$m.nnasr" --no-float --name "$m"
-    shipped+=("$m")
-  fi
+for m in "${shipped[@]}"; do
+  $NNASR export "$RUNS/$m/last.pt" --out "assets/models/$m.nnasr" --no-float --name "$m"
 done
+shipped=(baseline-ptq "${shipped[@]}")
 
 # 5b. each model file records its own WER (greedy, speech gate on) on the corpus's dev set
 #     and, when present, the human dev set: `nnasr models` and the live app show them
