@@ -181,23 +181,22 @@ def open_system(system: System, ctx: dict):
     def scored(res) -> dict:
         return {**res.to_dict(), **nonspeech_words([(u["ref"], u["hyp"]) for u in res.per_utterance])}
 
-    if system.kind == "float":
+    def export_here(name: str, *options: str) -> Path:
+        """The float checkpoint exported (and quantized after training) into the temporary directory."""
         if not Path(ctx["checkpoint"]).exists():
             raise LeftOut(f"{system.name}: {ctx['checkpoint']} not found (make models), left out")
-        f = Path(ctx["tmp"]) / "float.nnasr"
+        f = Path(ctx["tmp"]) / f"{name}.nnasr"
         subprocess.run([sys.executable, "-m", "app", "export", str(ctx["checkpoint"]), "--out", str(f),
-                        "--data", str(ctx["data"])], check=True)
-        m = load_model(f)
+                        "--data", str(ctx["data"]), *options], check=True)
+        return f
+
+    if system.kind == "float":
+        m = load_model(export_here("float"))
         return (lambda recs, beam: scored(evaluate_engine(m, recs, mode="float", beam=beam, progress=True))), {}
     if system.kind in ("shipped", "ptq"):
-        p = ROOT / "assets" / "models" / f"{system.name}.nnasr"
-        if system.kind == "ptq":  # quantized here, as `make models` quantizes baseline-ptq
-            if not Path(ctx["checkpoint"]).exists():
-                raise LeftOut(f"{system.name}: {ctx['checkpoint']} not found (make models), left out")
-            p = Path(ctx["tmp"]) / f"{system.name}.nnasr"
-            subprocess.run([sys.executable, "-m", "app", "export", str(ctx["checkpoint"]), "--out", str(p),
-                            "--data", str(ctx["data"]), "--no-float", "--weight-bits", str(system.weight_bits),
-                            "--name", system.name], check=True)
+        # a ptq row is quantized here, as `make models` quantizes baseline-ptq
+        p = ROOT / "assets" / "models" / f"{system.name}.nnasr" if system.kind == "shipped" else export_here(
+            system.name, "--no-float", "--weight-bits", str(system.weight_bits), "--name", system.name)
         if not p.exists():
             raise LeftOut(f"{system.name}: {p} not found, left out")
         m = load_model(p)

@@ -59,11 +59,7 @@ def pilot_data(out: Path, data: Path, tokenizer_from: Path) -> Path:
 
     d = out / "data"
     d.mkdir(parents=True, exist_ok=True)
-    tok = tokenizer_from_tensor(load_checkpoint(tokenizer_from)["tokenizer"])
-    if not (d / "tokenizer.model").exists() or (d / "tokenizer.model").read_bytes() != tok:
-        tmp = d / f"tokenizer.model.tmp{os.getpid()}"
-        tmp.write_bytes(tok)
-        os.replace(tmp, d / "tokenizer.model")
+    (d / "tokenizer.model").write_bytes(tokenizer_from_tensor(load_checkpoint(tokenizer_from)["tokenizer"]))
     from trainer.data.manifest import read_manifest, write_manifest
 
     write_manifest(d / "dev.jsonl", read_manifest(data / "dev.jsonl"))  # its audio paths absolute
@@ -76,17 +72,15 @@ def train(size: str, args, data: Path) -> Path:
     arch = parse_size(size)
     cmd = [sys.executable, "-m", "app", "train", "--data", str(data), "--train", *args.train,
            "--out", str(run), "--no-progress"]
+    budget = ["--minutes", str(args.minutes)] if args.minutes else ["--steps", str(args.steps)]
     if (run / "last.pt").exists():
-        cmd.append("--resume")  # the saved recipe and budget go on where they stopped
+        # the saved recipe and minutes budget go on where they stopped; a step budget may grow
+        cmd += ["--resume", *budget * bool(args.steps)]
     else:
-        cmd += ["--set", *[f"{k}={v}" for k, v in arch.items()], *RECIPE,
+        cmd += [*budget, "--set", *[f"{k}={v}" for k, v in arch.items()], *RECIPE,
                 f"eval_minutes={args.eval_minutes}", f"seed={args.seed}", *args.set]
         if args.minutes:
             cmd.append("steps=1000000")  # the wall-clock budget ends it (the LR decays over its end)
-    cmd += ["--minutes", str(args.minutes)] if args.minutes else ["--steps", str(args.steps)]
-    if (run / "last.pt").exists() and args.minutes:
-        cmd.remove("--minutes")  # resume: the pilot's own budget, not a new one
-        cmd.remove(str(args.minutes))
     print(f"pilot {size}: {' '.join(cmd[2:])}", flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
     return run
@@ -97,13 +91,11 @@ def measure(size: str, run: Path, devs: list[Path], limit: int) -> dict:
     import torch
 
     from app.commands.export import load_training_checkpoint
-    from trainer.checkpoint import load_checkpoint
     from trainer.data.manifest import read_manifest
     from trainer.evaluate import evaluate_torch
 
-    ck = load_checkpoint(run / "last.pt")
-    hist = json.loads(ck.get("history", "[]")) if isinstance(ck.get("history"), str) else ck.get("history", [])
-    _, model, proto, _ = load_training_checkpoint(str(run / "last.pt"))
+    ck, model, proto, _ = load_training_checkpoint(str(run / "last.pt"))
+    hist = json.loads(ck.get("history", "[]"))
     params = sum(p.numel() for n, p in model.named_parameters() if "ctc" not in n)  # what is exported
     wers = {}
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -181,9 +173,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     fig.suptitle("Size pilots: equal wall time, from scratch")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    fig.savefig(path, dpi=110)
 
 
 def main(argv=None) -> int:
@@ -231,10 +221,7 @@ def main(argv=None) -> int:
     from trainer.data.manifest import write_json_atomic
 
     write_json_atomic(rep.with_suffix(".json"), report)
-    md = (f"`{command}` on {report['date']} ({report['machine']}).\n\n{table(rows)}\n")
-    tmp = rep.with_name(f".{rep.name}.tmp{os.getpid()}")
-    tmp.write_text(md)
-    os.replace(tmp, rep.with_suffix(".md"))
+    rep.with_suffix(".md").write_text(f"`{command}` on {report['date']} ({report['machine']}).\n\n{table(rows)}\n")
     plot(rows, rep.with_suffix(".png"))
     print(table(rows))
     return 0
