@@ -380,17 +380,19 @@ def curve_plot(curve: list, labels: list[str], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    colors = plt.get_cmap("tab20").colors  # more phases than tab10 has colours
     for i, label in enumerate(labels):
         xs = [(p[2], 100 * p[3]) for p in curve if p[0] == i]
         if xs:
-            ax.plot([x[0] for x in xs], [x[1] for x in xs], marker="o", label=label)
+            ax.plot([x[0] for x in xs], [x[1] for x in xs], marker="o", markersize=4,
+                    color=colors[i % len(colors)], label=label)
     ax.set_xlabel("hours of audio trained on")
     ax.set_ylabel("dev WER % (unseen voices)")
     ax.set_title("float model: dev WER vs training")
     ax.grid(alpha=0.3)
-    if len(labels) > 1:
-        ax.legend(fontsize=8)
+    if len(labels) > 1:  # beside the axes: the phases' points fill the plot
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
