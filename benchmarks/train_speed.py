@@ -2,7 +2,9 @@
 
 Modes: the RNN-T loss by torchaudio or by torch ops (``trainer/rnnt_loss.py``; under bf16 also
 with autograd's log-softmax gradient, ``torch-autograd``, in place of its hand-written one), in fp32 or
-under bf16 autocast (with oneDNN, as the trainer runs it on CPUs with bf16 units). Every mode
+under bf16 autocast (with oneDNN, as the trainer runs it on CPUs with bf16 units), and on the
+pruned lattice (``--windows``: ``rnnt_window``, the joiner and loss at that many label positions
+per frame; its mean loss shows what the windows leave out). Every mode
 trains the same model on the same batches of a real corpus (the trainer's own length-bucketed
 batches, collate and loss): each batch is stepped once per mode, rotating which goes first,
 from the same weights, so machine noise hits all alike. Reports medians, their ratio to the
@@ -27,6 +29,8 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=12, help="batches timed per implementation")
     p.add_argument("--max-frames", type=int, default=16000, help="feature frames per batch (as --set max_frames)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--windows", type=int, nargs="*", default=[8],
+                   help="rnnt_window sizes timed too, torch loss (bf16 where the CPU has it); none: --windows")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -46,10 +50,12 @@ def main(argv=None) -> int:
     lengths = np.diff(fs.offsets)
     batches = make_batches(lengths, args.max_frames, seed=0, epoch=0, shortest_first=False)[: args.batches + 1]
     base = model_from_checkpoint(ckpt).train()
-    modes = [("torchaudio", False), ("torch", False)]  # (RNN-T loss, bf16 autocast)
-    if cpu_has_bf16_units():
-        modes += [("torch-autograd", True), ("torch", True)]
-    name = {m: f"{m[0]} loss, {'bf16' if m[1] else 'fp32'}" for m in modes}
+    bf16 = cpu_has_bf16_units()
+    modes = [("torchaudio", False, 0), ("torch", False, 0)]  # (RNN-T loss, bf16 autocast, window)
+    if bf16:
+        modes += [("torch-autograd", True, 0), ("torch", True, 0)]
+    modes += [("torch", bf16, w) for w in args.windows]
+    name = {m: f"{m[0]} loss, {'bf16' if m[1] else 'fp32'}" + (f", window {m[2]}" if m[2] else "") for m in modes}
     models = {m: copy.deepcopy(base) for m in modes}
     opts = {m: torch.optim.AdamW(models[m].parameters(), lr=1e-5) for m in modes}
     times: dict = {m: [] for m in modes}
@@ -64,7 +70,7 @@ def main(argv=None) -> int:
             with torch.backends.mkldnn.flags(enabled=m[1]):
                 t0 = time.perf_counter()
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=m[1]):
-                    loss, rnnt, _, _ = compute_loss(models[m], x, lens, y, yl, 0.3, m[0])
+                    loss, rnnt, _, _ = compute_loss(models[m], x, lens, y, yl, 0.3, m[0], rnnt_window=m[2])
                 opts[m].zero_grad()
                 loss.backward()
                 opts[m].step()
@@ -81,7 +87,7 @@ def main(argv=None) -> int:
     print(f"\nmedian step over {len(audio_s)} batches (median {a:.0f} s of audio, torch threads "
           f"{torch.get_num_threads()}):")
     for m in modes:
-        print(f"  {name[m]:<28} {med[m]:.3f} s/step  {a / med[m]:6.1f} s of audio per s  "
+        print(f"  {name[m]:<38} {med[m]:.3f} s/step  {a / med[m]:6.1f} s of audio per s  "
               f"{med[modes[0]] / med[m]:.2f}x  (mean RNN-T loss {statistics.mean(losses[m]):.3f})")
     return 0
 

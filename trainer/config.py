@@ -57,6 +57,9 @@ class TrainConfig:
     inter_ctc_weight: float = 0.0
     inter_ctc_layer: int = 0
     rnnt_impl: str = "auto"  # RNN-T loss: torchaudio | torch (trainer/rnnt_loss.py) | torch-autograd (the same, slower) | auto (torch on CPU)
+    # >0: pruned RNN-T, the joiner and loss only at this many label positions per frame, chosen
+    # by the CTC head's alignment (float training; the joiner is most of a CPU step's time)
+    rnnt_window: int = 0
     specaug: bool = True
     amp: bool = True  # bf16 autocast (float training) on CUDA, and on CPUs with bf16 units (AMX, AVX512-BF16)
     dropout: float = 0.0  # between encoder LSTM layers (float training)

@@ -7,21 +7,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .rnnt_loss import rnnt_loss
+from .rnnt_loss import pruned_rnnt_loss, rnnt_loss
 
 RNNT_IMPLS = ("auto", "torch", "torch-autograd", "torchaudio")
 
 
 def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "auto",
-                 inter_ctc_weight: float = 0.0):
+                 inter_ctc_weight: float = 0.0, rnnt_window: int = 0):
     """-> (loss, RNN-T, CTC, intermediate CTC), per utterance. ``model``: the RNNT, or its
     DistributedDataParallel wrapper (whose forward it calls; the CTC heads and the
-    architecture are read from the wrapped model)."""
-    logits, enc, enc_lens = model(x, lens, y, yl)
+    architecture are read from the wrapped model). ``rnnt_window`` > 0: the RNN-T loss on
+    the pruned lattice of that many label positions per frame (``trainer/rnnt_loss.py``)."""
+    logits, enc, enc_lens = model(x, lens, y, yl, **({"window": rnnt_window} if rnnt_window else {}))
     model = getattr(model, "module", model)
     inter_out = model.take_inter()
+    starts = model.take_window()
     enc_lens = enc_lens.clamp(min=1, max=logits.shape[1])
-    if rnnt_impl in ("torch", "torch-autograd") or (rnnt_impl == "auto" and logits.device.type == "cpu"):
+    if starts is not None:
+        rnnt = pruned_rnnt_loss(logits, y, starts, enc_lens, yl, blank=model.arch.blank_id).sum()
+    elif rnnt_impl in ("torch", "torch-autograd") or (rnnt_impl == "auto" and logits.device.type == "cpu"):
         rnnt = rnnt_loss(logits, y, enc_lens, yl, blank=model.arch.blank_id,
                          fused=rnnt_impl != "torch-autograd").sum()
     elif rnnt_impl in ("torchaudio", "auto"):

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from engine.arch import EMBEDDING, Architecture, state_key
 from engine.nna.spec import NNASpec
 
+from .rnnt_loss import lattice_occupancy, window_positions, window_size, window_starts
+
 
 class InterCTC(nn.Module):
     """An intermediate CTC head on encoder layer ``layer``'s output (InterCTC, Lee & Watanabe
@@ -56,6 +58,7 @@ class RNNT(nn.Module):
         self.dropout = 0.0  # between encoder layers, float training only (not exported)
         self.ctc_inter: InterCTC | None = None  # add_inter_ctc
         self._inter = None  # (output, lengths) of the InterCTC layer in the last float encode
+        self._window = None  # window starts of the last pruned forward (take_window)
 
     def add_inter_ctc(self, layer: int) -> None:
         """An intermediate CTC head on the output of encoder layer ``layer`` (1-based, below
@@ -95,6 +98,12 @@ class RNNT(nn.Module):
         """(output, lengths) of the InterCTC layer in the last float encode, forgotten once
         taken (None without an InterCTC head or under AAT)."""
         out, self._inter = self._inter, None
+        return out
+
+    def take_window(self):
+        """Window starts ``[B, T]`` of the last forward with a ``window`` (None when it joined
+        the whole lattice), forgotten once taken."""
+        out, self._window = self._window, None
         return out
 
     def config(self) -> dict:
@@ -176,11 +185,46 @@ class RNNT(nn.Module):
         z = self.join_enc(enc)[:, :, None] + self.join_pred(pred)[:, None]
         return self.join_out(torch.tanh(z))
 
-    def forward(self, feats, feat_lens, tokens, token_lens):
+    def forward(self, feats, feat_lens, tokens, token_lens, window: int = 0):
+        """-> (logits, encoder output, its lengths). ``window`` > 0 (float training): the joiner
+        only at the ``window`` label positions per frame where the CTC head's alignment puts
+        the path (a pruned lattice; the starts are kept for :meth:`take_window`), logits
+        ``[B, T, S, C]`` instead of ``[B, T, U+1, C]``."""
         enc, enc_lens, enc_q = self.encode(feats, feat_lens)
         pred, pred_q = self.predict(tokens)
+        if window and not self.aat:
+            lens = enc_lens.clamp(min=1, max=enc.shape[1])
+            size = window_size(window, lens, token_lens)
+            if size < tokens.shape[1] + 1:
+                starts = self.window_starts(enc, lens, tokens, token_lens, size)
+                self._window = starts
+                return self.joint_window(enc, pred, starts, size), enc, enc_lens
         logits = self.joint(enc, enc_q, pred, pred_q)
         return logits, enc, enc_lens
+
+    @torch.no_grad()
+    def window_starts(self, enc, enc_lens, tokens, token_lens, size: int) -> torch.Tensor:
+        """Each frame's window: most of the alignment posterior of the lattice scored by the
+        CTC head alone (blank and label log-probs of frame ``t``, the same at every label
+        position), so choosing it costs one ``[B, T, C]`` projection and a ``[B, T, U+1]``
+        forward-backward."""
+        lp = F.log_softmax(self.ctc(enc.detach()).float(), dim=-1)  # [B, T, C]
+        B, T, _ = lp.shape
+        U = tokens.shape[1]
+        blank = lp[..., self.arch.blank_id, None].expand(B, T, U + 1)
+        emit = lp.gather(2, tokens.long()[:, None, :].expand(B, T, U))
+        occ = lattice_occupancy(blank, emit, enc_lens, token_lens)
+        return window_starts(occ, size, enc_lens, token_lens)
+
+    def joint_window(self, enc, pred, starts, size: int):
+        """Float logits ``[B, T, S, C]`` at label positions ``starts[b, t] + k``, ``k < S = size``."""
+        B, T = starts.shape
+        pj = self.join_pred(pred)  # [B, U+1, J]
+        J = pj.shape[-1]
+        pos = window_positions(starts, size)
+        S = pos.shape[-1]
+        pg = pj.gather(1, pos.view(B, T * S, 1).expand(B, T * S, J)).view(B, T, S, J)
+        return self.join_out(torch.tanh(self.join_enc(enc)[:, :, None] + pg))
 
     # --- export ---------------------------------------------------------------------------------
     def float_params(self) -> dict:

@@ -40,11 +40,24 @@ def rnnt_loss(logits: torch.Tensor, targets: torch.Tensor, logit_lengths: torch.
     reference for tests and ``benchmarks/train_speed.py``)."""
     B, T, U1, C = logits.shape
     U = U1 - 1
+    idx = targets[:, None, :U, None].long().expand(B, T, U, 1)  # label u at every frame
     if fused:
-        blank_lp, emit_lp = _LabelLogProbs.apply(logits, targets[:, :U].long(), blank)
+        blank_lp, emit_lp = _LabelLogProbs.apply(logits, idx, blank)
     else:
-        blank_lp, emit_lp, _ = _label_log_probs(logits, targets[:, :U].long(), blank)
-    blank_lp, emit_lp = blank_lp.double(), emit_lp.double()  # [B, T, U+1], [B, T, U]
+        blank_lp, emit_lp, _ = _label_log_probs(logits, idx, blank)
+    nll = lattice_nll(blank_lp, emit_lp, logit_lengths, target_lengths)
+    return nll.to(torch.promote_types(logits.dtype, torch.float32))
+
+
+def lattice_nll(blank_lp: torch.Tensor, emit_lp: torch.Tensor, logit_lengths: torch.Tensor,
+                target_lengths: torch.Tensor) -> torch.Tensor:
+    """Per-utterance ``-log P(labels)`` ``[B]`` (float64) of an RNN-T lattice given its arcs'
+    log-probabilities: ``blank_lp`` ``[B, T, U+1]`` (leave frame ``t`` at label position
+    ``u``), ``emit_lp`` ``[B, T, U]`` (emit label ``u`` within frame ``t``). The forward
+    variable, row by row over frames (see the module's docstring)."""
+    blank_lp, emit_lp = blank_lp.double(), emit_lp.double()
+    B, T, U1 = blank_lp.shape
+    U = U1 - 1
     zero = emit_lp.new_zeros(B, 1)
     rows = []
     arrive = torch.cat([zero, emit_lp.new_full((B, U), float("-inf"))], dim=1)  # frame 0 starts at u = 0
@@ -54,24 +67,26 @@ def rnnt_loss(logits: torch.Tensor, targets: torch.Tensor, logit_lengths: torch.
         rows.append(a)
         arrive = a + blank_lp[:, t]
     alpha = torch.stack(rows, dim=1)  # [B, T, U+1]
-    b = torch.arange(B, device=logits.device)
+    b = torch.arange(B, device=blank_lp.device)
     tl = (logit_lengths.long() - 1).clamp(min=0)
     ul = target_lengths.long()
-    return -(alpha[b, tl, ul] + blank_lp[b, tl, ul]).to(torch.promote_types(logits.dtype, torch.float32))
+    return -(alpha[b, tl, ul] + blank_lp[b, tl, ul])
 
 
-def _label_log_probs(logits, targets, blank: int):
-    """Blank and target log-probabilities and the log-sum-exp ``[B, T, U+1]`` (float32)."""
+def _label_log_probs(logits, idx, blank: int):
+    """Blank and label log-probabilities and the log-sum-exp ``[B, T, K]`` (float32) of
+    ``logits`` ``[B, T, K, C]``; ``idx`` ``[B, T, L, 1]`` holds the label emitted at each of the
+    first ``L`` positions (``L = K - 1`` on the whole lattice, whose last position emits nothing)."""
     x = logits.float()
-    B, T, U1, C = x.shape
+    L = idx.shape[2]
     lse = torch.logsumexp(x, dim=-1)
-    idx = targets[:, None, :, None].expand(B, T, U1 - 1, 1)
-    return x[..., blank] - lse, x[:, :, :U1 - 1].gather(-1, idx).squeeze(-1) - lse[:, :, :U1 - 1], lse
+    return x[..., blank] - lse, x[:, :, :L].gather(-1, idx).squeeze(-1) - lse[:, :, :L], lse
 
 
 class _LabelLogProbs(torch.autograd.Function):
     """The blank and target log-probabilities ``[B, T, U+1]`` and ``[B, T, U]`` of unnormalized
-    ``logits`` ``[B, T, U+1, C]`` (float32 or bf16; computed in float32), with a hand-written
+    ``logits`` ``[B, T, U+1, C]`` (float32 or bf16; computed in float32; or the ``[B, T, S, C]``
+    of a pruned lattice, ``pruned_rnnt_loss``), with a hand-written
     backward: ``d lp_k / d logits = onehot(k) - softmax``, so the gradient is
     ``-(g_blank + g_emit) * softmax`` plus the two one-hot columns, made in three passes over
     the logits from the saved log-sum-exp. Autograd through ``log_softmax``, ``gather`` and the
@@ -79,12 +94,11 @@ class _LabelLogProbs(torch.autograd.Function):
     a 1.3 s bf16 step in those passes; docs/experiments.md, "The log-softmax's gradient by hand")."""
 
     @staticmethod
-    def forward(ctx, logits, targets, blank: int):
+    def forward(ctx, logits, idx, blank: int):
         with torch.no_grad():
-            blank_lp, emit_lp, lse = _label_log_probs(logits, targets, blank)
-        B, T, U1, C = logits.shape
+            blank_lp, emit_lp, lse = _label_log_probs(logits, idx, blank)
         ctx.blank = blank
-        ctx.save_for_backward(logits, lse, targets[:, None, :, None].expand(B, T, U1 - 1, 1))
+        ctx.save_for_backward(logits, lse, idx)
         return blank_lp, emit_lp
 
     @staticmethod
@@ -97,3 +111,86 @@ class _LabelLogProbs(torch.autograd.Function):
         grad[..., ctx.blank] += g_blank
         grad[:, :, :U].scatter_add_(-1, idx, g_emit[..., None])
         return grad.to(logits.dtype), None, None
+
+
+# ---------------------------------------------------------------- pruned lattice
+
+OUTSIDE = -1.0e5  # log-prob of an arc left out of a pruned lattice: finite, so the forward
+# variable's running sums stay finite (exp(-1e5) is 0 to float64)
+
+
+def window_size(window: int, logit_lengths: torch.Tensor, target_lengths: torch.Tensor) -> int:
+    """The label positions per frame that a batch needs: ``window``, or more where an utterance
+    has more labels per frame than ``window - 1`` (every label must fit: a window of ``S``
+    emits at most ``S - 1`` labels in one frame), never more than the whole lattice's ``U + 1``."""
+    need = (target_lengths.long() + logit_lengths.long().clamp(min=1) - 1) // logit_lengths.long().clamp(min=1)
+    U = int(target_lengths.max()) if target_lengths.numel() else 0
+    return min(max(int(window), int(need.max()) + 1 if need.numel() else 1), U + 1)
+
+
+def lattice_occupancy(blank_lp: torch.Tensor, emit_lp: torch.Tensor, logit_lengths: torch.Tensor,
+                      target_lengths: torch.Tensor) -> torch.Tensor:
+    """Posterior probability ``[B, T, U+1]`` that the alignment passes through node ``(t, u)``
+    (the derivatives of ``log P`` by the arcs' log-probabilities are the arcs' posteriors,
+    and every visit of a node leaves by exactly one arc). No gradient flows out."""
+    with torch.enable_grad():
+        b = blank_lp.detach().double().requires_grad_()
+        e = emit_lp.detach().double().requires_grad_()
+        gb, ge = torch.autograd.grad(-lattice_nll(b, e, logit_lengths, target_lengths).sum(), (b, e))
+    occ = gb.clone()
+    occ[..., : ge.shape[2]] += ge
+    return occ
+
+
+def window_starts(occ: torch.Tensor, size: int, logit_lengths: torch.Tensor,
+                  target_lengths: torch.Tensor) -> torch.Tensor:
+    """First label position ``[B, T]`` (long) of each frame's window of ``size`` positions:
+    the window holding most of ``occ`` (``[B, T, U+1]``, e.g. :func:`lattice_occupancy`),
+    moved as little as needed to keep a complete path inside the windows: frame 0's window
+    starts at 0, a window never starts before the previous frame's or more than ``size - 1``
+    after it, and the last frame's window holds the utterance's last position ``U_b``
+    (``size`` from :func:`window_size` makes that possible)."""
+    B, T, U1 = occ.shape
+    S = int(size)
+    if S >= U1:
+        return torch.zeros(B, T, dtype=torch.long, device=occ.device)
+    c = torch.nn.functional.pad(occ.cumsum(2), (1, 0))
+    n = U1 - S + 1  # window starts 0 .. U - S + 1
+    best = (c[..., S:S + n] - c[..., :n]).argmax(-1)  # [B, T]
+    top = (target_lengths.long() + 1 - S).clamp(min=0)  # the last frame's start: holds U_b
+    t = torch.arange(T, device=occ.device)
+    # to reach top by the utterance's last frame, at most S - 1 positions a frame
+    low = top[:, None] - (logit_lengths.long()[:, None] - 1 - t) * (S - 1)
+    prev = torch.zeros(B, dtype=torch.long, device=occ.device)
+    cols = []
+    for i in range(T):
+        lo = torch.maximum(prev, low[:, i]) if i else torch.zeros_like(prev)
+        hi = torch.minimum(prev + S - 1, top) if i else torch.zeros_like(prev)
+        prev = torch.minimum(torch.maximum(best[:, i], lo), hi)
+        cols.append(prev)
+    return torch.stack(cols, 1)
+
+
+def window_positions(starts: torch.Tensor, size: int) -> torch.Tensor:
+    """Label positions ``[B, T, S]`` of the windows that start at ``starts`` ``[B, T]``."""
+    return starts[..., None] + torch.arange(int(size), device=starts.device)
+
+
+def pruned_rnnt_loss(logits: torch.Tensor, targets: torch.Tensor, starts: torch.Tensor,
+                     logit_lengths: torch.Tensor, target_lengths: torch.Tensor, blank: int = 0) -> torch.Tensor:
+    """Per-utterance RNN-T losses ``[B]`` on a pruned lattice (after k2's pruned RNN-T, Kuang
+    et al. 2022): ``logits`` ``[B, T, S, C]`` are the joiner's only at label positions
+    ``starts[b, t] + k``, ``k < S``; arcs outside these windows are left out. The loss is
+    never below the whole lattice's (fewer alignments) and equals it when the windows hold
+    every position; gradients come as in :func:`rnnt_loss`."""
+    B, T, S, C = logits.shape
+    U = targets.shape[1]
+    pos = window_positions(starts, S)  # [B, T, S], <= U
+    lab = targets.long().gather(1, pos.clamp(max=max(U - 1, 0)).view(B, T * S)).view(B, T, S) if U else \
+        torch.zeros_like(pos)
+    blank_w, emit_w = _LabelLogProbs.apply(logits, lab[..., None], blank)
+    emit_w = torch.where(pos < U, emit_w, torch.full_like(emit_w, OUTSIDE))  # position U emits nothing
+    blank_lp = blank_w.new_full((B, T, U + 1), OUTSIDE).scatter(2, pos, blank_w)
+    emit_lp = emit_w.new_full((B, T, U + 1), OUTSIDE).scatter(2, pos, emit_w)[..., :U]
+    nll = lattice_nll(blank_lp, emit_lp, logit_lengths, target_lengths)
+    return nll.to(torch.promote_types(logits.dtype, torch.float32))

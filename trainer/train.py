@@ -163,6 +163,9 @@ class Trainer:
         params = self._trainable_parameters(reinit=ckpt is None)
         if cfg.rnnt_impl not in RNNT_IMPLS:
             raise ValueError(f"rnnt_impl={cfg.rnnt_impl!r}: one of {', '.join(RNNT_IMPLS)}")
+        if cfg.rnnt_window < 0 or (cfg.rnnt_window and (cfg.aat or cfg.ctc_weight <= 0)):
+            raise ValueError(f"rnnt_window={cfg.rnnt_window}: a pruned lattice is for float training "
+                             "(not --aat) with the CTC loss on (ctc_weight > 0): its head chooses the windows")
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self._restore_progress(ckpt, init)
         self.ddp = self.model
@@ -385,7 +388,7 @@ class Trainer:
             self.pruner.before_step(self.step)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             loss, rnnt, ctc, inter = compute_loss(self.ddp, x, lens, y, yl, cfg.ctc_weight,
-                                                  cfg.rnnt_impl, cfg.inter_ctc_weight)
+                                                  cfg.rnnt_impl, cfg.inter_ctc_weight, cfg.rnnt_window)
             if self.pruner:
                 loss = loss + self.pruner.loss_term()
         opt.zero_grad(set_to_none=True)
