@@ -12,8 +12,15 @@ torch = pytest.importorskip("torch")
 
 from helpers import make_tiny_corpus  # noqa: E402
 
-from trainer.rnnt_loss import (_label_log_probs, lattice_occupancy, pruned_rnnt_loss,  # noqa: E402
-                               rnnt_loss, window_positions, window_size, window_starts)
+from trainer.rnnt_loss import (  # noqa: E402
+    _label_log_probs,
+    lattice_occupancy,
+    pruned_rnnt_loss,
+    rnnt_loss,
+    window_positions,
+    window_size,
+    window_starts,
+)
 
 
 def _batch(seed=0, B=6, T=9, U=7, C=11):
