@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole recipe, from nothing to the shipped models and the model card. Resumable:
 # every stage skips what is finished (synthesis skips finished clips, training resumes
-# from OUT/last.pt, exports and evaluations are redone only when their inputs changed).
+# from OUT/last.pt and leaves a finished run as it is, exports and evaluations are redone
+# only when their inputs changed). A new assets/checkpoints/float.pt (the float model
+# continued and committed) rebuilds everything after it: each fine-tune keeps the sha256 of
+# the checkpoint it started from and begins again when that changed.
 #
 #   bash scripts/make_models.sh            # budgets for 2 CPU cores (see the variables below)
 #   FLOAT_MINUTES=600 bash scripts/make_models.sh   # also train the float model 600 more minutes
@@ -56,7 +59,15 @@ done
 
 # 2. float model (resumable). The committed checkpoint (trained on a GPU, docs/training.md)
 #    seeds it; FLOAT_MINUTES>0 trains it further here (on a GPU: scripts/gpu_train.sh).
+#    With FLOAT_MINUTES=0 the run starts from the committed checkpoint whenever that changed
+#    (a run trained further is moved to $RUNS/float.prev, not lost).
 mkdir -p "$RUNS/float"
+if [ -f assets/checkpoints/float.pt ] && [ "$FLOAT_MINUTES" = 0 ] && [ -f "$RUNS/float/last.pt" ] &&
+   ! cmp -s assets/checkpoints/float.pt "$RUNS/float/last.pt"; then
+  echo "make models: assets/checkpoints/float.pt differs from $RUNS/float/last.pt: using the committed one" \
+       "(the old run: $RUNS/float.prev)"
+  rm -rf "$RUNS/float.prev" && mv "$RUNS/float" "$RUNS/float.prev" && mkdir -p "$RUNS/float"
+fi
 if [ ! -f "$RUNS/float/last.pt" ] && [ -f assets/checkpoints/float.pt ]; then
   cp assets/checkpoints/float.pt "$RUNS/float/last.pt"
 fi
@@ -85,12 +96,31 @@ if [ "$REFRESH_STEPS" != 0 ]; then
   BASE="$RUNS/float-refresh"
 fi
 
-# one AAT fine-tune into $RUNS/NAME (resumed if begun): aat NAME STEPS INIT [train options]
+# the step a checkpoint is at (0 where there is none or it cannot be read)
+step_of() {
+  local s
+  s=$($PY -c "import sys, torch; print(int(torch.load(sys.argv[1], map_location='cpu', weights_only=False)['step']))" \
+      "$1" 2>/dev/null) || s=0
+  echo "${s:-0}"
+}
+# one AAT fine-tune into $RUNS/NAME: aat NAME STEPS INIT [train options]. Resumed if begun, left
+# as it is if finished, and begun again (the old run moved to $RUNS/NAME.prev) if INIT has
+# changed since it began: INIT's sha256 is kept in $RUNS/NAME/init.sha256 (a run from before
+# these stamps is taken as made from INIT as it is now)
 aat() {
-  local name=$1 steps=$2 init=$3 resume=()
+  local name=$1 steps=$2 init=$3 resume=() dir="$RUNS/$1" stamp
   shift 3
-  [ -f "$RUNS/$name/last.pt" ] && resume=(--resume)
-  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/$name" --init "$init" --aat "${resume[@]}" \
+  stamp=$(sha256sum "$init" 2>/dev/null | cut -d' ' -f1) || stamp=missing  # (a dry run: NNASR=echo)
+  if [ -f "$dir/last.pt" ] && [ -f "$dir/init.sha256" ] && [ "$(cat "$dir/init.sha256")" != "$stamp" ]; then
+    echo "make models: $init changed since $dir began: $name starts again (the old run: $dir.prev)"
+    rm -rf "$dir.prev" && mv "$dir" "$dir.prev"
+  fi
+  mkdir -p "$dir" && echo "$stamp" > "$dir/init.sha256"
+  if [ -f "$dir/last.pt" ]; then
+    [ "$(step_of "$dir/last.pt")" -ge "$steps" ] && { echo "make models: $name is finished ($steps steps)"; return 0; }
+    resume=(--resume)
+  fi
+  $NNASR train --data "$DATA" "${train[@]}" --out "$dir" --init "$init" --aat "${resume[@]}" \
     --steps "$steps" --no-progress "$@"
 }
 # one pruning run from the AAT model, every method with the same settings: prune NAME METHOD STEPS
