@@ -1,0 +1,59 @@
+"""`make models` (scripts/make_models.sh) as a dry run (NNASR=echo): a finished fine-tune is
+left as it is, one whose starting checkpoint changed begins again with the old run kept, and
+the float run follows the committed checkpoint, so a new float.pt rebuilds everything after it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _dry_run(runs: Path, tmp: Path) -> str:
+    py = tmp / "py"  # step_of's `python -c` runs; the benchmark scripts are only echoed
+    py.write_text(f'#!/bin/sh\nif [ "$1" = "-c" ]; then exec {sys.executable} "$@"; fi\necho PY "$@"\n')
+    py.chmod(0o755)
+    env = {**os.environ, "NNASR": "echo", "PY": str(py), "RUNS": str(runs)}
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "make_models.sh")], capture_output=True, text=True,
+                       env=env, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r.stdout
+
+
+def _trains(out: str, name: str) -> bool:
+    return any(line.startswith("train ") and f"--out {name} " in line for line in out.splitlines())
+
+
+@pytest.mark.skipif(not (ROOT / "assets" / "checkpoints" / "float.pt").exists(), reason="no committed float model")
+def test_finished_runs_stay_and_a_changed_start_begins_again(tmp_path):
+    runs = tmp_path / "runs"
+    for name, step in (("aat", 300), ("aat-csp", 700)):
+        (runs / name).mkdir(parents=True)
+        torch.save({"step": step}, runs / name / "last.pt")
+    out = _dry_run(runs, tmp_path)
+    assert (runs / "float" / "last.pt").read_bytes() == (ROOT / "assets/checkpoints/float.pt").read_bytes()
+    assert "aat is finished" in out and not _trains(out, f"{runs}/aat")  # 300 of 300 steps
+    assert _trains(out, f"{runs}/aat-csp") and f"--out {runs}/aat-csp --init {runs}/aat/last.pt --aat --resume" in out
+    assert _trains(out, f"{runs}/aat-w4")  # not begun: begins
+    stamp = (runs / "aat" / "init.sha256").read_text().strip()
+    assert len(stamp) == 64
+
+    # the float run trained elsewhere (or an older float.pt): the committed one replaces it, the
+    # old run is kept, and aat (started from the other bytes) begins again
+    torch.save({"step": 5}, runs / "float" / "last.pt")
+    (runs / "aat" / "init.sha256").write_text("0" * 64 + "\n")
+    out = _dry_run(runs, tmp_path)
+    assert (runs / "float.prev" / "last.pt").exists()
+    assert (runs / "float" / "last.pt").read_bytes() == (ROOT / "assets/checkpoints/float.pt").read_bytes()
+    assert "aat starts again" in out and (runs / "aat.prev" / "last.pt").exists()
+    assert _trains(out, f"{runs}/aat") and f"--out {runs}/aat --init {runs}/float/last.pt --aat --steps" in out
+    assert (runs / "aat" / "init.sha256").read_text().strip() == stamp
+    # aat-csp began from the old aat's bytes, which are gone: it begins again too
+    assert "aat-csp starts again" in out and (runs / "aat-csp.prev" / "last.pt").exists()
