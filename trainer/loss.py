@@ -18,7 +18,7 @@ def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "aut
     DistributedDataParallel wrapper (whose forward it calls; the CTC heads and the
     architecture are read from the wrapped model). ``rnnt_window`` > 0: the RNN-T loss on
     the pruned lattice of that many label positions per frame (``trainer/rnnt_loss.py``)."""
-    logits, enc, enc_lens = model(x, lens, y, yl, **({"window": rnnt_window} if rnnt_window else {}))
+    logits, enc, enc_lens = model(x, lens, y, yl, window=rnnt_window)
     model = getattr(model, "module", model)
     inter_out = model.take_inter()
     starts = model.take_window()

@@ -208,7 +208,7 @@ class RNNT(nn.Module):
         CTC head alone (blank and label log-probs of frame ``t``, the same at every label
         position), so choosing it costs one ``[B, T, C]`` projection and a ``[B, T, U+1]``
         forward-backward."""
-        lp = F.log_softmax(self.ctc(enc.detach()).float(), dim=-1)  # [B, T, C]
+        lp = F.log_softmax(self.ctc(enc).float(), dim=-1)  # [B, T, C]
         B, T, _ = lp.shape
         U = tokens.shape[1]
         blank = lp[..., self.arch.blank_id, None].expand(B, T, U + 1)
@@ -221,9 +221,8 @@ class RNNT(nn.Module):
         B, T = starts.shape
         pj = self.join_pred(pred)  # [B, U+1, J]
         J = pj.shape[-1]
-        pos = window_positions(starts, size)
-        S = pos.shape[-1]
-        pg = pj.gather(1, pos.view(B, T * S, 1).expand(B, T * S, J)).view(B, T, S, J)
+        pos = window_positions(starts, size).view(B, T * size, 1)
+        pg = pj.gather(1, pos.expand(B, T * size, J)).view(B, T, size, J)
         return self.join_out(torch.tanh(self.join_enc(enc)[:, :, None] + pg))
 
     # --- export ---------------------------------------------------------------------------------

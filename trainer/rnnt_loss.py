@@ -161,13 +161,11 @@ def window_starts(occ: torch.Tensor, size: int, logit_lengths: torch.Tensor,
     t = torch.arange(T, device=occ.device)
     # to reach top by the utterance's last frame, at most S - 1 positions a frame
     low = top[:, None] - (logit_lengths.long()[:, None] - 1 - t) * (S - 1)
-    prev = torch.zeros(B, dtype=torch.long, device=occ.device)
-    cols = []
-    for i in range(T):
-        lo = torch.maximum(prev, low[:, i]) if i else torch.zeros_like(prev)
-        hi = torch.minimum(prev + S - 1, top) if i else torch.zeros_like(prev)
-        prev = torch.minimum(torch.maximum(best[:, i], lo), hi)
-        cols.append(prev)
+    cols = [torch.zeros(B, dtype=torch.long, device=occ.device)]  # frame 0: position 0
+    for i in range(1, T):
+        prev = cols[-1]
+        lo, hi = torch.maximum(prev, low[:, i]), torch.minimum(prev + S - 1, top)
+        cols.append(torch.minimum(torch.maximum(best[:, i], lo), hi))
     return torch.stack(cols, 1)
 
 
