@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.augment import perturb, spec_augment  # noqa: E402
+from trainer.augment import band_limit, perturb, spec_augment  # noqa: E402
 from trainer.train import TrainConfig, lr_at  # noqa: E402
 
 
@@ -45,6 +45,36 @@ def test_perturb_tempo_and_gain():
     off = g - x
     assert np.allclose(off, off[0, 0])  # one offset per utterance
     assert abs(off[0, 0]) <= 6 * np.log(10) / 10 + 1e-6
+
+
+@pytest.mark.parametrize("cutoff,order", [(3000, 2), (4000, 4), (5000, 8)])
+def test_band_limit_is_the_waveform_low_pass(cutoff, order):
+    """The log-mel band limit gives the features of the recording itself low-passed (an
+    order-N Butterworth magnitude applied to its spectrum): a real clip, speech frames."""
+    sf = pytest.importorskip("soundfile")
+    from engine.frontend import compute_features
+
+    x, sr = sf.read("assets/audio/demo.flac", dtype="float32")
+    feats = compute_features(x)
+    spec = np.fft.rfft(x.astype(np.float64))
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    y = np.fft.irfft(spec / np.sqrt(1 + (f / cutoff) ** (2 * order)), len(x)).astype(np.float32)
+    want = compute_features(y)
+    got = band_limit(feats, cutoff, order)
+    speech = feats.mean(1) > np.percentile(feats.mean(1), 30)
+    err = np.abs(got - want)[speech]
+    moved = np.abs(want - feats)[speech].mean()
+    assert moved > 0.4  # the filter changes the features a lot ...
+    assert np.median(err) < 0.01 and np.percentile(err, 95) < 0.15  # ... and the band limit follows it
+    assert np.all(got <= feats + 1e-6)  # a low-pass never adds power
+
+
+def test_perturb_band_limit_probability():
+    rng = np.random.default_rng(0)
+    x = np.zeros((20, 80), np.float32)
+    limited = [not np.array_equal(perturb(x, rng, 0.0, 0.0, lowpass=0.4), x) for _ in range(500)]
+    assert 0.33 < np.mean(limited) < 0.47
+    assert all(np.array_equal(perturb(x, rng, 0.0, 0.0), x) for _ in range(20))  # off by default
 
 
 def test_spec_augment_masks_within_bounds():

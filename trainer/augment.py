@@ -1,6 +1,6 @@
 """Data augmentation of training features: SpecAugment on a padded batch (on the device),
-and per-utterance log-mel perturbations (tempo, level, vocal-tract length, spectral tilt)
-applied while a batch is built."""
+and per-utterance log-mel perturbations (tempo, level, vocal-tract length, spectral tilt,
+band limit) applied while a batch is built."""
 
 from __future__ import annotations
 
@@ -47,14 +47,34 @@ def warp_frequencies(frames: np.ndarray, alpha: float, cfg: FrontendConfig | Non
     return x[:, i0] * (1 - w) + x[:, i1] * w
 
 
+# the band limit's corner frequency (log-uniform) and Butterworth order (uniform): real
+# recordings through lossy codecs and cheap microphones roll off between 3 and 7 kHz
+LOWPASS_HZ = (3000.0, 7000.0)
+LOWPASS_ORDER = (2.0, 8.0)
+
+
+def band_limit(frames: np.ndarray, cutoff_hz: float, order: float,
+               cfg: FrontendConfig | None = None) -> np.ndarray:
+    """A low-pass filter in the log-mel domain: each band's log power plus the log power gain
+    of an ``order``-pole Butterworth low-pass at its centre frequency,
+    ``-log(1 + (f / cutoff_hz) ** (2 * order))``, never below the front-end's log floor (where
+    the filtered power of a recording that had nothing there would sit)."""
+    x = np.asarray(frames, dtype=np.float32)
+    cfg = cfg or FrontendConfig(n_mels=x.shape[1])
+    hz = mel_points(cfg)[1:-1]
+    gain = -np.log1p((hz / cutoff_hz) ** (2.0 * order)).astype(np.float32)
+    return np.maximum(x + gain, np.float32(np.log(cfg.log_floor)))
+
+
 def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float,
-            warp: float = 0.0, tilt: float = 0.0) -> np.ndarray:
+            warp: float = 0.0, tilt: float = 0.0, lowpass: float = 0.0) -> np.ndarray:
     """Feature-domain augmentation of one utterance: tempo change by nearest-frame
     resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset), a
     vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp]) and a
     spectral tilt (log-mel plus a straight line across the bands, from -t at the lowest to
     +t at the highest, t in [-tilt, tilt]: voices and microphones differ most in how much
-    high-frequency energy they have)."""
+    high-frequency energy they have), and with probability ``lowpass`` a band limit
+    (:func:`band_limit`, corner in ``LOWPASS_HZ``, order in ``LOWPASS_ORDER``)."""
     x = np.asarray(frames, dtype=np.float32)
     if tempo:
         rate = rng.uniform(1 - tempo, 1 + tempo)
@@ -66,16 +86,19 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
         x = warp_frequencies(x, rng.uniform(1 - warp, 1 + warp))
     if tilt:
         x = x + np.linspace(-1.0, 1.0, x.shape[1], dtype=np.float32) * np.float32(rng.uniform(-tilt, tilt))
+    if lowpass and rng.random() < lowpass:
+        lo, hi = np.log(LOWPASS_HZ[0]), np.log(LOWPASS_HZ[1])
+        x = band_limit(x, float(np.exp(rng.uniform(lo, hi))), float(rng.uniform(*LOWPASS_ORDER)))
     return x
 
 
 def make_augment(cfg, rng: np.random.Generator):
-    """``frames -> frames`` with ``cfg``'s perturbations (tempo, gain_db, warp, tilt) drawn
-    from ``rng``, or None when they are all off."""
-    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt):
+    """``frames -> frames`` with ``cfg``'s perturbations (tempo, gain_db, warp, tilt, lowpass)
+    drawn from ``rng``, or None when they are all off."""
+    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt or cfg.lowpass):
         return None
 
     def augment(frames: np.ndarray) -> np.ndarray:
-        return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt)
+        return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt, cfg.lowpass)
 
     return augment
