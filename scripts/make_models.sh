@@ -83,19 +83,6 @@ if [ ! -f "$RUNS/float/last.pt" ] || [ "$FLOAT_MINUTES" != 0 ]; then
   fi
 fi
 
-# 2b. decoder refresh: predictor and joiner re-initialized and trained briefly on the fixed
-#     encoder (a long-trained predictor memorizes the training sentences; docs/training.md)
-#     (not needed for the 40-hour model: its predictor saw ~85 000 distinct texts)
-BASE="$RUNS/float"
-if [ "$REFRESH_STEPS" != 0 ]; then
-  resume=(); [ -f "$RUNS/float-refresh/last.pt" ] && resume=(--resume)
-  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
-    --steps "$REFRESH_STEPS" --no-progress \
-    --set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000 \
-          eval_every=0 eval_utts=150
-  BASE="$RUNS/float-refresh"
-fi
-
 # the step a checkpoint is at (0 where there is none or it cannot be read)
 step_of() {
   local s
@@ -103,13 +90,14 @@ step_of() {
       "$1" 2>/dev/null) || s=0
   echo "${s:-0}"
 }
-# one AAT fine-tune into $RUNS/NAME: aat NAME STEPS INIT [train options]. Resumed if begun, left
-# as it is if finished, and begun again (the old run moved to $RUNS/NAME.prev) if INIT has
-# changed since it began: INIT's sha256 is kept in $RUNS/NAME/init.sha256 (a run from before
-# these stamps is taken as made from INIT as it is now)
-aat() {
-  local name=$1 steps=$2 init=$3 resume=() dir="$RUNS/$1" stamp
-  shift 3
+# get $RUNS/NAME ready for a fine-tune of STEPS steps from INIT: prepare NAME STEPS INIT. Fails
+# (returns 1) when the run is finished, which leaves it as it is; sets resume=(--resume) when it
+# has begun. It begins again (the old run moved to $RUNS/NAME.prev) if INIT has changed since
+# it began: INIT's sha256 is kept in $RUNS/NAME/init.sha256 (a run from before these stamps is
+# taken as made from INIT as it is now)
+prepare() {
+  local name=$1 steps=$2 init=$3 dir="$RUNS/$1" stamp
+  resume=()
   stamp=$(sha256sum "$init" 2>/dev/null | cut -d' ' -f1) || stamp=missing  # (a dry run: NNASR=echo)
   if [ -f "$dir/last.pt" ] && [ -f "$dir/init.sha256" ] && [ "$(cat "$dir/init.sha256")" != "$stamp" ]; then
     echo "make models: $init changed since $dir began: $name starts again (the old run: $dir.prev)"
@@ -117,12 +105,34 @@ aat() {
   fi
   mkdir -p "$dir" && echo "$stamp" > "$dir/init.sha256"
   if [ -f "$dir/last.pt" ]; then
-    [ "$(step_of "$dir/last.pt")" -ge "$steps" ] && { echo "make models: $name is finished ($steps steps)"; return 0; }
+    [ "$(step_of "$dir/last.pt")" -ge "$steps" ] && { echo "make models: $name is finished ($steps steps)"; return 1; }
     resume=(--resume)
   fi
-  $NNASR train --data "$DATA" "${train[@]}" --out "$dir" --init "$init" --aat "${resume[@]}" \
+  return 0
+}
+# one AAT fine-tune into $RUNS/NAME: aat NAME STEPS INIT [train options] (see prepare)
+aat() {
+  local name=$1 steps=$2 init=$3
+  shift 3
+  prepare "$name" "$steps" "$init" || return 0
+  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/$name" --init "$init" --aat "${resume[@]}" \
     --steps "$steps" --no-progress "$@"
 }
+
+# 2b. decoder refresh: predictor and joiner re-initialized and trained briefly on the fixed
+#     encoder (a long-trained predictor memorizes the training sentences; docs/training.md)
+#     (not needed for the 40-hour model: its predictor saw ~85 000 distinct texts)
+BASE="$RUNS/float"
+if [ "$REFRESH_STEPS" != 0 ]; then
+  if prepare float-refresh "$REFRESH_STEPS" "$RUNS/float/last.pt"; then
+    $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
+      --steps "$REFRESH_STEPS" --no-progress \
+      --set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000 \
+            eval_every=0 eval_utts=150
+  fi
+  BASE="$RUNS/float-refresh"
+fi
+
 # one pruning run from the AAT model, every method with the same settings: prune NAME METHOD STEPS
 prune() {
   aat "$1" "$3" "$RUNS/aat/last.pt" --prune "$2" --sparsity "$SPARSITY" \

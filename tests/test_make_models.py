@@ -16,11 +16,11 @@ torch = pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _dry_run(runs: Path, tmp: Path) -> str:
+def _dry_run(runs: Path, tmp: Path, **env_extra: str) -> str:
     py = tmp / "py"  # step_of's `python -c` runs; the benchmark scripts are only echoed
     py.write_text(f'#!/bin/sh\nif [ "$1" = "-c" ]; then exec {sys.executable} "$@"; fi\necho PY "$@"\n')
     py.chmod(0o755)
-    env = {**os.environ, "NNASR": "echo", "PY": str(py), "RUNS": str(runs)}
+    env = {**os.environ, "NNASR": "echo", "PY": str(py), "RUNS": str(runs), **env_extra}
     r = subprocess.run(["bash", str(ROOT / "scripts" / "make_models.sh")], capture_output=True, text=True,
                        env=env, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -57,3 +57,20 @@ def test_finished_runs_stay_and_a_changed_start_begins_again(tmp_path):
     assert (runs / "aat" / "init.sha256").read_text().strip() == stamp
     # aat-csp began from the old aat's bytes, which are gone: it begins again too
     assert "aat-csp starts again" in out and (runs / "aat-csp.prev" / "last.pt").exists()
+
+
+@pytest.mark.skipif(not (ROOT / "assets" / "checkpoints" / "float.pt").exists(), reason="no committed float model")
+def test_decoder_refresh_follows_the_float_run(tmp_path):
+    """The optional decoder refresh (REFRESH_STEPS) keeps a stamp like the AAT runs: finished,
+    it is left alone; after a new float checkpoint it begins again and AAT starts from it."""
+    runs = tmp_path / "runs"
+    (runs / "float-refresh").mkdir(parents=True)
+    torch.save({"step": 600}, runs / "float-refresh" / "last.pt")
+    out = _dry_run(runs, tmp_path, REFRESH_STEPS="600")
+    assert "float-refresh is finished" in out and not _trains(out, f"{runs}/float-refresh")
+    assert f"--out {runs}/aat --init {runs}/float-refresh/last.pt --aat --steps" in out
+
+    (runs / "float-refresh" / "init.sha256").write_text("0" * 64 + "\n")  # begun from another float model
+    out = _dry_run(runs, tmp_path, REFRESH_STEPS="600")
+    assert "float-refresh starts again" in out and (runs / "float-refresh.prev" / "last.pt").exists()
+    assert f"--out {runs}/float-refresh --init {runs}/float/last.pt --steps 600" in out
