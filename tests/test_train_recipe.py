@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.augment import band_limit, perturb, spec_augment  # noqa: E402
+from trainer.augment import add_interference, band_limit, perturb, spec_augment, tone_power  # noqa: E402
 from trainer.train import TrainConfig, lr_at  # noqa: E402
 
 
@@ -69,12 +69,40 @@ def test_band_limit_is_the_waveform_low_pass(cutoff, order):
     assert np.all(got <= feats + 1e-6)  # a low-pass never adds power
 
 
+@pytest.mark.parametrize("freqs,amps", [([3700.0], [1.0]), (60.0 * np.arange(1, 9), 1.0 / np.arange(1, 9))])
+def test_interference_is_the_waveform_sum(freqs, amps):
+    """A whine or a mains hum added in the log-mel domain gives the features of the recording
+    with that tone added to its samples, 15 dB below its speech (powers add; the cross terms
+    of speech and tone within a band are what is left)."""
+    sf = pytest.importorskip("soundfile")
+    from engine.frontend import compute_features
+
+    x, sr = sf.read("assets/audio/demo.flac", dtype="float32")
+    feats = compute_features(x)
+    power = tone_power(freqs, amps)
+    t = np.arange(len(x)) / sr
+    phases = np.linspace(0.0, 2.0, len(freqs), endpoint=False)
+    tone = sum(a * np.sin(2 * np.pi * f * t + p) for f, a, p in zip(freqs, amps, phases))
+    total = np.exp(feats.astype(np.float64)).sum(1)
+    gain = total[total >= np.median(total)].mean() / power.sum() * 10 ** (-15 / 10)
+    want = compute_features((x + np.sqrt(gain) * tone).astype(np.float32))
+    got = add_interference(feats, power, 15.0)
+    err = np.abs(got - want)
+    moved = np.abs(want - feats).mean()
+    assert moved > 0.15
+    assert np.median(err) < 0.01 and err.mean() < 0.3 * moved
+    assert np.all(got >= feats)  # added power only
+
+
 def test_perturb_band_limit_probability():
     rng = np.random.default_rng(0)
     x = np.zeros((20, 80), np.float32)
     limited = [not np.array_equal(perturb(x, rng, 0.0, 0.0, lowpass=0.4), x) for _ in range(500)]
     assert 0.33 < np.mean(limited) < 0.47
     assert all(np.array_equal(perturb(x, rng, 0.0, 0.0), x) for _ in range(20))  # off by default
+    speech = np.full((20, 80), -2.0, np.float32)
+    hummed = [not np.array_equal(perturb(speech, rng, 0.0, 0.0, hum=0.3), speech) for _ in range(300)]
+    assert 0.22 < np.mean(hummed) < 0.38
 
 
 def test_spec_augment_masks_within_bounds():

@@ -1,13 +1,13 @@
 """Data augmentation of training features: SpecAugment on a padded batch (on the device),
 and per-utterance log-mel perturbations (tempo, level, vocal-tract length, spectral tilt,
-band limit) applied while a batch is built."""
+band limit, hum) applied while a batch is built."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from engine.frontend import FrontendConfig, hz_to_mel, mel_points
+from engine.frontend import FrontendConfig, compute_features, hz_to_mel, mel_points
 
 
 def spec_augment(feats: torch.Tensor, lens: torch.Tensor, mean: torch.Tensor, gen: torch.Generator):
@@ -66,15 +66,59 @@ def band_limit(frames: np.ndarray, cutoff_hz: float, order: float,
     return np.maximum(x + gain, np.float32(np.log(cfg.log_floor)))
 
 
+# stationary interference (``hum``): mains hum (50 or 60 Hz and 7 harmonics at 1/k) or a whine
+# (one tone, log-uniform in WHINE_HZ), at a signal-to-interference ratio in HUM_SNR_DB
+WHINE_HZ = (1000.0, 6000.0)
+HUM_SNR_DB = (5.0, 30.0)
+
+
+def tone_power(freqs, amps, cfg: FrontendConfig | None = None) -> np.ndarray:
+    """Mel power [n_mels] of the stationary signal ``sum(amps[k] * sin(2 pi freqs[k] t))`` as the
+    front-end sees it (pre-emphasis, window and filterbank included): the front-end run on
+    0.2 s of it, the mean over its inner frames."""
+    cfg = cfg or FrontendConfig()
+    t = np.arange(int(0.2 * cfg.sample_rate)) / cfg.sample_rate
+    phases = np.linspace(0.0, 2.0, len(freqs), endpoint=False)  # fixed, so the profile is too
+    x = sum(a * np.sin(2 * np.pi * f * t + p) for f, a, p in zip(freqs, amps, phases, strict=True))
+    mel = np.exp(compute_features(np.asarray(x, np.float32), cfg).astype(np.float64))
+    return mel[2:-2].mean(0)
+
+
+def add_interference(frames: np.ndarray, power: np.ndarray, snr_db: float) -> np.ndarray:
+    """``frames`` (log mel power) plus a stationary interference of mel power profile ``power``
+    (:func:`tone_power`) scaled to ``snr_db`` below the utterance's speech: the mean total mel
+    power of its louder half of frames. Powers add, so the result is
+    ``log(exp(frames) + g * power)``."""
+    x = np.asarray(frames, dtype=np.float32)
+    if not len(x):
+        return x
+    total = np.exp(x.astype(np.float64)).sum(1)
+    speech = float(total[total >= np.median(total)].mean())
+    g = speech / float(power.sum()) * 10 ** (-snr_db / 10)
+    return np.log(np.exp(x.astype(np.float64)) + g * power).astype(np.float32)
+
+
+def random_interference(rng: np.random.Generator, cfg: FrontendConfig) -> np.ndarray:
+    """A drawn interference's mel power profile: hum or whine, half and half."""
+    if rng.random() < 0.5:
+        f0 = 50.0 if rng.random() < 0.5 else 60.0
+        k = np.arange(1, 9)
+        return tone_power(f0 * k, 1.0 / k, cfg)
+    lo, hi = np.log(WHINE_HZ[0]), np.log(WHINE_HZ[1])
+    return tone_power([float(np.exp(rng.uniform(lo, hi)))], [1.0], cfg)
+
+
 def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float,
-            warp: float = 0.0, tilt: float = 0.0, lowpass: float = 0.0) -> np.ndarray:
+            warp: float = 0.0, tilt: float = 0.0, lowpass: float = 0.0, hum: float = 0.0) -> np.ndarray:
     """Feature-domain augmentation of one utterance: tempo change by nearest-frame
     resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset), a
     vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp]) and a
     spectral tilt (log-mel plus a straight line across the bands, from -t at the lowest to
     +t at the highest, t in [-tilt, tilt]: voices and microphones differ most in how much
-    high-frequency energy they have), and with probability ``lowpass`` a band limit
-    (:func:`band_limit`, corner in ``LOWPASS_HZ``, order in ``LOWPASS_ORDER``)."""
+    high-frequency energy they have), with probability ``lowpass`` a band limit
+    (:func:`band_limit`, corner in ``LOWPASS_HZ``, order in ``LOWPASS_ORDER``) and with
+    probability ``hum`` a stationary hum or whine (:func:`random_interference`, SNR in
+    ``HUM_SNR_DB``), added after the band limit as a recording's own hum would be."""
     x = np.asarray(frames, dtype=np.float32)
     if tempo:
         rate = rng.uniform(1 - tempo, 1 + tempo)
@@ -89,16 +133,19 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
     if lowpass and rng.random() < lowpass:
         lo, hi = np.log(LOWPASS_HZ[0]), np.log(LOWPASS_HZ[1])
         x = band_limit(x, float(np.exp(rng.uniform(lo, hi))), float(rng.uniform(*LOWPASS_ORDER)))
+    if hum and rng.random() < hum:
+        cfg = FrontendConfig(n_mels=x.shape[1])
+        x = add_interference(x, random_interference(rng, cfg), float(rng.uniform(*HUM_SNR_DB)))
     return x
 
 
 def make_augment(cfg, rng: np.random.Generator):
-    """``frames -> frames`` with ``cfg``'s perturbations (tempo, gain_db, warp, tilt, lowpass)
-    drawn from ``rng``, or None when they are all off."""
-    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt or cfg.lowpass):
+    """``frames -> frames`` with ``cfg``'s perturbations (tempo, gain_db, warp, tilt, lowpass,
+    hum) drawn from ``rng``, or None when they are all off."""
+    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt or cfg.lowpass or cfg.hum):
         return None
 
     def augment(frames: np.ndarray) -> np.ndarray:
-        return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt, cfg.lowpass)
+        return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt, cfg.lowpass, cfg.hum)
 
     return augment

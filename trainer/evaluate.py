@@ -96,10 +96,11 @@ def wer_counts(refs: list[str], hyps: list[str]) -> dict:
 
 def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: int = 1,
                     chunk_ms: int | None = None, progress: bool = False,
-                    endpoint: bool = False, **search) -> EvalResult:
+                    endpoint: bool = False, channel=None, **search) -> EvalResult:
     """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing.
     ``search``: the recognizer's search options (``lm``, ``lm_weight``, ``lm_bonus``; see
-    :class:`engine.Recognizer`)."""
+    :class:`engine.Recognizer`). ``channel``: ``f(samples, rate) -> samples`` applied to each
+    clip first (:func:`trainer.data.audio.parse_channel`)."""
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
                      endpoint=EndpointConfig(enabled=endpoint), **search)
     rate = model.frontend.sample_rate
@@ -111,11 +112,11 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
         s.input_finished()
         return s.text, s.stats.chunks, time.perf_counter() - t0
 
-    return _evaluate(records, rate, decode, progress, "decoding")
+    return _evaluate(records, rate, decode, progress, "decoding", channel)
 
 
 def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *,
-                   progress: bool = False, ctc: bool = False) -> EvalResult:
+                   progress: bool = False, ctc: bool = False, channel=None) -> EvalResult:
     """Greedy decoding of every record by the torch model itself (float forward,
     :func:`trainer.decode.greedy_decode`), on the engine's front-end features: the reference
     that the engine's float execution of the model's export is compared against (contract 2:
@@ -139,11 +140,13 @@ def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *,
         hyp = sp.decode([i - 1 for i in ids]).strip() if ids else ""  # class k = piece k-1
         return hyp, [], time.perf_counter() - t0
 
-    return _evaluate(records, fe.sample_rate, decode, progress, "decoding (torch, CTC head)" if ctc else "decoding (torch)")
+    return _evaluate(records, fe.sample_rate, decode, progress,
+                     "decoding (torch, CTC head)" if ctc else "decoding (torch)", channel)
 
 
-def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str) -> EvalResult:
-    """The scoring loop of both decoders: ``decode(samples) -> (text, chunk stats, seconds)``."""
+def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str, channel=None) -> EvalResult:
+    """The scoring loop of both decoders: ``decode(samples) -> (text, chunk stats, seconds)``;
+    ``channel(samples, rate) -> samples`` first when given."""
     refs, hyps, per = [], [], []
     host_ms, nna_ms = [], []
     audio_s = host_s = 0.0
@@ -153,6 +156,8 @@ def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str
         task = bar.add_task(label, total=len(records))
         for r in records:
             x = load_audio(r["audio_filepath"], rate)
+            if channel is not None:
+                x = channel(x, rate)
             text, chunks, seconds = decode(x)
             host_s += seconds
             audio_s += len(x) / rate

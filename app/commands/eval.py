@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model baseline-ptq --manifest data/corpus/test.jsonl --by-voice\n"
         "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
         "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --no-vad   # without the speech gate\n"
+        "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --channel lowpass:4000\n"
+        "      # every clip low-passed at 4 kHz first: what a recording channel costs (against\n"
+        "      # the same command without it); also hum:DB, whine:DB, phone, gain:DB, combined\n"
+        "      # with commas (lowpass:4500,hum:20)\n"
         "  nnasr eval --model assets/models/aat.nnasr --manifest data/corpus/dev.jsonl \\\n"
         "      --record 'synthetic dev'   # store the WER in the model file (nnasr models shows it)\n"
     )
@@ -58,6 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also print WER per acoustic condition of `nnasr synth` clips (added noise's SNR "
                         "band, reverb or dry), worst first; a clean test split has one condition, "
                         "`nnasr synth --hours 0 --dev-hours 0 --augment-eval` makes a varied one")
+    p.add_argument("--channel", metavar="SPEC",
+                   help="put every clip through a recording channel before decoding: lowpass[:HZ] "
+                        "(8-pole, default 4000), hum[:DB] (50 Hz and harmonics, DB below the speech, "
+                        "default 15), whine[:DB] (a 3.5 kHz tone), phone (300-3400 Hz, 8 kHz mu-law), "
+                        "gain[:DB] (default -20); several joined by commas are applied in order")
     p.add_argument("--json", metavar="FILE", help="write results with per-utterance output ('-' = stdout)")
     p.add_argument("--record", metavar="SET",
                    help="store this WER in the model file as its evaluation on SET (a short name, "
@@ -83,6 +92,9 @@ def run(args) -> int:
         records = records[: args.limit]
     if args.record and (args.mode != "placed" or args.model.endswith(".pt")):
         raise UserError("--record stores a WER in an engine model file: use a .nnasr model and --mode placed")
+    if args.record and args.channel:
+        raise UserError("--record stores the WER of the manifest's own audio: leave out --channel")
+    args.channel_fn = _channel(args.channel)
     if args.mode in ("torch", "ctc"):
         return _run_torch(args, records)
     with tempfile.TemporaryDirectory() as d:
@@ -105,8 +117,8 @@ def run(args) -> int:
             raise UserError(str(e)) from None
         lm = lm_options(args, model)
         try:
-            r = evaluate_engine(model, records, mode=args.mode, beam=args.beam,
-                                chunk_ms=args.chunk_ms, progress=True, **lm, **engine_options(args))
+            r = evaluate_engine(model, records, mode=args.mode, beam=args.beam, chunk_ms=args.chunk_ms,
+                                progress=True, channel=args.channel_fn, **lm, **engine_options(args))
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     rc = _report(args, r)
@@ -120,6 +132,19 @@ def run(args) -> int:
             "command": "nnasr eval " + " ".join(_command_args(args))})
         print(f"recorded in {path}: WER {r.wer:.2%} on {args.record}")
     return rc
+
+
+def _channel(spec: str | None):
+    """``--channel``'s function, or None; a bad spec is a one-line error listing the channels."""
+    if not spec:
+        return None
+    from app.cli import UserError
+    from trainer.data.audio import parse_channel
+
+    try:
+        return parse_channel(spec)
+    except ValueError as e:
+        raise UserError(f"--channel: {e}") from None
 
 
 def _command_args(args) -> list[str]:
@@ -154,7 +179,8 @@ def _run_torch(args, records) -> int:
         raise UserError(f"{args.model}: this checkpoint has no CTC head to decode with (compacted "
                         "or trained without one); --mode torch decodes its RNN-T")
     try:
-        r = evaluate_torch(model, proto, records, progress=True, ctc=args.mode == "ctc")
+        r = evaluate_torch(model, proto, records, progress=True, ctc=args.mode == "ctc",
+                           channel=args.channel_fn)
     except AudioError as e:
         raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     return _report(args, r)
@@ -166,6 +192,8 @@ def _report(args, r) -> int:
 
     d = r.to_dict(per_utterance=bool(args.json))
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
+    if args.channel:
+        d["channel"] = args.channel
     if args.lm:
         d.update(lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
     print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}), "
@@ -176,7 +204,7 @@ def _report(args, r) -> int:
              f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
              + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
                 f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))
-          + f"  [{args.mode}]")
+          + f"  [{args.mode}{', channel ' + args.channel if args.channel else ''}]")
     ci = _wer_interval(r)
     if ci is not None:
         d["wer_ci"] = list(ci)

@@ -1,6 +1,7 @@
 """Audio processing for the corpus, in numpy: resampling, silence trimming,
-augmentation (speed perturbation, room reverb, additive noise, gain), validation and
-atomic WAV writing.
+augmentation (speed perturbation, room reverb, additive noise, gain), the recording channels
+of ``nnasr eval --channel`` (low-pass, hum, whine, telephone, gain), validation and atomic
+WAV writing.
 
 Every random choice is made by the caller from a per-utterance seed and passed in as a
 parameter (see :func:`sample_augmentation`), so a clip is a pure function of its spec.
@@ -192,6 +193,76 @@ def telephone(x: np.ndarray, sr: int) -> np.ndarray:
     y8 = np.sign(c) * ((1 + mu) ** np.abs(c) - 1) / mu * peak
     out = resample(y8.astype(np.float32), 8000, sr)
     return out[: len(x)] if len(out) >= len(x) else np.pad(out, (0, len(x) - len(out)))
+
+
+def low_pass(x: np.ndarray, sr: int, cutoff_hz: float, order: float = 8.0) -> np.ndarray:
+    """``x`` through an ``order``-pole Butterworth low-pass magnitude (zero phase, by FFT):
+    what a lossy codec or a cheap microphone leaves of the top of the band."""
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    spec = np.fft.rfft(np.asarray(x, np.float64)) / np.sqrt(1.0 + (f / cutoff_hz) ** (2 * order))
+    return np.fft.irfft(spec, len(x)).astype(np.float32)
+
+
+def add_tones(x: np.ndarray, sr: int, freqs, amps, snr_db: float) -> np.ndarray:
+    """``x`` plus the stationary ``sum(amps[k] sin(2 pi freqs[k] t))``, scaled to ``snr_db``
+    below the power of ``x``'s speech (between :func:`speech_bounds`; the whole clip if it has
+    none): mains hum, a whine, a fan."""
+    t = np.arange(len(x)) / sr
+    tone = sum(a * np.sin(2 * np.pi * f * t + 0.7 * k) for k, (f, a) in enumerate(zip(freqs, amps, strict=True)))
+    tone = np.asarray(tone, np.float64)
+    a, b = speech_bounds(x, sr)
+    sp = x[a:b] if b > a else x
+    p_speech = float(np.mean(np.square(sp, dtype=np.float64))) + 1e-12
+    p_tone = float(np.mean(tone * tone)) + 1e-12
+    return (x + tone * np.sqrt(p_speech / p_tone * 10 ** (-snr_db / 10))).astype(np.float32)
+
+
+# `nnasr eval --channel`: name -> (help, default argument)
+CHANNELS = {
+    "lowpass": ("an 8-pole low-pass at ARG Hz", 4000.0),
+    "hum": ("50 Hz mains hum and 7 harmonics (1/k), ARG dB below the speech", 15.0),
+    "whine": ("a 3.5 kHz tone ARG dB below the speech", 15.0),
+    "phone": ("telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law", None),
+    "gain": ("a level change of ARG dB (clipped at full scale)", -20.0),
+}
+
+
+def parse_channel(spec: str):
+    """``"lowpass:4000,hum:20"`` -> ``f(samples, sr) -> samples``: the named channels applied
+    in order (:data:`CHANNELS`). ValueError with the choices on anything else."""
+    steps = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, arg = part.partition(":")
+        if name not in CHANNELS:
+            raise ValueError(f"unknown channel {name!r} in {spec!r}; one of: "
+                             + "; ".join(f"{k}{'' if d is None else '[:ARG]'} {h}" for k, (h, d) in CHANNELS.items()))
+        default = CHANNELS[name][1]
+        try:
+            v = float(arg) if arg else default
+        except ValueError:
+            raise ValueError(f"channel {part!r}: {arg!r} is not a number") from None
+        if name == "lowpass" and not v > 0:
+            raise ValueError(f"channel {part!r}: the corner frequency must be above 0 Hz")
+        steps.append((name, v))
+    if not steps:
+        raise ValueError(f"no channel in {spec!r}")
+
+    def apply(x: np.ndarray, sr: int) -> np.ndarray:
+        for name, v in steps:
+            if name == "lowpass":
+                x = low_pass(x, sr, v)
+            elif name == "hum":
+                k = np.arange(1, 9)
+                x = add_tones(x, sr, 50.0 * k, 1.0 / k, v)
+            elif name == "whine":
+                x = add_tones(x, sr, [3500.0], [1.0], v)
+            elif name == "phone":
+                x = telephone(x, sr)
+            else:  # gain
+                x = np.clip(x * np.float32(10 ** (v / 20)), -1.0, 1.0)
+        return np.asarray(x, np.float32)
+
+    return apply
 
 
 def soft_clip(x: np.ndarray, drive_db: float) -> np.ndarray:

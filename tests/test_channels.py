@@ -1,0 +1,83 @@
+"""Recording channels (`nnasr eval --channel`): each does to the audio what it says, and the
+evaluation decodes exactly the channel's output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from helpers import make_random_model, speechlike
+
+from app.cli import main
+from trainer.data.audio import add_tones, low_pass, parse_channel, speech_bounds
+
+SR = 16000
+
+
+def _band_db(x, lo, hi):
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1.0 / SR)
+    return 10 * np.log10(spec[(f >= lo) & (f < hi)].sum() + 1e-20)
+
+
+def test_low_pass_keeps_the_band_and_removes_the_top():
+    x = speechlike(2.0)
+    y = low_pass(x, SR, 4000)
+    assert abs(_band_db(y, 100, 3000) - _band_db(x, 100, 3000)) < 0.1
+    assert _band_db(x, 6000, 8000) - _band_db(y, 6000, 8000) > 35  # 8 poles: ~48 dB an octave up
+    assert len(y) == len(x) and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("snr", [0.0, 15.0])
+def test_tones_sit_at_the_asked_snr_below_the_speech(snr):
+    x = np.concatenate([np.zeros(8000, np.float32), speechlike(2.0), np.zeros(8000, np.float32)])
+    y = add_tones(x, SR, [50.0, 100.0, 150.0], [1.0, 0.5, 0.33], snr)
+    a, b = speech_bounds(x, SR)
+    tone = y - x
+    measured = 10 * np.log10(np.mean(x[a:b] ** 2) / np.mean(tone ** 2))
+    assert measured == pytest.approx(snr, abs=0.05)
+    assert np.abs(tone[:4000]).max() > 0  # stationary: in the silence too
+
+
+def test_channel_specs():
+    x = speechlike(1.0)
+    assert np.allclose(parse_channel("gain:0")(x, SR), x)
+    assert np.allclose(parse_channel("gain:-20")(x, SR), x * 0.1, atol=1e-7)
+    both = parse_channel("lowpass:3000,hum:20")(x, SR)
+    k = np.arange(1, 9)
+    assert np.allclose(both, add_tones(low_pass(x, SR, 3000), SR, 50.0 * k, 1.0 / k, 20.0), atol=1e-6)
+    phone = parse_channel("phone")(x, SR)
+    assert _band_db(x, 5000, 8000) - _band_db(phone, 5000, 8000) > 30
+    for bad in ("reverb", "lowpass:fast", "lowpass:0", ""):
+        with pytest.raises(ValueError):
+            parse_channel(bad)
+
+
+def test_eval_decodes_the_channel_output(tmp_path, capsys):
+    """`nnasr eval --channel lowpass:3000` gives what decoding the low-passed file gives, says so
+    in its output and its JSON, and refuses to --record such a WER."""
+    pytest.importorskip("jiwer")
+    model = make_random_model(tmp_path / "m.nnasr", seed=1, enc_gain=2.0, blank_bias=0.5, out_gain=16.0)
+    x = speechlike(3.0)
+    sf.write(tmp_path / "a.wav", x, SR, subtype="FLOAT")
+    sf.write(tmp_path / "a-lp.wav", low_pass(x, SR, 3000), SR, subtype="FLOAT")
+    for name in ("a", "a-lp"):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps(
+            {"audio_filepath": str(tmp_path / f"{name}.wav"), "text": "turn on the light", "duration": 3.0}) + "\n")
+
+    def hyps(manifest, *extra):
+        out = tmp_path / "r.json"
+        assert main(["eval", "--model", str(model), "--manifest", str(tmp_path / manifest), "--no-vad",
+                     "--json", str(out), *extra]) == 0
+        d = json.loads(out.read_text())
+        return d, [u["hyp"] for u in d["per_utterance"]]
+
+    d, via_channel = hyps("a.jsonl", "--channel", "lowpass:3000")
+    assert d["channel"] == "lowpass:3000" and "channel lowpass:3000" in capsys.readouterr().out
+    assert via_channel == hyps("a-lp.jsonl")[1]
+    assert hyps("a.jsonl", "--channel", "gain:0")[1] == hyps("a.jsonl")[1]
+    assert main(["eval", "--model", str(model), "--manifest", str(tmp_path / "a.jsonl"), "--channel", "hum",
+                 "--record", "x"]) == 2
+    assert "leave out --channel" in capsys.readouterr().err
