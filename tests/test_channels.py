@@ -81,3 +81,27 @@ def test_eval_decodes_the_channel_output(tmp_path, capsys):
     assert main(["eval", "--model", str(model), "--manifest", str(tmp_path / "a.jsonl"), "--channel", "hum",
                  "--record", "x"]) == 2
     assert "leave out --channel" in capsys.readouterr().err
+
+
+def test_compare_hears_the_channel(tmp_path, capsys):
+    """`nnasr compare --channel`: every system decodes the channel's output (the same texts as
+    comparing on the low-passed file itself), and the JSON says which channel."""
+    model = make_random_model(tmp_path / "m.nnasr", seed=1, enc_gain=2.0, blank_bias=0.5, out_gain=16.0)
+    x = speechlike(3.0)
+    sf.write(tmp_path / "a.wav", x, SR, subtype="FLOAT")
+    sf.write(tmp_path / "a-lp.wav", low_pass(x, SR, 3000), SR, subtype="FLOAT")
+
+    def compare(name, *extra):
+        (tmp_path / "m.jsonl").write_text(json.dumps(
+            {"audio_filepath": str(tmp_path / name), "text": "turn on the light", "duration": 3.0}) + "\n")
+        assert main(["compare", "-q", "--json", "--beam", "1", "--models", str(model),
+                     "--manifest", str(tmp_path / "m.jsonl"), *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    d = compare("a.wav", "--channel", "lowpass:3000")
+    assert d["channel"] == "lowpass:3000"
+    want = compare("a-lp.wav")
+    assert [u["hyp"] for u in d["models"][0]["utterances"]] == [u["hyp"] for u in want["models"][0]["utterances"]]
+    assert d["models"][0]["utterances"][0]["audio"] == str(tmp_path / "a.wav")  # reported by its own name
+    plain = compare("a.wav")
+    assert plain["models"][0]["utterances"][0]["hyp"] != want["models"][0]["utterances"][0]["hyp"]

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 
 from app.models import DEFAULT_BEAM
 from app.peers import DEFAULT_THREADS, INSTALL_HINT, PEERS
@@ -28,6 +30,8 @@ examples:
   nnasr compare --models baseline-ptq aat-csp --peers pocketsphinx whisper-tiny \\
       --manifest data/human/dev.jsonl
   nnasr compare --models aat-csp --peers whisper-tiny --manifest M.jsonl --json > out.json
+  nnasr compare --models aat --peers pocketsphinx whisper-tiny --manifest data/corpus/dev.jsonl \
+      --channel lowpass:4000   # every system hears the clips through the same channel
 
 WER 95% CI: a bootstrap over the utterances; under each row after the first, Δ is its WER
 minus the first row's, in points, with its paired-bootstrap 95% interval: an interval that
@@ -61,6 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peer-threads", type=int, default=DEFAULT_THREADS, metavar="N",
                    help=f"CPU threads for whisper-tiny (default {DEFAULT_THREADS}; "
                         "pocketsphinx uses one)")
+    p.add_argument("--channel", metavar="SPEC",
+                   help="put every clip through a recording channel first, the same for every "
+                        "system: lowpass[:HZ], hum[:DB], whine[:DB], phone, gain[:DB], joined by "
+                        "commas (see nnasr eval --help)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -133,9 +141,11 @@ def _open_models(args: argparse.Namespace) -> tuple[list, list]:
     return runs, recs
 
 
-def _decode_all(items: list, runs: list, recs: list, quiet: bool) -> list[str]:
+def _decode_all(items: list, runs: list, recs: list, quiet: bool, channel=None) -> list[str]:
     """Every file through every system (the order rotated per file, so no system always
-    runs first on a warm cache); a file that fails is skipped for all. The failed files."""
+    runs first on a warm cache); a file that fails is skipped for all. The failed files.
+    ``channel(samples, rate) -> samples``: each file goes through it once, into a temporary
+    WAV that every system reads."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -147,18 +157,19 @@ def _decode_all(items: list, runs: list, recs: list, quiet: bool) -> list[str]:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=stderr, transient=True,
                         disable=quiet or not stderr.is_terminal)
-    with progress:
+    with progress, tempfile.TemporaryDirectory(prefix="nnasr-channel-") as tmp:
         task = progress.add_task("comparing", total=len(items) * len(runs))
         for i, item in enumerate(items):
             order = [(i + k) % len(runs) for k in range(len(runs))]
             done = {}
             try:
+                audio = _through(channel, item.audio, tmp) if channel else item.audio
                 for j in order:
                     progress.update(task, description=f"{runs[j].facts.name}: {item.audio}")
                     if runs[j].kind == "peer":
-                        done[j] = recs[j].run_file(item.audio)
+                        done[j] = recs[j].run_file(audio)
                     else:
-                        done[j] = transcribe_file(recs[j], item.audio)
+                        done[j] = transcribe_file(recs[j], audio)
                     progress.advance(task)
             except KeyboardInterrupt:
                 raise
@@ -173,6 +184,18 @@ def _decode_all(items: list, runs: list, recs: list, quiet: bool) -> list[str]:
     return failed
 
 
+def _through(channel, path: str, tmp: str) -> str:
+    """``path`` at 16 kHz through ``channel``, written to a float WAV in ``tmp`` (its path)."""
+    import soundfile as sf
+
+    from engine.audio import load_audio
+
+    x = channel(load_audio(path, 16000), 16000)
+    out = os.path.join(tmp, "clip.wav")
+    sf.write(out, x, 16000, subtype="FLOAT")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from app import comparison as C
     from app.cli import UserError
@@ -183,15 +206,19 @@ def run(args: argparse.Namespace) -> int:
     items = C.read_manifest(args.manifest) if args.manifest else [C.Item(f) for f in args.files]
     if args.limit is not None:
         items = items[: max(0, args.limit)]
+    from app.commands.eval import channel_option
+
+    channel = channel_option(args.channel)
     runs, recs = _open_models(args)
     unavailable = _load_peers(args, runs, recs)
-    failed = _decode_all(items, runs, recs, args.quiet)
+    failed = _decode_all(items, runs, recs, args.quiet, channel)
     n_ok = len(items) - len(failed)
     if n_ok == 0:
         print(f"{PROG}: no audio could be read ({len(failed)} file(s) failed)", file=sys.stderr)
         return 1
     audio_s = runs[0].audio_s
-    title = f"nnasr compare: {n_ok} file(s), {audio_s:.1f} s of audio"
+    title = f"nnasr compare: {n_ok} file(s), {audio_s:.1f} s of audio" + (
+        f", through the channel {args.channel}" if args.channel else "")
     if args.plot:
         try:
             out = C.plot(runs, args.plot, title=title)
@@ -199,7 +226,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.plot}: cannot write plot ({e.strerror or e})") from None
         print(f"{PROG}: latency plot written to {out}", file=sys.stderr)
     if args.json:
-        print(json.dumps(C.to_json(runs, n_ok, failed, unavailable), indent=2))
+        d = C.to_json(runs, n_ok, failed, unavailable)
+        if args.channel:
+            d["channel"] = args.channel
+        print(json.dumps(d, indent=2))
     else:
         C.print_table(C.table(runs, title))
         if not any(r.refs and any(x.strip() for x in r.refs) for r in runs[:1]):

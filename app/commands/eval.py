@@ -94,7 +94,7 @@ def run(args) -> int:
         raise UserError("--record stores a WER in an engine model file: use a .nnasr model and --mode placed")
     if args.record and args.channel:
         raise UserError("--record stores the WER of the manifest's own audio: leave out --channel")
-    args.channel_fn = _channel(args.channel)
+    args.channel_fn = channel_option(args.channel)
     if args.mode in ("torch", "ctc"):
         return _run_torch(args, records)
     with tempfile.TemporaryDirectory() as d:
@@ -134,8 +134,9 @@ def run(args) -> int:
     return rc
 
 
-def _channel(spec: str | None):
-    """``--channel``'s function, or None; a bad spec is a one-line error listing the channels."""
+def channel_option(spec: str | None):
+    """``--channel``'s function (eval and compare), or None; a bad spec is a one-line error
+    listing the channels."""
     if not spec:
         return None
     from app.cli import UserError
