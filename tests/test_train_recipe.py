@@ -80,9 +80,9 @@ def test_interference_is_the_waveform_sum(freqs, amps):
     x, sr = sf.read("assets/audio/demo.flac", dtype="float32")
     feats = compute_features(x)
     power = tone_power(freqs, amps)
-    t = np.arange(len(x)) / sr
-    phases = np.linspace(0.0, 2.0, len(freqs), endpoint=False)
-    tone = sum(a * np.sin(2 * np.pi * f * t + p) for f, a, p in zip(freqs, amps, phases))
+    from trainer.data.audio import tones
+
+    tone = tones(len(x), sr, freqs, amps)
     total = np.exp(feats.astype(np.float64)).sum(1)
     gain = total[total >= np.median(total)].mean() / power.sum() * 10 ** (-15 / 10)
     want = compute_features((x + np.sqrt(gain) * tone).astype(np.float32))

@@ -9,6 +9,8 @@ import torch
 
 from engine.frontend import FrontendConfig, compute_features, hz_to_mel, mel_points
 
+from .data.audio import hum_tones, tones
+
 
 def spec_augment(feats: torch.Tensor, lens: torch.Tensor, mean: torch.Tensor, gen: torch.Generator):
     """Two frequency masks (<= 15 bins) and up to two time masks (<= 5 % each), set to mean.
@@ -66,21 +68,20 @@ def band_limit(frames: np.ndarray, cutoff_hz: float, order: float,
     return np.maximum(x + gain, np.float32(np.log(cfg.log_floor)))
 
 
-# stationary interference (``hum``): mains hum (50 or 60 Hz and 7 harmonics at 1/k) or a whine
+# stationary interference (``hum``): mains hum (50 or 60 Hz and 7 harmonics at 1/k, the eval
+# channel's ``trainer.data.audio.hum_tones``) or a whine
 # (one tone, log-uniform in WHINE_HZ), at a signal-to-interference ratio in HUM_SNR_DB
 WHINE_HZ = (1000.0, 6000.0)
 HUM_SNR_DB = (5.0, 30.0)
 
 
 def tone_power(freqs, amps, cfg: FrontendConfig | None = None) -> np.ndarray:
-    """Mel power [n_mels] of the stationary signal ``sum(amps[k] * sin(2 pi freqs[k] t))`` as the
-    front-end sees it (pre-emphasis, window and filterbank included): the front-end run on
+    """Mel power [n_mels] of the stationary signal ``trainer.data.audio.tones(freqs, amps)`` as
+    the front-end sees it (pre-emphasis, window and filterbank included): the front-end run on
     0.2 s of it, the mean over its inner frames."""
     cfg = cfg or FrontendConfig()
-    t = np.arange(int(0.2 * cfg.sample_rate)) / cfg.sample_rate
-    phases = np.linspace(0.0, 2.0, len(freqs), endpoint=False)  # fixed, so the profile is too
-    x = sum(a * np.sin(2 * np.pi * f * t + p) for f, a, p in zip(freqs, amps, phases, strict=True))
-    mel = np.exp(compute_features(np.asarray(x, np.float32), cfg).astype(np.float64))
+    x = tones(int(0.2 * cfg.sample_rate), cfg.sample_rate, freqs, amps)
+    mel = np.exp(compute_features(x.astype(np.float32), cfg).astype(np.float64))
     return mel[2:-2].mean(0)
 
 
@@ -101,9 +102,7 @@ def add_interference(frames: np.ndarray, power: np.ndarray, snr_db: float) -> np
 def random_interference(rng: np.random.Generator, cfg: FrontendConfig) -> np.ndarray:
     """A drawn interference's mel power profile: hum or whine, half and half."""
     if rng.random() < 0.5:
-        f0 = 50.0 if rng.random() < 0.5 else 60.0
-        k = np.arange(1, 9)
-        return tone_power(f0 * k, 1.0 / k, cfg)
+        return tone_power(*hum_tones(50.0 if rng.random() < 0.5 else 60.0), cfg)
     lo, hi = np.log(WHINE_HZ[0]), np.log(WHINE_HZ[1])
     return tone_power([float(np.exp(rng.uniform(lo, hi)))], [1.0], cfg)
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 from app.models import DEFAULT_BEAM
-from app.peers import DEFAULT_THREADS, INSTALL_HINT, PEERS
+from app.peers import DEFAULT_THREADS, INSTALL_HINT, PEERS, RATE
 
 PROG = "nnasr compare"
 
@@ -185,14 +185,15 @@ def _decode_all(items: list, runs: list, recs: list, quiet: bool, channel=None) 
 
 
 def _through(channel, path: str, tmp: str) -> str:
-    """``path`` at 16 kHz through ``channel``, written to a float WAV in ``tmp`` (its path)."""
+    """``path`` at the peers' and models' 16 kHz through ``channel``, written to a float WAV in
+    ``tmp`` (its path)."""
     import soundfile as sf
 
     from engine.audio import load_audio
 
-    x = channel(load_audio(path, 16000), 16000)
+    x = channel(load_audio(path, RATE), RATE)
     out = os.path.join(tmp, "clip.wav")
-    sf.write(out, x, 16000, subtype="FLOAT")
+    sf.write(out, x, RATE, subtype="FLOAT")
     return out
 
 

@@ -94,9 +94,9 @@ def run(args) -> int:
         raise UserError("--record stores a WER in an engine model file: use a .nnasr model and --mode placed")
     if args.record and args.channel:
         raise UserError("--record stores the WER of the manifest's own audio: leave out --channel")
-    args.channel_fn = channel_option(args.channel)
+    channel = channel_option(args.channel)
     if args.mode in ("torch", "ctc"):
-        return _run_torch(args, records)
+        return _run_torch(args, records, channel)
     with tempfile.TemporaryDirectory() as d:
         path = args.model
         if not path.endswith(".pt"):
@@ -118,7 +118,7 @@ def run(args) -> int:
         lm = lm_options(args, model)
         try:
             r = evaluate_engine(model, records, mode=args.mode, beam=args.beam, chunk_ms=args.chunk_ms,
-                                progress=True, channel=args.channel_fn, **lm, **engine_options(args))
+                                progress=True, channel=channel, **lm, **engine_options(args))
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     rc = _report(args, r)
@@ -163,7 +163,7 @@ def _command_args(args) -> list[str]:
     return [shlex.quote(a) for a in out]
 
 
-def _run_torch(args, records) -> int:
+def _run_torch(args, records, channel=None) -> int:
     from app.cli import UserError
     from engine.audio import AudioError
 
@@ -181,7 +181,7 @@ def _run_torch(args, records) -> int:
                         "or trained without one); --mode torch decodes its RNN-T")
     try:
         r = evaluate_torch(model, proto, records, progress=True, ctc=args.mode == "ctc",
-                           channel=args.channel_fn)
+                           channel=channel)
     except AudioError as e:
         raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     return _report(args, r)

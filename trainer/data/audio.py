@@ -203,13 +203,25 @@ def low_pass(x: np.ndarray, sr: int, cutoff_hz: float, order: float = 8.0) -> np
     return np.fft.irfft(spec, len(x)).astype(np.float32)
 
 
+def tones(n: int, sr: int, freqs, amps) -> np.ndarray:
+    """``n`` samples (float64) of the stationary ``sum(amps[k] sin(2 pi freqs[k] t + 0.7 k))``:
+    the one tone maker of the eval channels (:func:`add_tones`) and the training hum
+    (``trainer.augment.tone_power``)."""
+    t = np.arange(n) / sr
+    return np.asarray(sum(a * np.sin(2 * np.pi * f * t + 0.7 * k)
+                          for k, (f, a) in enumerate(zip(freqs, amps, strict=True))), np.float64)
+
+
+def hum_tones(f0: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+    """Mains hum: ``f0`` and its 7 harmonics at amplitude 1/k, as ``(freqs, amps)``."""
+    k = np.arange(1, 9)
+    return f0 * k, 1.0 / k
+
+
 def add_tones(x: np.ndarray, sr: int, freqs, amps, snr_db: float) -> np.ndarray:
-    """``x`` plus the stationary ``sum(amps[k] sin(2 pi freqs[k] t))``, scaled to ``snr_db``
-    below the power of ``x``'s speech (between :func:`speech_bounds`; the whole clip if it has
-    none): mains hum, a whine, a fan."""
-    t = np.arange(len(x)) / sr
-    tone = sum(a * np.sin(2 * np.pi * f * t + 0.7 * k) for k, (f, a) in enumerate(zip(freqs, amps, strict=True)))
-    tone = np.asarray(tone, np.float64)
+    """``x`` plus :func:`tones`, scaled to ``snr_db`` below the power of ``x``'s speech
+    (between :func:`speech_bounds`; the whole clip if it has none): mains hum, a whine, a fan."""
+    tone = tones(len(x), sr, freqs, amps)
     a, b = speech_bounds(x, sr)
     sp = x[a:b] if b > a else x
     p_speech = float(np.mean(np.square(sp, dtype=np.float64))) + 1e-12
@@ -217,13 +229,15 @@ def add_tones(x: np.ndarray, sr: int, freqs, amps, snr_db: float) -> np.ndarray:
     return (x + tone * np.sqrt(p_speech / p_tone * 10 ** (-snr_db / 10))).astype(np.float32)
 
 
-# `nnasr eval --channel`: name -> (help, default argument)
+# `nnasr eval --channel`: name -> (help, default argument, f(samples, sr, argument) -> samples)
 CHANNELS = {
-    "lowpass": ("an 8-pole low-pass at ARG Hz", 4000.0),
-    "hum": ("50 Hz mains hum and 7 harmonics (1/k), ARG dB below the speech", 15.0),
-    "whine": ("a 3.5 kHz tone ARG dB below the speech", 15.0),
-    "phone": ("telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law", None),
-    "gain": ("a level change of ARG dB (clipped at full scale)", -20.0),
+    "lowpass": ("an 8-pole low-pass at ARG Hz", 4000.0, lambda x, sr, v: low_pass(x, sr, v)),
+    "hum": ("50 Hz mains hum and 7 harmonics (1/k), ARG dB below the speech", 15.0,
+            lambda x, sr, v: add_tones(x, sr, *hum_tones(50.0), v)),
+    "whine": ("a 3.5 kHz tone ARG dB below the speech", 15.0, lambda x, sr, v: add_tones(x, sr, [3500.0], [1.0], v)),
+    "phone": ("telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law", None, lambda x, sr, v: telephone(x, sr)),
+    "gain": ("a level change of ARG dB (clipped at full scale)", -20.0,
+             lambda x, sr, v: np.clip(x * np.float32(10 ** (v / 20)), -1.0, 1.0)),
 }
 
 
@@ -235,31 +249,20 @@ def parse_channel(spec: str):
         name, _, arg = part.partition(":")
         if name not in CHANNELS:
             raise ValueError(f"unknown channel {name!r} in {spec!r}; one of: "
-                             + "; ".join(f"{k}{'' if d is None else '[:ARG]'} {h}" for k, (h, d) in CHANNELS.items()))
-        default = CHANNELS[name][1]
+                             + "; ".join(f"{k}{'' if d is None else '[:ARG]'} {h}" for k, (h, d, _) in CHANNELS.items()))
         try:
-            v = float(arg) if arg else default
+            v = float(arg) if arg else CHANNELS[name][1]
         except ValueError:
             raise ValueError(f"channel {part!r}: {arg!r} is not a number") from None
         if name == "lowpass" and not v > 0:
             raise ValueError(f"channel {part!r}: the corner frequency must be above 0 Hz")
-        steps.append((name, v))
+        steps.append((CHANNELS[name][2], v))
     if not steps:
         raise ValueError(f"no channel in {spec!r}")
 
     def apply(x: np.ndarray, sr: int) -> np.ndarray:
-        for name, v in steps:
-            if name == "lowpass":
-                x = low_pass(x, sr, v)
-            elif name == "hum":
-                k = np.arange(1, 9)
-                x = add_tones(x, sr, 50.0 * k, 1.0 / k, v)
-            elif name == "whine":
-                x = add_tones(x, sr, [3500.0], [1.0], v)
-            elif name == "phone":
-                x = telephone(x, sr)
-            else:  # gain
-                x = np.clip(x * np.float32(10 ** (v / 20)), -1.0, 1.0)
+        for fn, v in steps:
+            x = fn(x, sr, v)
         return np.asarray(x, np.float32)
 
     return apply
