@@ -15,7 +15,8 @@ if [ "$what" = "test" ] || [ "$what" = "train" ]; then
   # RHVoice: English voices built from recorded speakers (trainer/data/neural_voices.py)
   pkgs+=(rhvoice rhvoice-english)
   # real recordings for the human dev/test set (trainer/data/human.py; never trained on)
-  pkgs+=(pocketsphinx-testdata ktuberling-data klettres-data alsa-utils)
+  # (warzone2100-data: a 143 MB download, most of the dev set's sentences)
+  pkgs+=(pocketsphinx-testdata ktuberling-data klettres-data alsa-utils warzone2100-data)
   # mbrola: the four English speakers, and 16 others that espeak-ng's mb-XX-en voices make
   # read English (training voices: more recorded speakers; trainer/data/voices.py)
   nonfree=(mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 libttspico-utils

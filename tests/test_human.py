@@ -5,8 +5,10 @@ when none is."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -48,8 +50,13 @@ def test_manifests_hold_normalized_transcripts_and_16k_mono_audio(built):
         # the manifest's duration is the converted file's, and the recording's own
         assert r["duration"] == pytest.approx(info.frames / 16000, abs=1e-4)
         orig = r["original"]
-        src_dur = (os.path.getsize(orig) / 2 / 16000 if orig.endswith(".raw")
-                   else sf.info(orig).duration)
+        if ".wz:" in orig:  # a sound inside a zip archive (warzone2100-data)
+            archive, member = orig.split(":", 1)
+            with zipfile.ZipFile(archive) as z:
+                src_dur = sf.info(io.BytesIO(z.read(member))).duration
+        else:
+            src_dur = (os.path.getsize(orig) / 2 / 16000 if orig.endswith(".raw")
+                       else sf.info(orig).duration)
         assert r["duration"] == pytest.approx(src_dur, abs=0.01)
         x, _ = sf.read(r["audio_filepath"])
         assert np.abs(x).max() > 0.01  # not silence
@@ -91,6 +98,14 @@ def test_transcripts_come_from_the_packages(built):
     if "tuxpaint-stamps-default" in INSTALLED:
         assert by_orig["frog_desc.ogg"] == "a frog"
         assert "hen_desc.ogg" not in by_orig  # text says "A brown hen."
+    if "warzone2100-data" in INSTALLED:
+        # the message's label, British spelling mapped, numbers in words
+        assert by_orig["pcv352.ogg"] == "artifact recovered"
+        assert by_orig["pcv463.ogg"] == "ten minutes remaining"
+        assert by_orig["v-onway2.ogg"] == "on our way"
+        assert not any(k.startswith("tut") for k in by_orig)  # subtitles rewritten since
+        assert "pcv397.ogg" not in by_orig  # "LZ 1": letters or "landing zone"?
+        assert "rotlsr.ogg" not in by_orig and "col013a.ogg" not in by_orig
 
 
 def test_rerun_reuses_audio_and_rewrites_identical_manifests(built):

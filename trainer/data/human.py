@@ -15,6 +15,14 @@ Sources (each a Debian package; a missing one is reported once and skipped):
   ``th`` are sounds, not words, and are left out.
 - ``alsa-utils``: the channel prompts ("front left", "rear center", ...) of
   ``speaker-test``, one speaker.
+- ``warzone2100-data``: the game's spoken messages, from ``base.wz`` (a zip), whose text is
+  the comment on each sound's line of ``audio/audio.cfg`` ("Power Generator Under Attack").
+  Speakers: the console voice, the commander, the three VTOL pilots and the transport
+  pilot. Left out: labels with an abbreviation whose spoken form is not certain (LZ,
+  VTOL), the NEXUS and Collective lines (a processed voice), sound effects, and the
+  tutorial's narration: its subtitles (``script/tutorial.js``) were rewritten after the
+  recording (both peers hear "then left click the truck" where the subtitle says "now
+  left click the units you want to build from the menu at the left").
 - ``tuxpaint-stamps-default``: the English spoken descriptions of Tux Paint's stamps
   ("a frog", "an otter"), kept only where the stamp's text is "a/an" + the stamp's name.
   Optional (a 161 MB package, not in ``scripts/install-system-deps.sh``); test split only.
@@ -50,6 +58,7 @@ KTUBERLING_DIR = "/usr/share/ktuberling/sounds/en"
 KLETTRES_DIR = "/usr/share/klettres"
 ALSA_DIR = "/usr/share/sounds/alsa"
 TUXPAINT_DIR = "/usr/share/tuxpaint/stamps"
+WARZONE_DIR = "/usr/share/games/warzone2100"
 
 # speaker id (the manifest's ``voice``) -> split. dev is for decisions (model selection,
 # tuning); test is reported only. Chosen so that each split has sentences or phrases,
@@ -64,6 +73,9 @@ SPLIT_OF_SPEAKER = {
     "klettres-data:en": "test",
     "alsa-utils:alsa": "test",
     "tuxpaint-stamps-default:en": "test",
+    "warzone2100-data:console": "dev",
+    "warzone2100-data:commander": "test",
+    "warzone2100-data:pilots": "test",
 }
 
 # ktuberling sound names whose spoken words are not certain from the name alone
@@ -73,7 +85,15 @@ KTUBERLING_WORDS = {"palmtree": "palm tree", "broccolli": "broccoli", "sphynx": 
 KTUBERLING_PREFIXES = ("egypt_", "moon_", "pizzeria_", "tv_")
 # klettres files that are sounds, not words
 KLETTRES_NOT_WORDS = {"aw", "ch", "th"}
-
+# warzone2100 audio.cfg sound-name patterns -> speaker; sounds not matched are effects or the
+# processed NEXUS/Collective voice. pcv3xx-4xx: the console voice (power-transferred.ogg too)
+WARZONE_SPEAKERS = ((r"pcv(3\d\d|4\d\d)|power-transferred", "console"),
+                    (r"com\d+", "commander"), (r"[vt]-[a-z]+\d?", "pilots"))
+# labels whose spoken form is not certain from the text (abbreviations said as letters or as
+# a word)
+WARZONE_UNSURE = re.compile(r"\b(LZ|VTOLs?)\b")
+# the game's British spelling of a word said the same either way
+WARZONE_WORDS = {"artefact": "artifact", "&": "and"}
 
 @dataclass(frozen=True)
 class Item:
@@ -85,6 +105,7 @@ class Item:
     text: str  # transcript as shipped (normalized later)
     name: str  # output file stem, unique within the source
     raw_rate: int = 0  # headerless 16-bit little-endian PCM at this rate; 0: a sound file
+    member: str = ""  # the file inside ``path`` when that is a zip archive
 
     @property
     def voice(self) -> str:
@@ -184,6 +205,28 @@ def _tuxpaint() -> Iterator[Item]:
                        rel.replace(os.sep, "-"))
 
 
+def _warzone_text(text: str) -> str:
+    return " ".join(WARZONE_WORDS.get(w.lower(), w) for w in text.split())
+
+
+def _warzone() -> Iterator[Item]:
+    import zipfile
+
+    src = "warzone2100-data"
+    archive = os.path.join(WARZONE_DIR, "base.wz")
+    with zipfile.ZipFile(archive) as z:
+        names = {n.rsplit("/", 1)[-1]: n for n in z.namelist() if n.endswith(".ogg")}
+        cfg = z.read("audio/audio.cfg").decode("latin-1")
+    # audio "pcv341.ogg" oneshot 100 1800 /*Power Generator Under Attack*/
+    for snd, label in re.findall(r'audio\s+"([^"]+)\.ogg"[^\n]*?/\*(.*?)\*/', cfg):
+        speaker = next((sp for pat, sp in WARZONE_SPEAKERS if re.fullmatch(pat, snd)), None)
+        if (speaker is None or snd + ".ogg" not in names or WARZONE_UNSURE.search(label)
+                or not re.search(r"[A-Za-z0-9]", label)):
+            continue
+        yield Item(src, speaker, archive, _warzone_text(label), f"{speaker}-{snd}",
+                   member=names[snd + ".ogg"])
+
+
 # source (Debian package) -> (directory whose presence means installed, item lister)
 SOURCES: dict[str, tuple[str, Callable[[], Iterator[Item]]]] = {
     "pocketsphinx-testdata": (POCKETSPHINX_DIR, _pocketsphinx),
@@ -191,6 +234,7 @@ SOURCES: dict[str, tuple[str, Callable[[], Iterator[Item]]]] = {
     "klettres-data": (KLETTRES_DIR, _klettres),
     "alsa-utils": (ALSA_DIR, _alsa),
     "tuxpaint-stamps-default": (TUXPAINT_DIR, _tuxpaint),
+    "warzone2100-data": (WARZONE_DIR, _warzone),
 }
 
 
@@ -226,6 +270,13 @@ def load_audio(item: Item) -> np.ndarray:
     if item.raw_rate:
         x = np.fromfile(item.path, dtype="<i2").astype(np.float32) / 32768.0
         sr = item.raw_rate
+    elif item.member:
+        import io
+        import zipfile
+
+        with zipfile.ZipFile(item.path) as z:
+            y, sr = sf.read(io.BytesIO(z.read(item.member)), dtype="float32", always_2d=True)
+        x = y.mean(axis=1)
     else:
         y, sr = sf.read(item.path, dtype="float32", always_2d=True)
         x = y.mean(axis=1)
@@ -278,7 +329,7 @@ def build_human_set(out: str, log: Callable[[str], None] = print) -> dict:
             converted += 1
         splits[split_of(it.voice)].append({
             "audio_filepath": wav, "text": text, "duration": n / A.SAMPLE_RATE,
-            "voice": it.voice, "source": it.source, "original": it.path})
+            "voice": it.voice, "source": it.source, "original": it.path + (":" + it.member if it.member else "")})
     os.makedirs(out, exist_ok=True)
     for s, recs in splits.items():
         write_manifest(os.path.join(out, f"{s}.jsonl"), recs)
