@@ -105,6 +105,33 @@ def test_perturb_band_limit_probability():
     assert 0.22 < np.mean(hummed) < 0.38
 
 
+def test_onset_trim_cuts_the_silence_before_the_speech():
+    """A real clip with 0.5 s of silence put before it: the onset is found where the
+    speech starts, the trim keeps at most ONSET_KEEP - 1 frames of the silence and every
+    frame after it as it was, and it happens with the probability asked."""
+    import engine
+    from engine.frontend import FrontendConfig, compute_features
+    from trainer.augment import ONSET_KEEP, speech_onset
+
+    x = engine.load_audio("assets/audio/demo.flac")
+    cfg = FrontendConfig()
+    bare = compute_features(x, cfg)
+    padded = compute_features(np.concatenate([np.zeros(8000, np.float32), x]), cfg)
+    shift = len(padded) - len(bare)  # 50 frames of 10 ms
+    assert speech_onset(padded) == pytest.approx(shift + speech_onset(bare), abs=2)
+    rng = np.random.default_rng(0)
+    kept = set()
+    for _ in range(40):
+        y = perturb(padded, rng, 0.0, 0.0, onset=1.0)
+        cut = len(padded) - len(y)
+        kept.add(speech_onset(padded) - cut)
+        np.testing.assert_array_equal(y, padded[cut:])
+    assert kept == set(range(ONSET_KEEP))
+    trimmed = [len(perturb(padded, rng, 0.0, 0.0, onset=0.3)) < len(padded) for _ in range(300)]
+    assert 0.22 < np.mean(trimmed) < 0.38
+    assert speech_onset(np.zeros((0, 80), np.float32)) == 0
+
+
 def test_spec_augment_masks_within_bounds():
     gen = torch.Generator().manual_seed(0)
     B, T, F = 8, 200, 80

@@ -1,6 +1,6 @@
 """Data augmentation of training features: SpecAugment on a padded batch (on the device),
 and per-utterance log-mel perturbations (tempo, level, vocal-tract length, spectral tilt,
-band limit, hum) applied while a batch is built."""
+band limit, hum, onset trim) applied while a batch is built."""
 
 from __future__ import annotations
 
@@ -107,8 +107,22 @@ def random_interference(rng: np.random.Generator, cfg: FrontendConfig) -> np.nda
     return tone_power([float(np.exp(rng.uniform(lo, hi)))], [1.0], cfg)
 
 
+ONSET_DB = 30.0  # speech starts at the first frame within this many dB of the loudest
+ONSET_KEEP = 3  # frames kept before it: 0 to ONSET_KEEP - 1, drawn
+
+
+def speech_onset(frames: np.ndarray, below_peak_db: float = ONSET_DB) -> int:
+    """The first frame whose total power (log-mel, ln power) is within ``below_peak_db``
+    of the utterance's loudest frame; 0 for an empty utterance."""
+    if not len(frames):
+        return 0
+    e = np.logaddexp.reduce(np.asarray(frames, dtype=np.float64), axis=1)
+    return int(np.argmax(e > e.max() - below_peak_db * np.log(10) / 10))
+
+
 def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float,
-            warp: float = 0.0, tilt: float = 0.0, lowpass: float = 0.0, hum: float = 0.0) -> np.ndarray:
+            warp: float = 0.0, tilt: float = 0.0, lowpass: float = 0.0, hum: float = 0.0,
+            onset: float = 0.0) -> np.ndarray:
     """Feature-domain augmentation of one utterance: tempo change by nearest-frame
     resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset), a
     vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp]) and a
@@ -117,8 +131,14 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
     high-frequency energy they have), with probability ``lowpass`` a band limit
     (:func:`band_limit`, corner in ``LOWPASS_HZ``, order in ``LOWPASS_ORDER``) and with
     probability ``hum`` a stationary hum or whine (:func:`random_interference`, SNR in
-    ``HUM_SNR_DB``), added after the band limit as a recording's own hum would be."""
+    ``HUM_SNR_DB``), added after the band limit as a recording's own hum would be. With
+    probability ``onset`` the silence before the speech is cut (:func:`speech_onset`,
+    keeping 0 to ``ONSET_KEEP - 1`` frames of it): synthesized clips all begin with silence,
+    and a model that never saw speech in its first frames drops the first word of a
+    recording that is cut tight (klettres' letters trimmed so: 32 of 49 deleted)."""
     x = np.asarray(frames, dtype=np.float32)
+    if onset and rng.random() < onset:
+        x = x[max(0, speech_onset(x) - int(rng.integers(0, ONSET_KEEP))):]
     if tempo:
         rate = rng.uniform(1 - tempo, 1 + tempo)
         idx = np.minimum(np.round(np.arange(0, len(x), rate)).astype(np.int64), len(x) - 1)
@@ -140,11 +160,12 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
 
 def make_augment(cfg, rng: np.random.Generator):
     """``frames -> frames`` with ``cfg``'s perturbations (tempo, gain_db, warp, tilt, lowpass,
-    hum) drawn from ``rng``, or None when they are all off."""
-    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt or cfg.lowpass or cfg.hum):
+    hum, onset) drawn from ``rng``, or None when they are all off."""
+    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt or cfg.lowpass or cfg.hum or cfg.onset):
         return None
 
     def augment(frames: np.ndarray) -> np.ndarray:
-        return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt, cfg.lowpass, cfg.hum)
+        return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt, cfg.lowpass,
+                       cfg.hum, cfg.onset)
 
     return augment

@@ -69,6 +69,7 @@ class TrainConfig:
     tilt: float = 0.0  # spectral tilt: log-mel + a line from -t to +t across the bands, t in [-tilt, tilt]
     lowpass: float = 0.0  # probability of a band limit per utterance (corner 3-7 kHz; trainer.augment)
     hum: float = 0.0  # probability of a stationary hum or whine per utterance (5-30 dB below the speech)
+    onset: float = 0.0  # probability of cutting the silence before the speech (trainer.augment.speech_onset)
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: all cores)
     prefetch: int = -1  # build the next batch in a thread during the step: 1 on, 0 off, -1 on CUDA only
