@@ -146,6 +146,7 @@ class Item:
     audio: str
     text: str | None = None  # reference transcript, if known
     duration: float | None = None
+    voice: str | None = None  # the manifest's speaker or condition key, if any
 
 
 def read_manifest(path: str | Path) -> list[Item]:
@@ -173,8 +174,10 @@ def read_manifest(path: str | Path) -> list[Item]:
             audio = path.parent / audio
         text = d.get("text")
         dur = d.get("duration")
+        voice = d.get("voice")
         items.append(Item(str(audio), str(text) if text is not None else None,
-                          float(dur) if isinstance(dur, (int, float)) else None))
+                          float(dur) if isinstance(dur, (int, float)) else None,
+                          str(voice) if voice is not None else None))
     if not items:
         raise UserError(f"{path}: manifest has no entries")
     return items
@@ -198,6 +201,7 @@ class ModelRun:
     streaming: bool = True
     about: str = ""  # how it decodes (engine settings, peer versions), for the table's caption
     audio: list[str] = field(default_factory=list)  # per utterance
+    voices: list[str | None] = field(default_factory=list)  # per utterance: the manifest's voice
     hyps: list[str] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
     host_ms: list[float] = field(default_factory=list)  # measured, per chunk
@@ -223,9 +227,10 @@ class ModelRun:
     def cer(self) -> float | None:
         return char_error_rate(*self._normalized())
 
-    def add(self, transcript, ref: str | None, audio: str = "") -> None:
+    def add(self, transcript, ref: str | None, audio: str = "", voice: str | None = None) -> None:
         """One utterance: an engine ``Transcript`` or a peer's ``PeerResult``."""
         self.audio.append(str(audio))
+        self.voices.append(voice)
         self.hyps.append(transcript.text)
         self.refs.append(ref or "")
         self.host_ms.extend(transcript.host_ms)
@@ -372,6 +377,48 @@ def table(runs: list[ModelRun], title: str):
                 pair(x(q["modeled_nna_ms_p50"]), x(q["modeled_nna_ms_p95"])),
                 x(q["rtf"]), style="dim",
             )
+    return t
+
+
+def by_voice(runs: list[ModelRun]) -> list[dict]:
+    """WER per voice (the manifest's ``voice`` of each utterance; "-" where it has none)
+    for every system on the same utterances: the whole set first, then the voices, most
+    words first. Each row: ``voice``, ``utterances``, ``words``, ``wer`` {system: WER or None}."""
+    per_run = [r.utterances() for r in runs]
+    groups: dict[str, list[int]] = {}
+    for k, voice in enumerate(runs[0].voices):
+        groups.setdefault(voice or "-", []).append(k)
+
+    def words(idx) -> int:
+        return sum(per_run[0][k]["ref_words"] for k in idx)
+
+    rows = []
+    for voice, idx in [("all", list(range(len(per_run[0]))))] + sorted(
+            groups.items(), key=lambda kv: (-words(kv[1]), kv[0])):
+        n = words(idx)
+        wer = {r.facts.name: (sum(us[k]["substitutions"] + us[k]["deletions"] + us[k]["insertions"]
+                                  for k in idx) / n if n else None)
+               for r, us in zip(runs, per_run, strict=True)}
+        rows.append({"voice": voice, "utterances": len(idx), "words": n, "wer": wer})
+    return rows
+
+
+def by_voice_table(rows: list[dict], title: str = "WER per voice"):
+    """:func:`by_voice`'s rows as a rich table, one column per system."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("voice", style="bold", no_wrap=True)
+    t.add_column("utts", justify="right")
+    t.add_column("words", justify="right")
+    names = list(rows[0]["wer"]) if rows else []
+    for name in names:
+        t.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        t.add_row(row["voice"], str(row["utterances"]), str(row["words"]),
+                  *("-" if row["wer"][n] is None else f"{100 * row['wer'][n]:.1f}%" for n in names),
+                  style="bold" if row["voice"] == "all" else None)
     return t
 
 

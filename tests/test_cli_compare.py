@@ -108,3 +108,31 @@ def test_wer_normalization():
     assert _fallback_normalize("Hello, World! It's") == "hello world it's"
     assert word_error_rate(["hello world"], ["hello word"]) == pytest.approx(0.5)
     assert word_error_rate([""], ["x"]) is None
+
+
+def test_by_voice_splits_each_systems_errors_by_the_manifests_voice(setup, capsys, tmp_path):
+    """--by-voice: per voice, every system's WER over that voice's utterances; the voices'
+    errors add up to the whole set's, and the whole set's row is the main table's WER."""
+    lines = [{"audio_filepath": str(setup["dir"] / "audio" / f"u{i}.wav"), "text": text,
+              "duration": 2.0, "voice": voice}
+             for i, text, voice in ((0, "hello world", "alice"), (1, "one two three", "bob"),
+                                    (0, "a b c d", "bob"))]
+    m = tmp_path / "v.jsonl"
+    m.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    rc = main(["compare", "-q", "--models", setup["a"], setup["b"], "--manifest", str(m),
+               "--by-voice", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    d = json.loads(out)
+    rows = {r["voice"]: r for r in d["by_voice"]}
+    assert [r["voice"] for r in d["by_voice"]] == ["all", "bob", "alice"]  # most words first
+    assert (rows["alice"]["words"], rows["bob"]["words"], rows["all"]["words"]) == (2, 7, 9)
+    assert rows["bob"]["utterances"] == 2
+    for model in d["models"]:
+        name = model["name"]
+        assert rows["all"]["wer"][name] == pytest.approx(model["wer"])
+        errs = sum(rows[v]["wer"][name] * rows[v]["words"] for v in ("alice", "bob"))
+        assert errs == pytest.approx(model["wer"] * 9)
+    rc = main(["compare", "-q", "--models", setup["a"], "--manifest", str(m), "--by-voice"])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and "WER per voice" in out and "alice" in out

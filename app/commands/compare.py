@@ -28,9 +28,9 @@ EXAMPLES = """\
 examples:
   nnasr compare --manifest assets/audio/demo.jsonl
   nnasr compare --models baseline-ptq aat-csp --peers pocketsphinx whisper-tiny \\
-      --manifest data/human/dev.jsonl
+      --manifest data/human/dev.jsonl --by-voice   # and a table of WER per speaker
   nnasr compare --models aat-csp --peers whisper-tiny --manifest M.jsonl --json > out.json
-  nnasr compare --models aat --peers pocketsphinx whisper-tiny --manifest data/corpus/dev.jsonl \
+  nnasr compare --models aat --peers pocketsphinx whisper-tiny --manifest data/corpus/dev.jsonl \\
       --channel lowpass:4000   # every system hears the clips through the same channel
 
 WER 95% CI: a bootstrap over the utterances; under each row after the first, Δ is its WER
@@ -69,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="put every clip through a recording channel first, the same for every "
                         "system: lowpass[:HZ], hum[:DB], whine[:DB], phone, gain[:DB], joined by "
                         "commas (see nnasr eval --help)")
+    p.add_argument("--by-voice", action="store_true",
+                   help="also give every system's WER per voice (the manifest's 'voice' key: "
+                        "a speaker, or a source of the human set), side by side")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -180,7 +183,7 @@ def _decode_all(items: list, runs: list, recs: list, quiet: bool, channel=None) 
                 progress.advance(task, len(runs) - len(done))
                 continue
             for j, t in done.items():
-                runs[j].add(t, item.text, item.audio)
+                runs[j].add(t, item.text, item.audio, item.voice)
     return failed
 
 
@@ -226,13 +229,18 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UserError(f"{args.plot}: cannot write plot ({e.strerror or e})") from None
         print(f"{PROG}: latency plot written to {out}", file=sys.stderr)
+    voices = C.by_voice(runs) if args.by_voice else None
     if args.json:
         d = C.to_json(runs, n_ok, failed, unavailable)
         if args.channel:
             d["channel"] = args.channel
+        if voices is not None:
+            d["by_voice"] = voices
         print(json.dumps(d, indent=2))
     else:
         C.print_table(C.table(runs, title))
+        if voices is not None:
+            C.print_table(C.by_voice_table(voices))
         if not any(r.refs and any(x.strip() for x in r.refs) for r in runs[:1]):
             print("(no reference texts: pass --manifest with \"text\" fields for WER)")
     if failed:
