@@ -21,8 +21,9 @@ Sources (each a Debian package; a missing one is reported once and skipped):
   pilot. Left out: labels with an abbreviation whose spoken form is not certain (LZ,
   VTOL), the NEXUS and Collective lines (a processed voice), sound effects, and the
   tutorial's narration: its subtitles (``script/tutorial.js``) were rewritten after the
-  recording (both peers hear "then left click the truck" where the subtitle says "now
-  left click the units you want to build from the menu at the left").
+  recording (where one says "now left click the units you want to build from the menu at
+  the left", whisper hears "then left click the truck", pocketsphinx "then left click the
+  trap").
 - ``tuxpaint-stamps-default``: the English spoken descriptions of Tux Paint's stamps
   ("a frog", "an otter"), kept only where the stamp's text is "a/an" + the stamp's name.
   Optional (a 161 MB package, not in ``scripts/install-system-deps.sh``); test split only.
