@@ -93,8 +93,10 @@ WARZONE_SPEAKERS = ((r"pcv(3\d\d|4\d\d)|power-transferred", "console"),
 # labels whose spoken form is not certain from the text (abbreviations said as letters or as
 # a word)
 WARZONE_UNSURE = re.compile(r"\b(LZ|VTOLs?)\b")
-# the game's British spelling of a word said the same either way
+# words written otherwise than a transcript has them: the game's British spelling of a word
+# said the same either way, and "&"
 WARZONE_WORDS = {"artefact": "artifact", "&": "and"}
+
 
 @dataclass(frozen=True)
 class Item:
@@ -330,7 +332,8 @@ def build_human_set(out: str, log: Callable[[str], None] = print) -> dict:
             converted += 1
         splits[split_of(it.voice)].append({
             "audio_filepath": wav, "text": text, "duration": n / A.SAMPLE_RATE,
-            "voice": it.voice, "source": it.source, "original": it.path + (":" + it.member if it.member else "")})
+            "voice": it.voice, "source": it.source,
+            "original": it.path + (":" + it.member if it.member else "")})
     os.makedirs(out, exist_ok=True)
     for s, recs in splits.items():
         write_manifest(os.path.join(out, f"{s}.jsonl"), recs)
