@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 
+from app.commands.eval import add_channel_argument, channel_option
 from app.models import DEFAULT_BEAM
 from app.peers import DEFAULT_THREADS, INSTALL_HINT, PEERS, RATE
 
@@ -65,10 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peer-threads", type=int, default=DEFAULT_THREADS, metavar="N",
                    help=f"CPU threads for whisper-tiny (default {DEFAULT_THREADS}; "
                         "pocketsphinx uses one)")
-    p.add_argument("--channel", metavar="SPEC",
-                   help="put every clip through a recording channel first, the same for every "
-                        "system: lowpass[:HZ], hum[:DB], whine[:DB], phone, gain[:DB], joined by "
-                        "commas (see nnasr eval --help)")
+    add_channel_argument(p, "first, the same for every system")
     p.add_argument("--by-voice", action="store_true",
                    help="also give every system's WER per voice (the manifest's 'voice' key: "
                         "a speaker, or a source of the human set), side by side")
@@ -210,8 +208,6 @@ def run(args: argparse.Namespace) -> int:
     items = C.read_manifest(args.manifest) if args.manifest else [C.Item(f) for f in args.files]
     if args.limit is not None:
         items = items[: max(0, args.limit)]
-    from app.commands.eval import channel_option
-
     channel = channel_option(args.channel)
     runs, recs = _open_models(args)
     unavailable = _load_peers(args, runs, recs)

@@ -62,11 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also print WER per acoustic condition of `nnasr synth` clips (added noise's SNR "
                         "band, reverb or dry), worst first; a clean test split has one condition, "
                         "`nnasr synth --hours 0 --dev-hours 0 --augment-eval` makes a varied one")
-    p.add_argument("--channel", metavar="SPEC",
-                   help="put every clip through a recording channel before decoding: lowpass[:HZ] "
-                        "(8-pole, default 4000), hum[:DB] (50 Hz and harmonics, DB below the speech, "
-                        "default 15), whine[:DB] (a 3.5 kHz tone), phone (300-3400 Hz, 8 kHz mu-law), "
-                        "gain[:DB] (default -20); several joined by commas are applied in order")
+    add_channel_argument(p, "before decoding")
     p.add_argument("--json", metavar="FILE", help="write results with per-utterance output ('-' = stdout)")
     p.add_argument("--record", metavar="SET",
                    help="store this WER in the model file as its evaluation on SET (a short name, "
@@ -132,6 +128,17 @@ def run(args) -> int:
             "command": "nnasr eval " + " ".join(_command_args(args))})
         print(f"recorded in {path}: WER {r.wer:.2%} on {args.record}")
     return rc
+
+
+def add_channel_argument(p: argparse.ArgumentParser, when: str) -> None:
+    """``--channel SPEC`` (eval and compare), its help saying ``when`` the channel acts. The
+    channels are trainer.data.audio.CHANNELS, not imported here: every command's arguments
+    are built at start-up."""
+    p.add_argument("--channel", metavar="SPEC",
+                   help=f"put every clip through a recording channel {when}: lowpass[:HZ] "
+                        "(8-pole, default 4000), hum[:DB] (50 Hz and harmonics, DB below the speech, "
+                        "default 15), whine[:DB] (a 3.5 kHz tone), phone (300-3400 Hz, 8 kHz mu-law), "
+                        "gain[:DB] (default -20); several joined by commas are applied in order")
 
 
 def channel_option(spec: str | None):

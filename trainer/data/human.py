@@ -273,15 +273,15 @@ def load_audio(item: Item) -> np.ndarray:
     if item.raw_rate:
         x = np.fromfile(item.path, dtype="<i2").astype(np.float32) / 32768.0
         sr = item.raw_rate
-    elif item.member:
-        import io
-        import zipfile
-
-        with zipfile.ZipFile(item.path) as z:
-            y, sr = sf.read(io.BytesIO(z.read(item.member)), dtype="float32", always_2d=True)
-        x = y.mean(axis=1)
     else:
-        y, sr = sf.read(item.path, dtype="float32", always_2d=True)
+        src = item.path
+        if item.member:  # a sound inside a zip archive
+            import io
+            import zipfile
+
+            with zipfile.ZipFile(item.path) as z:
+                src = io.BytesIO(z.read(item.member))
+        y, sr = sf.read(src, dtype="float32", always_2d=True)
         x = y.mean(axis=1)
     if sr != A.SAMPLE_RATE:
         x = A.resample(x, sr, A.SAMPLE_RATE)
