@@ -133,8 +133,8 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
     probability ``hum`` a stationary hum or whine (:func:`random_interference`, SNR in
     ``HUM_SNR_DB``), added after the band limit as a recording's own hum would be. With
     probability ``onset`` the silence before the speech is cut (:func:`speech_onset`,
-    keeping 0 to ``ONSET_KEEP - 1`` frames of it): synthesized clips all begin with silence,
-    and a model that never saw speech in its first frames drops the first word of a
+    keeping 0 to ``ONSET_KEEP - 1`` frames of it): most synthesized clips begin with
+    silence, and a model that seldom saw speech in its first frames drops the first word of a
     recording that is cut tight (klettres' letters trimmed so: 32 of 49 deleted)."""
     x = np.asarray(frames, dtype=np.float32)
     if onset and rng.random() < onset:
