@@ -50,9 +50,24 @@ def test_channel_specs():
     assert np.allclose(both, add_tones(low_pass(x, SR, 3000), SR, 50.0 * k, 1.0 / k, 20.0), atol=1e-6)
     phone = parse_channel("phone")(x, SR)
     assert _band_db(x, 5000, 8000) - _band_db(phone, 5000, 8000) > 30
-    for bad in ("reverb", "lowpass:fast", "lowpass:0", ""):
+    for bad in ("reverb", "lowpass:fast", "lowpass:0", "", "lead:-1", "tight:-3"):
         with pytest.raises(ValueError):
             parse_channel(bad)
+
+
+def test_tight_and_lead_move_the_speech_start():
+    """`tight` removes what comes before the speech (and nothing of it), `lead:S` puts S seconds
+    of silence before the clip; together they give the same clip with a known lead-in."""
+    sp = speechlike(1.0)
+    x = np.concatenate([np.full(5000, 1e-5, np.float32), sp])  # 0.31 s of near-silence first
+    a, _ = speech_bounds(x, SR, -30.0)
+    tight = parse_channel("tight")(x, SR)
+    assert 4800 <= a <= 5000 and np.array_equal(tight, x[a:])  # cut within a 10 ms frame of the onset
+    assert np.array_equal(parse_channel("tight:30")(sp, SR), sp[speech_bounds(sp, SR, -30.0)[0]:])
+    lead = parse_channel("tight,lead:0.25")(x, SR)
+    assert len(lead) == len(tight) + 4000 and not lead[:4000].any() and np.array_equal(lead[4000:], tight)
+    quiet = np.zeros(1600, np.float32)
+    assert np.array_equal(parse_channel("tight")(quiet, SR), quiet)  # no speech: left as it is
 
 
 def test_eval_decodes_the_channel_output(tmp_path, capsys):

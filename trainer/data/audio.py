@@ -238,6 +238,10 @@ CHANNELS = {
     "phone": ("telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law", None, lambda x, sr, v: telephone(x, sr)),
     "gain": ("a level change of ARG dB (clipped at full scale)", -20.0,
              lambda x, sr, v: np.clip(x * np.float32(10 ** (v / 20)), -1.0, 1.0)),
+    "tight": ("cut tight: the audio before the speech removed (its first 10 ms frame within ARG dB of the "
+              "loudest)", 30.0, lambda x, sr, v: x[speech_bounds(x, sr, -v)[0]:]),
+    "lead": ("ARG s of silence put before the clip", 0.4,
+             lambda x, sr, v: np.concatenate([np.zeros(int(round(v * sr)), np.float32), x])),
 }
 
 
@@ -256,6 +260,8 @@ def parse_channel(spec: str):
             raise ValueError(f"channel {part!r}: {arg!r} is not a number") from None
         if name == "lowpass" and not v > 0:
             raise ValueError(f"channel {part!r}: the corner frequency must be above 0 Hz")
+        if name in ("tight", "lead") and not v >= 0:
+            raise ValueError(f"channel {part!r}: {name}'s argument must be 0 or more")
         steps.append((CHANNELS[name][2], v))
     if not steps:
         raise ValueError(f"no channel in {spec!r}")
