@@ -273,3 +273,21 @@ def test_cpu_rnnt_loss_equals_torchaudio():
     got3 = rnnt_loss(e, torch.zeros(2, 0, dtype=torch.long), torch.tensor([4, 2]), torch.tensor([0, 0]))
     assert torch.allclose(got3, ref3, atol=1e-5)
     assert torch.allclose(torch.autograd.grad(got3.sum(), e)[0], torch.autograd.grad(ref3.sum(), e)[0], atol=1e-5)
+
+
+def test_set_help_lists_every_field_with_its_default_and_meaning(capsys):
+    """`nnasr train --set help`: one entry per TrainConfig field, its default as --set takes it
+    and a description, without training anything."""
+    from dataclasses import fields
+
+    from app.cli import main
+    from trainer.config import TrainConfig, field_docs
+
+    docs = field_docs()
+    assert [k for k, _, _ in docs] == [f.name for f in fields(TrainConfig)]
+    assert all(doc for _, _, doc in docs)
+    assert main(["train", "--set", "help"]) == 0
+    out = capsys.readouterr().out
+    for k, v, _ in docs:
+        assert f"{k}={v!r}" in out
+    assert "cutting the silence before the speech" in " ".join(out.split())  # onset's comment

@@ -17,7 +17,7 @@ from .checkpoint import load_checkpoint
 class TrainConfig:
     data: str = "data/corpus"  # directory with train.jsonl, dev.jsonl, tokenizer.model
     train: str = ""  # training manifests, comma-separated (default: DATA/train.jsonl); each cached beside itself
-    out: str = "runs/float"
+    out: str = "runs/float"  # run directory: last.pt, snapshots/, history.json
     init: str = ""  # start from this checkpoint's weights (fine-tuning: AAT, pruning)
     # with init: "init" keeps its tokenizer; "data" takes DATA/tokenizer.model (another vocabulary):
     # the encoder is kept, the vocabulary-shaped layers (embedding, joiner output, CTC head) are
@@ -28,13 +28,13 @@ class TrainConfig:
     # "fresh" starts those layers from random weights
     init_vocab: str = "map"
     # architecture (ignored with init/resume: the checkpoint's architecture is used)
-    enc_hidden: int = 256
-    enc_layers: int = 3
-    pred_embed: int = 128
-    pred_hidden: int = 256
-    joiner_dim: int = 256
-    stack: int = 4
-    reduce_after: int = 1
+    enc_hidden: int = 256  # encoder LSTM units per layer
+    enc_layers: int = 3  # encoder LSTM layers
+    pred_embed: int = 128  # predictor token embedding size
+    pred_hidden: int = 256  # predictor LSTM units
+    joiner_dim: int = 256  # joiner hidden size
+    stack: int = 4  # 10 ms feature frames stacked into one encoder input frame
+    reduce_after: int = 1  # the encoder halves its frame rate after this layer (0: none)
     # with init: move the encoder's time reduction to after this layer (0: none, i.e. 40 ms instead
     # of 80 ms encoder frames); -1 keeps the checkpoint's. A layer whose input widens or narrows by
     # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames
@@ -46,21 +46,21 @@ class TrainConfig:
     steps: int = 20000  # planned steps (the LR schedule's length)
     minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable
     max_frames: int = 16000  # padded 10-ms frames per batch
-    lr: float = 1.5e-3
-    warmup: int = 400
-    decay_frac: float = 0.2
-    weight_decay: float = 1e-5
-    clip: float = 5.0
-    ctc_weight: float = 0.3
+    lr: float = 1.5e-3  # peak learning rate (AdamW)
+    warmup: int = 400  # steps of linear warm-up
+    decay_frac: float = 0.2  # the last share of the steps (or of the minutes budget) over which the LR decays (cosine, to 5 %)
+    weight_decay: float = 1e-5  # AdamW weight decay
+    clip: float = 5.0  # gradient norm clipping
+    ctc_weight: float = 0.3  # weight of the CTC loss on the encoder output beside the RNN-T loss
     # intermediate CTC (InterCTC): a CTC loss on encoder layer inter_ctc_layer's output (0: the
     # middle layer, enc_layers // 2) through a head of its own; float training only, never exported
     inter_ctc_weight: float = 0.0
-    inter_ctc_layer: int = 0
+    inter_ctc_layer: int = 0  # with inter_ctc_weight: the encoder layer (0: the middle one)
     rnnt_impl: str = "auto"  # RNN-T loss: torchaudio | torch (trainer/rnnt_loss.py) | torch-autograd (the same, slower) | auto (torch on CPU)
     # >0: pruned RNN-T, the joiner and loss only at this many label positions per frame, chosen
     # by the CTC head's alignment (float training; the joiner is most of a CPU step's time)
     rnnt_window: int = 0
-    specaug: bool = True
+    specaug: bool = True  # SpecAugment time and frequency masks (float training)
     amp: bool = True  # bf16 autocast (float training) on CUDA, and on CPUs with bf16 units (AMX, AVX512-BF16)
     dropout: float = 0.0  # between encoder LSTM layers (float training)
     tempo: float = 0.0  # feature-domain tempo perturbation: rate in [1-tempo, 1+tempo]
@@ -70,27 +70,27 @@ class TrainConfig:
     lowpass: float = 0.0  # probability of a band limit per utterance (corner 3-7 kHz; trainer.augment)
     hum: float = 0.0  # probability of a stationary hum or whine per utterance (5-30 dB below the speech)
     onset: float = 0.0  # probability of cutting the silence before the speech (trainer.augment.speech_onset)
-    seed: int = 0
+    seed: int = 0  # random seed: data order and augmentation
     threads: int = 0  # torch CPU threads (0: all cores)
     prefetch: int = -1  # build the next batch in a thread during the step: 1 on, 0 off, -1 on CUDA only
     # evaluation and checkpoints
     eval_every: int = 1000
     eval_minutes: float = 0.0  # also evaluate every this many minutes of wall time (0: off)
     feature_workers: int = 0  # processes computing the feature cache (0: all cores)
-    eval_utts: int = 150
-    save_minutes: float = 5.0
-    keep_snapshots: int = 5
-    log_every: int = 20
+    eval_utts: int = 150  # dev utterances decoded at each evaluation
+    save_minutes: float = 5.0  # save OUT/last.pt and a snapshot this often
+    keep_snapshots: int = 5  # newest weight snapshots kept in OUT/snapshots (checkpoint averaging)
+    log_every: int = 20  # steps between progress lines (and history entries)
     # accelerator-aware training
     aat: bool = False
-    profile: str = "reference-speaker"
+    profile: str = "reference-speaker"  # NNA profile for --aat: a name in engine/profiles or a JSON path
     weight_bits: int = 0  # override the profile's weight bits (4..8); 0 = profile's
     # pruning
     prune: str = "none"  # none | magnitude | csp
-    sparsity: float = 0.0
+    sparsity: float = 0.0  # with prune: the target share of zero weights
     prune_start: float = 0.1  # fraction of steps
-    prune_end: float = 0.6
-    prune_every: int = 100
+    prune_end: float = 0.6  # fraction of steps where pruning reaches its target
+    prune_every: int = 100  # steps between pruning updates
     csp_lambda: float = 1e-3  # weight of the pull toward the recovered sparse weights
     prune_layers: str = "all"  # which matrices, optional per-group sparsity: enc=0.8,pred,join
     csp_utts: int = 48  # utterances whose layer inputs form the sensing matrices
@@ -107,6 +107,26 @@ class TrainConfig:
     def spec(self) -> NNASpec:
         s = load_profile(self.profile)
         return s.replace(weight_bits=self.weight_bits) if self.weight_bits else s
+
+
+def field_docs() -> list[tuple[str, object, str]]:
+    """``(name, default, comment)`` of every :class:`TrainConfig` field, in order: the comment
+    on its line, else the comment lines just above it (``nnasr train --set help``)."""
+    import inspect
+    import re
+
+    defaults = asdict(TrainConfig())
+    out, above = [], []
+    for line in inspect.getsource(TrainConfig).splitlines()[1:]:
+        s = line.strip()
+        if s.startswith("#"):
+            above.append(s.lstrip("# "))
+            continue
+        m = re.match(r"(\w+):[^=]+=[^#]*(?:#\s*(.*))?$", s)
+        if m and m.group(1) in defaults:
+            out.append((m.group(1), defaults[m.group(1)], m.group(2) or " ".join(above)))
+        above = []
+    return out
 
 
 def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:

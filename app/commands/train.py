@@ -52,8 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prune", choices=["none", "magnitude", "csp"], help="pruning method")
     p.add_argument("--sparsity", type=float, help="target sparsity of the prunable matrices (0..1)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override any training config field, e.g. --set lr=1e-3 max_frames=20000 "
-                        "(the fields, with a comment each: TrainConfig in trainer/train.py)")
+                   help="override any training config field, e.g. --set lr=1e-3 max_frames=20000; "
+                        "`--set help` lists the fields with their defaults and what each does "
+                        "(TrainConfig in trainer/config.py)")
     p.add_argument("--no-progress", action="store_true",
                    help="log lines instead of a progress bar (the default when the output is not a "
                         "terminal, e.g. `nnasr train ... > train.log &`)")
@@ -68,6 +69,8 @@ def run(args) -> int:
         from trainer.train import TrainConfig, Trainer, parse_overrides, saved_config
     except ImportError as e:
         raise UserError(f"training needs the [train] extra ({e}); run `make test` or pip install -e '.[train]'") from None
+    if any(a in ("help", "list") for a in args.set):
+        return _print_fields()
     if args.resume:  # the run's own config; what is given now changes only what it names
         last = Path(args.out) / "last.pt"
         if not last.exists():
@@ -121,4 +124,23 @@ def run(args) -> int:
                  if r["wall_s"] - r["run_s"] > 30 else "")
         print(f"stopped at step {r['step']} (epoch {r['epoch']}), {r['run_s'] / 60:.1f} min of training{total}; "
               f"checkpoint {r['out']}")
+    return 0
+
+
+def _print_fields() -> int:
+    """``--set help``: every config field, its default and its comment, wrapped to the terminal."""
+    import shutil
+    import textwrap
+
+    from trainer.config import field_docs
+
+    docs = field_docs()
+    width = max(len(f"{k}={v!r}") for k, v, _ in docs) + 2
+    cols = max(60, shutil.get_terminal_size((100, 20)).columns)
+    print("nnasr train --set KEY=VALUE ...  (the fields and their defaults; --resume keeps a run's own values)")
+    for k, v, doc in docs:
+        lines = textwrap.wrap(doc, max(20, cols - width)) or [""]
+        print(f"{k}={v!r}".ljust(width) + lines[0])
+        for more in lines[1:]:
+            print(" " * width + more)
     return 0
