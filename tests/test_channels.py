@@ -70,6 +70,21 @@ def test_tight_and_lead_move_the_speech_start():
     assert np.array_equal(parse_channel("tight")(quiet, SR), quiet)  # no speech: left as it is
 
 
+def test_channel_help_lists_every_channel():
+    """The --channel help of eval and compare is written by hand (no numpy at start-up): it
+    names every channel of trainer.data.audio.CHANNELS, with [:ARG] where it takes one."""
+    import argparse
+
+    from app.commands.eval import add_channel_argument
+    from trainer.data.audio import CHANNELS
+
+    p = argparse.ArgumentParser()
+    add_channel_argument(p, "first")
+    text = next(a.help for a in p._actions if a.dest == "channel")
+    for name, (_, default, _, _) in CHANNELS.items():
+        assert (f"{name}[:" if default is not None else f"{name} (") in text, name
+
+
 def test_eval_decodes_the_channel_output(tmp_path, capsys):
     """`nnasr eval --channel lowpass:3000` gives what decoding the low-passed file gives, says so
     in its output and its JSON, and refuses to --record such a WER."""

@@ -134,7 +134,7 @@ def run(args) -> int:
 def add_channel_argument(p: argparse.ArgumentParser, when: str) -> None:
     """``--channel SPEC`` (eval and compare), its help saying ``when`` the channel acts. The
     channels are trainer.data.audio.CHANNELS, not imported here: every command's arguments
-    are built at start-up."""
+    are built at start-up, without numpy (tests/test_channels.py keeps the list in step)."""
     p.add_argument("--channel", metavar="SPEC",
                    help=f"put every clip through a recording channel {when}: lowpass[:HZ] "
                         "(8-pole, default 4000), hum[:DB] (50 Hz and harmonics, DB below the speech, "

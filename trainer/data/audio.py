@@ -229,19 +229,24 @@ def add_tones(x: np.ndarray, sr: int, freqs, amps, snr_db: float) -> np.ndarray:
     return (x + tone * np.sqrt(p_speech / p_tone * 10 ** (-snr_db / 10))).astype(np.float32)
 
 
-# `nnasr eval --channel`: name -> (help, default argument, f(samples, sr, argument) -> samples)
+# `nnasr eval --channel`: name -> (help, default argument, f(samples, sr, argument) -> samples,
+# the argument's bound as (what it must be, test), or None). The CLI's help lists them by hand
+# (app.commands.eval.add_channel_argument: no numpy at start-up); a test keeps the two in step.
+_ABOVE_0 = ("the corner frequency must be above 0 Hz", lambda v: v > 0)
+_NOT_NEGATIVE = ("the argument must be 0 or more", lambda v: v >= 0)
 CHANNELS = {
-    "lowpass": ("an 8-pole low-pass at ARG Hz", 4000.0, lambda x, sr, v: low_pass(x, sr, v)),
+    "lowpass": ("an 8-pole low-pass at ARG Hz", 4000.0, lambda x, sr, v: low_pass(x, sr, v), _ABOVE_0),
     "hum": ("50 Hz mains hum and 7 harmonics (1/k), ARG dB below the speech", 15.0,
-            lambda x, sr, v: add_tones(x, sr, *hum_tones(50.0), v)),
-    "whine": ("a 3.5 kHz tone ARG dB below the speech", 15.0, lambda x, sr, v: add_tones(x, sr, [3500.0], [1.0], v)),
-    "phone": ("telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law", None, lambda x, sr, v: telephone(x, sr)),
+            lambda x, sr, v: add_tones(x, sr, *hum_tones(50.0), v), None),
+    "whine": ("a 3.5 kHz tone ARG dB below the speech", 15.0,
+              lambda x, sr, v: add_tones(x, sr, [3500.0], [1.0], v), None),
+    "phone": ("telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law", None, lambda x, sr, v: telephone(x, sr), None),
     "gain": ("a level change of ARG dB (clipped at full scale)", -20.0,
-             lambda x, sr, v: np.clip(x * np.float32(10 ** (v / 20)), -1.0, 1.0)),
+             lambda x, sr, v: np.clip(x * np.float32(10 ** (v / 20)), -1.0, 1.0), None),
     "tight": ("cut tight: the audio before the speech removed (its first 10 ms frame within ARG dB of the "
-              "loudest)", 30.0, lambda x, sr, v: x[speech_bounds(x, sr, -v)[0]:]),
+              "loudest)", 30.0, lambda x, sr, v: x[speech_bounds(x, sr, -v)[0]:], _NOT_NEGATIVE),
     "lead": ("ARG s of silence put before the clip", 0.4,
-             lambda x, sr, v: np.concatenate([np.zeros(int(round(v * sr)), np.float32), x])),
+             lambda x, sr, v: np.concatenate([np.zeros(int(round(v * sr)), np.float32), x]), _NOT_NEGATIVE),
 }
 
 
@@ -253,16 +258,15 @@ def parse_channel(spec: str):
         name, _, arg = part.partition(":")
         if name not in CHANNELS:
             raise ValueError(f"unknown channel {name!r} in {spec!r}; one of: "
-                             + "; ".join(f"{k}{'' if d is None else '[:ARG]'} {h}" for k, (h, d, _) in CHANNELS.items()))
+                             + "; ".join(f"{k}{'' if d is None else '[:ARG]'} {h}" for k, (h, d, _, _) in CHANNELS.items()))
+        _, default, fn, bound = CHANNELS[name]
         try:
-            v = float(arg) if arg else CHANNELS[name][1]
+            v = float(arg) if arg else default
         except ValueError:
             raise ValueError(f"channel {part!r}: {arg!r} is not a number") from None
-        if name == "lowpass" and not v > 0:
-            raise ValueError(f"channel {part!r}: the corner frequency must be above 0 Hz")
-        if name in ("tight", "lead") and not v >= 0:
-            raise ValueError(f"channel {part!r}: {name}'s argument must be 0 or more")
-        steps.append((CHANNELS[name][2], v))
+        if bound is not None and not bound[1](v):
+            raise ValueError(f"channel {part!r}: {bound[0]}")
+        steps.append((fn, v))
     if not steps:
         raise ValueError(f"no channel in {spec!r}")
 
