@@ -97,6 +97,10 @@ class TrainConfig:
     csp_iters: int = 10  # hard-thresholding pursuit iterations
     csp_cg_iters: int = 12  # conjugate-gradient iterations of each least-squares refit
     csp_assign: bool = True  # set weights to the recovered sparse weights at each pruning step
+    # knowledge distillation (trainer.distill): weight of the KL divergence to a frozen dense
+    # teacher's lattice distributions, beside the RNN-T loss, for pruning, AAT and low-bit fine-tunes (0: off)
+    distill: float = 0.0
+    teacher: str = ""  # with distill: the teacher checkpoint (default: the --init checkpoint)
     limit_train: int = 0  # use only the first N training utterances (tests)
     min_snr: float = 0.0  # leave out synthesized training clips with noise added below this SNR, dB (0: keep all)
     max_rt60: float = 0.0  # leave out synthesized training clips with reverb longer than this, s (0: keep all)

@@ -13,11 +13,13 @@ RNNT_IMPLS = ("auto", "torch", "torch-autograd", "torchaudio")
 
 
 def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "auto",
-                 inter_ctc_weight: float = 0.0, rnnt_window: int = 0):
+                 inter_ctc_weight: float = 0.0, rnnt_window: int = 0, distill=None):
     """-> (loss, RNN-T, CTC, intermediate CTC), per utterance. ``model``: the RNNT, or its
     DistributedDataParallel wrapper (whose forward it calls; the CTC heads and the
     architecture are read from the wrapped model). ``rnnt_window`` > 0: the RNN-T loss on
-    the pruned lattice of that many label positions per frame (``trainer/rnnt_loss.py``)."""
+    the pruned lattice of that many label positions per frame (``trainer/rnnt_loss.py``).
+    ``distill``: a function of the whole lattice's logits giving a loss summed over the batch
+    (``trainer.distill.Teacher.loss``, weighted), added to the loss."""
     logits, enc, enc_lens = model(x, lens, y, yl, window=rnnt_window)
     model = getattr(model, "module", model)
     inter_out = model.take_inter()
@@ -48,5 +50,9 @@ def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "aut
         h, h_lens = inter_out
         inter = ctc_loss(model.ctc_inter.out, h, h_lens.clamp(min=1, max=h.shape[1]))
         loss = loss + inter_ctc_weight * inter
+    if distill is not None:
+        if starts is not None:
+            raise ValueError("distillation needs the whole lattice (rnnt_window=0)")
+        loss = loss + distill(logits)
     B = x.shape[0]
     return loss / B, rnnt.detach() / B, ctc.detach() / B, inter.detach() / B

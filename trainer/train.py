@@ -160,6 +160,7 @@ class Trainer:
             self.pruner = make_pruner(cfg, self.model, self.train_fs, self.device)
             if ckpt is not None and "prune" in ckpt:
                 self.pruner.load_state_dict(ckpt["prune"])
+        self.teacher = self._teacher()
         params = self._trainable_parameters(reinit=ckpt is None)
         if cfg.rnnt_impl not in RNNT_IMPLS:
             raise ValueError(f"rnnt_impl={cfg.rnnt_impl!r}: one of {', '.join(RNNT_IMPLS)}")
@@ -217,6 +218,24 @@ class Trainer:
             _log(f"intermediate CTC loss on encoder layer {int(self.model.ctc_inter.layer)}'s output (of "
                  f"{self.model.arch.enc_layers}), weight {cfg.inter_ctc_weight:g}"
                  + (", its head from the checkpoint" if inherited else ""), self.rank)
+
+    def _teacher(self):
+        """The frozen teacher of ``distill`` (``trainer.distill``), or None."""
+        cfg = self.cfg
+        if cfg.distill < 0:
+            raise ValueError(f"distill={cfg.distill}: a loss weight, 0 (off) or more")
+        if not cfg.distill:
+            return None
+        path = cfg.teacher or cfg.init
+        if not path:
+            raise ValueError("distill needs a teacher: --init CHECKPOINT (the teacher by default) or --set teacher=PATH")
+        if cfg.rnnt_window:
+            raise ValueError(f"distill and rnnt_window={cfg.rnnt_window}: distillation needs the whole lattice")
+        from .distill import Teacher
+
+        t = Teacher(path, self.device, self.model.arch.num_classes)
+        _log(f"distillation from {path} (float forward, frozen), weight {cfg.distill:g}", self.rank)
+        return t
 
     def _enable_aat(self) -> None:
         if not self.cfg.aat:
@@ -380,6 +399,10 @@ class Trainer:
         pruner's hooks, autocast, clipping; a step whose gradient is not finite is skipped).
         Returns the batch's (RNN-T, CTC, intermediate CTC) losses per utterance."""
         cfg, model, opt = self.cfg, self.model, self.opt
+        distill = None
+        if self.teacher is not None:  # the teacher hears the features before SpecAugment
+            x_teacher = x
+            distill = lambda logits: cfg.distill * self.teacher.loss(x_teacher, lens, y, yl, logits)  # noqa: E731
         if cfg.specaug:
             x = spec_augment(x, lens, model.feat_mean, self._gen)
         for g in opt.param_groups:
@@ -388,7 +411,7 @@ class Trainer:
             self.pruner.before_step(self.step)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             loss, rnnt, ctc, inter = compute_loss(self.ddp, x, lens, y, yl, cfg.ctc_weight,
-                                                  cfg.rnnt_impl, cfg.inter_ctc_weight, cfg.rnnt_window)
+                                                  cfg.rnnt_impl, cfg.inter_ctc_weight, cfg.rnnt_window, distill)
             if self.pruner:
                 loss = loss + self.pruner.loss_term()
         opt.zero_grad(set_to_none=True)
@@ -481,6 +504,7 @@ class Trainer:
             rate = clock.utts / max(1e-6, time.time() - clock.t_rate)
             info = (f"rnnt {clock.ema:.2f} ctc {float(ctc):.2f} "
                     + (f"inter {float(inter):.2f} " if cfg.inter_ctc_weight > 0 else "")
+                    + (f"kd {self.teacher.last:.2f} " if self.teacher is not None else "")
                     + f"lr {lr:.2e} {rate:.1f} utt/s")
             show(info)
             if not self.progress and self.rank == 0:

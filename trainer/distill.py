@@ -1,0 +1,60 @@
+"""Knowledge distillation from a dense teacher (``--set distill=W``): the fine-tunes that
+change what a trained model computes (pruning, AAT, fewer weight bits) learn from the model
+they started from as well as from the transcripts.
+
+The teacher (the ``--init`` checkpoint unless ``teacher=PATH``) runs its float forward,
+without gradients, on the features the student sees before SpecAugment. The loss is the
+KL divergence between the teacher's and the student's output distributions at every node
+``(t, u)`` of the RNN-T lattice, weighted by the posterior probability that the teacher's
+alignment of the transcript passes through that node (``trainer.rnnt_loss.lattice_occupancy``),
+summed over the lattice and averaged over the batch like the RNN-T loss:
+
+    L_KD = sum_{t,u} occ_T(t, u) * KL(p_T(. | t, u) || p_S(. | t, u))
+
+Weighting by the teacher's occupancy spends the loss where the transcript's alignments go,
+not on the lattice corners no alignment reaches (the full-lattice KL of Panchapagesan et al.,
+*Efficient Knowledge Distillation for RNN-Transducer Models*, ICASSP 2021, gives those as
+much weight as the path). Its scale is that of the RNN-T loss: ``occ`` sums to the number
+of arcs of an alignment, ``T + U``, per utterance.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .rnnt_loss import lattice_occupancy
+
+
+class Teacher:
+    """A frozen float model whose lattice distributions the student is pulled toward."""
+
+    def __init__(self, path: str, device, num_classes: int) -> None:
+        ckpt = load_checkpoint(path)
+        self.path = path
+        self.model = model_from_checkpoint(ckpt, device).eval().requires_grad_(False)
+        if self.model.arch.num_classes != num_classes:
+            raise ValueError(f"teacher {path}: {self.model.arch.num_classes} output classes, the student "
+                             f"{num_classes}; distillation needs the same vocabulary")
+        self.last = 0.0  # the last batch's distillation loss per utterance (progress lines)
+
+    def loss(self, x, lens, y, yl, student_logits) -> torch.Tensor:
+        """``L_KD`` summed over the batch (see the module's docstring); ``x`` the teacher's
+        input features (the student's before SpecAugment), ``student_logits`` ``[B, T, U+1, C]``."""
+        with torch.no_grad():
+            t_logits, _, t_lens = self.model(x, lens, y, yl)
+            t_lp = F.log_softmax(t_logits.float(), dim=-1)
+            blank = self.model.arch.blank_id
+            B, T, U1, _ = t_lp.shape
+            idx = y[:, None, : U1 - 1, None].long().expand(B, T, U1 - 1, 1)
+            occ = lattice_occupancy(t_lp[..., blank], t_lp[:, :, : U1 - 1].gather(-1, idx).squeeze(-1),
+                                    t_lens.clamp(min=1, max=T), yl).float()
+        if student_logits.shape != t_lp.shape:
+            raise ValueError(f"distillation: student logits {tuple(student_logits.shape)}, teacher "
+                             f"{tuple(t_lp.shape)}: the two models must share frame rate and vocabulary")
+        s_lp = F.log_softmax(student_logits.float(), dim=-1)
+        kl = (t_lp.exp() * (t_lp - s_lp)).sum(-1)  # [B, T, U+1]
+        total = (occ * kl).sum()
+        self.last = float(total.detach()) / max(1, B)
+        return total
