@@ -124,3 +124,29 @@ def test_pruning_with_distillation_ends_closer_to_the_teacher(corpus, teacher, t
     assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "none"), "--steps", "2", "--no-progress",
                  "--set", *TINY, "distill=1"]) != 0
     assert "distill needs a teacher" in capsys.readouterr().err
+
+
+def test_aat_teacher_emulated_is_the_student_at_the_start(corpus, teacher, tmp_path):
+    """``teacher_aat``: an AAT checkpoint teaches with its integer emulation, so a student
+    starting from it (under ``--aat``) starts at zero distance; its float forward does not."""
+    import json
+
+    from app.cli import main
+    from engine.nna.spec import NNASpec
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+    from trainer.distill import Teacher
+
+    out = tmp_path / "aat"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--init", str(teacher), "--aat",
+                 "--steps", "3", "--no-progress", "--set", *TINY]) == 0
+    ck = load_checkpoint(out / "last.pt")
+    student = model_from_checkpoint(ck)
+    student.enable_aat(NNASpec.from_dict(json.loads(ck["spec"])))
+    x, lens, y, yl = _batch(corpus, student)
+    with torch.no_grad():
+        logits, _, _ = student(x, lens, y, yl)
+        emulated = Teacher(str(out / "last.pt"), "cpu", student.arch.num_classes, emulate=True)
+        floated = Teacher(str(out / "last.pt"), "cpu", student.arch.num_classes)
+        assert emulated.emulated and not floated.emulated
+        same, other = float(emulated.loss(x, lens, y, yl, logits)), float(floated.loss(x, lens, y, yl, logits))
+    assert same == pytest.approx(0.0, abs=1e-6) and other > 1e-4, (same, other)

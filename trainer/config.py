@@ -101,6 +101,7 @@ class TrainConfig:
     # teacher's lattice distributions, beside the RNN-T loss, for pruning, AAT and low-bit fine-tunes (0: off)
     distill: float = 0.0
     teacher: str = ""  # with distill: the teacher checkpoint (default: the --init checkpoint)
+    teacher_aat: bool = False  # with distill: an AAT teacher runs its integer emulation (as its model file does), not its float forward
     limit_train: int = 0  # use only the first N training utterances (tests)
     min_snr: float = 0.0  # leave out synthesized training clips with noise added below this SNR, dB (0: keep all)
     max_rt60: float = 0.0  # leave out synthesized training clips with reverb longer than this, s (0: keep all)

@@ -2,8 +2,9 @@
 change what a trained model computes (pruning, AAT, fewer weight bits) learn from the model
 they started from as well as from the transcripts.
 
-The teacher (the ``--init`` checkpoint unless ``teacher=PATH``) runs its float forward,
-without gradients, on the features the student sees before SpecAugment. The loss is the
+The teacher (the ``--init`` checkpoint unless ``teacher=PATH``) runs its float forward
+(an AAT checkpoint with ``teacher_aat``: its integer emulation), without gradients, on the
+features the student sees before SpecAugment. The loss is the
 KL divergence between the teacher's and the student's output distributions at every node
 ``(t, u)`` of the RNN-T lattice, weighted by the posterior probability that the teacher's
 alignment of the transcript passes through that node (``trainer.rnnt_loss.lattice_occupancy``),
@@ -30,10 +31,19 @@ from .rnnt_loss import lattice_occupancy
 class Teacher:
     """A frozen float model whose lattice distributions the student is pulled toward."""
 
-    def __init__(self, path: str, device, num_classes: int) -> None:
+    def __init__(self, path: str, device, num_classes: int, emulate: bool = False) -> None:
+        """``emulate``: an AAT checkpoint runs the NNA's integer emulation, as its model file
+        does, instead of its float forward (a float checkpoint runs its float forward either way)."""
         ckpt = load_checkpoint(path)
         self.path = path
         self.model = model_from_checkpoint(ckpt, device).eval().requires_grad_(False)
+        self.emulated = bool(emulate and ckpt.get("aat") and ckpt.get("spec"))
+        if self.emulated:
+            import json
+
+            from engine.nna.spec import NNASpec
+
+            self.model.enable_aat(NNASpec.from_dict(json.loads(ckpt["spec"])))
         if self.model.arch.num_classes != num_classes:
             raise ValueError(f"teacher {path}: {self.model.arch.num_classes} output classes, the student "
                              f"{num_classes}; distillation needs the same vocabulary")

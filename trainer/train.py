@@ -233,8 +233,9 @@ class Trainer:
             raise ValueError(f"distill and rnnt_window={cfg.rnnt_window}: distillation needs the whole lattice")
         from .distill import Teacher
 
-        t = Teacher(path, self.device, self.model.arch.num_classes)
-        _log(f"distillation from {path} (float forward, frozen), weight {cfg.distill:g}", self.rank)
+        t = Teacher(path, self.device, self.model.arch.num_classes, emulate=cfg.teacher_aat)
+        how = "integer emulation" if t.emulated else "float forward"
+        _log(f"distillation from {path} ({how}, frozen), weight {cfg.distill:g}", self.rank)
         return t
 
     def _enable_aat(self) -> None:
