@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "                                                  # faster CPU steps; float training, CTC loss on)\n"
         "  nnasr train --init runs/float/last.pt --aat --out runs/aat --steps 2000\n"
         "  nnasr train --init runs/aat/last.pt --aat --prune csp --sparsity 0.8 --out runs/aat-csp\n"
+        "  nnasr train --init runs/aat/last.pt --aat --prune csp --sparsity 0.8 --out runs/aat-csp-kd \\\n"
+        "      --set distill=1                             # and learn from the dense model it started\n"
+        "                                                  # from (knowledge distillation, trainer/distill.py)\n"
         "  torchrun --nproc_per_node 8 -m app train --data ... --out ...     # many GPUs\n"
     )
     p.add_argument("--data", help="corpus directory (default: data/corpus; with --resume: the run's)")
