@@ -339,3 +339,39 @@ def test_ptq_calibration_takes_non_speech_clips():
     fs.tokens[3] = []
     i_s, o_s = calibrate(_tiny_model(), fs, n=len(fs))
     assert i_s > 0 and o_s > 0 and np.isfinite([i_s, o_s]).all()
+
+
+def test_prune_sensitivity_makes_one_group_dense(corpus, tmp_path):
+    """benchmarks/prune_sensitivity.py: a variant differs from the pruned checkpoint in its
+    group's matrices only, which equal the dense parent's; the table covers every group."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from app.cli import main
+    from trainer.checkpoint import load_checkpoint
+
+    spec = importlib.util.spec_from_file_location(
+        "prune_sensitivity", Path(__file__).resolve().parent.parent / "benchmarks" / "prune_sensitivity.py")
+    ps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ps)
+    dense, pruned = tmp_path / "dense", tmp_path / "pruned"
+    assert main(["train", "--data", str(corpus), "--out", str(dense), "--aat", "--steps", "4", "--no-progress",
+                 "--set", *TINY]) == 0
+    assert main(["train", "--data", str(corpus), "--out", str(pruned), "--init", str(dense / "last.pt"), "--aat",
+                 "--prune", "csp", "--sparsity", "0.6", "--steps", "8", "--no-progress", "--set", *TINY,
+                 "prune_end=0.5"]) == 0
+    p, d = load_checkpoint(pruned / "last.pt"), load_checkpoint(dense / "last.pt")
+    v = ps.swapped(p, d, ["enc.0.wx", "join.out.w"])
+    changed = {k for k in p["model"] if not torch.equal(v["model"][k], p["model"][k])}
+    assert changed == {"enc.0.weight_ih_l0", "join_out.weight"}
+    assert all(torch.equal(v["model"][k], d["model"][k]) for k in changed)
+    assert "prune" not in v and "optimizer" not in v
+    out = tmp_path / "rows.json"
+    assert ps.main(["--pruned", str(pruned / "last.pt"), "--dense", str(dense / "last.pt"), "--manifest",
+                    str(corpus / "dev.jsonl"), "--groups", "enc", "pred+join", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["group"] for r in rows[1:]] == ["enc", "pred+join"]
+    assert sum(r["weights"] for r in rows[1:]) == pytest.approx(1.0)
+    assert sum(r["zeros"] for r in rows[1:]) == pytest.approx(1.0)
+    assert all(r["sparsity"] == pytest.approx(0.6, abs=0.01) for r in rows[1:])
