@@ -340,10 +340,22 @@ def standing(updates: list[dict]) -> list[dict]:
     return kept[::-1]
 
 
+def model_identity(row: dict) -> str | None:
+    """What tells one model file from another in a stored row: the facts its file carries
+    (training steps, time, pruning, ...), less the WERs ``nnasr eval --record`` adds to them;
+    None for rows without a file (float, peers)."""
+    facts = row.get("facts")
+    if not facts:
+        return None
+    return json.dumps({k: v for k, v in facts.items() if k != "evaluations"}, sort_keys=True)
+
+
 def merge(stored: dict | None, new: dict, partial: bool) -> dict:
     """The figures to store after a measurement. A full one replaces ``stored``; a partial one
     (``--systems`` / ``--sets``) replaces only what it measured, keeps every other stored figure,
-    and is listed in ``meta["updates"]`` (the caption names it)."""
+    and is listed in ``meta["updates"]`` (the caption names it). A shipped model whose file
+    changed (:func:`model_identity`) keeps none of its old figures: a set not measured now is
+    left blank rather than showing the old model's WER beside the new one's."""
     nm = new["meta"]
     if not partial or not stored:
         return new
@@ -361,6 +373,13 @@ def merge(stored: dict | None, new: dict, partial: bool) -> dict:
     systems = {n: dict(r) for n, r in stored["systems"].items()}
     for name, r in new["systems"].items():
         old = systems.get(name, {})
+        was_id, now_id = model_identity(old), model_identity(r)
+        if was_id is not None and now_id is not None and was_id != now_id:
+            stale = [k for k in old.get("results", {}) if k not in r["results"]]
+            if stale:
+                print(f"note: {name} is another model file than the stored figures': its figures on "
+                      f"{', '.join(stale)} are dropped (measure them: --systems {name})")
+            old = {**old, "results": {}}
         results = {**old.get("results", {}), **r["results"]}
         for key, by_beam in r["results"].items():
             was = old.get("results", {}).get(key, {}).get("beam1", {}).get("utterances")

@@ -162,6 +162,28 @@ def test_a_partial_measurement_keeps_the_other_stored_figures(stored):
         wider["meta"]["command"], narrower["meta"]["command"]]
 
 
+def test_a_new_model_file_drops_the_old_files_figures(stored):
+    """A shipped model measured again on some sets after its file changed: the sets not measured
+    now are dropped (blank), not shown beside the new figures; the same file keeps them."""
+    old = copy.deepcopy(stored)
+    row = old["systems"]["aat-csp"]
+    facts = {**row["facts"], "training_steps": row["facts"]["training_steps"] + 1}
+    new = {"meta": {"command": "python benchmarks/model_card.py --systems aat-csp --sets test", "date": "2030-01-01",
+                    "machine": "m", "utterances": {"test": 3}, "minutes": {"test": 0.1}, "nonspeech_clips": {"test": 0},
+                    "systems_measured": ["aat-csp"], "sets_measured": ["test"], "float_checkpoint": {}},
+           "systems": {"aat-csp": {"facts": facts, "results": {"test": {"beam1": _figures(0.3), "beam4": _figures(0.2)}}}}}
+    merged = model_card.merge(old, new, partial=True)["systems"]["aat-csp"]
+    assert list(merged["results"]) == ["test"]
+    same = copy.deepcopy(new)  # the same file, a WER recorded in it since: the other sets stay
+    same["systems"]["aat-csp"]["facts"] = {**row["facts"], "evaluations": {}}
+    kept = model_card.merge(old, same, partial=True)["systems"]["aat-csp"]
+    assert set(kept["results"]) == set(row["results"]) and kept["results"]["test"]["beam4"]["wer"] == 0.2
+    line = next(x for x in model_card.table(model_card.merge(old, new, partial=True)).splitlines()
+                if x.startswith("| aat-csp |"))
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[2] == "30.0%" and cells[6] == cells[7] == "-", cells  # test new, human dev blank
+
+
 def test_the_table_goes_between_the_markers_only(tmp_path):
     f = tmp_path / "doc.md"
     f.write_text(f"intro\n{model_card.BEGIN}\nold\n{model_card.END}\noutro\n")
