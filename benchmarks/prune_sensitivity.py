@@ -11,11 +11,12 @@ checkpoint with its trained ranges, a float one with post-training quantization 
 ``--data``) and decoded through the engine on the same clips. The table gives each group's
 share of the prunable weights and of their zeros, the WER, and the paired bootstrap of the
 WER difference to the pruned model: the points a group's sparsity costs, given the rest
-pruned. That is what ``prune_layers`` (``nnasr train --set prune_layers=enc.1=0.95,...``)
-should spend: more sparsity where the cost is low per zero, less where it is high.
+pruned: where a pruned model's accuracy went.
 
 A group made dense after the others were fine-tuned around its pruned weights is an
-estimate: the rest of the network adapted to the pruned group. ``--json OUT`` writes the rows.
+estimate around that model, not what the group costs pruned from the start: a
+``prune_layers`` split chosen by these figures alone did not beat the recipe's
+(docs/experiments.md, "The same zeros spent where they cost less"). ``--json OUT`` writes the rows.
 """
 
 from __future__ import annotations
