@@ -103,6 +103,8 @@ def training_section(stored: dict, fc: dict) -> str:
         return stored["systems"].get(name, {}).get("facts", {}).get("training_steps", "?")
 
     runs = str(Path(ck.get("path", "runs/float/last.pt")).parent.parent)
+    # the split the shipped file records (nnasr export), else the one its run was found with
+    csp_layers = stored["systems"].get("aat-csp", {}).get("facts", {}).get("prune_layers") or ck.get("csp_layers", "all")
     wall = meta.get("wall_seconds") or 0
     return f"""## Training
 
@@ -113,7 +115,7 @@ def training_section(stored: dict, fc: dict) -> str:
 * AAT: `nnasr train --init {ck.get('path')} --aat --out {runs}/aat --steps {steps('aat')} --set lr=1e-4 warmup=20 max_frames=4000`.
 * AAT at 4-bit weights (aat-w4): the same with `--weight-bits 4 --out {runs}/aat-w4 --steps {steps('aat-w4')}`; ptq-w4 is
   `nnasr export {ck.get('path')} --weight-bits 4`, the float model quantized after training at 4 bits.
-* AAT+CSP: `nnasr train --init {runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {runs}/aat-csp --steps {steps('aat-csp')} --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 prune_layers={ck.get('csp_layers', 'all')}` (per-group final sparsity; `all` = 0.8 everywhere).
+* AAT+CSP: `nnasr train --init {runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {runs}/aat-csp --steps {steps('aat-csp')} --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 prune_layers={csp_layers}` (per-group final sparsity; `all` = 0.8 everywhere).
 * The pruning baseline (aat-mag): the same with `--prune magnitude --out {runs}/aat-mag --steps {steps('aat-mag')}`
   (gradual magnitude pruning: every `prune_every` steps the smallest weights of each group go).
 * Whole recipe: `make models` (`scripts/make_models.sh`){f', {wall / 3600:.1f} h wall clock on 2 CPU cores from the committed float checkpoint' if wall else ''}.

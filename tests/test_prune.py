@@ -315,6 +315,8 @@ def test_train_prune_csp_end_to_end_resume_export(corpus, tmp_path):
     em = load_model(exp)
     for n in model.prunable():
         assert abs(float((em.tensors[n] == 0).mean()) - 0.5) < 0.01, n
+    # the file says how it was pruned
+    assert (em.facts["pruning"], em.facts["prune_sparsity"], em.facts["prune_layers"]) == ("csp", 0.5, "all")
 
 
 def test_train_prune_magnitude_with_aat(corpus, tmp_path):

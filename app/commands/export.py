@@ -131,6 +131,7 @@ def run(args) -> int:
     i_s, o_s, how = export_ranges(model, bool(ck.get("aat")), features, n=args.calib, spec=spec)
     hist = json.loads(ck.get("history", "[]"))
     devs = [h for h in hist if "dev_wer" in h]
+    cfg = json.loads(ck["config"]) if ck.get("config") else {}
     facts = {
         "name": args.name or Path(args.out).stem,
         "quantization": how,
@@ -138,7 +139,10 @@ def run(args) -> int:
         "training_wall_s": round(float(ck.get("wall_seconds", 0.0)), 1),
         "training_audio_h": round(float(ck.get("audio_seen", 0.0)) / 3600, 2),
         "aat": bool(ck.get("aat", False)),
-        "pruning": json.loads(ck["config"]).get("prune", "none") if ck.get("config") else "none",
+        "pruning": cfg.get("prune", "none"),
+        # a pruned model's target and per-group split (nnasr train --sparsity, --set prune_layers)
+        **({"prune_sparsity": cfg.get("sparsity"), "prune_layers": cfg.get("prune_layers", "all")}
+           if cfg.get("prune", "none") != "none" else {}),
         # the checkpoint's last dev WER in training (torch, before export): not the model's
         # own, which `nnasr eval --record SET` stores (shown by `nnasr models`)
         **({"training_last_dev_wer": devs[-1]["dev_wer"]} if devs else {}),
