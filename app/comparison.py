@@ -140,6 +140,14 @@ def utterance_error_counts(utterances: list[dict]) -> tuple[list[int], list[int]
     return errs, [u["ref_words"] or 0 for u in utterances]
 
 
+def result_error_counts(per_utterance: list[dict]) -> tuple[list[int], list[int]]:
+    """(word errors, reference words) per utterance of an evaluation's ``per_utterance``
+    (``trainer.evaluate.EvalResult``: texts as written), scored after :func:`normalizer`."""
+    norm = normalizer()
+    return utterance_error_counts([utterance_errors(norm(u["ref"]), norm(u["hyp"] or ""))
+                                   for u in per_utterance])
+
+
 # --- manifests ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Item:

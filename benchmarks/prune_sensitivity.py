@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from app.cli import main as nnasr
-    from app.comparison import utterance_errors, wer_difference
+    from app.comparison import result_error_counts, wer_difference
     from engine.model import load_model
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
     from trainer.data.manifest import read_manifest
@@ -97,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if code != 0:
             raise SystemExit(f"export of {label} failed")
         r = evaluate_engine(load_model(nn), records, beam=args.beam)
-        errs = [utterance_errors(u["ref"], u["hyp"]) for u in r.per_utterance]
-        return r.wer, [e["substitutions"] + e["deletions"] + e["insertions"] if e["ref_words"] else 0
-                       for e in errs], [e["ref_words"] or 0 for e in errs]
+        return (r.wer, *result_error_counts(r.per_utterance))
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

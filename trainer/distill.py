@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
-from .rnnt_loss import lattice_occupancy
+from .rnnt_loss import _label_log_probs, lattice_occupancy
 
 
 class Teacher:
@@ -37,6 +37,9 @@ class Teacher:
         ckpt = load_checkpoint(path)
         self.path = path
         self.model = model_from_checkpoint(ckpt, device).eval().requires_grad_(False)
+        if self.model.arch.num_classes != num_classes:
+            raise ValueError(f"teacher {path}: {self.model.arch.num_classes} output classes, the student "
+                             f"{num_classes}; distillation needs the same vocabulary")
         self.emulated = bool(emulate and ckpt.get("aat") and ckpt.get("spec"))
         if self.emulated:
             import json
@@ -44,9 +47,6 @@ class Teacher:
             from engine.nna.spec import NNASpec
 
             self.model.enable_aat(NNASpec.from_dict(json.loads(ckpt["spec"])))
-        if self.model.arch.num_classes != num_classes:
-            raise ValueError(f"teacher {path}: {self.model.arch.num_classes} output classes, the student "
-                             f"{num_classes}; distillation needs the same vocabulary")
         self.last = 0.0  # the last batch's distillation loss per utterance (progress lines)
 
     def loss(self, x, lens, y, yl, student_logits) -> torch.Tensor:
@@ -54,12 +54,11 @@ class Teacher:
         input features (the student's before SpecAugment), ``student_logits`` ``[B, T, U+1, C]``."""
         with torch.no_grad():
             t_logits, _, t_lens = self.model(x, lens, y, yl)
+            B, T, U1, _ = t_logits.shape
+            idx = y[:, None, : U1 - 1, None].long().expand(B, T, U1 - 1, 1)  # the RNN-T loss's arcs
+            blank_lp, emit_lp, _ = _label_log_probs(t_logits, idx, self.model.arch.blank_id)
+            occ = lattice_occupancy(blank_lp, emit_lp, t_lens.clamp(min=1, max=T), yl).float()
             t_lp = F.log_softmax(t_logits.float(), dim=-1)
-            blank = self.model.arch.blank_id
-            B, T, U1, _ = t_lp.shape
-            idx = y[:, None, : U1 - 1, None].long().expand(B, T, U1 - 1, 1)
-            occ = lattice_occupancy(t_lp[..., blank], t_lp[:, :, : U1 - 1].gather(-1, idx).squeeze(-1),
-                                    t_lens.clamp(min=1, max=T), yl).float()
         if student_logits.shape != t_lp.shape:
             raise ValueError(f"distillation: student logits {tuple(student_logits.shape)}, teacher "
                              f"{tuple(t_lp.shape)}: the two models must share frame rate and vocabulary")

@@ -50,9 +50,7 @@ def compute_loss(model, x, lens, y, yl, ctc_weight: float, rnnt_impl: str = "aut
         h, h_lens = inter_out
         inter = ctc_loss(model.ctc_inter.out, h, h_lens.clamp(min=1, max=h.shape[1]))
         loss = loss + inter_ctc_weight * inter
-    if distill is not None:
-        if starts is not None:
-            raise ValueError("distillation needs the whole lattice (rnnt_window=0)")
+    if distill is not None:  # a pruned lattice's logits fail Teacher.loss's shape check
         loss = loss + distill(logits)
     B = x.shape[0]
     return loss / B, rnnt.detach() / B, ctc.detach() / B, inter.detach() / B

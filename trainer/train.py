@@ -401,9 +401,11 @@ class Trainer:
         Returns the batch's (RNN-T, CTC, intermediate CTC) losses per utterance."""
         cfg, model, opt = self.cfg, self.model, self.opt
         distill = None
-        if self.teacher is not None:  # the teacher hears the features before SpecAugment
-            x_teacher = x
-            distill = lambda logits: cfg.distill * self.teacher.loss(x_teacher, lens, y, yl, logits)  # noqa: E731
+        if self.teacher is not None:
+            x_teacher = x  # the teacher hears the features before SpecAugment
+
+            def distill(logits):
+                return cfg.distill * self.teacher.loss(x_teacher, lens, y, yl, logits)
         if cfg.specaug:
             x = spec_augment(x, lens, model.feat_mean, self._gen)
         for g in opt.param_groups:

@@ -239,8 +239,6 @@ def _report(args, r) -> int:
 
 def _wer_interval(r) -> tuple[float, float] | None:
     """Bootstrap interval of ``r``'s WER over its utterances (app.comparison.wer_interval)."""
-    from app.comparison import normalizer, utterance_error_counts, utterance_errors, wer_interval
+    from app.comparison import result_error_counts, wer_interval
 
-    norm = normalizer()
-    utts = [utterance_errors(norm(u["ref"]), norm(u["hyp"] or "")) for u in r.per_utterance]
-    return wer_interval(*utterance_error_counts(utts))
+    return wer_interval(*result_error_counts(r.per_utterance))
