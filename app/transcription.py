@@ -91,12 +91,16 @@ def _segment(r, offset: float, frame_s: float) -> Segment:
     return Segment(r.text, round(start, 3), round(end, 3), words)
 
 
-def feed_results(stream, results, finals: list[Segment], offset: float = 0.0) -> None:
-    """Collect the final results among ``results`` into ``finals``."""
+def feed_results(stream, results, finals: list[Segment], offset: float = 0.0,
+                 on_segment: Callable[[Segment], None] | None = None) -> None:
+    """Collect the final results among ``results`` into ``finals`` (and hand each to
+    ``on_segment`` as it comes)."""
     frame_s = stream.rec.frame_s
     for r in results:
         if r.is_final and r.text:
             finals.append(_segment(r, offset, frame_s))
+            if on_segment:
+                on_segment(finals[-1])
 
 
 def transcribe_file(
@@ -105,11 +109,19 @@ def transcribe_file(
     *,
     block_seconds: float = 10.0,
     on_progress: Callable[[float], None] | None = None,
+    on_segment: Callable[[Segment], None] | None = None,
+    on_partial: Callable[[str], None] | None = None,
+    raw_rate: int | None = None,
 ) -> Transcript:
     """Stream one file through a fresh stream of ``rec``.
 
     Raises ``engine.AudioError`` (message names the file) for unreadable audio.
-    ``on_progress(seconds_of_audio_done)`` is called after every block.
+    ``on_progress(seconds_of_audio_done)`` is called after every block,
+    ``on_segment(segment)`` for every final as soon as its endpoint is decoded, and
+    ``on_partial(text)`` with the utterance decoded so far after every block. ``path``
+    ``-`` is standard input; ``raw_rate``: headerless 16-bit mono PCM at that rate
+    (``engine.audio.iter_audio_blocks``). A ``KeyboardInterrupt`` while reading ends the
+    input there: what was heard is decoded to its end and returned.
     """
     from engine.audio import AudioError, iter_audio_blocks
 
@@ -119,14 +131,20 @@ def transcribe_file(
     stream = rec.create_stream()
     finals: list[Segment] = []
     done = 0.0
-    for block, rate in iter_audio_blocks(path, block_seconds=block_seconds):
-        stream.accept_waveform(block, rate)
-        feed_results(stream, stream.results(), finals)
-        done += len(block) / rate
-        if on_progress:
-            on_progress(done)
+    try:
+        for block, rate in iter_audio_blocks(path, block_seconds=block_seconds, raw_rate=raw_rate):
+            stream.accept_waveform(block, rate)
+            feed_results(stream, stream.results(), finals, on_segment=on_segment)
+            if on_partial:
+                on_partial(stream.result.text)
+            done += len(block) / rate
+            if on_progress:
+                on_progress(done)
+    except KeyboardInterrupt:
+        if on_segment is None:  # nobody is reading as it comes: the whole run is stopped
+            raise
     stream.input_finished()
-    feed_results(stream, stream.results(), finals)
+    feed_results(stream, stream.results(), finals, on_segment=on_segment)
     return _transcript(stream, str(path), rec.model.name, finals, time.perf_counter() - t0)
 
 
@@ -160,10 +178,11 @@ def _ts(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def _cues(t: Transcript, max_words: int = 12) -> list[tuple[float, float, str]]:
-    """Subtitle cues: one per segment, long segments split every ``max_words`` words."""
+def _cues(segments: list[Segment], floor: float = 0.0, max_words: int = 12) -> list[tuple[float, float, str]]:
+    """Subtitle cues: one per segment, long segments split every ``max_words`` words; no
+    cue starts before ``floor`` (the end of the cues already written)."""
     cues = []
-    for s in t.segments:
+    for s in segments:
         if not s.words:
             cues.append((s.start, max(s.end, s.start + 0.5), s.text))
             continue
@@ -173,13 +192,21 @@ def _cues(t: Transcript, max_words: int = 12) -> list[tuple[float, float, str]]:
     # cues must not overlap and must have positive length
     out = []
     for i, (a, b, text) in enumerate(cues):
-        if out and a < out[-1][1]:
-            a = out[-1][1]
+        a = max(a, out[-1][1] if out else floor)
         b = max(b, a + 0.2)
         if i + 1 < len(cues):
             b = min(b, max(cues[i + 1][0], a + 0.2))
         out.append((a, b, text))
     return out
+
+
+def _srt(cues, first: int = 1) -> str:
+    return "".join(f"{i}\n{_ts(a, ',')} --> {_ts(b, ',')}\n{text}\n\n"
+                   for i, (a, b, text) in enumerate(cues, start=first))
+
+
+def _vtt(cues) -> str:
+    return "".join(f"{_ts(a, '.')} --> {_ts(b, '.')}\n{text}\n\n" for a, b, text in cues)
 
 
 def render(t: Transcript, fmt: str) -> str:
@@ -188,11 +215,34 @@ def render(t: Transcript, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(t.to_json(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "srt":
-        return "".join(
-            f"{i}\n{_ts(a, ',')} --> {_ts(b, ',')}\n{text}\n\n"
-            for i, (a, b, text) in enumerate(_cues(t), start=1)
-        )
+        return _srt(_cues(t.segments))
     if fmt == "vtt":
-        body = "".join(f"{_ts(a, '.')} --> {_ts(b, '.')}\n{text}\n\n" for a, b, text in _cues(t))
-        return "WEBVTT\n\n" + body
+        return "WEBVTT\n\n" + _vtt(_cues(t.segments))
     raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+class SegmentWriter:
+    """Each format written segment by segment, as a stream's finals come: text one line
+    per segment, json one JSON object per line (``text``, ``start``, ``end``, ``words``),
+    SRT and WebVTT cue by cue (a cue is not shortened to the next segment's start, which
+    is not known yet). ``header()`` first, then ``segment(s)`` for each."""
+
+    def __init__(self, fmt: str) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        self.fmt, self.cues, self.end = fmt, 0, 0.0
+
+    def header(self) -> str:
+        return "WEBVTT\n\n" if self.fmt == "vtt" else ""
+
+    def segment(self, s: Segment) -> str:
+        if self.fmt == "text":
+            return s.text + "\n"
+        if self.fmt == "json":
+            return json.dumps({"text": s.text, "start": s.start, "end": s.end, "words": s.words},
+                              ensure_ascii=False) + "\n"
+        cues = _cues([s], floor=self.end)
+        self.end = cues[-1][1]
+        first, self.cues = self.cues + 1, self.cues + len(cues)
+        return _srt(cues, first) if self.fmt == "srt" else _vtt(cues)
+

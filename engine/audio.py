@@ -104,20 +104,43 @@ def _check_file(path: Path) -> None:
 
 def _check_rate(path: Path, rate: int) -> None:
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-        raise AudioError(f"{path}: unsupported sample rate {rate} Hz "
+        raise AudioError(f"{_name(path)}: unsupported sample rate {rate} Hz "
                          f"(supported: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)")
 
 
-def _open(path: Path):
+STDIN = "-"  # the path that names standard input
+
+
+def _name(path: Path) -> str:
+    """How messages name an input: standard input is "standard input"."""
+    return "standard input" if str(path) == STDIN else str(path)
+
+
+def _open(path: Path, raw_rate: int | None = None):
+    """A libsndfile reader of ``path`` (``-``: standard input). ``raw_rate``: the input is
+    headerless 16-bit little-endian mono PCM at that rate (``arecord -t raw``, ``ffmpeg -f
+    s16le -ac 1``), which no header can tell."""
     import soundfile as sf
 
-    _check_file(path)
+    stdin = str(path) == STDIN
+    if not stdin:
+        _check_file(path)
+    if raw_rate is not None:
+        _check_rate(path, raw_rate)
+    raw = {} if raw_rate is None else dict(format="RAW", samplerate=int(raw_rate), channels=1,
+                                           subtype="PCM_16", endian="LITTLE")
     try:
-        return sf.SoundFile(str(path))
+        if stdin:
+            import sys
+
+            return sf.SoundFile(sys.stdin.fileno(), closefd=False, **raw)
+        return sf.SoundFile(str(path), **raw)
     except Exception as e:
         why = _reason(e)
-        hint = _sniff(path) if "not recognised" in why else ""
-        raise AudioError(f"{path}: not a readable audio file ({why}{hint})") from None
+        hint = "" if stdin else (_sniff(path) if "not recognised" in why else "")
+        if stdin and "not recognised" in why:
+            hint = "; headerless PCM needs --raw RATE"
+        raise AudioError(f"{_name(path)}: not a readable audio file ({why}{hint})") from None
 
 
 class AudioInfo(NamedTuple):
@@ -161,18 +184,21 @@ def load_audio(path: str | Path, target_rate: int = 16000) -> np.ndarray:
     return resample(x, rate, target_rate)
 
 
-def iter_audio_blocks(path: str | Path, block_seconds: float = 10.0):
+def iter_audio_blocks(path: str | Path, block_seconds: float = 10.0, *, raw_rate: int | None = None):
     """Stream a file in blocks (bounded memory): yields (float32 mono block, sample_rate).
 
     A block is ``block_seconds`` long, or shorter for files with many channels, so that
-    one block never holds more than :data:`MAX_BLOCK_SAMPLES` samples.
+    one block never holds more than :data:`MAX_BLOCK_SAMPLES` samples. ``path`` may be a
+    pipe, or ``-`` for standard input, read as it arrives (a block is yielded when it is
+    full, or at the end); ``raw_rate``: headerless 16-bit mono PCM at that rate.
     """
     path = Path(path)
-    f = _open(path)
+    f = _open(path, raw_rate)
+    name = _name(path)
     with f:
         _check_rate(path, f.samplerate)
         if f.frames == 0:
-            raise AudioError(f"{path}: contains no audio samples")
+            raise AudioError(f"{name}: contains no audio samples")
         n = max(1, min(int(block_seconds * f.samplerate), MAX_BLOCK_SAMPLES // max(1, f.channels)))
         got = 0
         try:
@@ -185,9 +211,9 @@ def iter_audio_blocks(path: str | Path, block_seconds: float = 10.0):
         except AudioError:
             raise
         except Exception as e:
-            raise AudioError(f"{path}: truncated or corrupt audio data ({_reason(e)})") from None
+            raise AudioError(f"{name}: truncated or corrupt audio data ({_reason(e)})") from None
         if got == 0:
-            raise AudioError(f"{path}: contains no audio samples")
+            raise AudioError(f"{name}: contains no audio samples")
 
 
 class StreamingResampler:

@@ -261,3 +261,109 @@ def test_cer_counts_characters_of_the_normalized_texts():
     assert c["wer"] == pytest.approx(1 / 3) and c["cer"] == pytest.approx(1 / 11)
     c = wer_counts(["call 2 people", "stop"], ["call two people", ""])
     assert c["wer"] == pytest.approx(1 / 4) and c["cer"] == pytest.approx(4 / (15 + 4))
+
+
+# --- standard input: read as it arrives, each utterance written as it ends ----------------
+DEMO = "assets/audio/demo.flac"
+
+
+def _readline(proc, timeout: float) -> str:
+    """One line of the process's stdout, or "" if none came within ``timeout`` seconds."""
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().decode() if ready else ""
+
+
+def test_stdin_writes_each_utterance_as_it_ends():
+    """`arecord ... | nnasr transcribe --raw 16000 -` with the shipped default model: the first
+    utterance's line comes while standard input is still open (after the silence that ends
+    it), equal to what the file gives; the second comes when the input ends (its words
+    may differ: the encoder goes on from the state the first utterance left)."""
+    import subprocess
+    import sys
+
+    from app import models as M
+    from app.transcription import transcribe_file
+    from engine import Recognizer
+
+    pcm = sf.read(DEMO, dtype="int16")[0]
+    expected = transcribe_file(Recognizer(M.load(M.resolve(None)), beam=4), DEMO).text
+    assert expected
+    proc = subprocess.Popen([sys.executable, "-m", "app", "transcribe", "-q", "--raw", "16000", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(pcm.tobytes() + np.zeros(int(2.0 * 16000), np.int16).tobytes())
+        proc.stdin.flush()
+        first = _readline(proc, 120)
+        assert first == expected + "\n"
+        assert proc.poll() is None  # still listening
+        proc.stdin.write(pcm.tobytes())
+        proc.stdin.close()
+        rest = proc.stdout.read().decode()
+        assert proc.wait(60) == 0, proc.stderr.read().decode()
+    finally:
+        proc.kill()
+    assert rest.endswith("\n") and rest.strip() and "\n" not in rest.strip()
+
+
+def test_stdin_wav_and_formats_match_the_file(tmp_path, monkeypatch, capsys):
+    """A WAV stream on standard input gives the file's transcript: text, JSON lines with the
+    file's segments and words, and SRT/VTT cues with the file's text and times."""
+    import io
+
+    wav = tmp_path / "demo.wav"
+    sf.write(wav, sf.read(DEMO, dtype="int16")[0], 16000, subtype="PCM_16")
+    outs = {}
+    for fmt in ("text", "json", "srt", "vtt"):
+        for src in ("-", str(wav)):
+            if src == "-":
+                stdin = open(wav, "rb")  # noqa: SIM115  (a real descriptor, as a pipe gives)
+                monkeypatch.setattr("sys.stdin", io.TextIOWrapper(stdin))
+            assert main(["transcribe", "-q", "-f", fmt, src]) == 0
+            outs[fmt, src] = capsys.readouterr().out
+    for fmt in ("text", "srt", "vtt"):
+        assert outs[fmt, "-"] == outs[fmt, str(wav)], fmt
+    doc = json.loads(outs["json", str(wav)])
+    lines = [json.loads(x) for x in outs["json", "-"].splitlines()]
+    assert [{k: s[k] for k in ("text", "start", "end")} for s in lines] == doc["segments"]
+    assert [w for s in lines for w in s["words"]] == doc["words"]
+
+
+def test_segment_writer_equals_render_on_separate_segments():
+    """Written segment by segment, a transcript whose segments do not overlap gives the same
+    SRT and WebVTT as rendered whole (cues keep counting across segments), and its text a
+    line per segment where the whole file's is one line."""
+    from app.transcription import Segment, SegmentWriter, Transcript, render
+
+    words = [{"word": f"w{i}", "start": 0.3 * i, "end": 0.3 * i + 0.2} for i in range(15)]
+    segs = [Segment("a b", 0.5, 1.2, []), Segment(" ".join(w["word"] for w in words),
+                                                   3.0, 7.4, [{**w, "start": w["start"] + 3, "end": w["end"] + 3}
+                                                              for w in words]),
+            Segment("c", 9.0, 9.1, [{"word": "c", "start": 9.0, "end": 9.1}])]
+    t = Transcript("x", "m", segs, 10.0, [], [])
+    for fmt in ("srt", "vtt"):
+        w = SegmentWriter(fmt)
+        assert w.header() + "".join(w.segment(s) for s in segs) == render(t, fmt), fmt
+    lines = "".join(SegmentWriter("text").segment(s) for s in segs)
+    assert lines.splitlines() == [s.text for s in segs] and " ".join(lines.split()) + "\n" == render(t, "text")
+    assert render(t, "srt").count("-->") == 4  # the 15 words are two cues
+
+
+def test_stdin_errors_are_one_line(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(io.FileIO(os_devnull()))))
+    assert main(["transcribe", "-q", "-", "-"]) == 2
+    assert "standard input (-) can be read once only" in capsys.readouterr().err
+    assert main(["transcribe", "-q", "--raw", "100", "-"]) == 2
+    assert "--raw 100: a sample rate from" in capsys.readouterr().err
+    assert main(["transcribe", "-q", "--raw", "16000", "-"]) == 1
+    err = capsys.readouterr().err
+    assert "nnasr transcribe: error: standard input: contains no audio samples" in err
+
+
+def os_devnull() -> str:
+    import os
+
+    return os.devnull

@@ -243,7 +243,9 @@ def test_resume_keeps_the_saved_config_and_the_rest_of_its_budget(corpus, tmp_pa
     # a new budget
     assert main(["train", "--out", str(out), "--resume", "--minutes", "0.02", "--no-progress"]) == 0
     last = load_checkpoint(out / "last.pt")
-    assert last["step"] > after["step"] and 1.2 <= last["budget_seconds"] < 0.03 * 60
+    # counted from 0 again (a continued count would be past after's plus these 1.2 s); the
+    # bound leaves room for the last step's overrun on a loaded machine
+    assert last["step"] > after["step"] and 1.2 <= last["budget_seconds"] < after["budget_seconds"] + 1.2
     assert saved()["minutes"] == 0.02 and saved()["dropout"] == 0.2
     # --data on resume: that corpus's train.jsonl, not the manifests the run named before
     ck = load_checkpoint(out / "last.pt")

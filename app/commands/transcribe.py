@@ -3,6 +3,11 @@
 Any format libsndfile reads (WAV, FLAC, Ogg, ...), any sample rate, any channel count.
 A file that cannot be read is reported on one line, ``nnasr transcribe: error: FILE:
 problem``, the others are still transcribed, and the exit status is 1.
+
+Standard input (``-``) is read as the audio arrives, and each utterance is written the
+moment its endpoint is decoded (``app.transcription.SegmentWriter``), so ``arecord ... |
+nnasr transcribe -`` is a live transcriber without the terminal UI. (A named pipe is read
+as a stream too, but transcribed as a file: one document at its end.)
 """
 
 from __future__ import annotations
@@ -33,8 +38,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr transcribe --model aat --beam 1 talk.wav          # another model, greedy search\n"
         "  nnasr transcribe --lm lm.nnasr-lm talk.wav              # with an n-gram LM (nnasr lm)\n"
         "  NNASR_THREADS=2 nnasr transcribe long.wav               # two BLAS threads\n"
+        "  arecord -f S16_LE -r 16000 -c 1 | nnasr transcribe -    # live: a line per utterance\n"
+        "  ffmpeg -i talk.mp4 -f s16le -ac 1 -ar 16000 - | nnasr transcribe --raw 16000 -\n"
+        "      # headerless PCM needs its rate; -f json then writes a JSON line per utterance\n\n"
+        "Standard input (-) is read as the audio arrives: each utterance is written\n"
+        "the moment its end is heard (0.8 s of silence after it; see docs/decoding.md), with\n"
+        "the words so far shown on stderr when it is a terminal. Ctrl-C ends the input there\n"
+        "and still writes the last utterance.\n"
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="audio files; - reads standard input as it arrives")
+    p.add_argument("--raw", type=int, metavar="RATE", default=None,
+                   help="the input is headerless 16-bit little-endian mono PCM at RATE Hz "
+                        "(arecord -t raw, ffmpeg -f s16le -ac 1); WAV, FLAC and Ogg say "
+                        "their own rate")
     p.add_argument("--model", "-m", metavar="MODEL",
                    help="model file or name (default: the best shipped model; see `nnasr models`)")
     p.add_argument("--format", "-f", choices=FORMATS, default="text",
@@ -100,7 +117,7 @@ def _outputs(files: list[str], output: str | None, fmt: str) -> list[Path | None
         raise UserError(f"{out}: cannot create output directory ({e.strerror or e})") from None
     paths, used = [], set()
     for f in files:
-        stem = Path(f).stem or "audio"
+        stem = "stdin" if f == "-" else (Path(f).stem or "audio")
         name, k = stem, 1
         while name in used:
             k += 1
@@ -108,6 +125,50 @@ def _outputs(files: list[str], output: str | None, fmt: str) -> list[Path | None
         used.add(name)
         paths.append(out / (name + EXTENSIONS[fmt]))
     return paths
+
+
+class _Partial:
+    """The words of the utterance being decoded, on one line of a terminal (stderr),
+    cleared before anything else is written there or to the same terminal's stdout."""
+
+    def __init__(self, console) -> None:
+        self.file, self.width, self.shown = console.file, max(20, console.width - 1), ""
+
+    def show(self, text: str) -> None:
+        if text != self.shown:
+            self.file.write("\r\033[K" + text[-self.width:])
+            self.file.flush()
+            self.shown = text
+
+    def clear(self) -> None:
+        self.show("")
+
+
+def _stream_one(rec, path: str, target: Path | None, fmt: str, raw_rate: int | None,
+                stderr, quiet: bool, header: str = "") -> None:
+    """Transcribe standard input or a pipe, writing each utterance as it ends."""
+    from app.transcription import SegmentWriter, transcribe_file
+
+    writer = SegmentWriter(fmt)
+    out = sys.stdout if target is None else open(target, "w", encoding="utf-8")  # noqa: SIM115
+    partial = _Partial(stderr) if stderr.is_terminal and not quiet else None
+
+    def write(text: str) -> None:
+        if partial:
+            partial.clear()
+        out.write(text)
+        out.flush()
+
+    try:
+        write(header + writer.header())
+        transcribe_file(rec, path, block_seconds=0.1, raw_rate=raw_rate,
+                        on_segment=lambda seg: write(writer.segment(seg)),
+                        on_partial=partial.show if partial else None)
+    finally:
+        if partial:
+            partial.clear()
+        if target is not None:
+            out.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,6 +180,11 @@ def run(args: argparse.Namespace) -> int:
     from app.cli import UserError
     from app.transcription import render, transcribe_file
 
+    if args.files.count("-") > 1:
+        raise UserError("standard input (-) can be read once only")
+    if args.raw is not None and not (engine.audio.MIN_SAMPLE_RATE <= args.raw <= engine.audio.MAX_SAMPLE_RATE):
+        raise UserError(f"--raw {args.raw}: a sample rate from {engine.audio.MIN_SAMPLE_RATE} "
+                        f"to {engine.audio.MAX_SAMPLE_RATE} Hz")
     model = M.load(M.resolve(args.model))
     try:
         # max_finals=0: the transcript is collected from stream.results() as it comes
@@ -134,16 +200,29 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=stderr, transient=True,
-        disable=args.quiet or not stderr.is_terminal,
+        # standard input has no length, and its partials use the terminal's last line
+        disable=args.quiet or not stderr.is_terminal or "-" in args.files,
     )
     with progress:
         files_task = progress.add_task(f"{len(args.files)} file(s)", total=len(args.files))
         for path, target in zip(args.files, targets, strict=True):
+            if path == "-":  # read as it arrives, each utterance written as it ends
+                try:
+                    _stream_one(rec, path, target, args.format, args.raw, stderr, args.quiet,
+                                header="==> - <==\n" if many_stdout and args.format == "text" else "")
+                except (KeyboardInterrupt, BrokenPipeError):
+                    raise
+                except Exception as e:
+                    failed += 1
+                    _error(stderr, _describe_failure("standard input", e))
+                progress.advance(files_task)
+                continue
             dur = _duration(path)
             file_task = progress.add_task(Path(path).name, total=dur)
             try:
                 t = transcribe_file(
-                    rec, path, on_progress=lambda s, ft=file_task: progress.update(ft, completed=s))
+                    rec, path, raw_rate=args.raw,
+                    on_progress=lambda s, ft=file_task: progress.update(ft, completed=s))
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # one bad file must not stop the batch
