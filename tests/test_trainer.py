@@ -428,6 +428,19 @@ def test_init_can_widen_the_encoder_without_changing_its_outputs(float_run, corp
     lens, toks, tlens = torch.tensor([120, 90]), torch.randint(1, arch.num_classes, (2, 5), generator=g), torch.tensor([5, 3])
     with torch.no_grad():
         assert torch.allclose(grown(feats, lens, toks, tlens)[0], old(feats, lens, toks, tlens)[0], atol=1e-4)
+    # an intermediate CTC head (training-only) is widened too: its logits are unchanged
+    old.add_inter_ctc(1)
+    torch.nn.init.normal_(old.ctc_inter.out.weight, generator=g)
+    grown.add_inter_ctc(1)
+    grown.load_state_dict(widen_encoder(old.state_dict(), arch, H, torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        heads = []
+        for m in (old, grown):
+            m.train(False)
+            m(feats, lens, toks, tlens)
+            inter, _ = m.take_inter()
+            heads.append(m.ctc_inter.out(inter))
+        assert torch.allclose(heads[0], heads[1], atol=1e-4)
 
     out = tmp_path / "wide"
     assert main(["train", "--data", str(corpus), "--out", str(out), "--init", str(float_run / "last.pt"),

@@ -19,8 +19,9 @@ def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Gener
     from ``arch.enc_hidden`` to ``hidden`` units, computing the same function (Net2Net-style
     growth). The new units start from PyTorch's LSTM initialization (uniform +-1/sqrt(hidden),
     drawn from ``gen``); every weight that reads a new unit (the next layer's input weights,
-    the layer's own recurrent weights into old units, the joiner's encoder projection and the
-    CTC head) starts at zero, so the outputs are unchanged until training moves them."""
+    the layer's own recurrent weights into old units, the joiner's encoder projection, the
+    CTC head and the intermediate CTC head where there is one) starts at zero, so the
+    outputs and the training losses are unchanged until training moves them."""
     h, H = arch.enc_hidden, hidden
     if H < h:
         raise ValueError(f"enc_hidden {h} -> {H}: an encoder can grow, not shrink")
@@ -55,7 +56,8 @@ def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Gener
                 new[old_rows[:, None], src_cols[None, :]] = old
             out[p + name] = new
     join_enc = arch.op(JOIN_ENC)
-    for name in (join_enc.float_params()[f"{join_enc.name}.w"][0], "ctc.weight"):
+    heads = [join_enc.float_params()[f"{join_enc.name}.w"][0], "ctc.weight"]
+    for name in heads + (["ctc_inter.out.weight"] if "ctc_inter.out.weight" in state else []):
         old = state[name]
         new = torch.zeros(old.shape[0], H, dtype=old.dtype)
         new[:, :h] = old
@@ -156,6 +158,8 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     old = Architecture(**init["arch"])
     torch.manual_seed(cfg.seed)
     model = RNNT(arch)
+    if "ctc_inter.layer" in init["model"]:  # its intermediate CTC head goes on (widened)
+        model.add_inter_ctc(int(init["model"]["ctc_inter.layer"]))
     own = model.state_dict()
     src = dict(init["model"])
     if arch.enc_hidden != old.enc_hidden:
