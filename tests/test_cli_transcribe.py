@@ -330,6 +330,26 @@ def test_stdin_wav_and_formats_match_the_file(tmp_path, monkeypatch, capsys):
     assert [w for s in lines for w in s["words"]] == doc["words"]
 
 
+def test_stdin_partials_grow_into_the_final(tmp_path, monkeypatch, capsys):
+    """`--partials`: JSON lines {"partial": ...} as the words come, each different from the
+    one before, ending in the utterance's segment line with the same words; refused where
+    there is no stream of JSON lines to put them in."""
+    import io
+
+    wav = tmp_path / "demo.wav"
+    sf.write(wav, sf.read(DEMO, dtype="int16")[0], 16000, subtype="PCM_16")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(open(wav, "rb")))  # noqa: SIM115
+    assert main(["transcribe", "-q", "-f", "json", "--partials", "-"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    partials = [x["partial"] for x in lines if "partial" in x]
+    assert len(partials) > 5 and all(a != b for a, b in zip(partials, partials[1:]))
+    assert "text" in lines[-1] and all("partial" in x for x in lines[:-1])
+    assert partials[-1].split()[:3] == lines[-1]["text"].split()[:3]
+    assert main(["transcribe", "-q", "--partials", "-"]) == 2
+    assert main(["transcribe", "-q", "-f", "json", "--partials", str(wav)]) == 2
+    assert capsys.readouterr().err.count("--partials is for standard input (-) with -f json") == 2
+
+
 def test_segment_writer_equals_render_on_separate_segments():
     """Written segment by segment, a transcript whose segments do not overlap gives the same
     SRT and WebVTT as rendered whole (cues keep counting across segments), and its text a

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  NNASR_THREADS=2 nnasr transcribe long.wav               # two BLAS threads\n"
         "  arecord -f S16_LE -r 16000 -c 1 | nnasr transcribe -    # live: a line per utterance\n"
         "  ffmpeg -i talk.mp4 -f s16le -ac 1 -ar 16000 - | nnasr transcribe --raw 16000 -\n"
-        "      # headerless PCM needs its rate; -f json then writes a JSON line per utterance\n\n"
+        "      # headerless PCM needs its rate; -f json then writes a JSON line per utterance\n"
+        "      # (--partials: and one per change of the words so far)\n\n"
         "Standard input (-) is read as the audio arrives: each utterance is written\n"
         "the moment its end is heard (0.8 s of silence after it; see docs/decoding.md), with\n"
         "the words so far shown on stderr when it is a terminal. Ctrl-C ends the input there\n"
@@ -48,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="audio files; - reads standard input as it arrives")
+    p.add_argument("--partials", action="store_true",
+                   help='with - and -f json: also a line {"partial": TEXT} whenever the words of '
+                        "the utterance being decoded change (for programs that show them)")
     p.add_argument("--raw", type=int, metavar="RATE", default=None,
                    help="the input is headerless 16-bit little-endian mono PCM at RATE Hz "
                         "(arecord -t raw, ffmpeg -f s16le -ac 1); WAV, FLAC and Ogg say "
@@ -145,13 +149,15 @@ class _Partial:
 
 
 def _stream_one(rec, path: str, target: Path | None, fmt: str, raw_rate: int | None,
-                stderr, quiet: bool, header: str = "") -> None:
-    """Transcribe standard input or a pipe, writing each utterance as it ends."""
+                stderr, quiet: bool, header: str = "", partials: bool = False) -> None:
+    """Transcribe standard input, writing each utterance as it ends (and, with
+    ``partials``, a JSON line ``{"partial": TEXT}`` whenever the words so far change)."""
     from app.transcription import SegmentWriter, transcribe_file
 
     writer = SegmentWriter(fmt)
     out = sys.stdout if target is None else open(target, "w", encoding="utf-8")  # noqa: SIM115
     partial = _Partial(stderr) if stderr.is_terminal and not quiet else None
+    last = [""]
 
     def write(text: str) -> None:
         if partial:
@@ -159,11 +165,22 @@ def _stream_one(rec, path: str, target: Path | None, fmt: str, raw_rate: int | N
         out.write(text)
         out.flush()
 
+    def on_partial(text: str) -> None:
+        if partial:
+            partial.show(text)
+        if partials and text != last[0]:
+            last[0] = text
+            if text:
+                write(json.dumps({"partial": text}, ensure_ascii=False) + "\n")
+
+    def on_segment(seg) -> None:
+        last[0] = ""
+        write(writer.segment(seg))
+
     try:
         write(header + writer.header())
-        transcribe_file(rec, path, block_seconds=0.1, raw_rate=raw_rate,
-                        on_segment=lambda seg: write(writer.segment(seg)),
-                        on_partial=partial.show if partial else None)
+        transcribe_file(rec, path, block_seconds=0.1, raw_rate=raw_rate, on_segment=on_segment,
+                        on_partial=on_partial if partial or partials else None)
     finally:
         if partial:
             partial.clear()
@@ -182,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.files.count("-") > 1:
         raise UserError("standard input (-) can be read once only")
+    if args.partials and (args.format != "json" or "-" not in args.files):
+        raise UserError("--partials is for standard input (-) with -f json")
     if args.raw is not None and not (engine.audio.MIN_SAMPLE_RATE <= args.raw <= engine.audio.MAX_SAMPLE_RATE):
         raise UserError(f"--raw {args.raw}: a sample rate from {engine.audio.MIN_SAMPLE_RATE} "
                         f"to {engine.audio.MAX_SAMPLE_RATE} Hz")
@@ -209,7 +228,8 @@ def run(args: argparse.Namespace) -> int:
             if path == "-":  # read as it arrives, each utterance written as it ends
                 try:
                     _stream_one(rec, path, target, args.format, args.raw, stderr, args.quiet,
-                                header="==> - <==\n" if many_stdout and args.format == "text" else "")
+                                header="==> - <==\n" if many_stdout and args.format == "text" else "",
+                                partials=args.partials)
                 except (KeyboardInterrupt, BrokenPipeError):
                     raise
                 except Exception as e:
