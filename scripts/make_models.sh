@@ -36,6 +36,12 @@ MAG_STEPS=${MAG_STEPS:-$CSP_STEPS}  # the pruning baseline, magnitude pruning as
 # uniform 80 % (test WER: uniform 89.7 % from an AAT model at 81.5 %; this setting
 # 85.9 % from one at 82.2 %; docs/pruning.md)
 PRUNE_LAYERS=${PRUNE_LAYERS:-enc=0.9,pred=0.3,join=0.3}
+# PRUNE_WIDTH=N (0: off): prune a wider model instead, both methods alike: the float model with
+# its encoder grown to N units (init_enc_hidden, the same function), pruned by PRUNE_FLOAT_STEPS
+# float steps (bf16 float steps hear several times the audio of emulated AAT steps), then
+# AAT_STEPS of AAT with its zeros held (docs/pruning.md, "A wider model pruned")
+PRUNE_WIDTH=${PRUNE_WIDTH:-0}
+PRUNE_FLOAT_STEPS=${PRUNE_FLOAT_STEPS:-2400}
 RUNS=${RUNS:-runs}
 # extra model_card.py options, e.g. CARD_ARGS="--systems float baseline-ptq aat aat-csp" keeps
 # the peers' stored figures instead of decoding the sets with them again
@@ -133,13 +139,27 @@ if [ "$REFRESH_STEPS" != 0 ]; then
   BASE="$RUNS/float-refresh"
 fi
 
-# one pruning run from the AAT model, every method with the same settings: prune NAME METHOD STEPS
-prune() {
-  aat "$1" "$3" "$RUNS/aat/last.pt" --prune "$2" --sparsity "$SPARSITY" \
-    --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
-          prune_layers="$PRUNE_LAYERS"
-}
 AAT_SET=(--set lr=1e-4 warmup=20 eval_every=0 max_frames=4000)
+# one pruning run, every method with the same settings: prune NAME METHOD STEPS: from the AAT
+# model (STEPS AAT steps), or with PRUNE_WIDTH from the widened float model ($RUNS/NAME-float,
+# PRUNE_FLOAT_STEPS float steps, then AAT_STEPS AAT steps with the zeros held)
+prune() {
+  if [ "$PRUNE_WIDTH" = 0 ]; then
+    aat "$1" "$3" "$RUNS/aat/last.pt" --prune "$2" --sparsity "$SPARSITY" \
+      --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
+            prune_layers="$PRUNE_LAYERS"
+    return
+  fi
+  if prepare "$1-float" "$PRUNE_FLOAT_STEPS" "$BASE/last.pt"; then
+    $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/$1-float" --init "$BASE/last.pt" "${resume[@]}" \
+      --prune "$2" --sparsity "$SPARSITY" --steps "$PRUNE_FLOAT_STEPS" --no-progress \
+      --set init_enc_hidden="$PRUNE_WIDTH" lr=3e-4 warmup=50 decay_frac=0.4 max_frames=16000 \
+            prune_start=0.15 prune_end=0.55 prune_every=50 prune_layers="$PRUNE_LAYERS" dropout=0.15 \
+            tempo=0.1 gain_db=6 warp=0.12 tilt=1.0 inter_ctc_weight=0.3 eval_every=0 eval_minutes=0
+  fi
+  aat "$1" "$AAT_STEPS" "$RUNS/$1-float/last.pt" --prune "$2" --sparsity "$SPARSITY" \
+    "${AAT_SET[@]}" prune_layers="$PRUNE_LAYERS"
+}
 
 # 3. AAT fine-tune, all ops on the NNA (lr 1e-4: test WER +3.6 % relative to float, against
 #    +8.1 % at 3e-4 with the words corpus in the mix; docs/experiments.md)

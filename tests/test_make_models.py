@@ -74,3 +74,23 @@ def test_decoder_refresh_follows_the_float_run(tmp_path):
     out = _dry_run(runs, tmp_path, REFRESH_STEPS="600")
     assert "float-refresh starts again" in out and (runs / "float-refresh.prev" / "last.pt").exists()
     assert f"--out {runs}/float-refresh --init {runs}/float/last.pt --steps 600" in out
+
+
+@pytest.mark.skipif(not (ROOT / "assets" / "checkpoints" / "float.pt").exists(), reason="no committed float model")
+def test_a_wider_model_pruned_both_methods_alike(tmp_path):
+    """PRUNE_WIDTH=N: each pruning method prunes the float model grown to N encoder units in
+    float steps ($RUNS/NAME-float), then AAT holds its zeros; both methods get the same
+    settings, and a finished float stage is left as it is."""
+    runs = tmp_path / "runs"
+    (runs / "aat-csp-float").mkdir(parents=True)
+    torch.save({"step": 2400}, runs / "aat-csp-float" / "last.pt")
+    out = _dry_run(runs, tmp_path, PRUNE_WIDTH="384", PRUNE_FLOAT_STEPS="2400")
+    assert "aat-csp-float is finished" in out and not _trains(out, f"{runs}/aat-csp-float")
+    assert f"--out {runs}/aat-csp --init {runs}/aat-csp-float/last.pt --aat --steps 300" in out
+    mag = [x for x in out.splitlines() if _trains(x, f"{runs}/aat-mag-float")]
+    assert len(mag) == 1 and f"--init {runs}/float/last.pt --prune magnitude" in mag[0]
+    assert "init_enc_hidden=384" in mag[0] and "prune_layers=enc=0.9,pred=0.3,join=0.3" in mag[0]
+    assert f"--out {runs}/aat-mag --init {runs}/aat-mag-float/last.pt --aat --steps 300" in out
+    csp_aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat-csp"))
+    mag_aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat-mag"))
+    assert csp_aat.replace("aat-csp", "X").replace("csp", "M") == mag_aat.replace("aat-mag", "X").replace("magnitude", "M")
