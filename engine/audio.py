@@ -10,6 +10,7 @@ block (``iter_audio_blocks``) and inside the resampler, whatever the rate or cha
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -133,14 +134,67 @@ def _open(path: Path, raw_rate: int | None = None):
         if stdin:
             import sys
 
-            return sf.SoundFile(sys.stdin.fileno(), closefd=False, **raw)
+            if raw:
+                return sf.SoundFile(sys.stdin.fileno(), closefd=False, **raw)
+            src = _stdin_source(sys.stdin.fileno())
+            if isinstance(src, int):
+                return sf.SoundFile(src)
+            try:  # a temporary file (FLAC, MP3): gone from the disk once open
+                return sf.SoundFile(src)
+            finally:
+                os.unlink(src)
         return sf.SoundFile(str(path), **raw)
+    except AudioError:
+        raise
     except Exception as e:
         why = _reason(e)
         hint = "" if stdin else (_sniff(path) if "not recognised" in why else "")
         if stdin and "not recognised" in why:
             hint = "; headerless PCM needs --raw RATE"
         raise AudioError(f"{_name(path)}: not a readable audio file ({why}{hint})") from None
+
+
+def _stdin_source(fd: int):
+    """What libsndfile reads standard input from: a file descriptor, or a path. WAV, Ogg and
+    AU stream: a pipe that gets the bytes sniffed here and then everything after them as it
+    arrives. FLAC and MP3 make libsndfile seek, which a pipe cannot (FLAC: "lost sync"; MP3:
+    wrong audio, then an error; in memory, MP3 decodes wrongly too), so they are copied whole
+    to a temporary file first and decoded from there."""
+    import tempfile
+    import threading
+
+    head = b""
+    while len(head) < 4:
+        got = os.read(fd, 4 - len(head))
+        if not got:
+            break
+        head += got
+    if not head:
+        raise AudioError("standard input: contains no audio samples")
+    flac = head.startswith(b"fLaC")
+    if flac or head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        # the suffix matters: without it libsndfile decodes MP3 wrongly
+        with tempfile.NamedTemporaryFile(prefix="nnasr-stdin-", suffix=".flac" if flac else ".mp3",
+                                         delete=False) as f:
+            f.write(head)
+            while got := os.read(fd, 1 << 16):
+                f.write(got)
+        return f.name
+    r, w = os.pipe()
+
+    def copy() -> None:  # the sniffed bytes, then the rest as it comes
+        try:
+            data = head
+            while data:
+                os.write(w, data)
+                data = os.read(fd, 1 << 16)
+        except OSError:  # the reader stopped (an error, or the end of the decode)
+            pass
+        finally:
+            os.close(w)
+
+    threading.Thread(target=copy, daemon=True, name="nnasr-stdin").start()
+    return r
 
 
 class AudioInfo(NamedTuple):
@@ -200,6 +254,8 @@ def iter_audio_blocks(path: str | Path, block_seconds: float = 10.0, *, raw_rate
         if f.frames == 0:
             raise AudioError(f"{name}: contains no audio samples")
         n = max(1, min(int(block_seconds * f.samplerate), MAX_BLOCK_SAMPLES // max(1, f.channels)))
+        if f.format == "MP3":  # libsndfile's MP3 decoder garbles audio at read boundaries
+            n = MAX_BLOCK_SAMPLES // max(1, f.channels)  # (and says so on stderr): few, long reads
         got = 0
         try:
             while True:  # f.read, not f.blocks: a pipe (non-seekable) reads this way too
