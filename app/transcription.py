@@ -112,6 +112,7 @@ def transcribe_file(
     on_segment: Callable[[Segment], None] | None = None,
     on_partial: Callable[[str], None] | None = None,
     raw_rate: int | None = None,
+    finish_on_interrupt: bool = False,
 ) -> Transcript:
     """Stream one file through a fresh stream of ``rec``.
 
@@ -120,8 +121,9 @@ def transcribe_file(
     ``on_segment(segment)`` for every final as soon as its endpoint is decoded, and
     ``on_partial(text)`` with the utterance decoded so far after every block. ``path``
     ``-`` is standard input; ``raw_rate``: headerless 16-bit mono PCM at that rate
-    (``engine.audio.iter_audio_blocks``). A ``KeyboardInterrupt`` while reading ends the
-    input there: what was heard is decoded to its end and returned.
+    (``engine.audio.iter_audio_blocks``). ``finish_on_interrupt``: a ``KeyboardInterrupt``
+    ends the input there, and what was heard is decoded to its end and returned (a live
+    input's way to stop); otherwise it propagates.
     """
     from engine.audio import AudioError, iter_audio_blocks
 
@@ -141,7 +143,7 @@ def transcribe_file(
             if on_progress:
                 on_progress(done)
     except KeyboardInterrupt:
-        if on_segment is None:  # nobody is reading as it comes: the whole run is stopped
+        if not finish_on_interrupt:
             raise
     stream.input_finished()
     feed_results(stream, stream.results(), finals, on_segment=on_segment)

@@ -137,20 +137,19 @@ def _open(path: Path, raw_rate: int | None = None):
             if raw:
                 return sf.SoundFile(sys.stdin.fileno(), closefd=False, **raw)
             src = _stdin_source(sys.stdin.fileno())
-            if isinstance(src, int):
-                return sf.SoundFile(src)
-            try:  # a temporary file (FLAC, MP3): gone from the disk once open
+            try:
                 return sf.SoundFile(src)
             finally:
-                os.unlink(src)
+                if isinstance(src, str):  # a temporary file (FLAC, MP3): gone from the disk once open
+                    os.unlink(src)
         return sf.SoundFile(str(path), **raw)
     except AudioError:
         raise
     except Exception as e:
         why = _reason(e)
-        hint = "" if stdin else (_sniff(path) if "not recognised" in why else "")
-        if stdin and "not recognised" in why:
-            hint = "; headerless PCM needs --raw RATE"
+        hint = ""
+        if "not recognised" in why:
+            hint = "; headerless PCM needs --raw RATE" if stdin else _sniff(path)
         raise AudioError(f"{_name(path)}: not a readable audio file ({why}{hint})") from None
 
 

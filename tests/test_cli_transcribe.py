@@ -372,8 +372,9 @@ def test_segment_writer_equals_render_on_separate_segments():
 
 def test_stdin_errors_are_one_line(monkeypatch, capsys):
     import io
+    import os
 
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(io.FileIO(os_devnull()))))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(io.FileIO(os.devnull))))
     assert main(["transcribe", "-q", "-", "-"]) == 2
     assert "standard input (-) can be read once only" in capsys.readouterr().err
     assert main(["transcribe", "-q", "--raw", "100", "-"]) == 2
@@ -382,11 +383,6 @@ def test_stdin_errors_are_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "nnasr transcribe: error: standard input: contains no audio samples" in err
 
-
-def os_devnull() -> str:
-    import os
-
-    return os.devnull
 
 
 @pytest.mark.parametrize("fmt", ["FLAC", "MP3", "OGG"])

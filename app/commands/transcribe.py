@@ -180,7 +180,7 @@ def _stream_one(rec, path: str, target: Path | None, fmt: str, raw_rate: int | N
     try:
         write(header + writer.header())
         transcribe_file(rec, path, block_seconds=0.1, raw_rate=raw_rate, on_segment=on_segment,
-                        on_partial=on_partial if partial or partials else None)
+                        on_partial=on_partial if partial or partials else None, finish_on_interrupt=True)
     finally:
         if partial:
             partial.clear()
