@@ -230,8 +230,15 @@ def checkpoint_facts(ck: Path, runs: Path) -> dict:
            "phases": len(phases), "curve": curve, "csp_layers": "all"}
     p = runs / "aat-csp" / "last.pt"
     if p.exists():
-        out["csp_layers"] = json.loads(torch.load(p, map_location="cpu", weights_only=True)["config"]).get(
-            "prune_layers", "all")
+        csp = torch.load(p, map_location="cpu", weights_only=True)
+        cfg = json.loads(csp["config"])
+        out["csp_layers"] = cfg.get("prune_layers", "all")
+        out["csp_train"] = cfg.get("train", "")  # the pruning runs' manifests (make models' PRUNE_TRAIN)
+        out["csp_enc_hidden"] = csp["arch"]["enc_hidden"]
+        fp = runs / "aat-csp-float" / "last.pt"  # a wider model pruned in float steps first
+        if fp.exists() and out["csp_enc_hidden"] != c["arch"]["enc_hidden"]:
+            f = torch.load(fp, map_location="cpu", weights_only=True)
+            out["csp_float"] = {"steps": int(f["step"]), "config": json.loads(f["config"])}
     return out
 
 
@@ -366,6 +373,10 @@ def merge(stored: dict | None, new: dict, partial: bool) -> dict:
         meta["wall_seconds"] = nm["wall_seconds"]
     if "float" in nm["systems_measured"] and "float_checkpoint" in nm:
         meta["float_checkpoint"] = nm["float_checkpoint"]
+    elif "aat-csp" in nm["systems_measured"] and nm.get("float_checkpoint"):  # how the pruned models were made
+        prune_facts = {k: v for k, v in nm["float_checkpoint"].items() if k.startswith("csp_")}
+        meta["float_checkpoint"] = {**{k: v for k, v in meta.get("float_checkpoint", {}).items()
+                                       if not k.startswith("csp_")}, **prune_facts}
     if SETS[0].key in nm["sets_measured"] and "corpus" in nm:
         meta["corpus"] = nm["corpus"]
     update = {k: nm[k] for k in ("command", "date", "machine", "systems_measured", "sets_measured")}

@@ -48,11 +48,11 @@ def data_section(meta: dict, fc: dict, n_phases: int) -> str:
   utterances and WordNet sentences, normalized (lowercase, numbers spelled out), train/dev/test
   split by a hash of the text. Real recordings only in the human dev set, never trained on.
 * Float model: {float_desc}
-* AAT, CSP, PTQ calibration and every evaluation below: the corpus in `{meta.get('data')}`, made by
+* AAT, pruning (unless Training, below, names other manifests), PTQ calibration and every evaluation below: the corpus in `{meta.get('data')}`, made by
   `make models` (`nnasr synth --hours $HOURS --engine-weights $ENGINE_WEIGHTS`, scripts/make_models.sh):
   train {c.get('train_utterances', '?')} utterances, {c.get('train_hours', '?')} h,
   {c.get('train_voice_count', '?')} voices ({c.get('train_voices', '')}), augmented (speed, noise, reverb, microphone and
-  telephone channels, gain, soft clipping, babble; `docs/data.md`). AAT and CSP also train on the
+  telephone channels, gain, soft clipping, babble; `docs/data.md`). AAT and pruning also train on the
   corpus of words said alone, letters and spellings in `{meta.get('words', 'data/words')}` (`nnasr synth
   --words-fraction 1 --hours $WORDS_HOURS`), whose test split is the words & letters column,
   and in the further words corpora of `$MORE_WORDS` (`--words-fraction 1 --seed SEED --hours HOURS`
@@ -115,11 +115,45 @@ def training_section(stored: dict, fc: dict) -> str:
 * AAT: `nnasr train --init {ck.get('path')} --aat --out {runs}/aat --steps {steps('aat')} --set lr=1e-4 warmup=20 max_frames=4000`.
 * AAT at 4-bit weights (aat-w4): the same with `--weight-bits 4 --out {runs}/aat-w4 --steps {steps('aat-w4')}`; ptq-w4 is
   `nnasr export {ck.get('path')} --weight-bits 4`, the float model quantized after training at 4 bits.
-* AAT+CSP: `nnasr train --init {runs}/aat/last.pt --aat --prune csp --sparsity 0.8 --out {runs}/aat-csp --steps {steps('aat-csp')} --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 prune_layers={csp_layers}` (per-group final sparsity; `all` = 0.8 everywhere).
-* The pruning baseline (aat-mag): the same with `--prune magnitude --out {runs}/aat-mag --steps {steps('aat-mag')}`
-  (gradual magnitude pruning: every `prune_every` steps the smallest weights of each group go).
+{pruning_bullets(ck, runs, steps, csp_layers, meta.get('data', 'data/corpus'))}
 * Whole recipe: `make models` (`scripts/make_models.sh`){f', {wall / 3600:.1f} h wall clock on 2 CPU cores from the committed float checkpoint' if wall else ''}.
 """
+
+
+def _set_args(cfg: dict, keys: tuple[str, ...]) -> str:
+    return " ".join(f"{k}={cfg[k]}" for k in keys if k in cfg)
+
+
+def pruning_bullets(ck: dict, runs: str, steps, csp_layers: str, data: str = "data/corpus") -> str:
+    """How aat-csp and aat-mag were made: a widened float model pruned in float steps, then AAT
+    with the zeros held (make models' default), or the AAT model pruned (PRUNE_WIDTH=0), on the
+    manifests their checkpoint names."""
+    train = ck.get("csp_train", "")
+    on = f" --train {train.replace(',', ' ')}" if train else ""
+    fl = ck.get("csp_float")
+    if fl:
+        cfg = fl["config"]
+        keys = ("init_enc_hidden", "lr", "warmup", "decay_frac", "max_frames", "prune_start", "prune_end",
+                "prune_every", "prune_layers", "dropout", "tempo", "gain_db", "warp", "tilt", "inter_ctc_weight")
+        text = (f"* AAT+CSP (a wider model pruned): the float model's encoder grown from {ck['arch'].get('enc_hidden')} "
+                f"to {ck.get('csp_enc_hidden')} units (the same function) and pruned in float steps, "
+                f"`nnasr train --init {ck.get('path')}{on} --prune csp --sparsity 0.8 --out {runs}/aat-csp-float "
+                f"--steps {fl['steps']} --set {_set_args(cfg, keys)}`, then AAT with the zeros held, `nnasr train "
+                f"--init {runs}/aat-csp-float/last.pt{on} --aat --prune csp --sparsity 0.8 --out {runs}/aat-csp "
+                f"--steps {steps('aat-csp')} --set lr=1e-4 warmup=20 max_frames=4000 prune_layers={csp_layers}` "
+                f"(per-group final sparsity).")
+        rest = f"`--prune magnitude`, `{runs}/aat-mag-float` and `{runs}/aat-mag`"
+    else:
+        text = (f"* AAT+CSP: `nnasr train --init {runs}/aat/last.pt{on} --aat --prune csp --sparsity 0.8 --out "
+                f"{runs}/aat-csp --steps {steps('aat-csp')} --set lr=3e-4 warmup=10 max_frames=4000 prune_start=0.05 "
+                f"prune_end=0.6 prune_every=20 prune_layers={csp_layers}` (per-group final sparsity; `all` = 0.8 "
+                f"everywhere).")
+        rest = f"`--prune magnitude --out {runs}/aat-mag --steps {steps('aat-mag')}`"
+    if train and f"{data}/train.jsonl" not in train.split(","):
+        text += (f" These runs trained on `{train.replace(',', '`, `')}`, not on the corpus above (`make models`' "
+                 "`PRUNE_TRAIN`; `docs/training.md` says how they were made).")
+    return (text + f"\n* The pruning baseline (aat-mag): the same with {rest}\n"
+            "  (gradual magnitude pruning: every `prune_every` steps the smallest weights of each group go).")
 
 
 def curve_section(stored: dict, fc: dict) -> str:

@@ -28,20 +28,27 @@ MORE_WORDS=${MORE_WORDS-data/words2:1:3.5 data/words3:2:4}
 FLOAT_MINUTES=${FLOAT_MINUTES:-0}  # 0: use the committed float checkpoint as it is
 REFRESH_STEPS=${REFRESH_STEPS:-0}  # >0: decoder refresh (a predictor that memorized its sentences needed 600; docs/experiments.md)
 AAT_STEPS=${AAT_STEPS:-300}
-CSP_STEPS=${CSP_STEPS:-1400}  # 700: test WER 64.9 % against 63.0 % (docs/experiments.md)
+CSP_STEPS=${CSP_STEPS:-1400}  # PRUNE_WIDTH=0 only. 700: test WER 64.9 % against 63.0 % (docs/experiments.md)
 SPARSITY=${SPARSITY:-0.8}
 W4_STEPS=${W4_STEPS:-$AAT_STEPS}  # AAT at 4-bit weights, where PTQ breaks (aat-w4); 0: none
 MAG_STEPS=${MAG_STEPS:-$CSP_STEPS}  # the pruning baseline, magnitude pruning as CSP is run (aat-mag); 0: none
-# per-group sparsity, 80 % of all prunable weights: the small predictor and joiner break at a
-# uniform 80 % (test WER: uniform 89.7 % from an AAT model at 81.5 %; this setting
-# 85.9 % from one at 82.2 %; docs/pruning.md)
-PRUNE_LAYERS=${PRUNE_LAYERS:-enc=0.9,pred=0.3,join=0.3}
-# PRUNE_WIDTH=N (0: off): prune a wider model instead, both methods alike: the float model with
-# its encoder grown to N units (init_enc_hidden, the same function), pruned by PRUNE_FLOAT_STEPS
-# float steps (bf16 float steps hear several times the audio of emulated AAT steps), then
-# AAT_STEPS of AAT with its zeros held (docs/pruning.md, "A wider model pruned")
-PRUNE_WIDTH=${PRUNE_WIDTH:-0}
+# Both pruning methods prune a wider model: the float model with its encoder grown to
+# PRUNE_WIDTH units (init_enc_hidden, the same function), pruned in PRUNE_FLOAT_STEPS float
+# steps (they hear several times the audio of emulated AAT steps), then AAT_STEPS of AAT with
+# the zeros held. 80 % of 384 units keeps 1.16 M weights, 80 % of 288 only 0.77 M: test WER
+# +7.5 % relative to the dense parent against +31 % (docs/pruning.md, "A wider model pruned").
+# PRUNE_WIDTH=0: the older recipe, CSP_STEPS AAT steps pruning the AAT model itself.
+PRUNE_WIDTH=${PRUNE_WIDTH:-384}
 PRUNE_FLOAT_STEPS=${PRUNE_FLOAT_STEPS:-2400}
+# per-group sparsity, 80 % of all prunable weights: the small predictor and joiner break at a
+# uniform 80 % (test WER: uniform 89.7 % from an AAT model at 81.5 %; enc=0.9,pred=0.3,join=0.3
+# 85.9 % from one at 82.2 %; docs/pruning.md); the wider encoder's share is 0.87
+if [ "$PRUNE_WIDTH" = 0 ]; then PRUNE_LAYERS=${PRUNE_LAYERS:-enc=0.9,pred=0.3,join=0.3}
+else PRUNE_LAYERS=${PRUNE_LAYERS:-enc=0.87,pred=0.3,join=0.3}; fi
+# the pruning runs' training manifests (space-separated; '': the recipe's, as AAT's). The shipped
+# aat-csp and aat-mag: PRUNE_TRAIN="data/c7/train.jsonl data/c8/train.jsonl data/w7/train.jsonl
+# data/w9/train.jsonl", the corpus and words recipes with other seeds (docs/training.md)
+PRUNE_TRAIN=${PRUNE_TRAIN:-}
 RUNS=${RUNS:-runs}
 # extra model_card.py options, e.g. CARD_ARGS="--systems float baseline-ptq aat aat-csp" keeps
 # the peers' stored figures instead of decoding the sets with them again
@@ -116,12 +123,16 @@ prepare() {
   fi
   return 0
 }
-# one AAT fine-tune into $RUNS/NAME: aat NAME STEPS INIT [train options] (see prepare)
+# one AAT fine-tune into $RUNS/NAME on the manifests of ${fit[@]} (the recipe's; the pruning
+# runs': PRUNE_TRAIN): aat NAME STEPS INIT [train options] (see prepare)
+fit=("${train[@]}")
+prune_train=("${train[@]}")
+[ -n "$PRUNE_TRAIN" ] && read -r -a prune_train <<< "--train $PRUNE_TRAIN"
 aat() {
   local name=$1 steps=$2 init=$3
   shift 3
   prepare "$name" "$steps" "$init" || return 0
-  $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/$name" --init "$init" --aat "${resume[@]}" \
+  $NNASR train --data "$DATA" "${fit[@]}" --out "$RUNS/$name" --init "$init" --aat "${resume[@]}" \
     --steps "$steps" --no-progress "$@"
 }
 
@@ -140,10 +151,12 @@ if [ "$REFRESH_STEPS" != 0 ]; then
 fi
 
 AAT_SET=(--set lr=1e-4 warmup=20 eval_every=0 max_frames=4000)
-# one pruning run, every method with the same settings: prune NAME METHOD STEPS: from the AAT
-# model (STEPS AAT steps), or with PRUNE_WIDTH from the widened float model ($RUNS/NAME-float,
-# PRUNE_FLOAT_STEPS float steps, then AAT_STEPS AAT steps with the zeros held)
+# one pruning run, every method with the same settings and PRUNE_TRAIN's manifests: prune NAME
+# METHOD STEPS: from the widened float model ($RUNS/NAME-float, PRUNE_FLOAT_STEPS float steps,
+# then AAT_STEPS AAT steps with the zeros held), or with PRUNE_WIDTH=0 from the AAT model (STEPS
+# AAT steps)
 prune() {
+  local -a fit=("${prune_train[@]}")  # aat() below reads it too
   if [ "$PRUNE_WIDTH" = 0 ]; then
     aat "$1" "$3" "$RUNS/aat/last.pt" --prune "$2" --sparsity "$SPARSITY" \
       --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \
@@ -151,7 +164,7 @@ prune() {
     return
   fi
   if prepare "$1-float" "$PRUNE_FLOAT_STEPS" "$BASE/last.pt"; then
-    $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/$1-float" --init "$BASE/last.pt" "${resume[@]}" \
+    $NNASR train --data "$DATA" "${fit[@]}" --out "$RUNS/$1-float" --init "$BASE/last.pt" "${resume[@]}" \
       --prune "$2" --sparsity "$SPARSITY" --steps "$PRUNE_FLOAT_STEPS" --no-progress \
       --set init_enc_hidden="$PRUNE_WIDTH" lr=3e-4 warmup=50 decay_frac=0.4 max_frames=16000 \
             prune_start=0.15 prune_end=0.55 prune_every=50 prune_layers="$PRUNE_LAYERS" dropout=0.15 \

@@ -37,7 +37,7 @@ def test_finished_runs_stay_and_a_changed_start_begins_again(tmp_path):
     for name, step in (("aat", 300), ("aat-csp", 700)):
         (runs / name).mkdir(parents=True)
         torch.save({"step": step}, runs / name / "last.pt")
-    out = _dry_run(runs, tmp_path)
+    out = _dry_run(runs, tmp_path, PRUNE_WIDTH="0")  # the older recipe: aat-csp prunes aat
     assert (runs / "float" / "last.pt").read_bytes() == (ROOT / "assets/checkpoints/float.pt").read_bytes()
     assert "aat is finished" in out and not _trains(out, f"{runs}/aat")  # 300 of 300 steps
     assert _trains(out, f"{runs}/aat-csp") and f"--out {runs}/aat-csp --init {runs}/aat/last.pt --aat --resume" in out
@@ -49,7 +49,7 @@ def test_finished_runs_stay_and_a_changed_start_begins_again(tmp_path):
     # old run is kept, and aat (started from the other bytes) begins again
     torch.save({"step": 5}, runs / "float" / "last.pt")
     (runs / "aat" / "init.sha256").write_text("0" * 64 + "\n")
-    out = _dry_run(runs, tmp_path)
+    out = _dry_run(runs, tmp_path, PRUNE_WIDTH="0")
     assert (runs / "float.prev" / "last.pt").exists()
     assert (runs / "float" / "last.pt").read_bytes() == (ROOT / "assets/checkpoints/float.pt").read_bytes()
     assert "aat starts again" in out and (runs / "aat.prev" / "last.pt").exists()
@@ -78,19 +78,24 @@ def test_decoder_refresh_follows_the_float_run(tmp_path):
 
 @pytest.mark.skipif(not (ROOT / "assets" / "checkpoints" / "float.pt").exists(), reason="no committed float model")
 def test_a_wider_model_pruned_both_methods_alike(tmp_path):
-    """PRUNE_WIDTH=N: each pruning method prunes the float model grown to N encoder units in
+    """The default: each pruning method prunes the float model grown to 384 encoder units in
     float steps ($RUNS/NAME-float), then AAT holds its zeros; both methods get the same
-    settings, and a finished float stage is left as it is."""
+    settings and PRUNE_TRAIN's manifests (the other runs keep the recipe's), and a finished
+    float stage is left as it is."""
     runs = tmp_path / "runs"
     (runs / "aat-csp-float").mkdir(parents=True)
     torch.save({"step": 2400}, runs / "aat-csp-float" / "last.pt")
-    out = _dry_run(runs, tmp_path, PRUNE_WIDTH="384", PRUNE_FLOAT_STEPS="2400")
+    out = _dry_run(runs, tmp_path, PRUNE_TRAIN="p/a.jsonl p/b.jsonl")
     assert "aat-csp-float is finished" in out and not _trains(out, f"{runs}/aat-csp-float")
     assert f"--out {runs}/aat-csp --init {runs}/aat-csp-float/last.pt --aat --steps 300" in out
     mag = [x for x in out.splitlines() if _trains(x, f"{runs}/aat-mag-float")]
     assert len(mag) == 1 and f"--init {runs}/float/last.pt --prune magnitude" in mag[0]
-    assert "init_enc_hidden=384" in mag[0] and "prune_layers=enc=0.9,pred=0.3,join=0.3" in mag[0]
+    assert "init_enc_hidden=384" in mag[0] and "prune_layers=enc=0.87,pred=0.3,join=0.3" in mag[0]
     assert f"--out {runs}/aat-mag --init {runs}/aat-mag-float/last.pt --aat --steps 300" in out
     csp_aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat-csp"))
     mag_aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat-mag"))
     assert csp_aat.replace("aat-csp", "X").replace("csp", "M") == mag_aat.replace("aat-mag", "X").replace("magnitude", "M")
+    for line in (mag[0], csp_aat, mag_aat):
+        assert "--train p/a.jsonl p/b.jsonl --out" in line
+    aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat"))
+    assert "--train data/corpus/train.jsonl" in aat and "p/a.jsonl" not in aat
