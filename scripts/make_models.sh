@@ -126,8 +126,6 @@ prepare() {
 # one AAT fine-tune into $RUNS/NAME on the manifests of ${fit[@]} (the recipe's; the pruning
 # runs': PRUNE_TRAIN): aat NAME STEPS INIT [train options] (see prepare)
 fit=("${train[@]}")
-prune_train=("${train[@]}")
-[ -n "$PRUNE_TRAIN" ] && read -r -a prune_train <<< "--train $PRUNE_TRAIN"
 aat() {
   local name=$1 steps=$2 init=$3
   shift 3
@@ -156,7 +154,8 @@ AAT_SET=(--set lr=1e-4 warmup=20 eval_every=0 max_frames=4000)
 # then AAT_STEPS AAT steps with the zeros held), or with PRUNE_WIDTH=0 from the AAT model (STEPS
 # AAT steps)
 prune() {
-  local -a fit=("${prune_train[@]}")  # aat() below reads it too
+  local -a fit=("${train[@]}")  # aat() below reads it too
+  [ -n "$PRUNE_TRAIN" ] && read -r -a fit <<< "--train $PRUNE_TRAIN"
   if [ "$PRUNE_WIDTH" = 0 ]; then
     aat "$1" "$3" "$RUNS/aat/last.pt" --prune "$2" --sparsity "$SPARSITY" \
       --set lr=3e-4 warmup=10 eval_every=0 max_frames=4000 prune_start=0.05 prune_end=0.6 prune_every=20 \

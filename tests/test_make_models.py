@@ -27,6 +27,12 @@ def _dry_run(runs: Path, tmp: Path, **env_extra: str) -> str:
     return r.stdout
 
 
+def _saved_run(runs: Path, name: str, step: int) -> None:
+    """A run of make models' layout whose checkpoint is at ``step``."""
+    (runs / name).mkdir(parents=True)
+    torch.save({"step": step}, runs / name / "last.pt")
+
+
 def _trains(out: str, name: str) -> bool:
     return any(line.startswith("train ") and f"--out {name} " in line for line in out.splitlines())
 
@@ -35,8 +41,7 @@ def _trains(out: str, name: str) -> bool:
 def test_finished_runs_stay_and_a_changed_start_begins_again(tmp_path):
     runs = tmp_path / "runs"
     for name, step in (("aat", 300), ("aat-csp", 700)):
-        (runs / name).mkdir(parents=True)
-        torch.save({"step": step}, runs / name / "last.pt")
+        _saved_run(runs, name, step)
     out = _dry_run(runs, tmp_path, PRUNE_WIDTH="0")  # the older recipe: aat-csp prunes aat
     assert (runs / "float" / "last.pt").read_bytes() == (ROOT / "assets/checkpoints/float.pt").read_bytes()
     assert "aat is finished" in out and not _trains(out, f"{runs}/aat")  # 300 of 300 steps
@@ -64,8 +69,7 @@ def test_decoder_refresh_follows_the_float_run(tmp_path):
     """The optional decoder refresh (REFRESH_STEPS) keeps a stamp like the AAT runs: finished,
     it is left alone; after a new float checkpoint it begins again and AAT starts from it."""
     runs = tmp_path / "runs"
-    (runs / "float-refresh").mkdir(parents=True)
-    torch.save({"step": 600}, runs / "float-refresh" / "last.pt")
+    _saved_run(runs, "float-refresh", 600)
     out = _dry_run(runs, tmp_path, REFRESH_STEPS="600")
     assert "float-refresh is finished" in out and not _trains(out, f"{runs}/float-refresh")
     assert f"--out {runs}/aat --init {runs}/float-refresh/last.pt --aat --steps" in out
@@ -83,8 +87,7 @@ def test_a_wider_model_pruned_both_methods_alike(tmp_path):
     settings and PRUNE_TRAIN's manifests (the other runs keep the recipe's), and a finished
     float stage is left as it is."""
     runs = tmp_path / "runs"
-    (runs / "aat-csp-float").mkdir(parents=True)
-    torch.save({"step": 2400}, runs / "aat-csp-float" / "last.pt")
+    _saved_run(runs, "aat-csp-float", 2400)
     out = _dry_run(runs, tmp_path, PRUNE_TRAIN="p/a.jsonl p/b.jsonl")
     assert "aat-csp-float is finished" in out and not _trains(out, f"{runs}/aat-csp-float")
     assert f"--out {runs}/aat-csp --init {runs}/aat-csp-float/last.pt --aat --steps 300" in out
