@@ -22,7 +22,7 @@ from .arch import EMBED, JOIN_ENC, JOIN_OUT, JOIN_PRED, LINEAR, LSTM, PREDICTOR
 from .model import EngineModel
 from .nna import kernels as K
 from .nna.cells import joiner_activation
-from .nna.cost import build_cost_table, modeled_seconds
+from .nna.cost import build_cost_table, count_key, modeled_seconds
 from .nna.fixedpoint import round_half_away, saturate, saturate_symmetric
 from .nna.lut import fast_lut
 
@@ -30,6 +30,15 @@ from .nna.lut import fast_lut
 def _sigmoid(x):
     with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 gives the right limit, 0
         return 1.0 / (1.0 + np.exp(-x))
+
+
+def _float_lstm_step(gx: np.ndarray, h: np.ndarray, c: np.ndarray, wh: np.ndarray):
+    """One float LSTM step (gates i, f, g, o) of input projections gx [.., 4H]."""
+    n = h.shape[-1]
+    g = gx + h @ wh
+    i_, f_, o_ = _sigmoid(g[..., :n]), _sigmoid(g[..., n : 2 * n]), _sigmoid(g[..., 3 * n :])
+    c = f_ * c + i_ * np.tanh(g[..., 2 * n : 3 * n])
+    return (o_ * np.tanh(c)).astype(np.float32), c
 
 
 @dataclass
@@ -184,13 +193,12 @@ class Network:
             return np.zeros((0, a.enc_hidden)), kind
         return x, kind
 
-    def _lstm(self, op: str, x: np.ndarray | None, st: dict, gx: np.ndarray | None = None) -> np.ndarray:
-        """Run an LSTM op over x [T, in] (or, on the NNA, over given input projections gx)."""
+    def _lstm(self, op: str, x: np.ndarray, st: dict) -> np.ndarray:
+        """Run an LSTM op over x [T, in], one invocation per step."""
         kind, s = st[op]
         if self._kind(op) == "q":
             q = self.q[op]
-            if gx is None:
-                gx = q["wx"](x, out_bits=16)
+            gx = q["wx"](x, out_bits=16)
             self.counts[op] += len(gx)
             out, h, c = q["cell"].run(gx, s.h, s.c)
             st[op] = (kind, LSTMState(h, c))
@@ -200,12 +208,8 @@ class Network:
         f = self.f[op]
         gx = x.astype(np.float32) @ f["wx"] + f["b"]
         h, c = s.h, s.c
-        n = len(h)
         for t in range(len(x)):
-            g = gx[t] + h @ f["wh"]
-            i_, f_, o_ = _sigmoid(g[:n]), _sigmoid(g[n : 2 * n]), _sigmoid(g[3 * n :])
-            c = f_ * c + i_ * np.tanh(g[2 * n : 3 * n])
-            h = (o_ * np.tanh(c)).astype(np.float32)
+            h, c = _float_lstm_step(gx[t], h, c, f["wh"])
             out.append(h)
         st[op] = (kind, LSTMState(h, c))
         return np.stack(out)
@@ -218,17 +222,40 @@ class Network:
 
     def predict(self, token: int, st) -> tuple:
         """One predictor step: returns (new lstm state, join.pred output)."""
-        self.counts[EMBED] += 1
-        tmp = {PREDICTOR: st}
+        return self.predict_batch([token], [st])[0]
+
+    def predict_batch(self, tokens: list[int], states: list) -> list[tuple]:
+        """One predictor step of several hypotheses at once (a beam search round): token
+        ``tokens[i]`` after state ``states[i]``. Returns [(new lstm state, join.pred
+        output)], each equal to :meth:`predict` of that pair alone; pred.0 and join.pred
+        run as one invocation on ``len(tokens)`` vectors (one weight stream)."""
+        n = len(tokens)
+        self.counts[EMBED] += n  # a lookup reads one row per token
+        kinds = {k for k, _ in states}
+        if len(kinds) != 1:
+            raise ValueError("predictor states of mixed kinds")
+        kind = kinds.pop()
+        hs = np.stack([s.h for _, s in states])
+        cs = np.stack([s.c for _, s in states])
+        hs, cs = self._pred_step(tokens, hs, cs)
+        pk, p = self._proj(JOIN_PRED, hs, self._kind(PREDICTOR))
+        return [((kind, LSTMState(hs[i], cs[i])), (pk, p[i])) for i in range(n)]
+
+    def _pred_step(self, tokens: list[int], hs: np.ndarray, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """pred.0, one step of n hypotheses [n, H]: one invocation on n vectors."""
+        self.counts[count_key(PREDICTOR, len(tokens))] += 1
         if self._kind(PREDICTOR) == "q":
-            gx = self._pred_gx.get(token)
-            if gx is None:
-                gx = self._pred_gx[token] = self.q[PREDICTOR]["wx"](self._pred_input(token), 16)
-            h = self._lstm(PREDICTOR, None, tmp, gx=gx)
-        else:
-            h = self._lstm(PREDICTOR, self._pred_input(token), tmp)
-        kind, p = self._proj(JOIN_PRED, h, self._kind(PREDICTOR))
-        return (tmp[PREDICTOR], (kind, p[0]))
+            gx = np.stack([self._pred_gx_of(k) for k in tokens])
+            return self.q[PREDICTOR]["cell"].step(gx, hs, cs)
+        f = self.f[PREDICTOR]
+        x = np.concatenate([self._pred_input(k) for k in tokens]).astype(np.float32)
+        return _float_lstm_step(x @ f["wx"] + f["b"], hs, cs, f["wh"])
+
+    def _pred_gx_of(self, token: int) -> np.ndarray:
+        gx = self._pred_gx.get(token)
+        if gx is None:
+            gx = self._pred_gx[token] = self.q[PREDICTOR]["wx"](self._pred_input(token), 16)[0]
+        return gx
 
     def _pred_input(self, token: int) -> np.ndarray:
         """The embedding of ``token`` [1, E], in pred.0's input format."""
@@ -245,8 +272,10 @@ class Network:
 
     # --- joiner -------------------------------------------------------------------------
     def _proj(self, op: str, h: np.ndarray, h_kind: str) -> tuple[str, np.ndarray]:
-        """join.enc / join.pred: hidden -> joiner pre-activation (gate format or float)."""
-        self.counts[op] += len(h)
+        """join.enc / join.pred: hidden -> joiner pre-activation (gate format or float): one
+        invocation on the rows of h [n, H] (a chunk's encoder frames, a round's hypotheses)."""
+        if len(h):
+            self.counts[count_key(op, len(h))] += 1
         kind = self._kind(op)
         x = self._hidden_to(kind, h, h_kind)
         if kind == "q":
@@ -265,10 +294,9 @@ class Network:
         """
         op = JOIN_OUT
         kind = self._kind(op)
-        if e[1].ndim <= 1 and p[1].ndim <= 1:
-            self.counts[op] += 1
-        else:
-            self.counts[op] += int(np.prod(np.broadcast_shapes(e[1].shape, p[1].shape)[:-1]))
+        n = int(np.prod(np.broadcast_shapes(e[1].shape, p[1].shape)[:-1]))
+        if n:
+            self.counts[count_key(op, n)] += 1  # one invocation on n vectors
 
         def conv(v):
             k, x = v

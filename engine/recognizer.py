@@ -352,6 +352,8 @@ class Stream:
         per frame), a hypothesis pays the blank of the frame it emitted on, and the 80 ms
         frames of these models, which need 0.62 tokens per frame on average, may emit
         several (measured in docs/decoding.md). Equal scores keep the earlier candidate.
+        A round's hypotheses go through the joiner, and its new extensions through the
+        predictor, as one invocation each on several vectors (one weight stream per round).
         """
         net, blank = self.net, self.net.arch.blank_id
         t = self._frame
@@ -360,9 +362,10 @@ class Stream:
         rounds = self.rec.max_symbols_per_frame + 1
         for r in range(rounds):
             ext: dict[tuple, list] = {}  # tokens -> [score, parent, token]
-            for score, h in active:
-                logits, _ = net.joint(e, h.pred[1])
-                lp = self.rec.fused_logprobs(logits, h.ids)
+            preds = [h.pred[1] for _, h in active]
+            logits, _ = net.joint(e, (preds[0][0], np.stack([p[1] for p in preds])))  # one call
+            for (score, h), row in zip(active, logits):
+                lp = self.rec.fused_logprobs(row, h.ids)
                 key = tuple(h.ids)
                 _merge(done, key, score + float(lp[blank]), h)
                 if r == rounds - 1:
@@ -378,24 +381,30 @@ class Stream:
             best = [c for c in sorted(ext.values(), key=lambda c: -c[0])[:beam] if c[0] > floor]
             if not best:
                 break
-            active = [(sc, _Hyp(h.ids + [k], h.times + [t], sc, self._predict(h, k))) for sc, h, k in best]
+            outs = self._predict([(h, k) for _, h, k in best])
+            active = [(sc, _Hyp(h.ids + [k], h.times + [t], sc, out)) for (sc, h, k), out in zip(best, outs)]
         best = sorted(done.values(), key=lambda c: -c[0])[:beam]
         self._hyps = [_Hyp(list(h.ids), list(h.times), sc, h.pred) for sc, h in best]
         if self._hyps[0].times and self._hyps[0].times[-1] == t:
             self._last_token_frame = t
 
-    def _predict(self, h: _Hyp, k: int):
-        """The predictor after ``h.ids + [k]``. Beam search proposes the same extension frame
-        after frame, so outputs are kept per token sequence within a segment (at most 4096,
-        then forgotten at once): a device would keep them too, and the cost model counts
-        only the predictor steps actually run."""
-        key = (*h.ids, k)
-        out = self._pred_cache.get(key)
-        if out is None:
-            if len(self._pred_cache) >= 4096:
-                self._pred_cache.clear()
-            out = self._pred_cache[key] = self.net.predict(k, h.pred[0])
-        return out
+    def _predict(self, ext: list[tuple[_Hyp, int]]) -> list[tuple]:
+        """The predictor after each ``h.ids + [k]`` of a round's extensions, those not kept
+        yet in one batched step (one weight stream for the round, as a device would run
+        it). Beam search proposes the same extension frame after frame, so outputs are kept
+        per token sequence within a segment (at most 4096, then forgotten at once): a device
+        would keep them too, and the cost model counts only the predictor steps actually
+        run."""
+        keys = [(*h.ids, k) for h, k in ext]
+        todo = [i for i, key in enumerate(keys) if key not in self._pred_cache]
+        if todo and len(self._pred_cache) + len(todo) > 4096:
+            self._pred_cache.clear()
+            todo = list(range(len(keys)))
+        if todo:
+            outs = self.net.predict_batch([ext[i][1] for i in todo], [ext[i][0].pred[0] for i in todo])
+            for i, out in zip(todo, outs):
+                self._pred_cache[keys[i]] = out
+        return [self._pred_cache[key] for key in keys]
 
     def _check_endpoint(self) -> None:
         ep = self.rec.endpoint

@@ -61,11 +61,16 @@ class _Taps:
 
     def __init__(self, net) -> None:
         self.out: dict[str, list[np.ndarray]] = {}
-        lstm, proj, emb = net._lstm, net._proj, net._pred_input
+        lstm, pred, proj, emb = net._lstm, net._pred_step, net._proj, net._pred_input
 
         def _lstm(op, *a, **k):
             y = lstm(op, *a, **k)
             self.out.setdefault(op, []).append(y)
+            return y
+
+        def _pred(*a, **k):
+            y = pred(*a, **k)
+            self.out.setdefault("pred.0", []).append(y[0])
             return y
 
         def _proj(op, *a, **k):
@@ -78,7 +83,7 @@ class _Taps:
             self.out.setdefault("pred.embed", []).append(y)
             return y
 
-        net._lstm, net._proj, net._pred_input = _lstm, _proj, _emb
+        net._lstm, net._pred_step, net._proj, net._pred_input = _lstm, _pred, _proj, _emb
 
     def digests(self) -> dict[str, str]:
         return {op: digest(np.concatenate([np.atleast_2d(v) for v in vs])) for op, vs in sorted(self.out.items())}
@@ -131,7 +136,7 @@ def recognizer_run(model, audio: np.ndarray, beam: int) -> dict:
 
 
 def cost_record(model, counts: dict) -> dict:
-    from engine.nna.cost import best_residency, breakdown, build_cost_table
+    from engine.nna.cost import best_residency, breakdown, build_cost_table, modeled_seconds
 
     table = build_cost_table(model)
     rows = breakdown(table, counts, 8.47)
@@ -141,8 +146,7 @@ def cost_record(model, counts: dict) -> dict:
                        c.resident, c.io_bytes, repr(c.seconds), c.bound] for op, c in table.items()},
         "breakdown": [{k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
         "best_residency": sorted(res),
-        "best_table_s": repr(sum(c.seconds * counts.get(op, 0)
-                                 for op, c in build_cost_table(model, resident=res).items())),
+        "best_table_s": repr(modeled_seconds(build_cost_table(model, resident=res), counts)),
     }
 
 

@@ -12,7 +12,7 @@ from helpers import make_random_model, speechlike
 from app.cli import main
 from engine.audio import load_audio
 from engine.model import load_model
-from engine.nna.cost import best_residency, breakdown, build_cost_table
+from engine.nna.cost import best_residency, breakdown, build_cost_table, modeled_seconds
 from engine.recognizer import Recognizer
 
 
@@ -44,10 +44,15 @@ def test_breakdown_adds_up_to_the_streams_modeled_time(setup):
     assert total_ms == pytest.approx(float(s.stats.chunks.column("modeled_nna_ms").sum()), rel=1e-9)
     assert sum(r["share"] for r in rows) == pytest.approx(1.0)
     calls = {r["op"]: r["calls"] for r in rows}
+    vectors = {r["op"]: r["vectors"] for r in rows}
     a = m.arch
     layer0 = calls["enc.0"]
     assert layer0 > 0 and calls["enc.1"] == pytest.approx(layer0 / a.reduce_factor, abs=1)
-    assert calls["join.out"] >= calls["join.enc"] > 0  # at least one joiner call per frame
+    assert vectors["enc.0"] == layer0  # an LSTM step is one vector
+    assert vectors["join.out"] >= vectors["join.enc"] > 0  # at least one joiner vector per frame
+    # a chunk's frames through join.enc and a round's hypotheses through the joiner and the
+    # predictor are one call each (beam 2 here)
+    assert calls["join.enc"] < vectors["join.enc"] and calls["join.out"] < vectors["join.out"]
 
 
 def test_what_if_changes_only_cost_fields(setup):
@@ -76,7 +81,7 @@ def test_sram_by_traffic_is_the_best_subset(setup):
     spec = m.spec.what_if({"sram_bytes": str(sum(sizes.values()) // 2)})
 
     def total(table):
-        return sum(table[op].seconds * n for op, n in counts.items())
+        return modeled_seconds(table, counts)
 
     smallest_first = total(build_cost_table(m, spec=spec))
     best = best_residency(m, counts, spec)

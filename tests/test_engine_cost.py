@@ -7,7 +7,7 @@ import pytest
 
 from engine.frontend import FrontendConfig
 from engine.model import Architecture, EngineModel
-from engine.nna.cost import build_cost_table, modeled_seconds
+from engine.nna.cost import build_cost_table, count_key, modeled_seconds, per_op, split_key
 from engine.nna.spec import NNASpec
 from engine.quantize import build_tensors, random_params
 
@@ -48,6 +48,25 @@ def test_tiny_model_hand_computed():
     assert table["join.out"].seconds == pytest.approx(42 / 4e9 + 2e-6)
     counts = {"enc.0": 10, "join.out": 5}
     assert modeled_seconds(table, counts) == pytest.approx(10 * (118 / 4e9 + 2e-6) + 5 * (42 / 4e9 + 2e-6))
+
+
+def test_an_invocation_on_several_vectors_streams_its_weights_once():
+    """A beam round's hypotheses (or a chunk's frames) through one op: one weight stream and
+    one dispatch, n vectors' MACs; on the CPU n vectors' FLOPs and activations, two
+    crossings' latency."""
+    spec = NNASpec(sram_bytes=0)
+    table = build_cost_table(_model(TINY, spec, _tiny_tensors(), {"join.enc": "cpu"}))
+    j = table["join.out"]
+    assert j.call_seconds(1) == pytest.approx(j.seconds)
+    assert j.call_seconds(4) == pytest.approx(42 / 4e9 + 2e-6)  # DRAM-bound: 4 x 6 MACs is less
+    assert j.call_seconds(10**6) == pytest.approx(6e6 / 204.8e9 + 2e-6)  # MAC-bound
+    counts = {count_key("join.out", 4): 2, "join.out": 3}
+    assert modeled_seconds(table, counts) == pytest.approx(5 * (42 / 4e9 + 2e-6))
+    assert per_op(counts) == {"join.out": (5, 11)} and split_key(count_key("pred.0", 3)) == ("pred.0", 3)
+    c = table["join.enc"]  # on the CPU: 2 x 4 MACs, 2 B in + 2 B out per vector
+    assert c.call_seconds(3) == pytest.approx(3 * (2 * 4 / 4e9 + 2 * 4 / 1e9) + 2 * 20e-6)
+    resident = build_cost_table(_model(TINY, NNASpec(), _tiny_tensors()))["join.out"]
+    assert resident.resident and resident.call_seconds(4) == pytest.approx(4 * 6 / 204.8e9 + 2e-6)
 
 
 def test_cpu_placement_costs_float_time_and_two_transfers():

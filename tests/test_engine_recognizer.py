@@ -257,6 +257,64 @@ def test_stream_input_errors(models):
     assert s.finals == [] and s.text == ""
 
 
+class _OneAtATime:
+    """A Network whose joiner and predictor take a beam round's hypotheses one call each."""
+
+    def __init__(self, net):
+        self._net = net
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+    def joint(self, e, p):
+        outs = [self._net.joint(e, (p[0], row)) for row in p[1]]
+        return np.stack([o[0] for o in outs]), np.array([o[1] for o in outs])
+
+    def predict_batch(self, tokens, states):
+        return [self._net.predict(k, st) for k, st in zip(tokens, states)]
+
+
+@pytest.mark.parametrize("mode", ["placed", "float"])
+def test_a_batched_predictor_step_equals_single_steps(models, mode):
+    """predict_batch: each hypothesis's state and join.pred output as predict alone gives
+    (bit for bit in integers, to float rounding in the float reference), counted as one
+    invocation of pred.0 and join.pred on n vectors."""
+    from engine.network import Network
+
+    net = Network(models["peaky"], mode=mode)
+    s0 = net.init_predictor()[0]
+    s1 = net.predict(7, s0)[0]
+    pairs = [(3, s0), (5, s1), (3, s1), (9, s0)]
+    net.take_counts()
+    got = net.predict_batch([k for k, _ in pairs], [st for _, st in pairs])
+    counts = net.take_counts()
+    assert counts == {"pred.embed": 4, "pred.0*4": 1, "join.pred*4": 1}
+    for (k, st), (gs, gp) in zip(pairs, got):
+        ws, wp = net.predict(k, st)
+        assert gs[0] == ws[0] and gp[0] == wp[0]
+        for a, b in ((gs[1].h, ws[1].h), (gs[1].c, ws[1].c), (gp[1], wp[1])):
+            if mode == "placed":
+                np.testing.assert_array_equal(a, b)
+            else:
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_beam_rounds_run_batched_with_the_same_results_and_less_modeled_time(models):
+    """A round's hypotheses through the joiner and the predictor in one call each: the same
+    transcripts as one hypothesis at a time, fewer weight streams in the modeled NNA time."""
+    m = models["peaky"]
+    audio = np.concatenate([_audio(16000), np.zeros(32000, np.float32), _audio(16000)])
+    batched, s1 = _decode(Recognizer(m, beam=4, vad=False), audio, 16000)
+    s2 = Recognizer(m, beam=4, vad=False).create_stream()
+    s2.net = _OneAtATime(s2.net)
+    s2.accept_waveform(audio, 16000)
+    s2.input_finished()
+    assert batched == [(r.token_ids, r.timestamps, r.text, r.start) for r in s2.finals]
+    assert sum(len(r[0]) for r in batched) > 3
+    assert any(k.startswith("pred.0*") for k in s1.stats.op_counts)
+    assert s1.stats.chunks.column("modeled_nna_ms").sum() < s2.stats.chunks.column("modeled_nna_ms").sum()
+
+
 def test_beam_search_predictor_cache_changes_cost_not_results(models):
     """Kept predictor outputs: the same transcripts and timestamps as recomputing every
     extension, with fewer predictor steps in the modeled cost."""
@@ -265,7 +323,7 @@ def test_beam_search_predictor_cache_changes_cost_not_results(models):
     cached, s1 = _decode(Recognizer(m, beam=4, vad=False), audio, 16000)  # every frame (see above)
     rec = Recognizer(m, beam=4, vad=False)
     s2 = rec.create_stream()
-    s2._predict = lambda h, k: s2.net.predict(k, h.pred[0])  # no cache
+    s2._predict = lambda ext: [s2.net.predict(k, h.pred[0]) for h, k in ext]  # no cache, no batch
     s2.accept_waveform(audio, 16000)
     s2.input_finished()
     assert cached == [(r.token_ids, r.timestamps, r.text, r.start) for r in s2.finals]

@@ -25,10 +25,13 @@ examples:
   nnasr cost --models aat-csp --sram-by-traffic             # SRAM for the busiest ops, not the smallest
   nnasr cost --set macs_per_cycle=64 dram_bytes_per_s=2e9 --json
 
-columns: calls/s = invocations per second of audio (decoded, not assumed); MACs/call dense
-(non-zero); weights = bytes read per call when not SRAM-resident (after zero-weight
-compression); bound = what limits one call (MACs, DRAM, dispatch overhead; CPU or
-transfer for ops placed on the CPU); ms/s = modeled milliseconds per second of audio.
+columns: calls/s = invocations per second of audio (decoded, not assumed); vec/call = input
+vectors per call (a chunk's frames through join.enc and a beam round's hypotheses through
+the joiner and the predictor are one call: one weight stream, one dispatch); MACs/call per
+vector, dense (non-zero); weights = bytes read per call when not SRAM-resident (after
+zero-weight compression); µs/call = mean modeled time of a call; bound = what limits a call
+on one vector (MACs, DRAM, dispatch overhead; CPU or transfer for ops placed on the CPU);
+ms/s = modeled milliseconds per second of audio.
 """
 
 
@@ -157,11 +160,12 @@ def _print(console, r: dict) -> None:
     title = (f"{r['model']}: modeled cost on {r['profile']}" + (f" with {wi} (what-if)" if wi else "")
              + f"; {r['files']} file(s), {r['audio_s']:.1f} s of audio, beam {r['beam']}")
     t = Table(title=title, title_justify="left")
-    for c in ("op", "on", "calls/s", "MACs/call (non-zero)", "weights KiB", "SRAM", "µs/call", "bound",
+    for c in ("op", "on", "calls/s", "vec/call", "MACs/call (non-zero)", "weights KiB", "SRAM", "µs/call", "bound",
               "ms/s", "share"):
         t.add_column(c, justify="left" if c in ("op", "on", "bound", "SRAM") else "right")
     for o in r["ops"]:
         t.add_row(o["op"], o["device"].upper(), f"{o['calls_per_audio_s']:.1f}",
+                  f"{o['vectors'] / o['calls']:.2f}" if o["calls"] else "-",
                   f"{o['macs']:,} ({o['nnz_macs']:,})", f"{o['weight_bytes'] / 1024:.0f}",
                   "yes" if o["resident"] else ("-" if o["device"] == "cpu" else "no"),
                   f"{o['us_per_call']:.1f}", o["bound"], f"{o['ms_per_audio_s']:.3f}", f"{o['share']:.0%}")

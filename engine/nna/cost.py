@@ -1,17 +1,23 @@
 """The NNA cost model: modeled time of every op the engine executes.
 
-Per invocation of an op placed on the NNA:
-    max(MACs / (macs_per_cycle * clock_hz), DRAM bytes read / dram_bytes_per_s) + op_overhead_s
+Per invocation of an op placed on the NNA, on ``n`` input vectors at once:
+    max(n * MACs / (macs_per_cycle * clock_hz), DRAM bytes read / dram_bytes_per_s) + op_overhead_s
 where DRAM bytes read are the op's weight bytes (after zero-weight compression, plus int32
 bias and requantization parameters) unless the op's weights are resident in on-chip SRAM.
 SRAM residency: NNA ops sorted by weight bytes, smallest first, fill ``sram_bytes``; the
-rest stream from DRAM on every invocation (every frame, every predictor step).
-MACs are dense unless ``skip_zero_macs``.
+rest stream from DRAM on every invocation (every frame, every predictor step), once per
+invocation however many vectors it carries. MACs are dense unless ``skip_zero_macs``.
 
-Per invocation of an op placed on the CPU:
-    2 * MACs / cpu_flops_per_s + 2 * (transfer_latency_s + io_bytes / transfer_bytes_per_s)
+Per invocation of an op placed on the CPU, on ``n`` vectors:
+    n * 2 * MACs / cpu_flops_per_s + 2 * (transfer_latency_s + n * io_bytes / transfer_bytes_per_s)
 (its input crosses NNA->CPU and its output CPU->NNA). The front-end and the decoding loop
 run on the host in every configuration and are not part of the modeled NNA time.
+
+Op counts (what the engine records and these functions price) map a key to a number of
+invocations: the key is the op's name for invocations on one vector, ``"op*n"`` for
+invocations on ``n`` vectors at once (:func:`count_key`): the joiner's encoder projection
+of a chunk's frames, a beam search round's hypotheses through the joiner and the
+predictor. An LSTM step is one vector: its recurrence orders the steps.
 """
 
 from __future__ import annotations
@@ -51,6 +57,30 @@ class CostedModel(Protocol):
     def op_shapes(self) -> list[OpShape]: ...
 
 
+BATCH_SEP = "*"
+
+
+def count_key(op: str, vectors: int = 1) -> str:
+    """The op-count key of one invocation of ``op`` on ``vectors`` input vectors at once."""
+    return op if vectors == 1 else f"{op}{BATCH_SEP}{vectors}"
+
+
+def split_key(key: str) -> tuple[str, int]:
+    """``(op, vectors)`` of an op-count key (inverse of :func:`count_key`)."""
+    op, sep, n = key.partition(BATCH_SEP)
+    return op, (int(n) if sep else 1)
+
+
+def per_op(counts: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """op -> (invocations, vectors) of op counts, batched invocations folded in."""
+    out: dict[str, tuple[int, int]] = {}
+    for key, c in counts.items():
+        op, n = split_key(key)
+        calls, vecs = out.get(op, (0, 0))
+        out[op] = (calls + c, vecs + n * c)
+    return out
+
+
 @dataclass(frozen=True)
 class OpCost:
     op: str
@@ -61,12 +91,19 @@ class OpCost:
     dense_weight_bytes: int
     resident: bool  # in on-chip SRAM
     io_bytes: int  # activations in + out, per invocation
-    seconds: float  # modeled, per invocation
+    seconds: float  # modeled, per invocation on one vector
     bound: str = ""  # what limits one invocation: MACs, DRAM, dispatch (NNA); CPU, transfer (CPU)
+    vector_s: float = 0.0  # per vector: MACs (NNA); compute and activation transfer (CPU)
+    stream_s: float = 0.0  # per invocation: weights read from DRAM (0 when resident, on the CPU)
+    fixed_s: float = 0.0  # per invocation: dispatch (NNA); two crossings' latency (CPU)
 
     @property
     def dram_bytes(self) -> int:
         return 0 if (self.resident or self.device == "cpu") else self.weight_bytes
+
+    def call_seconds(self, vectors: int = 1) -> float:
+        """Modeled time of one invocation on ``vectors`` input vectors at once."""
+        return max(vectors * self.vector_s, self.stream_s) + self.fixed_s
 
 
 def build_cost_table(model: CostedModel, placement: dict[str, str] | None = None,
@@ -127,12 +164,14 @@ def _op_cost(op: str, dev: str, sizes: tuple, resident: bool, spec: NNASpec) -> 
         dram_s = (0 if resident else wbytes) / spec.dram_bytes_per_s
         sec = max(mac_s, dram_s) + spec.op_overhead_s
         bound = "dispatch" if spec.op_overhead_s > max(mac_s, dram_s) else ("DRAM" if dram_s > mac_s else "MACs")
+        parts = (mac_s, dram_s, spec.op_overhead_s)
     else:
         compute = 2 * macs / spec.cpu_flops_per_s
         transfer = 2 * (spec.transfer_latency_s + io / spec.transfer_bytes_per_s)
         sec = compute + transfer
         bound = "CPU" if compute >= transfer else "transfer"
-    return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, sec, bound)
+        parts = (compute + 2 * io / spec.transfer_bytes_per_s, 0.0, 2 * spec.transfer_latency_s)
+    return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, sec, bound, *parts)
 
 
 def best_residency(model: CostedModel, counts: dict[str, int], spec: NNASpec | None = None,
@@ -146,13 +185,15 @@ def best_residency(model: CostedModel, counts: dict[str, int], spec: NNASpec | N
     spec = spec or model.spec
     placement = placement or model.placement
     raw = _op_sizes(model.op_shapes(), spec)
-    gain = {}
-    for op, sizes in raw.items():
+    gain: dict[str, float] = {}
+    for key, c in counts.items():
+        op, n = split_key(key)
+        sizes = raw[op]
         if placement.get(op, "nna") == "nna" and sizes[2] <= spec.sram_bytes:
-            saved = (_op_cost(op, "nna", sizes, False, spec).seconds
-                     - _op_cost(op, "nna", sizes, True, spec).seconds) * counts.get(op, 0)
-            if saved > 0:
-                gain[op] = saved
+            saved = (_op_cost(op, "nna", sizes, False, spec).call_seconds(n)
+                     - _op_cost(op, "nna", sizes, True, spec).call_seconds(n)) * c
+            gain[op] = gain.get(op, 0.0) + saved
+    gain = {op: g for op, g in gain.items() if g > 0}
     ops = sorted(gain)
     if len(ops) <= 16:
         best, best_gain = set(), 0.0
@@ -172,26 +213,37 @@ def best_residency(model: CostedModel, counts: dict[str, int], spec: NNASpec | N
 
 
 def modeled_seconds(table: dict[str, OpCost], counts: dict[str, int]) -> float:
-    """Modeled NNA time of a set of op invocations."""
-    return sum(table[op].seconds * n for op, n in counts.items())
+    """Modeled NNA time of a set of op invocations (op counts, see the module's doc)."""
+    total = 0.0
+    for key, c in counts.items():
+        op, n = split_key(key)
+        total += table[op].call_seconds(n) * c
+    return total
 
 
 def breakdown(table: dict[str, OpCost], counts: dict[str, int], audio_seconds: float) -> list[dict]:
     """Where the modeled time goes: one row per op (in the table's order) with its
-    invocations (``calls``, measured by decoding: predictor and joiner calls depend on
-    what was said and on the search), its per-call cost and what bounds it, and its modeled
-    milliseconds per second of audio and share of the total."""
-    total = sum(table[op].seconds * n for op, n in counts.items()) or 1.0
+    invocations (``calls``, each one weight stream and one dispatch) and the input vectors
+    they carried (``vectors``), both measured by decoding (predictor and joiner calls
+    depend on what was said and on the search), its mean cost per call and what bounds a
+    call on one vector, and its modeled milliseconds per second of audio and share of the
+    total."""
+    secs = {op: 0.0 for op in table}
+    for key, c in counts.items():
+        op, n = split_key(key)
+        secs[op] += table[op].call_seconds(n) * c
+    total = sum(secs.values()) or 1.0
     audio = max(audio_seconds, 1e-9)
+    calls = per_op(counts)
     rows = []
     for op, c in table.items():
-        n = int(counts.get(op, 0))
+        n, v = calls.get(op, (0, 0))
         rows.append({
-            "op": op, "device": c.device, "calls": n, "calls_per_audio_s": n / audio,
+            "op": op, "device": c.device, "calls": n, "vectors": v, "calls_per_audio_s": n / audio,
             "macs": c.macs, "nnz_macs": c.nnz_macs, "weight_bytes": c.weight_bytes,
             "dense_weight_bytes": c.dense_weight_bytes, "resident": c.resident,
-            "dram_bytes_per_call": c.dram_bytes, "us_per_call": 1e6 * c.seconds,
-            "bound": c.bound, "ms_per_audio_s": 1e3 * c.seconds * n / audio,
-            "share": c.seconds * n / total,
+            "dram_bytes_per_call": c.dram_bytes, "us_per_call": 1e6 * (secs[op] / n if n else c.seconds),
+            "bound": c.bound, "ms_per_audio_s": 1e3 * secs[op] / audio,
+            "share": secs[op] / total,
         })
     return rows
