@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the repository root and the tests' synthetic inputs.
+"""What the benchmark scripts share: the repository root, the machine's description and the
+tests' synthetic inputs.
 
 The scripts import ``engine``, ``app`` and ``trainer`` as installed (``make test`` installs
 this repository in editable mode); none of them edits ``sys.path``. Run them from
@@ -8,6 +9,8 @@ anywhere: ``python benchmarks/NAME.py --help``.
 from __future__ import annotations
 
 import importlib.util
+import os
+import platform
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,3 +23,28 @@ def test_helpers():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo; else the platform's processor or architecture)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(gpu: bool = True) -> str:
+    """What measured a figure: the GPU when torch sees one (and ``gpu``), else the CPU, and
+    the core count. Host times and float rounding differ between CPUs, so the CPU's name goes
+    with them."""
+    try:
+        import torch
+
+        if gpu and torch.cuda.is_available():
+            return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores"
+    except ImportError:
+        pass
+    return f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPU cores, no GPU"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -286,7 +287,7 @@ def measure(args) -> dict:
     corpus = json.loads((data / "corpus.json").read_text()) if (data / "corpus.json").exists() else {}
     train = corpus.get("splits", {}).get("train", {})
     meta = {"command": run_command(args), "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU", "data": args.data,
+            "machine": machine(gpu=False), "data": args.data,
             "human": args.human, "words": args.words, "wall_seconds": args.wall_seconds,
             "utterances": {k: len(v) for k, v in sets.items()},
             "minutes": {k: round(sum(r["duration"] for r in v) / 60, 2) for k, v in sets.items()},

@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # the float recipe of scripts/make_models.sh for a model from nothing, evaluation more often
@@ -225,19 +227,6 @@ def main(argv=None) -> int:
     plot(rows, rep.with_suffix(".png"))
     print(table(rows))
     return 0
-
-
-def machine() -> str:
-    import platform
-
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores"
-    except ImportError:
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
 
 
 if __name__ == "__main__":
