@@ -105,7 +105,14 @@ def training_section(stored: dict, fc: dict) -> str:
     runs = str(Path(ck.get("path", "runs/float/last.pt")).parent.parent)
     # the split the shipped file records (nnasr export), else the one its run was found with
     csp_layers = stored["systems"].get("aat-csp", {}).get("facts", {}).get("prune_layers") or ck.get("csp_layers", "all")
+    own = own_training_minutes(stored, ck)
+    recipe = "* Whole recipe: `make models` (`scripts/make_models.sh`) from the committed float checkpoint"
+    if own:
+        recipe += ("; each model's own training, as its file records it: "
+                   + ", ".join(f"{n} {m:.0f} min" for n, m in own.items()))
     wall = meta.get("wall_seconds") or 0
+    if wall and wall >= 60 * sum(own.values()):  # less: a rerun that found the runs finished
+        recipe += f"; {wall / 3600:.1f} h wall clock in all"
     return f"""## Training
 
 * Float: trained from scratch on one H200 GPU: {gpu['step']} steps, {gpu['wall_h'] * 60:.1f} min of training,
@@ -116,8 +123,21 @@ def training_section(stored: dict, fc: dict) -> str:
 * AAT at 4-bit weights (aat-w4): the same with `--weight-bits 4 --out {runs}/aat-w4 --steps {steps('aat-w4')}`; ptq-w4 is
   `nnasr export {ck.get('path')} --weight-bits 4`, the float model quantized after training at 4 bits.
 {pruning_bullets(ck, runs, steps, csp_layers, meta.get('data', 'data/corpus'))}
-* Whole recipe: `make models` (`scripts/make_models.sh`){f', {wall / 3600:.1f} h wall clock on 2 CPU cores from the committed float checkpoint' if wall else ''}.
+{recipe}.
 """
+
+
+def own_training_minutes(stored: dict, ck: dict) -> dict[str, float]:
+    """Minutes each shipped fine-tune trained beyond the float checkpoint it started from
+    (a model file's ``training_wall_s`` counts its whole lineage; a pruned model's includes
+    its float pruning stage)."""
+    base = ck.get("wall_h", 0) * 3600
+    out = {}
+    for name, r in stored["systems"].items():
+        w = r.get("facts", {}).get("training_wall_s")
+        if w is not None and base and w - base >= 30:  # the float model itself, quantized: none
+            out[name] = (w - base) / 60
+    return out
 
 
 def _set_args(cfg: dict, keys: tuple[str, ...]) -> str:

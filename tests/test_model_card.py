@@ -276,3 +276,23 @@ def test_the_card_says_how_the_pruned_models_were_made(stored):
     assert "`a/train.jsonl`, `b/train.jsonl`" in text and "`runs/aat-mag-float`" in text
     recipe = {**merged, "csp_train": "data/corpus/train.jsonl,data/words/train.jsonl"}  # the recipe's own
     assert "not on the corpus above" not in model_card_text.pruning_bullets(recipe, "runs", lambda n: 300, "x")
+
+
+def test_the_card_states_each_models_own_training_time(stored):
+    """From each model file's recorded training time less the float checkpoint's: the
+    fine-tunes' minutes, none for a model quantized without training; the recipe's wall
+    clock only where it covers them (a rerun that found every run finished takes seconds)."""
+    s = copy.deepcopy(stored)
+    base = s["meta"]["float_checkpoint"]["wall_h"] * 3600
+    s["systems"]["aat"]["facts"]["training_wall_s"] = base + 600
+    s["systems"]["aat-csp"]["facts"]["training_wall_s"] = base + 5400
+    s["systems"]["baseline-ptq"]["facts"]["training_wall_s"] = base
+    own = model_card_text.own_training_minutes(s, s["meta"]["float_checkpoint"])
+    assert own["aat"] == pytest.approx(10) and own["aat-csp"] == pytest.approx(90) and "baseline-ptq" not in own
+    fc = model_card_text.float_corpus()
+    s["meta"]["wall_seconds"] = 190
+    line = next(ln for ln in model_card_text.training_section(s, fc).splitlines() if "Whole recipe" in ln)
+    assert "aat 10 min" in line and "aat-csp 90 min" in line and "wall clock" not in line
+    s["meta"]["wall_seconds"] = 60 * sum(own.values()) + 3600
+    line = next(ln for ln in model_card_text.training_section(s, fc).splitlines() if "Whole recipe" in ln)
+    assert "wall clock in all" in line
