@@ -217,29 +217,39 @@ def open_system(system: System, ctx: dict):
     raise ValueError(f"unknown system kind {system.kind!r}")
 
 
-def checkpoint_facts(ck: Path, runs: Path) -> dict:
+def checkpoint_facts(ck: Path) -> dict:
     """The float checkpoint's size, length of training and dev-WER curve (one point per
-    evaluation: phase, wall h, audio h, dev WER), and the CSP run's per-group sparsity."""
+    evaluation: phase, wall h, audio h, dev WER)."""
     import torch
 
     c = torch.load(ck, map_location="cpu", weights_only=True)
     phases = split_phases(json.loads(c.get("history", "[]")))
     curve = [[i, h["wall_s"] / 3600, h["audio_h"], h["dev_wer"]]
              for i, ph in enumerate(phases) for h in ph if "dev_wer" in h]
-    out = {"path": str(ck), "step": c["step"], "wall_h": c["wall_seconds"] / 3600,
-           "audio_h": c.get("audio_seen", 0) / 3600, "arch": c["arch"], "averaged_steps": c.get("averaged_steps"),
-           "phases": len(phases), "curve": curve, "csp_layers": "all"}
+    return {"path": str(ck), "step": c["step"], "wall_h": c["wall_seconds"] / 3600,
+            "audio_h": c.get("audio_seen", 0) / 3600, "arch": c["arch"], "averaged_steps": c.get("averaged_steps"),
+            "phases": len(phases), "curve": curve}
+
+
+def pruning_run_facts(runs: Path, float_hidden: int | None) -> dict:
+    """How aat-csp was made, from its run in `make models`' layout: the per-group split
+    (``layers``), the manifests (``train``, make models' PRUNE_TRAIN), the encoder width and,
+    for a model widened and pruned in float steps first (``runs/aat-csp-float``), that
+    stage's steps and settings (``float``); {} without the run. Stored on the aat-csp row, so
+    measuring aat-csp again refreshes them with its figures."""
+    import torch
+
     p = runs / "aat-csp" / "last.pt"
-    if p.exists():
-        csp = torch.load(p, map_location="cpu", weights_only=True)
-        cfg = json.loads(csp["config"])
-        out["csp_layers"] = cfg.get("prune_layers", "all")
-        out["csp_train"] = cfg.get("train", "")  # the pruning runs' manifests (make models' PRUNE_TRAIN)
-        out["csp_enc_hidden"] = csp["arch"]["enc_hidden"]
-        fp = runs / "aat-csp-float" / "last.pt"  # a wider model pruned in float steps first
-        if fp.exists() and out["csp_enc_hidden"] != c["arch"]["enc_hidden"]:
-            f = torch.load(fp, map_location="cpu", weights_only=True)
-            out["csp_float"] = {"steps": int(f["step"]), "config": json.loads(f["config"])}
+    if not p.exists():
+        return {}
+    csp = torch.load(p, map_location="cpu", weights_only=True)
+    cfg = json.loads(csp["config"])
+    out = {"layers": cfg.get("prune_layers", "all"), "train": cfg.get("train", ""),
+           "enc_hidden": csp["arch"]["enc_hidden"]}
+    fp = runs / "aat-csp-float" / "last.pt"
+    if fp.exists() and out["enc_hidden"] != float_hidden:
+        f = torch.load(fp, map_location="cpu", weights_only=True)
+        out["float"] = {"steps": int(f["step"]), "config": json.loads(f["config"])}
     return out
 
 
@@ -298,7 +308,7 @@ def measure(args) -> dict:
                           "train_voices": voice_summary(train.get("voices", [])),
                           "train_voice_count": len(train.get("voices", [])),
                           "held_out_voices": corpus.get("held_out_voices", {})}
-    meta["float_checkpoint"] = checkpoint_facts(ck, runs) if ck.exists() else {}
+    meta["float_checkpoint"] = checkpoint_facts(ck) if ck.exists() else {}
     systems: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         ctx = {"tmp": tmp, "checkpoint": ck, "data": data}
@@ -319,6 +329,10 @@ def measure(args) -> dict:
                     res[s.key] = {f"beam{b}": once for b in s.beams}
                 else:
                     res[s.key] = {f"beam{b}": decode(sets[s.key], b) for b in s.beams}
+            run = pruning_run_facts(runs, meta["float_checkpoint"].get("arch", {}).get("enc_hidden")) \
+                if sysm.name == "aat-csp" else {}
+            if run:  # how the pruned pair was made (without its run here, the stored facts stay)
+                facts = {**facts, "run": run}
             systems[sysm.name] = {**facts, "results": res}
             meta["systems_measured"].append(sysm.name)
     primary = SETS[0].key
@@ -374,10 +388,6 @@ def merge(stored: dict | None, new: dict, partial: bool) -> dict:
         meta["wall_seconds"] = nm["wall_seconds"]
     if "float" in nm["systems_measured"] and "float_checkpoint" in nm:
         meta["float_checkpoint"] = nm["float_checkpoint"]
-    elif "aat-csp" in nm["systems_measured"] and nm.get("float_checkpoint"):  # how the pruned models were made
-        prune_facts = {k: v for k, v in nm["float_checkpoint"].items() if k.startswith("csp_")}
-        meta["float_checkpoint"] = {**{k: v for k, v in meta.get("float_checkpoint", {}).items()
-                                       if not k.startswith("csp_")}, **prune_facts}
     if SETS[0].key in nm["sets_measured"] and "corpus" in nm:
         meta["corpus"] = nm["corpus"]
     update = {k: nm[k] for k in ("command", "date", "machine", "systems_measured", "sets_measured")}
@@ -391,7 +401,7 @@ def merge(stored: dict | None, new: dict, partial: bool) -> dict:
             if stale:
                 print(f"note: {name} is another model file than the stored figures': its figures on "
                       f"{', '.join(stale)} are dropped (measure them: --systems {name})")
-            old = {**old, "results": {}}
+            old = {**{k: v for k, v in old.items() if k != "run"}, "results": {}}  # another file's run
         results = {**old.get("results", {}), **r["results"]}
         for key, by_beam in r["results"].items():
             was = old.get("results", {}).get(key, {}).get("beam1", {}).get("utterances")

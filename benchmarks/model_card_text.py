@@ -104,7 +104,8 @@ def training_section(stored: dict, fc: dict) -> str:
 
     runs = str(Path(ck.get("path", "runs/float/last.pt")).parent.parent)
     # the split the shipped file records (nnasr export), else the one its run was found with
-    csp_layers = stored["systems"].get("aat-csp", {}).get("facts", {}).get("prune_layers") or ck.get("csp_layers", "all")
+    csp = stored["systems"].get("aat-csp", {})
+    csp_layers = csp.get("facts", {}).get("prune_layers") or csp.get("run", {}).get("layers", "all")
     own = own_training_minutes(stored, ck)
     recipe = "* Whole recipe: `make models` (`scripts/make_models.sh`) from the committed float checkpoint"
     if own:
@@ -122,7 +123,7 @@ def training_section(stored: dict, fc: dict) -> str:
 * AAT: `nnasr train --init {ck.get('path')} --aat --out {runs}/aat --steps {steps('aat')} --set lr=1e-4 warmup=20 max_frames=4000`.
 * AAT at 4-bit weights (aat-w4): the same with `--weight-bits 4 --out {runs}/aat-w4 --steps {steps('aat-w4')}`; ptq-w4 is
   `nnasr export {ck.get('path')} --weight-bits 4`, the float model quantized after training at 4 bits.
-{pruning_bullets(ck, runs, steps, csp_layers, meta.get('data', 'data/corpus'))}
+{pruning_bullets(ck, csp.get('run', {}), runs, steps, csp_layers, meta.get('data', 'data/corpus'))}
 {recipe}.
 """
 
@@ -144,19 +145,20 @@ def _set_args(cfg: dict, keys: tuple[str, ...]) -> str:
     return " ".join(f"{k}={cfg[k]}" for k in keys if k in cfg)
 
 
-def pruning_bullets(ck: dict, runs: str, steps, csp_layers: str, data: str = "data/corpus") -> str:
-    """How aat-csp and aat-mag were made: a widened float model pruned in float steps, then AAT
-    with the zeros held (make models' default), or the AAT model pruned (PRUNE_WIDTH=0), on the
-    manifests their checkpoint names."""
-    train = ck.get("csp_train", "")
+def pruning_bullets(ck: dict, run: dict, runs: str, steps, csp_layers: str, data: str = "data/corpus") -> str:
+    """How aat-csp and aat-mag were made (``run``: the aat-csp row's facts of its run,
+    model_card.pruning_run_facts): a widened float model pruned in float steps, then AAT with
+    the zeros held (make models' default), or the AAT model pruned (PRUNE_WIDTH=0), on the
+    manifests the run names. ``ck``: the float checkpoint's facts."""
+    train = run.get("train", "")
     on = f" --train {train.replace(',', ' ')}" if train else ""
-    fl = ck.get("csp_float")
+    fl = run.get("float")
     if fl:
         cfg = fl["config"]
         keys = ("init_enc_hidden", "lr", "warmup", "decay_frac", "max_frames", "prune_start", "prune_end",
                 "prune_every", "prune_layers", "dropout", "tempo", "gain_db", "warp", "tilt", "inter_ctc_weight")
         text = (f"* AAT+CSP (a wider model pruned): the float model's encoder grown from {ck['arch'].get('enc_hidden')} "
-                f"to {ck.get('csp_enc_hidden')} units (the same function) and pruned in float steps, "
+                f"to {run.get('enc_hidden')} units (the same function) and pruned in float steps, "
                 f"`nnasr train --init {ck.get('path')}{on} --prune csp --sparsity 0.8 --out {runs}/aat-csp-float "
                 f"--steps {fl['steps']} --set {_set_args(cfg, keys)}`, then AAT with the zeros held, `nnasr train "
                 f"--init {runs}/aat-csp-float/last.pt{on} --aat --prune csp --sparsity 0.8 --out {runs}/aat-csp "

@@ -252,30 +252,29 @@ def test_a_peer_row_decodes_real_audio_with_the_shared_scoring(tmp_path, stored)
 def test_the_card_says_how_the_pruned_models_were_made(stored):
     """A wider model pruned in float steps (runs/aat-csp-float) on manifests of its own: the
     card's Training section gives both stages' commands and names the manifests; measuring
-    aat-csp alone brings those facts into the stored figures."""
-    wide = copy.deepcopy(stored)
-    ck = wide["meta"]["float_checkpoint"]
-    for k in [k for k in ck if k.startswith("csp_")]:
-        del ck[k]
-    older = model_card_text.pruning_bullets(ck, "runs", lambda n: 1400, "enc=0.9,pred=0.3,join=0.3")
+    aat-csp alone brings its run's facts (on its row) into the stored figures."""
+    ck = stored["meta"]["float_checkpoint"]
+    older = model_card_text.pruning_bullets(ck, {}, "runs", lambda n: 1400, "enc=0.9,pred=0.3,join=0.3")
     assert "--init runs/aat/last.pt --aat --prune csp" in older and "aat-csp-float" not in older
-    facts = {"csp_layers": "enc=0.87,pred=0.3,join=0.3", "csp_enc_hidden": 384,
-             "csp_train": "a/train.jsonl,b/train.jsonl",
-             "csp_float": {"steps": 2400, "config": {"init_enc_hidden": 384, "lr": 0.0003, "other": 1}}}
+    run = {"layers": "enc=0.87,pred=0.3,join=0.3", "enc_hidden": 384, "train": "a/train.jsonl,b/train.jsonl",
+           "float": {"steps": 2400, "config": {"init_enc_hidden": 384, "lr": 0.0003, "other": 1}}}
     new = {"meta": {"command": "python benchmarks/model_card.py --systems aat-csp aat-mag", "date": "2030-01-01",
                     "machine": "m", "utterances": {}, "minutes": {}, "nonspeech_clips": {},
-                    "systems_measured": ["aat-csp", "aat-mag"], "sets_measured": [],
-                    "float_checkpoint": {**ck, "step": -1, **facts}},
-           "systems": {}}
-    merged = model_card.merge(wide, new, partial=True)["meta"]["float_checkpoint"]
-    assert merged["step"] == ck["step"] and merged["csp_float"]["steps"] == 2400  # only the pruning facts
-    text = model_card_text.pruning_bullets(merged, "runs", lambda n: 300, merged["csp_layers"])
+                    "systems_measured": ["aat-csp"], "sets_measured": [],
+                    "float_checkpoint": {**ck, "step": -1}},
+           "systems": {"aat-csp": {**stored["systems"]["aat-csp"], "run": run}}}
+    merged = model_card.merge(copy.deepcopy(stored), new, partial=True)
+    assert merged["meta"]["float_checkpoint"]["step"] == ck["step"]  # the float facts: from a float measurement
+    got = merged["systems"]["aat-csp"]["run"]
+    assert got["float"]["steps"] == 2400
+    text = model_card_text.pruning_bullets(ck, got, "runs", lambda n: 300, got["layers"])
     assert "--train a/train.jsonl b/train.jsonl --prune csp --sparsity 0.8 --out runs/aat-csp-float --steps 2400" in text
     assert "--set init_enc_hidden=384 lr=0.0003`" in text and "from 288 to 384 units" in text
     assert "--init runs/aat-csp-float/last.pt --train a/train.jsonl b/train.jsonl --aat" in text
     assert "`a/train.jsonl`, `b/train.jsonl`" in text and "`runs/aat-mag-float`" in text
-    recipe = {**merged, "csp_train": "data/corpus/train.jsonl,data/words/train.jsonl"}  # the recipe's own
-    assert "not on the corpus above" not in model_card_text.pruning_bullets(recipe, "runs", lambda n: 300, "x")
+    recipe = {**got, "train": "data/corpus/train.jsonl,data/words/train.jsonl"}  # the recipe's own
+    assert "not on the corpus above" not in model_card_text.pruning_bullets(ck, recipe, "runs", lambda n: 300, "x")
+    assert "from 288 to 384 units" in model_card_text.training_section(stored, model_card_text.float_corpus())
 
 
 def test_the_card_states_each_models_own_training_time(stored):
