@@ -40,11 +40,12 @@ def machine(gpu: bool = True) -> str:
     """What measured a figure: the GPU when torch sees one (and ``gpu``), else the CPU, and
     the core count. Host times and float rounding differ between CPUs, so the CPU's name goes
     with them."""
-    try:
-        import torch
+    if gpu:
+        try:
+            import torch
 
-        if gpu and torch.cuda.is_available():
-            return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores"
-    except ImportError:
-        pass
+            if torch.cuda.is_available():
+                return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores"
+        except ImportError:
+            pass
     return f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPU cores, no GPU"

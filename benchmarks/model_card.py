@@ -329,10 +329,9 @@ def measure(args) -> dict:
                     res[s.key] = {f"beam{b}": once for b in s.beams}
                 else:
                     res[s.key] = {f"beam{b}": decode(sets[s.key], b) for b in s.beams}
-            run = pruning_run_facts(runs, meta["float_checkpoint"].get("arch", {}).get("enc_hidden")) \
-                if sysm.name == "aat-csp" else {}
-            if run:  # how the pruned pair was made (without its run here, the stored facts stay)
-                facts = {**facts, "run": run}
+            if sysm.name == "aat-csp":  # how the pruned pair was made (no run here: the stored facts stay)
+                run = pruning_run_facts(runs, meta["float_checkpoint"].get("arch", {}).get("enc_hidden"))
+                facts = {**facts, "run": run} if run else facts
             systems[sysm.name] = {**facts, "results": res}
             meta["systems_measured"].append(sysm.name)
     primary = SETS[0].key
@@ -401,7 +400,7 @@ def merge(stored: dict | None, new: dict, partial: bool) -> dict:
             if stale:
                 print(f"note: {name} is another model file than the stored figures': its figures on "
                       f"{', '.join(stale)} are dropped (measure them: --systems {name})")
-            old = {**{k: v for k, v in old.items() if k != "run"}, "results": {}}  # another file's run
+            old = {}  # nothing of another file's row stays (its figures, how it was made)
         results = {**old.get("results", {}), **r["results"]}
         for key, by_beam in r["results"].items():
             was = old.get("results", {}).get(key, {}).get("beam1", {}).get("utterances")

@@ -231,10 +231,7 @@ class Network:
         run as one invocation on ``len(tokens)`` vectors (one weight stream)."""
         n = len(tokens)
         self.counts[EMBED] += n  # a lookup reads one row per token
-        kinds = {k for k, _ in states}
-        if len(kinds) != 1:
-            raise ValueError("predictor states of mixed kinds")
-        kind = kinds.pop()
+        kind = states[0][0]  # one network's states: all of its predictor's kind
         hs = np.stack([s.h for _, s in states])
         cs = np.stack([s.c for _, s in states])
         hs, cs = self._pred_step(tokens, hs, cs)
@@ -294,9 +291,12 @@ class Network:
         """
         op = JOIN_OUT
         kind = self._kind(op)
-        n = int(np.prod(np.broadcast_shapes(e[1].shape, p[1].shape)[:-1]))
-        if n:
-            self.counts[count_key(op, n)] += 1  # one invocation on n vectors
+        if e[1].ndim <= 1 and p[1].ndim <= 1:  # greedy search: one vector
+            self.counts[op] += 1
+        else:  # a beam round's hypotheses: one invocation on n vectors
+            n = int(np.prod(np.broadcast_shapes(e[1].shape, p[1].shape)[:-1]))
+            if n:
+                self.counts[count_key(op, n)] += 1
 
         def conv(v):
             k, x = v

@@ -91,15 +91,19 @@ class OpCost:
     dense_weight_bytes: int
     resident: bool  # in on-chip SRAM
     io_bytes: int  # activations in + out, per invocation
-    seconds: float  # modeled, per invocation on one vector
+    vector_s: float  # per vector: MACs (NNA); compute and activation transfer (CPU)
+    stream_s: float  # per invocation: weights read from DRAM (0 when resident, on the CPU)
+    fixed_s: float  # per invocation: dispatch (NNA); two crossings' latency (CPU)
     bound: str = ""  # what limits one invocation: MACs, DRAM, dispatch (NNA); CPU, transfer (CPU)
-    vector_s: float = 0.0  # per vector: MACs (NNA); compute and activation transfer (CPU)
-    stream_s: float = 0.0  # per invocation: weights read from DRAM (0 when resident, on the CPU)
-    fixed_s: float = 0.0  # per invocation: dispatch (NNA); two crossings' latency (CPU)
 
     @property
     def dram_bytes(self) -> int:
         return 0 if (self.resident or self.device == "cpu") else self.weight_bytes
+
+    @property
+    def seconds(self) -> float:
+        """Modeled time of one invocation on one vector."""
+        return self.call_seconds(1)
 
     def call_seconds(self, vectors: int = 1) -> float:
         """Modeled time of one invocation on ``vectors`` input vectors at once."""
@@ -162,16 +166,14 @@ def _op_cost(op: str, dev: str, sizes: tuple, resident: bool, spec: NNASpec) -> 
     if dev == "nna":
         mac_s = (nnz if spec.skip_zero_macs else macs) / spec.macs_per_s
         dram_s = (0 if resident else wbytes) / spec.dram_bytes_per_s
-        sec = max(mac_s, dram_s) + spec.op_overhead_s
         bound = "dispatch" if spec.op_overhead_s > max(mac_s, dram_s) else ("DRAM" if dram_s > mac_s else "MACs")
         parts = (mac_s, dram_s, spec.op_overhead_s)
     else:
         compute = 2 * macs / spec.cpu_flops_per_s
         transfer = 2 * (spec.transfer_latency_s + io / spec.transfer_bytes_per_s)
-        sec = compute + transfer
         bound = "CPU" if compute >= transfer else "transfer"
         parts = (compute + 2 * io / spec.transfer_bytes_per_s, 0.0, 2 * spec.transfer_latency_s)
-    return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, sec, bound, *parts)
+    return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, *parts, bound)
 
 
 def best_residency(model: CostedModel, counts: dict[str, int], spec: NNASpec | None = None,
