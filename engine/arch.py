@@ -89,12 +89,25 @@ class Op:
             return {f"{n}.w": (f"{m}.weight",), f"{n}.b": (f"{m}.bias",)}
         return {f"{n}.table": (f"{m}.weight",)}
 
-    def shape(self, tensors: dict[str, np.ndarray]) -> OpShape:
-        """What the cost model needs of this op, with its weight codes from ``tensors``."""
+    def shapes(self, tensors: dict[str, np.ndarray]) -> list[OpShape]:
+        """What the cost model needs of this op, with its weight codes from ``tensors``: one
+        invocation kind each. An LSTM is two: its input projection (:func:`input_part`, the
+        ``.wx`` products of all the steps a chunk or a round holds, at once) and its step
+        (the recurrent ``.wh`` products and the cell, one step after another)."""
         mats = tuple(tensors[k] for k in self.weights())
         if self.kind == EMBEDDING:
-            return OpShape(self.name, "lookup", mats, 1, self.out_dim)
-        return OpShape(self.name, "matmul", mats, sum(m.shape[1] for m in mats), self.hidden)
+            return [OpShape(self.name, "lookup", mats, 1, self.out_dim)]
+        if self.kind == LSTM:
+            # x crosses in once per projection; h crosses out every step
+            return [OpShape(input_part(self.name), "matmul", mats[:1], self.in_dim, 0,
+                            part_of=self.name, crossings=1),
+                    OpShape(self.name, "matmul", mats[1:], 0, self.hidden, crossings=1, bias=False)]
+        return [OpShape(self.name, "matmul", mats, self.in_dim, self.hidden)]
+
+
+def input_part(op: str) -> str:
+    """The cost-model op of an LSTM op's input projection (``enc.0`` -> ``enc.0.x``)."""
+    return f"{op}.x"
 
 
 def state_key(weight_name: str) -> str:

@@ -80,7 +80,7 @@ class EngineModel:
 
     def op_shapes(self) -> list[OpShape]:
         """The ops' weights and activation sizes, for the cost model."""
-        return [op.shape(self.tensors) for op in self.arch.ops]
+        return [shape for op in self.arch.ops for shape in op.shapes(self.tensors)]
 
     def has_float(self, op: str) -> bool:
         return any(k.startswith(f"float.{op}.") for k in self.tensors)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arch import EMBED, JOIN_ENC, JOIN_OUT, JOIN_PRED, LINEAR, LSTM, PREDICTOR
+from .arch import EMBED, JOIN_ENC, JOIN_OUT, JOIN_PRED, LINEAR, LSTM, PREDICTOR, input_part
 from .model import EngineModel
 from .nna import kernels as K
 from .nna.cells import joiner_activation
@@ -194,16 +194,17 @@ class Network:
         return x, kind
 
     def _lstm(self, op: str, x: np.ndarray, st: dict) -> np.ndarray:
-        """Run an LSTM op over x [T, in], one invocation per step."""
+        """Run an LSTM op over x [T, in]: its input projection as one invocation on the T
+        vectors, then one invocation per step."""
         kind, s = st[op]
+        self.counts[count_key(input_part(op), len(x))] += 1
+        self.counts[op] += len(x)
         if self._kind(op) == "q":
             q = self.q[op]
             gx = q["wx"](x, out_bits=16)
-            self.counts[op] += len(gx)
             out, h, c = q["cell"].run(gx, s.h, s.c)
             st[op] = (kind, LSTMState(h, c))
             return out
-        self.counts[op] += len(x)
         out = []
         f = self.f[op]
         gx = x.astype(np.float32) @ f["wx"] + f["b"]
@@ -239,7 +240,9 @@ class Network:
         return [((kind, LSTMState(hs[i], cs[i])), (pk, p[i])) for i in range(n)]
 
     def _pred_step(self, tokens: list[int], hs: np.ndarray, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """pred.0, one step of n hypotheses [n, H]: one invocation on n vectors."""
+        """pred.0, one step of n hypotheses [n, H]: its input projection and its step, one
+        invocation on n vectors each."""
+        self.counts[count_key(input_part(PREDICTOR), len(tokens))] += 1
         self.counts[count_key(PREDICTOR, len(tokens))] += 1
         if self._kind(PREDICTOR) == "q":
             gx = np.stack([self._pred_gx_of(k) for k in tokens])

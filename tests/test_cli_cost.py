@@ -49,6 +49,9 @@ def test_breakdown_adds_up_to_the_streams_modeled_time(setup):
     layer0 = calls["enc.0"]
     assert layer0 > 0 and calls["enc.1"] == pytest.approx(layer0 / a.reduce_factor, abs=1)
     assert vectors["enc.0"] == layer0  # an LSTM step is one vector
+    # its input projections: one call on each chunk's frames
+    assert vectors["enc.0.x"] == layer0 and 0 < calls["enc.0.x"] < layer0
+    assert (calls["pred.0.x"], vectors["pred.0.x"]) == (calls["pred.0"], vectors["pred.0"])
     assert vectors["join.out"] >= vectors["join.enc"] > 0  # at least one joiner vector per frame
     # a chunk's frames through join.enc and a round's hypotheses through the joiner and the
     # predictor are one call each (beam 2 here)

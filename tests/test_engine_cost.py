@@ -31,23 +31,31 @@ def _tiny_tensors():
 def test_tiny_model_hand_computed():
     spec = NNASpec(sram_bytes=0)  # nothing resident: every op reads its weights from DRAM
     table = build_cost_table(_model(TINY, spec, _tiny_tensors()))
-    e = table["enc.0"]
-    # MACs: wx 8x2 + wh 8x2 = 32 (dense: the MAC array does not skip zeros); 20 non-zero
-    assert (e.macs, e.nnz_macs) == (32, 20)
-    # bytes: wx bitmap 2 + 4 non-zeros, wh dense 16, 12 bytes of bias/multiplier/shift x 8
-    assert (e.weight_bytes, e.dense_weight_bytes) == (2 + 4 + 16 + 96, 16 + 16 + 96)
-    assert e.io_bytes == (2 + 2 + 2) * 1  # x (2) and h (2) in, h (2) out, int8
-    # DRAM-bound: 118 B / 4 GB/s = 29.5 ns > 32 MACs / 204.8 GMAC/s; + 2 us dispatch
-    assert e.seconds == pytest.approx(118 / 4e9 + 2e-6)
-    assert e.dram_bytes == 118 and not e.resident
+    # an LSTM is two ops, in this order: its input projection, then its step
+    assert list(table)[:2] == ["enc.0.x", "enc.0"]
+    x, e = table["enc.0.x"], table["enc.0"]
+    # MACs: wx 8x2 = 16 (dense: the MAC array does not skip zeros), 4 non-zero; wh 8x2
+    assert (x.macs, x.nnz_macs, e.macs, e.nnz_macs) == (16, 4, 16, 16)
+    # bytes: wx bitmap 2 + 4 non-zeros and 12 bytes of bias/multiplier/shift x 8;
+    # wh dense 16 and 8 bytes of multiplier/shift x 8 (the bias is the projection's)
+    assert (x.weight_bytes, x.dense_weight_bytes) == (2 + 4 + 96, 16 + 96)
+    assert (e.weight_bytes, e.dense_weight_bytes) == (16 + 64, 16 + 64)
+    assert (x.io_bytes, e.io_bytes) == (2, 2)  # x (2) in per vector; h (2) out per step, int8
+    # DRAM-bound: 102 B / 4 GB/s = 25.5 ns > 16 MACs / 204.8 GMAC/s; + 2 us dispatch
+    assert x.seconds == pytest.approx(102 / 4e9 + 2e-6)
+    assert e.seconds == pytest.approx(80 / 4e9 + 2e-6)
+    assert e.dram_bytes == 80 and not e.resident
     assert table["pred.embed"].weight_bytes == 2  # one int8 row per lookup
     assert table["pred.embed"].seconds == pytest.approx(2 / 4e9 + 2e-6)
-    assert table["pred.0"].seconds == pytest.approx(128 / 4e9 + 2e-6)
+    assert table["pred.0.x"].seconds == pytest.approx(112 / 4e9 + 2e-6)
+    assert table["pred.0"].seconds == pytest.approx(80 / 4e9 + 2e-6)
     assert table["join.enc"].weight_bytes == 4 + 24
     assert table["join.out"].weight_bytes == 6 + 36
     assert table["join.out"].seconds == pytest.approx(42 / 4e9 + 2e-6)
-    counts = {"enc.0": 10, "join.out": 5}
-    assert modeled_seconds(table, counts) == pytest.approx(10 * (118 / 4e9 + 2e-6) + 5 * (42 / 4e9 + 2e-6))
+    # a chunk of 10 frames: one projection on 10 vectors (its weights stream once), 10 steps
+    counts = {count_key("enc.0.x", 10): 1, "enc.0": 10, "join.out": 5}
+    assert modeled_seconds(table, counts) == pytest.approx(
+        (102 / 4e9 + 2e-6) + 10 * (80 / 4e9 + 2e-6) + 5 * (42 / 4e9 + 2e-6))
 
 
 def test_an_invocation_on_several_vectors_streams_its_weights_once():
@@ -64,37 +72,42 @@ def test_an_invocation_on_several_vectors_streams_its_weights_once():
     assert modeled_seconds(table, counts) == pytest.approx(5 * (42 / 4e9 + 2e-6))
     assert per_op(counts) == {"join.out": (5, 11)} and split_key(count_key("pred.0", 3)) == ("pred.0", 3)
     c = table["join.enc"]  # on the CPU: 2 x 4 MACs, 2 B in + 2 B out per vector
-    assert c.call_seconds(3) == pytest.approx(3 * (2 * 4 / 4e9 + 2 * 4 / 1e9) + 2 * 20e-6)
+    assert c.call_seconds(3) == pytest.approx(3 * (2 * 4 / 4e9 + 4 / 1e9) + 2 * 20e-6)
     resident = build_cost_table(_model(TINY, NNASpec(), _tiny_tensors()))["join.out"]
     assert resident.resident and resident.call_seconds(4) == pytest.approx(4 * 6 / 204.8e9 + 2e-6)
 
 
 def test_cpu_placement_costs_float_time_and_two_transfers():
     spec = NNASpec(sram_bytes=0)
-    table = build_cost_table(_model(TINY, spec, _tiny_tensors(), {"join.out": "cpu"}))
+    table = build_cost_table(_model(TINY, spec, _tiny_tensors(), {"join.out": "cpu", "enc.0": "cpu"}))
     j = table["join.out"]
     assert j.device == "cpu" and j.dram_bytes == 0
-    # 2 FLOPs per MAC at 4 GFLOP/s, then (20 us + 5 B / 1 GB/s) each way
+    # 2 FLOPs per MAC at 4 GFLOP/s, 20 us each way, 2 B in and 3 B out at 1 GB/s
     assert j.io_bytes == 2 + 3
-    assert j.seconds == pytest.approx(2 * 6 / 4e9 + 2 * (20e-6 + 5 / 1e9))
+    assert j.seconds == pytest.approx(2 * 6 / 4e9 + 2 * 20e-6 + 5 / 1e9)
     assert j.seconds > 10 * build_cost_table(_model(TINY, spec, _tiny_tensors()))["join.out"].seconds
+    # an LSTM on the CPU, both of its parts: x crosses in once per projection, h out per step
+    x, e = table["enc.0.x"], table["enc.0"]
+    assert x.device == e.device == "cpu" and table["pred.0.x"].device == "nna"
+    assert x.call_seconds(10) == pytest.approx(10 * (2 * 16 / 4e9 + 2 / 1e9) + 20e-6)
+    assert e.seconds == pytest.approx(2 * 16 / 4e9 + 2 / 1e9 + 20e-6)
 
 
 def test_sram_residency_smallest_first():
     spec = NNASpec(sram_bytes=150)
     table = build_cost_table(_model(TINY, spec, _tiny_tensors()))
     # bytes: pred.embed 2, join.enc 28, join.pred 28, join.out 42 (sum 100) fit in 150;
-    # enc.0 (118) no longer fits in the 50 left, nor does pred.0 (128)
+    # the LSTM steps (80 each) and projections (102, 112) no longer fit in the 50 left
     resident = {op for op, c in table.items() if c.resident}
     assert resident == {"pred.embed", "join.enc", "join.pred", "join.out"}
     assert table["join.out"].seconds == pytest.approx(6 / spec.macs_per_s + 2e-6)
-    assert table["enc.0"].seconds == pytest.approx(118 / 4e9 + 2e-6)
+    assert table["enc.0"].seconds == pytest.approx(80 / 4e9 + 2e-6)
     everything = build_cost_table(_model(TINY, NNASpec(), _tiny_tensors()))  # 512 KiB
     assert all(c.resident and c.dram_bytes == 0 for c in everything.values())
     # an op on the CPU takes no SRAM: the next op fits instead
     cpu = build_cost_table(_model(TINY, spec, _tiny_tensors(), {"join.out": "cpu"}))
-    assert {op for op, c in cpu.items() if c.resident} == {"pred.embed", "join.enc", "join.pred"}
-    assert cpu["enc.0"].resident is False and 150 - 58 < 118
+    assert {op for op, c in cpu.items() if c.resident} == {"pred.embed", "join.enc", "join.pred", "enc.0"}
+    assert 150 - 58 - 80 < 80  # then pred.0's step no longer fits
 
 
 @pytest.fixture(scope="module")
@@ -111,13 +124,13 @@ def mid_models():
 
 
 def test_sparser_model_reads_fewer_bytes_and_costs_less(mid_models):
-    frame = {"enc.0": 2, "enc.1": 1, "pred.embed": 1, "pred.0": 1, "join.enc": 1, "join.pred": 1,
-             "join.out": 2}
+    frame = {"enc.0.x*2": 1, "enc.0": 2, "enc.1.x": 1, "enc.1": 1, "pred.embed": 1, "pred.0.x": 1,
+             "pred.0": 1, "join.enc": 1, "join.pred": 1, "join.out": 2}
     by = {s: sum(c.weight_bytes for c in t.values()) for s, t in mid_models.items()}
     sec = {s: modeled_seconds(t, frame) for s, t in mid_models.items()}
     assert by[0.8] < by[0.5] < by[0.0] and sec[0.8] < sec[0.5] < sec[0.0]
     # 80 % zeros: bitmap (1/8 B) + 0.2 B of codes per weight instead of 1 B
     assert by[0.8] < 0.45 * by[0.0]
-    for op in ("enc.0", "pred.0"):
+    for op in ("enc.0.x", "enc.0", "pred.0.x", "pred.0"):
         assert mid_models[0.8][op].macs == mid_models[0.0][op].macs  # MACs are not skipped
         assert mid_models[0.8][op].nnz_macs < 0.25 * mid_models[0.0][op].macs

@@ -278,7 +278,7 @@ class _OneAtATime:
 def test_a_batched_predictor_step_equals_single_steps(models, mode):
     """predict_batch: each hypothesis's state and join.pred output as predict alone gives
     (bit for bit in integers, to float rounding in the float reference), counted as one
-    invocation of pred.0 and join.pred on n vectors."""
+    invocation of pred.0 (its input projection and its step) and join.pred on n vectors."""
     from engine.network import Network
 
     net = Network(models["peaky"], mode=mode)
@@ -288,7 +288,7 @@ def test_a_batched_predictor_step_equals_single_steps(models, mode):
     net.take_counts()
     got = net.predict_batch([k for k, _ in pairs], [st for _, st in pairs])
     counts = net.take_counts()
-    assert counts == {"pred.embed": 4, "pred.0*4": 1, "join.pred*4": 1}
+    assert counts == {"pred.embed": 4, "pred.0.x*4": 1, "pred.0*4": 1, "join.pred*4": 1}
     for (k, st), (gs, gp) in zip(pairs, got):
         ws, wp = net.predict(k, st)
         assert gs[0] == ws[0] and gp[0] == wp[0]

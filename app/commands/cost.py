@@ -25,13 +25,17 @@ examples:
   nnasr cost --models aat-csp --sram-by-traffic             # SRAM for the busiest ops, not the smallest
   nnasr cost --set macs_per_cycle=64 dram_bytes_per_s=2e9 --json
 
+rows: an LSTM is two ops: enc.N.x / pred.0.x, its input projection (x @ Wx of all the frames
+of a chunk, or all the hypotheses of a beam round, in one call), and enc.N / pred.0, its step
+(h @ Wh and the cell, one call per step: the recurrence orders them).
+
 columns: calls/s = invocations per second of audio (decoded, not assumed); vec/call = input
-vectors per call (a chunk's frames through join.enc and a beam round's hypotheses through
-the joiner and the predictor are one call: one weight stream, one dispatch); MACs/call per
-vector, dense (non-zero); weights = bytes read per call when not SRAM-resident (after
-zero-weight compression); µs/call = mean modeled time of a call; bound = what limits a call
-on one vector (MACs, DRAM, dispatch overhead; CPU or transfer for ops placed on the CPU);
-ms/s = modeled milliseconds per second of audio.
+vectors per call (a chunk's frames through an input projection or join.enc, a beam round's
+hypotheses through the joiner and the predictor: one call, one weight stream, one
+dispatch); MACs/call per vector, dense (non-zero); weights = bytes read per call when not
+SRAM-resident (after zero-weight compression); µs/call = mean modeled time of a call;
+bound = what limits a call on one vector (MACs, DRAM, dispatch overhead; CPU or transfer for
+ops placed on the CPU); ms/s = modeled milliseconds per second of audio.
 """
 
 

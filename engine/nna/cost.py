@@ -9,15 +9,24 @@ rest stream from DRAM on every invocation (every frame, every predictor step), o
 invocation however many vectors it carries. MACs are dense unless ``skip_zero_macs``.
 
 Per invocation of an op placed on the CPU, on ``n`` vectors:
-    n * 2 * MACs / cpu_flops_per_s + 2 * (transfer_latency_s + n * io_bytes / transfer_bytes_per_s)
-(its input crosses NNA->CPU and its output CPU->NNA). The front-end and the decoding loop
-run on the host in every configuration and are not part of the modeled NNA time.
+    n * 2 * MACs / cpu_flops_per_s + crossings * transfer_latency_s + n * io_bytes / transfer_bytes_per_s
+(its input crosses NNA->CPU and its output CPU->NNA: two crossings, ``io_bytes`` the input
+and output activations). The front-end and the decoding loop run on the host in every
+configuration and are not part of the modeled NNA time.
+
+An LSTM op is priced as two: its input projection ``op.x`` (the ``x @ Wx`` of all the
+steps at hand, one invocation on a chunk's frames or a round's hypotheses: the input
+weights stream once) and its step ``op`` (the recurrent ``h @ Wh`` and the cell, one
+invocation per step, each streaming the recurrent weights: the recurrence orders the steps),
+as a GPU's or an NPU's LSTM runs. On the CPU its input crosses once per projection and its
+output once per step.
 
 Op counts (what the engine records and these functions price) map a key to a number of
 invocations: the key is the op's name for invocations on one vector, ``"op*n"`` for
 invocations on ``n`` vectors at once (:func:`count_key`): the joiner's encoder projection
 of a chunk's frames, a beam search round's hypotheses through the joiner and the
-predictor. An LSTM step is one vector: its recurrence orders the steps.
+predictor, an LSTM's input projection of a chunk's frames. An encoder LSTM step is one
+vector: its recurrence orders the steps.
 """
 
 from __future__ import annotations
@@ -36,16 +45,21 @@ class OpShape:
     """What the cost model needs to know of one op: its weights and activation sizes.
 
     ``kind``: ``"matmul"`` (the integer products of ``matrices`` [channels, in_i] summed
-    into one int32 accumulator per output channel, then requantized: int32 bias,
-    multiplier and shift per channel) or ``"lookup"`` (one row of the table
-    ``matrices[0]`` read per call, no MACs). ``in_size`` / ``out_size``: activations read
-    and written per call (an LSTM step reads x and h, writes h)."""
+    into one int32 accumulator per output channel, then requantized: int32 bias (unless
+    not ``bias``), multiplier and shift per channel) or ``"lookup"`` (one row of the table
+    ``matrices[0]`` read per call, no MACs). ``in_size`` / ``out_size``: activations per
+    vector that cross between the devices when the op runs on the CPU, in ``crossings``
+    transfers per call. ``part_of``: the op whose placement this one follows (an LSTM's
+    input projection: the LSTM's); empty for itself."""
 
     name: str
     kind: str
     matrices: tuple[np.ndarray, ...]
     in_size: int
     out_size: int
+    part_of: str = ""
+    crossings: int = 2
+    bias: bool = True
 
 
 class CostedModel(Protocol):
@@ -90,10 +104,10 @@ class OpCost:
     weight_bytes: int  # as stored for the NNA (compressed where it pays)
     dense_weight_bytes: int
     resident: bool  # in on-chip SRAM
-    io_bytes: int  # activations in + out, per invocation
+    io_bytes: int  # activations that cross between the devices on the CPU, per vector
     vector_s: float  # per vector: MACs (NNA); compute and activation transfer (CPU)
     stream_s: float  # per invocation: weights read from DRAM (0 when resident, on the CPU)
-    fixed_s: float  # per invocation: dispatch (NNA); two crossings' latency (CPU)
+    fixed_s: float  # per invocation: dispatch (NNA); the crossings' latency (CPU)
     bound: str = ""  # what limits one invocation: MACs, DRAM, dispatch (NNA); CPU, transfer (CPU)
 
     @property
@@ -122,9 +136,9 @@ def op_costs(ops: list[OpShape], spec: NNASpec, placement: dict[str, str] | None
     """Per-op modeled cost of ``ops``, in their order, each on the device ``placement``
     names (default the NNA). SRAM holds the NNA ops' weights smallest first, unless
     ``resident`` names the ops it holds (e.g. :func:`best_residency`; they must fit)."""
-    placement = placement or {}
     raw = _op_sizes(ops, spec)
-    nna = [o for o in raw if placement.get(o, "nna") == "nna"]
+    dev = _devices(ops, placement)
+    nna = [o for o in raw if dev[o] == "nna"]
     if resident is None:
         budget = spec.sram_bytes
         resident = set()
@@ -137,11 +151,18 @@ def op_costs(ops: list[OpShape], spec: NNASpec, placement: dict[str, str] | None
         if not resident <= set(nna) or sum(raw[o][2] for o in resident) > spec.sram_bytes:
             raise ValueError(f"resident ops {sorted(resident)} are not NNA ops that fit in "
                              f"{spec.sram_bytes} bytes of SRAM")
-    return {op: _op_cost(op, placement.get(op, "nna"), raw[op], op in resident, spec) for op in raw}
+    return {op: _op_cost(op, dev[op], raw[op], op in resident, spec) for op in raw}
 
 
-def _op_sizes(ops: list[OpShape], spec: NNASpec) -> dict[str, tuple[int, int, int, int, int]]:
-    """op -> (MACs, non-zero MACs, stored weight bytes, dense weight bytes, io bytes) per call."""
+def _devices(ops: list[OpShape], placement: dict[str, str] | None) -> dict[str, str]:
+    """op -> the device it runs on: its own placement, or that of the op it is a part of."""
+    placement = placement or {}
+    return {o.name: placement.get(o.part_of or o.name, "nna") for o in ops}
+
+
+def _op_sizes(ops: list[OpShape], spec: NNASpec) -> dict[str, tuple[int, int, int, int, int, int]]:
+    """op -> (MACs, non-zero MACs, stored weight bytes, dense weight bytes, io bytes per
+    vector, crossings) per call."""
     act_bytes = spec.act_bits // 8
     raw = {}
     for o in ops:
@@ -152,17 +173,18 @@ def _op_sizes(ops: list[OpShape], spec: NNASpec) -> dict[str, tuple[int, int, in
             mats = o.matrices
             macs = sum(m.size for m in mats)
             nnz = sum(int(np.count_nonzero(m)) for m in mats)
-            params = 12 * mats[0].shape[0]  # int32 bias + int32 multiplier + int32 shift per channel
+            # int32 bias (where there is one) + int32 multiplier + int32 shift per channel
+            params = (12 if o.bias else 8) * mats[0].shape[0]
             wbytes = sum(zwc_bytes(m, spec) for m in mats) + params
             dense = sum((m.size * spec.weight_bits + 7) // 8 for m in mats) + params
         else:
             raise ValueError(f"op {o.name}: unknown kind {o.kind!r} (matmul or lookup)")
-        raw[o.name] = (macs, nnz, wbytes, dense, (o.in_size + o.out_size) * act_bytes)
+        raw[o.name] = (macs, nnz, wbytes, dense, (o.in_size + o.out_size) * act_bytes, o.crossings)
     return raw
 
 
 def _op_cost(op: str, dev: str, sizes: tuple, resident: bool, spec: NNASpec) -> OpCost:
-    macs, nnz, wbytes, dense, io = sizes
+    macs, nnz, wbytes, dense, io, crossings = sizes
     if dev == "nna":
         mac_s = (nnz if spec.skip_zero_macs else macs) / spec.macs_per_s
         dram_s = (0 if resident else wbytes) / spec.dram_bytes_per_s
@@ -170,9 +192,9 @@ def _op_cost(op: str, dev: str, sizes: tuple, resident: bool, spec: NNASpec) -> 
         parts = (mac_s, dram_s, spec.op_overhead_s)
     else:
         compute = 2 * macs / spec.cpu_flops_per_s
-        transfer = 2 * (spec.transfer_latency_s + io / spec.transfer_bytes_per_s)
+        transfer = crossings * spec.transfer_latency_s + io / spec.transfer_bytes_per_s
         bound = "CPU" if compute >= transfer else "transfer"
-        parts = (compute + 2 * io / spec.transfer_bytes_per_s, 0.0, 2 * spec.transfer_latency_s)
+        parts = (compute + io / spec.transfer_bytes_per_s, 0.0, crossings * spec.transfer_latency_s)
     return OpCost(op, dev, macs, nnz, wbytes, dense, resident and dev == "nna", io, *parts, bound)
 
 
@@ -185,13 +207,14 @@ def best_residency(model: CostedModel, counts: dict[str, int], spec: NNASpec | N
     op runs: a predictor called per token and per hypothesis may stream while encoder
     layers called once per frame sit in SRAM."""
     spec = spec or model.spec
-    placement = placement or model.placement
-    raw = _op_sizes(model.op_shapes(), spec)
+    shapes = model.op_shapes()
+    raw = _op_sizes(shapes, spec)
+    dev = _devices(shapes, placement or model.placement)
     gain: dict[str, float] = {}
     for key, c in counts.items():
         op, n = split_key(key)
         sizes = raw[op]
-        if placement.get(op, "nna") == "nna" and sizes[2] <= spec.sram_bytes:
+        if dev[op] == "nna" and sizes[2] <= spec.sram_bytes:
             saved = (_op_cost(op, "nna", sizes, False, spec).call_seconds(n)
                      - _op_cost(op, "nna", sizes, True, spec).call_seconds(n)) * c
             gain[op] = gain.get(op, 0.0) + saved
