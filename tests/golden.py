@@ -7,7 +7,9 @@
   scaled and noised from it, plus silence): every op's integer (or float) outputs over the
   utterance (sha256), the encoder projection, a greedy decode run op by op (tokens, every
   joiner logit), the op invocation counts; the recognizer's greedy and beam-4 tokens; the
-  float reference execution's greedy tokens and logits;
+  float reference execution's greedy tokens, and its encoder output and logits as samples
+  (:func:`float_sample`: float32 BLAS sums in a CPU-dependent order, so these are compared
+  to a tolerance, not bit for bit);
 * per model: the cost model's table, a breakdown of the demo's counts and the best SRAM
   residency for them;
 * with torch installed: the exported integer tensors of ``assets/checkpoints/float.pt`` and
@@ -37,6 +39,22 @@ def digest(x) -> str:
     h = hashlib.sha256(str(a.shape).encode())
     h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:24]
+
+
+FLOAT_SAMPLES = 64
+
+
+def float_sample(x) -> dict:
+    """A float array as its shape and ``FLOAT_SAMPLES`` evenly spaced values (6 significant
+    digits), for a comparison to a tolerance (:func:`float_close`)."""
+    a = np.asarray(x, np.float64).ravel()
+    idx = np.linspace(0, len(a) - 1, min(FLOAT_SAMPLES, len(a))).astype(int) if len(a) else []
+    return {"shape": list(np.shape(x)), "values": [float(f"{v:.6g}") for v in a[idx]]}
+
+
+def float_close(got: dict, want: dict, atol: float = 1e-3, rtol: float = 1e-3) -> bool:
+    """Two :func:`float_sample` records equal up to float32 summation order."""
+    return got["shape"] == want["shape"] and np.allclose(got["values"], want["values"], rtol=rtol, atol=atol)
 
 
 def clips() -> dict[str, np.ndarray]:
@@ -89,8 +107,9 @@ class _Taps:
         return {op: digest(np.concatenate([np.atleast_2d(v) for v in vs])) for op, vs in sorted(self.out.items())}
 
 
-def network_run(model, audio: np.ndarray, mode: str = "placed") -> dict:
-    """The network's op outputs on ``audio`` (whole), then greedy search op by op."""
+def network_run(model, audio: np.ndarray, mode: str = "placed", record=digest) -> dict:
+    """The network's op outputs on ``audio`` (whole), then greedy search op by op;
+    ``record`` turns the encoder output and the logits into what is recorded."""
     from engine.frontend import compute_features
     from engine.network import Network
 
@@ -99,7 +118,7 @@ def network_run(model, audio: np.ndarray, mode: str = "placed") -> dict:
     feats = compute_features(audio, model.frontend)
     st = net.init_encoder_state()
     enc, kind = net.encode(net.normalize(feats), st)
-    out = {"features": digest(feats), "encoder": digest(enc)}
+    out = {"features": digest(feats), "encoder": record(enc)}
     if not len(enc):
         return out
     proj = net.project_encoder(enc, kind)
@@ -116,7 +135,7 @@ def network_run(model, audio: np.ndarray, mode: str = "placed") -> dict:
             tokens.append(k)
             pred = net.predict(k, pred[0])
     out["greedy_tokens"] = tokens
-    out["logits"] = digest(np.stack(logits_all))
+    out["logits"] = record(np.stack(logits_all))
     out["ops"] = taps.digests()
     out["counts"] = dict(sorted(net.take_counts().items()))
     return out
@@ -164,7 +183,7 @@ def engine_record() -> dict:
             if clip in ("demo", "demo-mid", "silence"):
                 r["beam4"] = recognizer_run(model, x, 4)
             if clip in ("demo-head", "silence"):
-                f = network_run(model, x, mode="float")
+                f = network_run(model, x, mode="float", record=float_sample)
                 r["float"] = {k: f[k] for k in ("encoder", "greedy_tokens", "logits") if k in f}
             rec["clips"][clip] = r
         rec["cost"] = cost_record(model, rec["clips"]["demo"]["greedy"]["counts"])

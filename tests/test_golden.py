@@ -49,8 +49,9 @@ def test_every_clip_unchanged(models, clips, name):
         m = models[name]
         assert golden.network_run(m, clips[clip]) == want["network"], (clip, RERECORD)
         if "float" in want:
-            f = golden.network_run(m, clips[clip], mode="float")
-            assert {k: f[k] for k in want["float"]} == want["float"], (clip, RERECORD)
+            f = golden.network_run(m, clips[clip], mode="float", record=golden.float_sample)
+            for k, v in want["float"].items():
+                assert f[k] == v if k == "greedy_tokens" else golden.float_close(f[k], v), (clip, k, RERECORD)
 
 
 @pytest.mark.slow
