@@ -118,3 +118,28 @@ def test_cli_tables_json_and_errors(setup, capsys):
     rc = main(["cost", "--models", setup["dense"], setup["wav"], "--set", "weight_bits=4"])
     err = capsys.readouterr().err
     assert rc == 2 and "arithmetic" in err
+
+
+def test_cli_profile_prices_another_accelerators_cost_fields(setup, capsys, tmp_path):
+    """--profile FILE: the same decode priced with another NNA's cost fields, exactly as
+    --set of those fields; a profile whose arithmetic differs from the model's is refused."""
+    mine = tmp_path / "my-nna.json"
+    mine.write_text(json.dumps({"name": "my-nna", "sram_bytes": 65536, "dram_bytes_per_s": 8e9,
+                                "macs_per_cycle": 512, "weight_bits": 8}))
+    common = ["cost", "--models", setup["sparse"], setup["wav"], "--json", "--beam", "2"]
+    assert main([*common, "--profile", str(mine)]) == 0
+    p = json.loads(capsys.readouterr().out)[0]
+    assert main([*common, "--set", "sram_bytes=65536", "dram_bytes_per_s=8e9", "macs_per_cycle=512"]) == 0
+    s = json.loads(capsys.readouterr().out)[0]
+    assert p["profile"] == "my-nna" and p["what_if"] == {} and p["sram_bytes"] == 65536
+    assert p["modeled_nna_ms_per_audio_s"] == pytest.approx(s["modeled_nna_ms_per_audio_s"], rel=1e-12)
+    assert p["modeled_nna_ms_per_chunk"] is None  # the engine recorded the model's own profile
+    mine.write_text(json.dumps({"weight_bits": 4, "sram_bytes": 65536}))
+    assert main([*common, "--profile", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "sparse: the profile's arithmetic differs" in err and "weight_bits=4" in err
+    mine.write_text(json.dumps({"sram": 1}))
+    assert main([*common, "--profile", str(mine)]) == 2
+    assert "unknown NNA spec fields" in capsys.readouterr().err
+    assert main([*common, "--profile", str(tmp_path / "none.json")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -3,8 +3,9 @@
 Decodes real audio (default: the bundled demo) to count how often every op runs (the
 predictor and joiner run per emitted token and per beam hypothesis, so the counts depend
 on what was said and on the search), then prices each op with the cost model of the
-model's NNA profile, or of a what-if accelerator (`--set FIELD=VALUE` on the cost
-fields). The table is modeled, never measured; the host's measured time is `nnasr compare`.
+model's NNA profile, of another accelerator's profile (`--profile my-nna.json`: its cost
+fields), or of a what-if (`--set FIELD=VALUE` on the cost fields). The table is modeled,
+never measured; the host's measured time is `nnasr compare`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ examples:
   nnasr cost --models aat-csp                  # one model
   nnasr cost --models aat aat-csp --manifest data/corpus/test.jsonl --limit 20
   nnasr cost --models aat-csp --set sram_bytes=1048576      # what if the NNA had 1 MiB of SRAM
+  nnasr cost --models aat aat-csp --profile my-nna.json     # priced on your accelerator (its cost fields)
   nnasr cost --models aat-csp --sram-by-traffic             # SRAM for the busiest ops, not the smallest
   nnasr cost --set macs_per_cycle=64 dram_bytes_per_s=2e9 --json
 
@@ -53,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, as the apps decode)")
     p.add_argument("--chunk-ms", type=int, default=None, help="audio per recognizer step in ms")
+    p.add_argument("--profile", metavar="NAME|FILE.json",
+                   help="price on another NNA: a profile's cost fields (MAC rate, clock, SRAM, DRAM "
+                        "bandwidth, dispatch, transfers, zero-weight compression; a JSON object of "
+                        "these, like engine/profiles/reference-speaker.json, or only some of them); "
+                        "fields of the arithmetic it gives must equal the model's")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="what-if cost-model fields of the NNA profile, e.g. sram_bytes=1048576 "
                         "macs_per_cycle=128 skip_zero_macs=true (the arithmetic stays the model's)")
@@ -99,6 +106,14 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise UserError("no audio to decode")
     changes = _what_if(args.set)
+    profile = None
+    if args.profile:
+        from engine.nna.spec import read_profile
+
+        try:
+            profile = read_profile(args.profile)
+        except (OSError, ValueError) as e:
+            raise UserError(f"--profile: {e}") from None
     reports = []
     console = Console()
     if not console.is_terminal:  # a file or a pipe: wide enough that the table does not wrap
@@ -106,10 +121,16 @@ def run(args: argparse.Namespace) -> int:
     for path in M.resolve_many(args.models):
         model = M.load(path)
         try:
-            spec = model.spec.what_if(changes)
+            spec = model.spec
+            if profile is not None:
+                from engine.nna.spec import profile_costs
+
+                spec = spec.what_if(profile_costs(spec, profile)).replace(
+                    name=str(profile.get("name", args.profile)))
+            spec = spec.what_if(changes)
             rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam)
         except ValueError as e:
-            raise UserError(str(e)) from None
+            raise UserError(f"{model.name}: {e}") from None
         counts: dict[str, int] = {}
         audio_s, per_chunk = 0.0, []
         for f in files:
@@ -133,8 +154,9 @@ def run(args: argparse.Namespace) -> int:
             "sram_policy": "by traffic" if args.sram_by_traffic else "smallest first",
             "modeled_nna_ms_per_audio_s": total, "dram_bytes_per_audio_s": dram,
             "sram_bytes": spec.sram_bytes, "sram_used_bytes": sram_used,
-            # per chunk, as the engine recorded it (the model's own profile; absent for a what-if)
-            "modeled_nna_ms_per_chunk": None if (changes or args.sram_by_traffic) else C.percentiles(per_chunk),
+            # per chunk, as the engine recorded it (the model's own profile; absent otherwise)
+            "modeled_nna_ms_per_chunk": (None if (changes or args.sram_by_traffic or profile is not None)
+                                         else C.percentiles(per_chunk)),
             "ops": rows,
         })
     if args.json:

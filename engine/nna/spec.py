@@ -196,12 +196,25 @@ COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "macs_per_cycle", "clock_hz", 
                "transfer_bytes_per_s", "cpu_flops_per_s")
 
 
-def list_profiles() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+def profile_costs(spec: NNASpec, profile: dict) -> dict:
+    """The cost fields of ``profile`` (a profile's JSON object, whole or only some fields),
+    as changes for ``spec.what_if``: another accelerator priced for a model exported for
+    ``spec``. A field of the arithmetic the profile gives must equal the model's."""
+    known = {f.name for f in dataclasses.fields(NNASpec)}
+    unknown = sorted(set(profile) - known)
+    if unknown:
+        raise ValueError(f"unknown NNA spec fields: {unknown}")
+    differ = [f"{k}={profile[k]!r} (the model's: {getattr(spec, k)!r})" for k in sorted(profile)
+              if k not in COST_FIELDS and k not in ("name", "spec_version") and profile[k] != getattr(spec, k)]
+    if differ:
+        raise ValueError(f"the profile's arithmetic differs from the model's: {', '.join(differ)}; "
+                         f"a model's arithmetic is fixed when it is exported (re-export it with "
+                         f"`nnasr export --profile`), only the cost fields are priced here")
+    return {k: profile[k] for k in COST_FIELDS if k in profile}
 
 
-def load_profile(name_or_path: str) -> NNASpec:
-    """A named profile (``engine/profiles/NAME.json``) or a path to a JSON file."""
+def read_profile(name_or_path: str) -> dict:
+    """A profile's JSON object: a named profile (``engine/profiles/NAME.json``) or a path."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.json"
@@ -209,5 +222,17 @@ def load_profile(name_or_path: str) -> NNASpec:
         raise FileNotFoundError(
             f"NNA profile {name_or_path!r} not found; known profiles: {', '.join(list_profiles())}"
         )
-    return NNASpec.from_dict(json.loads(path.read_text()))
+    d = json.loads(path.read_text())
+    if not isinstance(d, dict):
+        raise ValueError(f"NNA profile {name_or_path!r}: expected a JSON object of spec fields")
+    return d
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+
+
+def load_profile(name_or_path: str) -> NNASpec:
+    """A named profile (``engine/profiles/NAME.json``) or a path to a JSON file."""
+    return NNASpec.from_dict(read_profile(name_or_path))
 
