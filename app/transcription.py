@@ -39,6 +39,8 @@ class Transcript:
     stats: dict = field(default_factory=dict)  # engine StreamStats.summary()
     wall_s: float = 0.0  # wall-clock time of the whole transcription, decode + file I/O
     op_counts: dict = field(default_factory=dict, repr=False)  # NNA/CPU op invocations (nnasr cost)
+    # per chunk, as modeled_nna_ms, where the recognizer keeps them (keep_chunk_counts)
+    chunk_op_counts: list[dict] | None = field(default=None, repr=False)
 
     @property
     def text(self) -> str:
@@ -163,11 +165,14 @@ def transcribe_samples(rec, samples: np.ndarray, rate: int, name: str = "<audio>
 
 
 def _transcript(stream, path: str, model: str, finals: list[Segment], wall: float) -> Transcript:
-    chunks = [c for c in stream.stats.chunks if c.audio_ms > 0]
+    full = [i for i, c in enumerate(stream.stats.chunks) if c.audio_ms > 0]
+    chunks = [stream.stats.chunks[i] for i in full]
+    kept = stream.stats.chunk_op_counts
     return Transcript(
         path=path, model=model, segments=finals, audio_s=stream.stats.audio_seconds,
         host_ms=[c.host_ms for c in chunks], modeled_nna_ms=[c.modeled_nna_ms for c in chunks],
         stats=stream.stats.summary(), wall_s=wall, op_counts=dict(stream.stats.op_counts),
+        chunk_op_counts=None if kept is None else [dict(kept[i]) for i in full],
     )
 
 

@@ -101,6 +101,9 @@ class Recognizer:
 
     ``threads``: BLAS threads for the process (:func:`engine.threads.pin_blas`; default: the
     ``NNASR_THREADS`` environment variable, else 1; 0 leaves the library's own default).
+
+    ``keep_chunk_counts``: each stream also keeps every chunk's op counts
+    (``StreamStats.chunk_op_counts``), to price the chunks again on another accelerator.
     """
 
     def __init__(
@@ -118,8 +121,10 @@ class Recognizer:
         lm_bonus: float = LM_BONUS,
         vad: VadConfig | bool | None = None,
         threads: int | None = None,
+        keep_chunk_counts: bool = False,
     ) -> None:
         pin_blas(threads)
+        self.keep_chunk_counts = keep_chunk_counts
         self.model = model
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
         if self.chunk_ms <= 0:
@@ -184,7 +189,7 @@ class Stream:
     def __init__(self, rec: Recognizer) -> None:
         self.rec = rec
         self.net = rec.network
-        self.stats = StreamStats()
+        self.stats = StreamStats(chunk_op_counts=[] if rec.keep_chunk_counts else None)
         self._resamplers: dict[int, StreamingResampler] = {}
         self._rate: int | None = None
         self._pending = np.zeros(0, np.float32)
@@ -294,6 +299,8 @@ class Stream:
         counts = self.net.take_counts()
         host = time.perf_counter() - t0
         self.stats.op_counts.update(counts)
+        if self.stats.chunk_op_counts is not None:
+            self.stats.chunk_op_counts.append(counts)
         self._samples_in += len(chunk)
         audio_end = self._samples_in / self.rec.sample_rate
         self._clock = max(self._clock, audio_end) + host

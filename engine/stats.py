@@ -97,6 +97,9 @@ class StreamStats:
     chunks: ChunkLog = field(default_factory=ChunkLog)
     upl_ms: list[float] = field(default_factory=list)  # simulated real-time, per final
     op_counts: Counter = field(default_factory=Counter)  # invocations per op (engine.nna.cost)
+    # each chunk's op counts, in the order of ``chunks``, where the recognizer keeps them
+    # (``Recognizer(keep_chunk_counts=True)``: ``nnasr cost`` prices every chunk again)
+    chunk_op_counts: list[Counter] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunks, ChunkLog):

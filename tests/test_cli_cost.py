@@ -113,7 +113,9 @@ def test_cli_tables_json_and_errors(setup, capsys):
     rc = main(["cost", "--models", setup["sparse"], setup["wav"], "--json", "--beam", "2",
                "--sram-by-traffic", "--set", "sram_bytes=20000"])
     w = json.loads(capsys.readouterr().out)[0]
-    assert rc == 0 and w["what_if"] == {"sram_bytes": "20000"} and w["modeled_nna_ms_per_chunk"] is None
+    assert rc == 0 and w["what_if"] == {"sram_bytes": "20000"}
+    # every chunk priced again on the what-if: 20 kB of SRAM makes the median chunk dearer
+    assert w["modeled_nna_ms_per_chunk"]["p50"] > d[0]["modeled_nna_ms_per_chunk"]["p50"]
     assert w["sram_used_bytes"] <= 20000 and w["modeled_nna_ms_per_audio_s"] > 0 and base > 0
     rc = main(["cost", "--models", setup["dense"], setup["wav"], "--set", "weight_bits=4"])
     err = capsys.readouterr().err
@@ -133,7 +135,7 @@ def test_cli_profile_prices_another_accelerators_cost_fields(setup, capsys, tmp_
     s = json.loads(capsys.readouterr().out)[0]
     assert p["profile"] == "my-nna" and p["what_if"] == {} and p["sram_bytes"] == 65536
     assert p["modeled_nna_ms_per_audio_s"] == pytest.approx(s["modeled_nna_ms_per_audio_s"], rel=1e-12)
-    assert p["modeled_nna_ms_per_chunk"] is None  # the engine recorded the model's own profile
+    assert p["modeled_nna_ms_per_chunk"] == pytest.approx(s["modeled_nna_ms_per_chunk"], rel=1e-12)
     mine.write_text(json.dumps({"weight_bits": 4, "sram_bytes": 65536}))
     assert main([*common, "--profile", str(mine)]) == 2
     err = capsys.readouterr().err
@@ -143,3 +145,20 @@ def test_cli_profile_prices_another_accelerators_cost_fields(setup, capsys, tmp_
     assert "unknown NNA spec fields" in capsys.readouterr().err
     assert main([*common, "--profile", str(tmp_path / "none.json")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_chunks_priced_again_equal_the_engines_own_pricing(setup):
+    """keep_chunk_counts: each chunk's op counts, priced with the model's own table, give the
+    modeled time the engine recorded for that chunk, and add up to the stream's counts."""
+    from collections import Counter
+
+    from app.transcription import transcribe_file
+
+    m = load_model(setup["sparse"])
+    rec = Recognizer(m, beam=2, keep_chunk_counts=True)
+    t = transcribe_file(rec, setup["wav"])
+    assert len(t.chunk_op_counts) == len(t.modeled_nna_ms) > 5
+    again = [1e3 * modeled_seconds(rec.network.cost_table, c) for c in t.chunk_op_counts]
+    assert again == pytest.approx(t.modeled_nna_ms, rel=1e-12)
+    assert sum((Counter(c) for c in t.chunk_op_counts), Counter()) <= Counter(t.op_counts)
+    assert transcribe_file(Recognizer(m, beam=2), setup["wav"]).chunk_op_counts is None

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from app.commands.compare import _split_files_from_models
     from app.commands.transcribe import _describe_failure
     from app.transcription import transcribe_file
-    from engine.nna.cost import best_residency, breakdown, build_cost_table
+    from engine.nna.cost import best_residency, breakdown, build_cost_table, modeled_seconds
 
     _split_files_from_models(args)  # `--models A B x.wav`: the audio files back
     if args.manifest and args.files:
@@ -128,11 +128,11 @@ def run(args: argparse.Namespace) -> int:
                 spec = spec.what_if(profile_costs(spec, profile)).replace(
                     name=str(profile.get("name", args.profile)))
             spec = spec.what_if(changes)
-            rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam)
+            rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam, keep_chunk_counts=True)
         except ValueError as e:
             raise UserError(f"{model.name}: {e}") from None
         counts: dict[str, int] = {}
-        audio_s, per_chunk = 0.0, []
+        audio_s, chunk_counts = 0.0, []
         for f in files:
             try:
                 t = transcribe_file(rec, f)
@@ -141,10 +141,12 @@ def run(args: argparse.Namespace) -> int:
             for op, n in t.op_counts.items():
                 counts[op] = counts.get(op, 0) + n
             audio_s += t.audio_s
-            per_chunk += t.modeled_nna_ms
+            chunk_counts += t.chunk_op_counts
         resident = best_residency(model, counts, spec) if args.sram_by_traffic else None
         table = build_cost_table(model, spec=spec, resident=resident)
         rows = breakdown(table, counts, audio_s)
+        # every chunk priced again with this table (the engine priced it with the model's own)
+        per_chunk = [1e3 * modeled_seconds(table, c) for c in chunk_counts]
         total = sum(r["ms_per_audio_s"] for r in rows)
         dram = sum(r["calls"] * r["dram_bytes_per_call"] for r in rows) / max(audio_s, 1e-9)
         sram_used = sum(c.weight_bytes for c in table.values() if c.resident)
@@ -154,9 +156,7 @@ def run(args: argparse.Namespace) -> int:
             "sram_policy": "by traffic" if args.sram_by_traffic else "smallest first",
             "modeled_nna_ms_per_audio_s": total, "dram_bytes_per_audio_s": dram,
             "sram_bytes": spec.sram_bytes, "sram_used_bytes": sram_used,
-            # per chunk, as the engine recorded it (the model's own profile; absent otherwise)
-            "modeled_nna_ms_per_chunk": (None if (changes or args.sram_by_traffic or profile is not None)
-                                         else C.percentiles(per_chunk)),
+            "modeled_nna_ms_per_chunk": C.percentiles(per_chunk),
             "ops": rows,
         })
     if args.json:
@@ -166,14 +166,16 @@ def run(args: argparse.Namespace) -> int:
         _print(console, r)
     if len(reports) > 1:
         ref = reports[0]["modeled_nna_ms_per_audio_s"] or 1.0
-        t = Table(title="modeled NNA time per second of audio", title_justify="left")
-        for c in ("model", "ms/s", "vs first", "DRAM MB/s", "top op"):
+        t = Table(title="modeled NNA time: per second of audio, and per chunk (median)", title_justify="left")
+        ref_chunk = reports[0]["modeled_nna_ms_per_chunk"]["p50"] or 1.0
+        for c in ("model", "ms/s", "vs first", "ms/chunk p50", "vs first", "DRAM MB/s", "top op"):
             t.add_column(c, justify="left" if c in ("model", "top op") else "right")
         for r in reports:
             top = max(r["ops"], key=lambda o: o["share"])
+            p50 = r["modeled_nna_ms_per_chunk"]["p50"] or 0.0
             t.add_row(r["model"], f"{r['modeled_nna_ms_per_audio_s']:.3f}",
-                      f"{r['modeled_nna_ms_per_audio_s'] / ref:.2f}x", f"{r['dram_bytes_per_audio_s'] / 1e6:.2f}",
-                      f"{top['op']} ({top['share']:.0%})")
+                      f"{r['modeled_nna_ms_per_audio_s'] / ref:.2f}x", f"{p50:.3f}", f"{p50 / ref_chunk:.2f}x",
+                      f"{r['dram_bytes_per_audio_s'] / 1e6:.2f}", f"{top['op']} ({top['share']:.0%})")
         console.print(t)
     return 0
 
@@ -197,7 +199,8 @@ def _print(console, r: dict) -> None:
                   f"{o['us_per_call']:.1f}", o["bound"], f"{o['ms_per_audio_s']:.3f}", f"{o['share']:.0%}")
     console.print(t)
     per_chunk = r["modeled_nna_ms_per_chunk"]
-    chunk = f"; per chunk p50 {per_chunk['p50']:.3f} ms, p95 {per_chunk['p95']:.3f} ms" if per_chunk else ""
+    chunk = (f"; per chunk p50 {per_chunk['p50']:.3f} ms, p95 {per_chunk['p95']:.3f} ms"
+             if per_chunk["p50"] is not None else "")
     console.print(f"total {r['modeled_nna_ms_per_audio_s']:.3f} ms of NNA time per second of audio "
                   f"({r['modeled_nna_ms_per_audio_s'] / 10:.2f} % busy){chunk}; weights streamed from DRAM "
                   f"{r['dram_bytes_per_audio_s'] / 1e6:.2f} MB/s; SRAM {r['sram_used_bytes'] / 1024:.0f} of "
