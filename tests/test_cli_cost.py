@@ -21,9 +21,10 @@ def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("cost")
     dense = make_random_model(d / "dense.nnasr", seed=0, out_gain=16.0)
     sparse = make_random_model(d / "sparse.nnasr", seed=1, sparsity=0.7, out_gain=16.0)
+    w4 = make_random_model(d / "w4.nnasr", seed=3, weight_bits=4, out_gain=16.0)
     wav = d / "u.wav"
     sf.write(wav, speechlike(3.0, seed=2), 16000, subtype="PCM_16")
-    return {"dense": str(dense), "sparse": str(sparse), "wav": str(wav)}
+    return {"dense": str(dense), "sparse": str(sparse), "w4": str(w4), "wav": str(wav)}
 
 
 def _decode(path, wav, beam=2):
@@ -122,7 +123,7 @@ def test_cli_tables_json_and_errors(setup, capsys):
     assert rc == 2 and "arithmetic" in err
 
 
-def test_cli_profile_prices_another_accelerators_cost_fields(setup, capsys, tmp_path):
+def test_cli_profile_prices_another_accelerators_cost_fields(setup, capsys, tmp_path, monkeypatch):
     """--profile FILE: the same decode priced with another NNA's cost fields, exactly as
     --set of those fields; a profile whose arithmetic differs from the model's is refused."""
     mine = tmp_path / "my-nna.json"
@@ -140,6 +141,11 @@ def test_cli_profile_prices_another_accelerators_cost_fields(setup, capsys, tmp_
     assert main([*common, "--profile", str(mine)]) == 2
     err = capsys.readouterr().err
     assert "sparse: the profile's arithmetic differs" in err and "weight_bits=4" in err
+    # models found by default: those of another arithmetic are skipped, with a note
+    monkeypatch.setattr("app.models.resolve_many", lambda names: [setup["dense"], setup["w4"]])
+    assert main(["cost", setup["wav"], "--json", "--profile", "reference-speaker"]) == 0
+    out = capsys.readouterr()
+    assert [r["model"] for r in json.loads(out.out)] == ["dense"] and "skipped w4: " in out.err
     mine.write_text(json.dumps({"sram": 1}))
     assert main([*common, "--profile", str(mine)]) == 2
     assert "unknown NNA spec fields" in capsys.readouterr().err

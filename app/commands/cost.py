@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from app.models import DEFAULT_BEAM
 
@@ -59,7 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="price on another NNA: a profile's cost fields (MAC rate, clock, SRAM, DRAM "
                         "bandwidth, dispatch, transfers, zero-weight compression; a JSON object of "
                         "these, like engine/profiles/reference-speaker.json, or only some of them); "
-                        "fields of the arithmetic it gives must equal the model's")
+                        "fields of the arithmetic it gives must equal the model's: a named model "
+                        "that differs is an error, one found by default is skipped with a note")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="what-if cost-model fields of the NNA profile, e.g. sram_bytes=1048576 "
                         "macs_per_cycle=128 skip_zero_macs=true (the arithmetic stays the model's)")
@@ -125,8 +127,14 @@ def run(args: argparse.Namespace) -> int:
             if profile is not None:
                 from engine.nna.spec import profile_costs
 
-                spec = spec.what_if(profile_costs(spec, profile)).replace(
-                    name=str(profile.get("name", args.profile)))
+                try:
+                    costs = profile_costs(spec, profile)
+                except ValueError as e:
+                    if args.models:  # named: the user asked for this pair
+                        raise
+                    print(f"nnasr cost: skipped {model.name}: {e}", file=sys.stderr)
+                    continue
+                spec = spec.what_if(costs).replace(name=str(profile.get("name", args.profile)))
             spec = spec.what_if(changes)
             rec = engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam, keep_chunk_counts=True)
         except ValueError as e:
@@ -159,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
             "modeled_nna_ms_per_chunk": C.percentiles(per_chunk),
             "ops": rows,
         })
+    if not reports:
+        raise UserError(f"no model found whose arithmetic matches the profile {args.profile!r}")
     if args.json:
         print(json.dumps(reports, indent=2))
         return 0
