@@ -35,6 +35,19 @@ async def _until(pilot, cond, timeout=15.0) -> None:
         await pilot.pause(0.05)
 
 
+async def _until_quiet(pilot, value, quiet=0.3, timeout=15.0) -> None:
+    """Until ``value()`` has not changed for ``quiet`` seconds (work already queued drained:
+    on a loaded machine the decoder may run behind a source read at 4x real time)."""
+    t0 = time.monotonic()
+    last, since = value(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError("timed out waiting for the app to go quiet")
+        await pilot.pause(0.05)
+        if value() != last:
+            last, since = value(), time.monotonic()
+
+
 def _text(app, selector) -> str:
     return str(app.query_one(selector).render())
 
@@ -80,7 +93,7 @@ def test_switch_model_pause_clear_save(models, tmp_path):
             await _until(pilot, lambda: app.chunks_seen > seen)  # decoding goes on
             await pilot.press("space")
             assert app.paused and "PAUSED" in _text(app, "#state")
-            await pilot.pause(0.3)
+            await _until_quiet(pilot, lambda: app.chunks_seen)  # blocks read before the pause
             seen = app.chunks_seen
             await pilot.pause(0.4)
             assert app.chunks_seen == seen  # paused: nothing decoded
@@ -90,7 +103,7 @@ def test_switch_model_pause_clear_save(models, tmp_path):
             await pilot.press("s")
             await pilot.pause(0.1)
             await pilot.press("space")  # paused, so no new final lands between the clear and the check
-            await pilot.pause(0.3)
+            await _until_quiet(pilot, lambda: (app.chunks_seen, len(app.finals)))
             await pilot.press("c")
             assert app.finals == [] and not app.query_one("#finals").display
             await pilot.press("q")
