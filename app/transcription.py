@@ -165,14 +165,13 @@ def transcribe_samples(rec, samples: np.ndarray, rate: int, name: str = "<audio>
 
 
 def _transcript(stream, path: str, model: str, finals: list[Segment], wall: float) -> Transcript:
-    full = [i for i, c in enumerate(stream.stats.chunks) if c.audio_ms > 0]
-    chunks = [stream.stats.chunks[i] for i in full]
-    kept = stream.stats.chunk_op_counts
+    log, kept = stream.stats.chunks, stream.stats.chunk_op_counts
+    full = log.column("audio_ms") > 0
     return Transcript(
         path=path, model=model, segments=finals, audio_s=stream.stats.audio_seconds,
-        host_ms=[c.host_ms for c in chunks], modeled_nna_ms=[c.modeled_nna_ms for c in chunks],
+        host_ms=log.column("host_ms")[full].tolist(), modeled_nna_ms=log.column("modeled_nna_ms")[full].tolist(),
         stats=stream.stats.summary(), wall_s=wall, op_counts=dict(stream.stats.op_counts),
-        chunk_op_counts=None if kept is None else [dict(kept[i]) for i in full],
+        chunk_op_counts=None if kept is None else [dict(c) for c, f in zip(kept, full) if f],
     )
 
 

@@ -119,6 +119,8 @@ class Network:
         # * join.out's input (engine.nna.cells.joiner_activation) is a function of the int16
         #   z = joiner_sum(e, p), tabulated once (an optimization of that rule, tested).
         self._pred_gx: dict[int, np.ndarray] = {}
+        # the cost-model op of each LSTM's input projection, named once (counted every call)
+        self._input_op = {o.name: input_part(o.name) for o in a.ops if o.kind == LSTM}
         z = np.arange(-32768, 32768, dtype=np.int64)
         self._join_in = joiner_activation(z, spec, fast_lut(spec))[1]
 
@@ -197,7 +199,7 @@ class Network:
         """Run an LSTM op over x [T, in]: its input projection as one invocation on the T
         vectors, then one invocation per step."""
         kind, s = st[op]
-        self.counts[count_key(input_part(op), len(x))] += 1
+        self.counts[count_key(self._input_op[op], len(x))] += 1
         self.counts[op] += len(x)
         if self._kind(op) == "q":
             q = self.q[op]
@@ -242,7 +244,7 @@ class Network:
     def _pred_step(self, tokens: list[int], hs: np.ndarray, cs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """pred.0, one step of n hypotheses [n, H]: its input projection and its step, one
         invocation on n vectors each."""
-        self.counts[count_key(input_part(PREDICTOR), len(tokens))] += 1
+        self.counts[count_key(self._input_op[PREDICTOR], len(tokens))] += 1
         self.counts[count_key(PREDICTOR, len(tokens))] += 1
         if self._kind(PREDICTOR) == "q":
             gx = np.stack([self._pred_gx_of(k) for k in tokens])

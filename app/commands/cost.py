@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from app.commands.transcribe import _describe_failure
     from app.transcription import transcribe_file
     from engine.nna.cost import best_residency, breakdown, build_cost_table, modeled_seconds
+    from engine.nna.spec import profile_costs, read_profile
 
     _split_files_from_models(args)  # `--models A B x.wav`: the audio files back
     if args.manifest and args.files:
@@ -110,8 +111,6 @@ def run(args: argparse.Namespace) -> int:
     changes = _what_if(args.set)
     profile = None
     if args.profile:
-        from engine.nna.spec import read_profile
-
         try:
             profile = read_profile(args.profile)
         except (OSError, ValueError) as e:
@@ -125,8 +124,6 @@ def run(args: argparse.Namespace) -> int:
         try:
             spec = model.spec
             if profile is not None:
-                from engine.nna.spec import profile_costs
-
                 try:
                     costs = profile_costs(spec, profile)
                 except ValueError as e:

@@ -156,10 +156,7 @@ class NNASpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> NNASpec:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown NNA spec fields: {sorted(unknown)}")
+        _check_fields(d)
         return cls(**d)
 
     def replace(self, **changes) -> NNASpec:
@@ -197,13 +194,9 @@ COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "macs_per_cycle", "clock_hz", 
 
 
 def profile_costs(spec: NNASpec, profile: dict) -> dict:
-    """The cost fields of ``profile`` (a profile's JSON object, whole or only some fields),
+    """The cost fields of ``profile`` (a :func:`read_profile` object, whole or only some fields),
     as changes for ``spec.what_if``: another accelerator priced for a model exported for
     ``spec``. A field of the arithmetic the profile gives must equal the model's."""
-    known = {f.name for f in dataclasses.fields(NNASpec)}
-    unknown = sorted(set(profile) - known)
-    if unknown:
-        raise ValueError(f"unknown NNA spec fields: {unknown}")
     differ = [f"{k}={profile[k]!r} (the model's: {getattr(spec, k)!r})" for k in sorted(profile)
               if k not in COST_FIELDS and k not in ("name", "spec_version") and profile[k] != getattr(spec, k)]
     if differ:
@@ -225,7 +218,14 @@ def read_profile(name_or_path: str) -> dict:
     d = json.loads(path.read_text())
     if not isinstance(d, dict):
         raise ValueError(f"NNA profile {name_or_path!r}: expected a JSON object of spec fields")
+    _check_fields(d)
     return d
+
+
+def _check_fields(d: dict) -> None:
+    unknown = set(d) - {f.name for f in dataclasses.fields(NNASpec)}
+    if unknown:
+        raise ValueError(f"unknown NNA spec fields: {sorted(unknown)}")
 
 
 def list_profiles() -> list[str]:
