@@ -103,20 +103,29 @@ step_of() {
       "$1" 2>/dev/null) || s=0
   echo "${s:-0}"
 }
-# get $RUNS/NAME ready for a fine-tune of STEPS steps from INIT: prepare NAME STEPS INIT. Fails
-# (returns 1) when the run is finished, which leaves it as it is; sets resume=(--resume) when it
-# has begun. It begins again (the old run moved to $RUNS/NAME.prev) if INIT has changed since
-# it began: INIT's sha256 is kept in $RUNS/NAME/init.sha256 (a run from before these stamps is
-# taken as made from INIT as it is now)
+# get $RUNS/NAME ready for a fine-tune of STEPS steps from INIT with the training options
+# OPTIONS: prepare NAME STEPS INIT [OPTIONS...]. Fails (returns 1) when the run is finished,
+# which leaves it as it is; sets resume=(--resume) when it has begun. It begins again (the old
+# run moved to $RUNS/NAME.prev) if INIT or OPTIONS changed since it began: INIT's sha256 is kept
+# in $RUNS/NAME/init.sha256 and OPTIONS in $RUNS/NAME/recipe.txt (a run from before a stamp is
+# taken as made as the stamp says now). STEPS is not part of the recipe: more steps resume.
 prepare() {
-  local name=$1 steps=$2 init=$3 dir="$RUNS/$1" stamp
+  local name=$1 steps=$2 init=$3 dir="$RUNS/$1" stamp recipe why=
+  shift 3
+  recipe="$*"
   resume=()
   stamp=$(sha256sum "$init" 2>/dev/null | cut -d' ' -f1) || stamp=missing  # (a dry run: NNASR=echo)
-  if [ -f "$dir/last.pt" ] && [ -f "$dir/init.sha256" ] && [ "$(cat "$dir/init.sha256")" != "$stamp" ]; then
-    echo "make models: $init changed since $dir began: $name starts again (the old run: $dir.prev)"
+  if [ -f "$dir/last.pt" ]; then
+    if [ -f "$dir/init.sha256" ] && [ "$(cat "$dir/init.sha256")" != "$stamp" ]; then why="$init changed"
+    elif [ -f "$dir/recipe.txt" ] && [ "$(cat "$dir/recipe.txt")" != "$recipe" ]; then
+      why="its options changed (were: $(cat "$dir/recipe.txt"))"
+    fi
+  fi
+  if [ -n "$why" ]; then
+    echo "make models: $why since $dir began: $name starts again (the old run: $dir.prev)"
     rm -rf "$dir.prev" && mv "$dir" "$dir.prev"
   fi
-  mkdir -p "$dir" && echo "$stamp" > "$dir/init.sha256"
+  mkdir -p "$dir" && echo "$stamp" > "$dir/init.sha256" && echo "$recipe" > "$dir/recipe.txt"
   if [ -f "$dir/last.pt" ]; then
     [ "$(step_of "$dir/last.pt")" -ge "$steps" ] && { echo "make models: $name is finished ($steps steps)"; return 1; }
     resume=(--resume)
@@ -129,7 +138,7 @@ fit=("${train[@]}")
 aat() {
   local name=$1 steps=$2 init=$3
   shift 3
-  prepare "$name" "$steps" "$init" || return 0
+  prepare "$name" "$steps" "$init" "${fit[@]}" "$@" || return 0
   $NNASR train --data "$DATA" "${fit[@]}" --out "$RUNS/$name" --init "$init" --aat "${resume[@]}" \
     --steps "$steps" --no-progress "$@"
 }
@@ -139,11 +148,11 @@ aat() {
 #     (not needed for the 40-hour model: its predictor saw ~85 000 distinct texts)
 BASE="$RUNS/float"
 if [ "$REFRESH_STEPS" != 0 ]; then
-  if prepare float-refresh "$REFRESH_STEPS" "$RUNS/float/last.pt"; then
+  refresh_opts=(--set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000
+                eval_every=0 eval_utts=150)
+  if prepare float-refresh "$REFRESH_STEPS" "$RUNS/float/last.pt" "${train[@]}" "${refresh_opts[@]}"; then
     $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float-refresh" --init "$RUNS/float/last.pt" "${resume[@]}" \
-      --steps "$REFRESH_STEPS" --no-progress \
-      --set freeze=enc reinit=pred,join ctc_weight=0 lr=1e-3 warmup=50 decay_frac=0.3 max_frames=24000 \
-            eval_every=0 eval_utts=150
+      --steps "$REFRESH_STEPS" --no-progress "${refresh_opts[@]}"
   fi
   BASE="$RUNS/float-refresh"
 fi
@@ -162,12 +171,12 @@ prune() {
             prune_layers="$PRUNE_LAYERS"
     return
   fi
-  if prepare "$1-float" "$PRUNE_FLOAT_STEPS" "$BASE/last.pt"; then
+  local -a opts=(--set init_enc_hidden="$PRUNE_WIDTH" lr=3e-4 warmup=50 decay_frac=0.4 max_frames=16000
+    prune_start=0.15 prune_end=0.55 prune_every=50 prune_layers="$PRUNE_LAYERS" dropout=0.15
+    tempo=0.1 gain_db=6 warp=0.12 tilt=1.0 inter_ctc_weight=0.3 eval_every=0 eval_minutes=0)
+  if prepare "$1-float" "$PRUNE_FLOAT_STEPS" "$BASE/last.pt" "${fit[@]}" --prune "$2" --sparsity "$SPARSITY" "${opts[@]}"; then
     $NNASR train --data "$DATA" "${fit[@]}" --out "$RUNS/$1-float" --init "$BASE/last.pt" "${resume[@]}" \
-      --prune "$2" --sparsity "$SPARSITY" --steps "$PRUNE_FLOAT_STEPS" --no-progress \
-      --set init_enc_hidden="$PRUNE_WIDTH" lr=3e-4 warmup=50 decay_frac=0.4 max_frames=16000 \
-            prune_start=0.15 prune_end=0.55 prune_every=50 prune_layers="$PRUNE_LAYERS" dropout=0.15 \
-            tempo=0.1 gain_db=6 warp=0.12 tilt=1.0 inter_ctc_weight=0.3 eval_every=0 eval_minutes=0
+      --prune "$2" --sparsity "$SPARSITY" --steps "$PRUNE_FLOAT_STEPS" --no-progress "${opts[@]}"
   fi
   aat "$1" "$AAT_STEPS" "$RUNS/$1-float/last.pt" --prune "$2" --sparsity "$SPARSITY" \
     "${AAT_SET[@]}" prune_layers="$PRUNE_LAYERS"

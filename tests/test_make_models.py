@@ -102,3 +102,27 @@ def test_a_wider_model_pruned_both_methods_alike(tmp_path):
         assert "--train p/a.jsonl p/b.jsonl --out" in line
     aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat"))
     assert "--train data/corpus/train.jsonl" in aat and "p/a.jsonl" not in aat
+
+
+@pytest.mark.skipif(not (ROOT / "assets" / "checkpoints" / "float.pt").exists(), reason="no committed float model")
+def test_a_changed_recipe_begins_again(tmp_path):
+    """A finished run is kept only while its training options are the recipe's: with another
+    PRUNE_LAYERS the pruning stages begin again (the old runs kept as NAME.prev), and a run from
+    before the recipe stamps is taken as made by the recipe as it is now."""
+    runs = tmp_path / "runs"
+    _saved_run(runs, "aat-csp-float", 2400)  # no recipe.txt: made by today's recipe
+    out = _dry_run(runs, tmp_path, MAG_STEPS="0")
+    assert "aat-csp-float is finished" in out
+    recipe = (runs / "aat-csp-float" / "recipe.txt").read_text()
+    assert "prune_layers=enc=0.87,pred=0.3,join=0.3" in recipe and "--prune csp" in recipe
+    out = _dry_run(runs, tmp_path, MAG_STEPS="0")  # the same recipe again: still finished
+    assert "aat-csp-float is finished" in out and not (runs / "aat-csp-float.prev").exists()
+
+    split = "enc=0.83,enc.0.wh=0.92,pred=0.3,join=0.3"
+    out = _dry_run(runs, tmp_path, MAG_STEPS="0", PRUNE_LAYERS=split)
+    assert "aat-csp-float starts again" in out and "its options changed" in out
+    assert (runs / "aat-csp-float.prev" / "last.pt").exists()
+    assert _trains(out, f"{runs}/aat-csp-float") and f"prune_layers={split}" in out
+    assert f"prune_layers={split}" in (runs / "aat-csp-float" / "recipe.txt").read_text()
+    # the AAT stage's recipe holds the layers too
+    assert f"prune_layers={split}" in (runs / "aat-csp" / "recipe.txt").read_text()
