@@ -90,6 +90,13 @@ def test_parse_layers():
     assert d == {"enc.0.wx": 0.9, "enc.0.wh": 0.9, "enc.1.wx": 0.9, "join.enc.w": 0.8, "join.out.w": 0.5}
     with pytest.raises(ValueError):
         parse_layers("decoder", names, 0.8)
+    # a pattern: the recurrent matrices of every encoder layer, over the encoder's own share
+    d = parse_layers("enc=0.8,enc.*.wh=0.9,pred=0.3", names, 0.8)
+    assert d == {"enc.0.wx": 0.8, "enc.0.wh": 0.9, "enc.1.wx": 0.8, "pred.0.wx": 0.3}
+    assert parse_layers("*.wx=0.5", names, 0.8) == {"enc.0.wx": 0.5, "enc.1.wx": 0.5, "pred.0.wx": 0.5}
+    assert parse_layers("enc.[0]", names, 0.8) == {"enc.0.wx": 0.8, "enc.0.wh": 0.8}
+    with pytest.raises(ValueError, match="matches no prunable"):
+        parse_layers("enc.*.bias", names, 0.8)
 
 
 # --- masks ------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ class TrainConfig:
     prune_end: float = 0.6  # fraction of steps where pruning reaches its target
     prune_every: int = 100  # steps between pruning updates
     csp_lambda: float = 1e-3  # weight of the pull toward the recovered sparse weights
-    prune_layers: str = "all"  # which matrices, optional per-group sparsity: enc=0.8,pred,join
+    prune_layers: str = "all"  # which matrices (name prefixes or patterns), optional per-group sparsity: enc=0.8,enc.*.wh=0.9,pred,join
     csp_utts: int = 48  # utterances whose layer inputs form the sensing matrices
     csp_iters: int = 10  # hard-thresholding pursuit iterations
     csp_cg_iters: int = 12  # conjugate-gradient iterations of each least-squares refit

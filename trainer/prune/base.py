@@ -12,7 +12,8 @@ loadable with ``torch.load(weights_only=True)`` and ``--resume`` keeps the masks
 
 Which matrices are pruned, and to what sparsity, is the ``layers`` spec: comma-separated
 items, each a tensor-name prefix (``enc``, ``pred``, ``join``, ``enc.0``, ``join.out.w``,
-``all``), optionally with ``=S`` (its own final sparsity; otherwise ``cfg.sparsity``);
+``all``) or a shell-style pattern (``enc.*.wh``: every encoder layer's recurrent matrix),
+optionally with ``=S`` (its own final sparsity; otherwise ``cfg.sparsity``);
 later items override earlier ones. Default ``all``: every matrix of ``RNNT.prunable()``
 (encoder and predictor LSTM input and recurrent matrices, the three joiner matrices),
 each to ``cfg.sparsity`` (layer-wise uniform). The embedding table is never pruned (a
@@ -24,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from fnmatch import fnmatchcase
 
 import torch
 
@@ -35,7 +37,8 @@ DEFAULT_LAYERS = "all"
 
 
 def parse_layers(spec: str, names: list[str], default: float) -> dict[str, float]:
-    """``"enc=0.8,pred,join.out.w=0.5"`` -> {tensor name: final sparsity} for the matched names."""
+    """``"enc=0.8,enc.*.wh=0.9,pred,join.out.w=0.5"`` -> {tensor name: final sparsity} for the
+    matched names (later items override earlier ones)."""
     out: dict[str, float] = {}
     for item in filter(None, (s.strip() for s in (spec or DEFAULT_LAYERS).split(","))):
         key, _, val = item.partition("=")
@@ -43,7 +46,10 @@ def parse_layers(spec: str, names: list[str], default: float) -> dict[str, float
         s = float(val) if val else float(default)
         if not 0.0 <= s < 1.0:
             raise ValueError(f"prune layers: sparsity of {key!r} must be in [0, 1), got {s}")
-        hits = [n for n in names if key == "all" or n == key or n.startswith(key + ".")]
+        if any(c in key for c in "*?["):
+            hits = [n for n in names if fnmatchcase(n, key) or fnmatchcase(n, key + ".*")]
+        else:
+            hits = [n for n in names if key == "all" or n == key or n.startswith(key + ".")]
         if not hits:
             raise ValueError(f"prune layers: {key!r} matches no prunable matrix ({', '.join(names)})")
         for n in hits:
