@@ -93,7 +93,7 @@ def test_a_wider_model_pruned_both_methods_alike(tmp_path):
     assert f"--out {runs}/aat-csp --init {runs}/aat-csp-float/last.pt --aat --steps 300" in out
     mag = [x for x in out.splitlines() if _trains(x, f"{runs}/aat-mag-float")]
     assert len(mag) == 1 and f"--init {runs}/float/last.pt --prune magnitude" in mag[0]
-    assert "init_enc_hidden=384" in mag[0] and "prune_layers=enc=0.87,pred=0.3,join=0.3" in mag[0]
+    assert "init_enc_hidden=384" in mag[0] and "prune_layers=enc=0.8286,enc.*.wh=0.92,pred=0.3,join=0.3" in mag[0]
     assert f"--out {runs}/aat-mag --init {runs}/aat-mag-float/last.pt --aat --steps 300" in out
     csp_aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat-csp"))
     mag_aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat-mag"))
@@ -114,7 +114,7 @@ def test_a_changed_recipe_begins_again(tmp_path):
     out = _dry_run(runs, tmp_path, MAG_STEPS="0")
     assert "aat-csp-float is finished" in out
     recipe = (runs / "aat-csp-float" / "recipe.txt").read_text()
-    assert "prune_layers=enc=0.87,pred=0.3,join=0.3" in recipe and "--prune csp" in recipe
+    assert "prune_layers=enc=0.8286,enc.*.wh=0.92,pred=0.3,join=0.3" in recipe and "--prune csp" in recipe
     out = _dry_run(runs, tmp_path, MAG_STEPS="0")  # the same recipe again: still finished
     assert "aat-csp-float is finished" in out and not (runs / "aat-csp-float.prev").exists()
 
