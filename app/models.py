@@ -224,13 +224,14 @@ def facts_of(model, default: bool = False) -> ModelFacts:
 
 def wer_facts(facts: dict) -> dict[str, float]:
     """The model's own evaluations recorded in its file (``nnasr eval --record SET``):
-    WER (fraction) by set name. A training-time figure (``last_dev_wer``: the checkpoint's
+    WER (fraction) by set name, in the names' order (every model lists its sets alike, however
+    its evaluations were recorded). A training-time figure (``last_dev_wer``: the checkpoint's
     last dev evaluation in training, before export) is not the model's, and is not shown."""
     evals = (facts or {}).get("evaluations")
     if not isinstance(evals, dict):
         return {}
     out: dict[str, float] = {}
-    for name, e in evals.items():
+    for name, e in sorted(evals.items(), key=lambda kv: str(kv[0])):
         wer = e.get("wer") if isinstance(e, dict) else None
         if isinstance(wer, (int, float)) and not isinstance(wer, bool):
             out[str(name)] = float(wer)

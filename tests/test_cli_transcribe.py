@@ -164,6 +164,8 @@ def test_wer_facts():
     assert wer_facts({"last_dev_wer": 0.3, "kind": "x"}) == {}
     evals = {"synthetic dev": {"wer": 0.64, "utterances": 297}, "human dev": {"wer": 1.04}}
     assert wer_facts({"evaluations": evals}) == {"synthetic dev": 0.64, "human dev": 1.04}
+    # listed in the sets' order, whichever was recorded first
+    assert list(wer_facts({"evaluations": evals})) == ["human dev", "synthetic dev"]
 
 
 def test_eval_records_the_wer_in_the_model_file(files, capsys, tmp_path):
