@@ -134,3 +134,25 @@ def test_sparser_model_reads_fewer_bytes_and_costs_less(mid_models):
     for op in ("enc.0.x", "enc.0", "pred.0.x", "pred.0"):
         assert mid_models[0.8][op].macs == mid_models[0.0][op].macs  # MACs are not skipped
         assert mid_models[0.8][op].nnz_macs < 0.25 * mid_models[0.0][op].macs
+
+
+def test_relative_indices_priced_instead_of_a_bitmap():
+    """`--set zwc_index_bits=4`: at 95 % zeros a 4-bit relative index per non-zero (and a few
+    fillers) is smaller than a bit per weight, so every compressed op reads fewer bytes and
+    costs less; the MACs and the dense ops do not change."""
+    arch = Architecture(num_classes=65, enc_hidden=128, enc_layers=2, pred_embed=64, pred_hidden=128,
+                        joiner_dim=128)
+    spec = NNASpec(sram_bytes=0)
+    t = build_tensors(random_params(arch, seed=0, sparsity=0.95), arch, spec, in_scale=0.03,
+                      out_scale=1e-3, mean=np.zeros(80), std=np.ones(80), float_ops=[])
+    m = _model(arch, spec, t)
+    bitmap = build_cost_table(m)
+    index = build_cost_table(m, spec=spec.what_if({"zwc_index_bits": "4"}))
+    sparse = [op for op, c in bitmap.items() if c.weight_bytes < 0.5 * c.dense_weight_bytes]
+    assert {"enc.0", "enc.1.x", "pred.0", "join.out"} <= set(sparse)
+    for op, c in bitmap.items():
+        assert index[op].macs == c.macs and index[op].nnz_macs == c.nnz_macs
+        if op in sparse:
+            assert index[op].weight_bytes < c.weight_bytes and index[op].seconds < c.seconds
+        else:
+            assert index[op].weight_bytes == c.weight_bytes

@@ -81,6 +81,55 @@ def test_zwc_hand_worked():
     assert zwc_bytes(w, NNASpec(zwc_enabled=False)) == 1024
 
 
+def test_zwc_relative_index_hand_worked():
+    """A device that marks its non-zeros with k-bit relative indices (EIE's format) instead of
+    a bitmap: entries = non-zeros + one filler per 2^k zeros a gap skips; a 16-bit count a row."""
+    from engine.nna.zwc import index_entries
+
+    row = np.zeros(40, np.int8)
+    row[[0, 5, 21, 39]] = 1  # gaps 0, 4, 15, 17 zeros before each non-zero
+    assert index_entries(row[None], 4) == 4 + 1  # 17 > 15: one filler; 15 fits in 4 bits
+    assert index_entries(row[None], 2) == 4 + (0 + 1 + 3 + 4)  # gaps >> 2
+    w = np.stack([row, np.zeros(40, np.int8)])  # an empty row stores nothing but its count
+    spec = NNASpec(zwc_index_bits=4)
+    assert zwc_bytes(w, spec) == (5 * (8 + 4) + 7) // 8 + 2 * 2  # 60 bits -> 8 bytes, 2 counts
+    assert zwc_bytes(w, NNASpec()) == 10 + 4  # the bitmap: 80 bits, 4 non-zeros
+    # denser, the bitmap is the smaller format and stays: 8 + 4 bits a non-zero against 1 + 8
+    half = np.tile(np.array([1, 0], np.int8), (2, 20))
+    assert zwc_bytes(half, spec) == zwc_bytes(half, NNASpec()) == 10 + 40
+    assert zwc_bytes(w, NNASpec(zwc_index_bits=4, zwc_enabled=False)) == 80  # dense
+    with pytest.raises(ValueError, match="zwc_index_bits"):
+        NNASpec(zwc_index_bits=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 60), st.floats(0, 1), st.integers(2, 8), st.integers(0, 2**32 - 1))
+def test_zwc_relative_index_entries_property(n, k, density, bits, seed):
+    """index_entries against the format walked entry by entry, row by row."""
+    from engine.nna.zwc import index_entries
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    codes[rng.random((n, k)) > density] = 0
+    want = 0
+    for r in codes:
+        run = 0
+        for v in r:
+            if v != 0:
+                want, run = want + 1, 0
+            elif run == (1 << bits) - 1:  # the index is full: this zero is stored, a filler
+                want, run = want + 1, 0
+            else:
+                run += 1
+    # a filler is only needed before a later non-zero: trailing zeros of a row store nothing
+    trailing = 0
+    for r in codes:
+        nz = np.flatnonzero(r)
+        tail = r.size - 1 - (nz[-1] if nz.size else -1)
+        trailing += tail >> bits if nz.size else r.size >> bits
+    assert index_entries(codes, bits) == want - trailing
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 40), st.integers(1, 40), st.floats(0, 1), st.integers(0, 2**32 - 1))
 def test_zwc_round_trip_property(n, k, density, seed):

@@ -62,6 +62,11 @@ class NNASpec:
     # --- zero-weight compression -------------------------------------------------------
     zwc_enabled: bool = True  # bitmap (1 bit per weight) + packed non-zero weights
     zwc_min_sparsity: float = 0.125  # below this, a matrix is stored dense (no bitmap)
+    # 0: a bitmap marks the non-zeros. k in 2..8: relative indices too (as EIE's), for each
+    # matrix where they are smaller: each non-zero carries a k-bit count of the zeros before it
+    # in its row, a zero "filler" entry stands in for every 2^k zeros skipped beyond that, and
+    # each row has a 16-bit entry count
+    zwc_index_bits: int = 0
 
     # --- cost model (modeling assumptions, not measurements) ----------------------------
     macs_per_cycle: int = 256  # int8 MAC array
@@ -105,6 +110,8 @@ class NNASpec:
                   "cpu_flops_per_s"):
             if not getattr(self, f) > 0:
                 p.append(f"{f} must be > 0")
+        if self.zwc_index_bits != 0 and not 2 <= self.zwc_index_bits <= 8:
+            p.append(f"zwc_index_bits must be 0 (a bitmap) or 2..8, got {self.zwc_index_bits}")
         for f in ("sram_bytes", "op_overhead_s", "transfer_latency_s"):
             if getattr(self, f) < 0:
                 p.append(f"{f} must be >= 0")
@@ -188,7 +195,7 @@ class NNASpec:
 
 # Fields that change only the modeled cost (and the bytes the cost model counts), never a
 # computed value: zero-weight compression and the cost model.
-COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "macs_per_cycle", "clock_hz", "sram_bytes",
+COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "zwc_index_bits", "macs_per_cycle", "clock_hz", "sram_bytes",
                "dram_bytes_per_s", "op_overhead_s", "skip_zero_macs", "transfer_latency_s",
                "transfer_bytes_per_s", "cpu_flops_per_s")
 
