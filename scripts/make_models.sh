@@ -174,12 +174,13 @@ prune() {
             prune_layers="$PRUNE_LAYERS"
     return
   fi
-  local -a opts=(--set init_enc_hidden="$PRUNE_WIDTH" lr=3e-4 warmup=50 decay_frac=0.4 max_frames=16000
-    prune_start=0.15 prune_end=0.55 prune_every=50 prune_layers="$PRUNE_LAYERS" dropout=0.15
-    tempo=0.1 gain_db=6 warp=0.12 tilt=1.0 inter_ctc_weight=0.3 eval_every=0 eval_minutes=0)
-  if prepare "$1-float" "$PRUNE_FLOAT_STEPS" "$BASE/last.pt" "${fit[@]}" --prune "$2" --sparsity "$SPARSITY" "${opts[@]}"; then
+  local -a opts=(--prune "$2" --sparsity "$SPARSITY"
+    --set init_enc_hidden="$PRUNE_WIDTH" lr=3e-4 warmup=50 decay_frac=0.4 max_frames=16000
+          prune_start=0.15 prune_end=0.55 prune_every=50 prune_layers="$PRUNE_LAYERS" dropout=0.15
+          tempo=0.1 gain_db=6 warp=0.12 tilt=1.0 inter_ctc_weight=0.3 eval_every=0 eval_minutes=0)
+  if prepare "$1-float" "$PRUNE_FLOAT_STEPS" "$BASE/last.pt" "${fit[@]}" "${opts[@]}"; then
     $NNASR train --data "$DATA" "${fit[@]}" --out "$RUNS/$1-float" --init "$BASE/last.pt" "${resume[@]}" \
-      --prune "$2" --sparsity "$SPARSITY" --steps "$PRUNE_FLOAT_STEPS" --no-progress "${opts[@]}"
+      "${opts[@]}" --steps "$PRUNE_FLOAT_STEPS" --no-progress
   fi
   aat "$1" "$AAT_STEPS" "$RUNS/$1-float/last.pt" --prune "$2" --sparsity "$SPARSITY" \
     "${AAT_SET[@]}" prune_layers="$PRUNE_LAYERS"

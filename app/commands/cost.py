@@ -26,7 +26,7 @@ examples:
   nnasr cost --models aat-csp --set sram_bytes=1048576      # what if the NNA had 1 MiB of SRAM
   nnasr cost --models aat aat-csp --profile my-nna.json     # priced on your accelerator (its cost fields)
   nnasr cost --models aat-csp --sram-by-traffic             # SRAM for the busiest ops, not the smallest
-  nnasr cost --models aat aat-csp --set zwc_index_bits=4   # non-zeros marked by 4-bit relative indices, not a bitmap
+  nnasr cost --models aat aat-csp --set zwc_index_bits=4   # 4-bit relative indices where smaller than the bitmap
   nnasr cost --set macs_per_cycle=64 dram_bytes_per_s=2e9 --json
 
 rows: an LSTM is two ops: enc.N.x / pred.0.x, its input projection (x @ Wx of all the frames

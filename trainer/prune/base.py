@@ -46,10 +46,8 @@ def parse_layers(spec: str, names: list[str], default: float) -> dict[str, float
         s = float(val) if val else float(default)
         if not 0.0 <= s < 1.0:
             raise ValueError(f"prune layers: sparsity of {key!r} must be in [0, 1), got {s}")
-        if any(c in key for c in "*?["):
-            hits = [n for n in names if fnmatchcase(n, key) or fnmatchcase(n, key + ".*")]
-        else:
-            hits = [n for n in names if key == "all" or n == key or n.startswith(key + ".")]
+        # a name, a prefix ending at a dot, or a pattern: one rule for all three
+        hits = [n for n in names if key == "all" or fnmatchcase(n, key) or fnmatchcase(n, key + ".*")]
         if not hits:
             raise ValueError(f"prune layers: {key!r} matches no prunable matrix ({', '.join(names)})")
         for n in hits:
