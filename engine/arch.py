@@ -89,20 +89,43 @@ class Op:
             return {f"{n}.w": (f"{m}.weight",), f"{n}.b": (f"{m}.bias",)}
         return {f"{n}.table": (f"{m}.weight",)}
 
-    def shapes(self, tensors: dict[str, np.ndarray]) -> list[OpShape]:
+    def shapes(self, tensors: dict[str, np.ndarray], live: np.ndarray | None = None) -> list[OpShape]:
         """What the cost model needs of this op, with its weight codes from ``tensors``: one
         invocation kind each. An LSTM is two: its input projection (:func:`input_part`, the
         ``.wx`` products of all the steps a chunk or a round holds, at once) and its step
-        (the recurrent ``.wh`` products and the cell, one step after another)."""
+        (the recurrent ``.wh`` products and the cell, one step after another). ``live``:
+        which of its outputs some op reads (:meth:`Architecture.live_outputs`; an LSTM's
+        units); each matrix's kept rows and columns follow from it."""
         mats = tuple(tensors[k] for k in self.weights())
         if self.kind == EMBEDDING:
             return [OpShape(self.name, "lookup", mats, 1, self.out_dim)]
         if self.kind == LSTM:
+            gates = None if live is None else np.tile(live, 4)  # rows: gate-major, i f g o
             # x crosses in once per projection; h crosses out every step
             return [OpShape(input_part(self.name), "matmul", mats[:1], self.in_dim, 0,
-                            part_of=self.name, crossings=1),
-                    OpShape(self.name, "matmul", mats[1:], 0, self.hidden, crossings=1, bias=False)]
-        return [OpShape(self.name, "matmul", mats, self.in_dim, self.hidden)]
+                            part_of=self.name, crossings=1, **_kept(mats[0], gates)),
+                    OpShape(self.name, "matmul", mats[1:], 0, self.hidden, crossings=1, bias=False,
+                            **_kept(mats[1], gates))]
+        return [OpShape(self.name, "matmul", mats, self.in_dim, self.hidden, **_kept(mats[0], live))]
+
+
+def _kept(w: np.ndarray, live_rows: np.ndarray | None) -> dict:
+    """``rows`` / ``cols`` of an :class:`OpShape`: the live rows of ``w`` and the columns
+    that are non-zero in some live row; ``None`` where all are kept."""
+    rows = None if live_rows is None or live_rows.all() else np.flatnonzero(live_rows)
+    read = (np.asarray(w if rows is None else w[rows]) != 0).any(axis=0)
+    return {"rows": rows, "cols": None if read.all() else np.flatnonzero(read)}
+
+
+def _read_closure(wh: np.ndarray, read: np.ndarray) -> np.ndarray:
+    """An LSTM's units that something reads: those ``read`` from outside, and those the kept
+    units' gates read through the recurrent matrix ``wh`` [4H, H], until no more join."""
+    live = read.copy()
+    while True:
+        grown = live | wh[np.tile(live, 4)].any(axis=0)
+        if (grown == live).all():
+            return live
+        live = grown
 
 
 def input_part(op: str) -> str:
@@ -181,6 +204,27 @@ class Architecture:
     def encoder_ops(self) -> tuple[Op, ...]:
         return tuple(Op.make(f"{ENCODER}.{i}", self.enc_input_dim(i), 4 * self.enc_hidden)
                      for i in range(self.enc_layers))
+
+    def live_outputs(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per op with weight rows (an LSTM: its units; a linear op: its output channels),
+        a boolean mask of the outputs some op reads, found from the logits back: a joiner
+        channel lives if ``join.out`` reads it; an LSTM unit if the next op reads it (the
+        encoder's last layer: ``join.enc``; the predictor: ``join.pred``; another layer: the
+        next one, through any frame of a time reduction's stack) or a living unit's gates do
+        through the recurrence. Every weight of a dead output is multiplied by nothing that
+        reaches the logits, so leaving it out changes no result (the cost model's
+        ``drop_dead_channels``). Magnitude pruning of a widened model, for one, can remove
+        whole units."""
+        nz = {k: np.asarray(v) != 0 for k, v in tensors.items() if k in self.weight_shapes()}
+        join = nz[f"{JOIN_OUT}.w"].any(axis=0)
+        live = {JOIN_OUT: np.ones(self.num_classes, bool), JOIN_ENC: join, JOIN_PRED: join}
+        live[PREDICTOR] = _read_closure(nz[f"{PREDICTOR}.wh"], nz[f"{JOIN_PRED}.w"][join].any(axis=0))
+        read = nz[f"{JOIN_ENC}.w"][join].any(axis=0)
+        for op in reversed(self.encoder_ops):
+            units = live[op.name] = _read_closure(nz[f"{op.name}.wh"], read)
+            if op.input == HIDDEN:  # columns: the previous layer's units, once per stacked frame
+                read = nz[f"{op.name}.wx"][np.tile(units, 4)].any(axis=0).reshape(-1, self.enc_hidden).any(axis=0)
+        return live
 
     def op(self, name: str) -> Op:
         for o in self.ops:

@@ -79,8 +79,10 @@ class EngineModel:
         return zeros / max(total, 1)
 
     def op_shapes(self) -> list[OpShape]:
-        """The ops' weights and activation sizes, for the cost model."""
-        return [shape for op in self.arch.ops for shape in op.shapes(self.tensors)]
+        """The ops' weights and activation sizes, for the cost model, with the outputs some
+        op reads (:meth:`Architecture.live_outputs`)."""
+        live = self.arch.live_outputs(self.tensors)
+        return [shape for op in self.arch.ops for shape in op.shapes(self.tensors, live.get(op.name))]
 
     def has_float(self, op: str) -> bool:
         return any(k.startswith(f"float.{op}.") for k in self.tensors)

@@ -24,7 +24,7 @@ def _model(arch, spec, tensors, placement=None):
 def _tiny_tensors():
     t = {k: np.ones(s, np.int8) for k, s in TINY.weight_shapes().items()}
     t["enc.0.wx"][:] = 0
-    t["enc.0.wx"][:4, 0] = 1  # 4 of 16 non-zero: 75 % sparse, stored compressed
+    t["enc.0.wx"][:2] = 1  # 4 of 16 non-zero: 75 % sparse, stored compressed (no column all zero)
     return t
 
 
@@ -156,3 +156,116 @@ def test_relative_indices_priced_instead_of_a_bitmap():
             assert index[op].weight_bytes < c.weight_bytes and index[op].seconds < c.seconds
         else:
             assert index[op].weight_bytes == c.weight_bytes
+
+
+# --- dead channels ----------------------------------------------------------------------
+WIDE = Architecture(num_classes=65, enc_hidden=48, enc_layers=3, reduce_after=1, pred_embed=32,
+                    pred_hidden=48, joiner_dim=40)
+DEAD = {0: [3, 17, 40], 1: [0, 5, 47], 2: [9, 10, 30]}  # encoder units no op reads, per layer
+DEAD_JOIN = [7]  # a joiner channel join.out does not read
+
+
+def _gates(h: int, units) -> np.ndarray:
+    return np.concatenate([g * h + np.asarray(units, int) for g in range(4)])
+
+
+def _unread(params: dict, arch: Architecture) -> dict:
+    """``params`` with the units of DEAD and the channels of DEAD_JOIN read by no op: their
+    columns in every matrix that reads them are zero (their own rows are left as they are)."""
+    p = {k: v.copy() for k, v in params.items()}
+    h = arch.enc_hidden
+    for layer, units in DEAD.items():
+        p[f"enc.{layer}.wh"][:, units] = 0
+        if layer + 1 < arch.enc_layers:
+            stacked = p[f"enc.{layer + 1}.wx"].shape[1] // h  # a time reduction's frames
+            p[f"enc.{layer + 1}.wx"][:, [f * h + u for f in range(stacked) for u in units]] = 0
+        else:
+            p["join.enc.w"][:, units] = 0
+    p["join.out.w"][:, DEAD_JOIN] = 0
+    return p
+
+
+def _tensors(params: dict, arch: Architecture, spec: NNASpec) -> dict:
+    return build_tensors(params, arch, spec, in_scale=0.03, out_scale=1e-3, mean=np.zeros(80),
+                         std=np.ones(80), float_ops=[])
+
+
+def test_live_outputs_finds_the_unread_units_and_channels():
+    t = _tensors(_unread(random_params(WIDE, seed=1), WIDE), WIDE, NNASpec())
+    live = WIDE.live_outputs(t)
+    for layer, units in DEAD.items():
+        assert sorted(np.flatnonzero(~live[f"enc.{layer}"])) == units
+    assert sorted(np.flatnonzero(~live["join.enc"])) == DEAD_JOIN == sorted(np.flatnonzero(~live["join.pred"]))
+    assert live["pred.0"].all() and live["join.out"].all()
+
+
+def test_dead_channels_priced_as_the_narrower_model_they_leave():
+    """A model whose dead units and channels are dropped costs, op by op, what the narrower
+    model without them costs: the same MACs, non-zeros and stored bytes (its matrices are the
+    wide model's cut down); with `drop_dead_channels=false` the wide model costs more."""
+    spec = NNASpec(sram_bytes=0)
+    wide = _unread(random_params(WIDE, seed=1, sparsity=0.6), WIDE)
+    h, k = WIDE.enc_hidden, len(DEAD[0])
+    narrow_arch = Architecture(num_classes=65, enc_hidden=h - k, enc_layers=3, reduce_after=1, pred_embed=32,
+                               pred_hidden=48, joiner_dim=WIDE.joiner_dim - len(DEAD_JOIN))
+    keep = {layer: np.setdiff1d(np.arange(h), units) for layer, units in DEAD.items()}
+    join = np.setdiff1d(np.arange(WIDE.joiner_dim), DEAD_JOIN)
+    narrow = dict(wide)
+    for layer, kept in keep.items():
+        rows = _gates(h, kept)
+        cols = (slice(None) if layer == 0 else
+                np.concatenate([f * h + keep[layer - 1] for f in range(2 if layer == WIDE.reduce_after else 1)]))
+        narrow[f"enc.{layer}.wx"] = wide[f"enc.{layer}.wx"][rows][:, cols]
+        narrow[f"enc.{layer}.wh"] = wide[f"enc.{layer}.wh"][rows][:, kept]
+        narrow[f"enc.{layer}.b"] = wide[f"enc.{layer}.b"][rows]
+    narrow["join.enc.w"] = wide["join.enc.w"][join][:, keep[2]]
+    narrow["join.enc.b"] = wide["join.enc.b"][join]
+    narrow["join.pred.w"], narrow["join.pred.b"] = wide["join.pred.w"][join], wide["join.pred.b"][join]
+    narrow["join.out.w"] = wide["join.out.w"][:, join]
+    m_wide = _model(WIDE, spec, _tensors(wide, WIDE, spec))
+    m_narrow = _model(narrow_arch, spec, _tensors(narrow, narrow_arch, spec))
+    cut, small = build_cost_table(m_wide), build_cost_table(m_narrow)
+    assert list(cut) == list(small)
+    for op, c in small.items():
+        assert (cut[op].macs, cut[op].nnz_macs, cut[op].weight_bytes, cut[op].dense_weight_bytes) == \
+               (c.macs, c.nnz_macs, c.weight_bytes, c.dense_weight_bytes), op
+    whole = build_cost_table(m_wide, spec=spec.what_if({"drop_dead_channels": "false"}))
+    for op in ("enc.0.x", "enc.0", "enc.1.x", "enc.2", "join.enc", "join.pred", "join.out"):
+        assert whole[op].macs > cut[op].macs and whole[op].weight_bytes > cut[op].weight_bytes, op
+    assert whole["pred.0"].macs == cut["pred.0"].macs
+
+
+def test_what_dead_channels_compute_changes_no_result():
+    """The dead units' and channels' own rows set to other random weights: the encoder's
+    output changes (those units compute something else), the joiner's logits and the greedy
+    tokens do not, bit for bit: nothing the cost model drops reaches a result."""
+    from engine.frontend import compute_features
+    from engine.network import Network
+
+    spec = NNASpec()
+    base = _unread(random_params(WIDE, seed=2), WIDE)
+    other = {k: v.copy() for k, v in base.items()}
+    rng = np.random.default_rng(9)
+    h = WIDE.enc_hidden
+    for layer, units in DEAD.items():
+        rows = _gates(h, units)
+        for name in ("wx", "wh", "b"):
+            a = other[f"enc.{layer}.{name}"]
+            a[rows] = rng.uniform(-0.3, 0.3, a[rows].shape)
+    for name in ("join.enc", "join.pred"):
+        other[f"{name}.w"][DEAD_JOIN] = rng.uniform(-0.3, 0.3, other[f"{name}.w"][DEAD_JOIN].shape)
+    audio = np.sin(np.linspace(0, 900, 16000)).astype(np.float32) * np.linspace(0, 0.5, 16000, dtype=np.float32)
+    runs = []
+    for p in (base, other):
+        m = _model(WIDE, spec, _tensors(p, WIDE, spec))
+        net = Network(m)
+        enc, kind = net.encode(net.normalize(compute_features(audio, m.frontend)), net.init_encoder_state())
+        proj = net.project_encoder(enc, kind)
+        pred = net.init_predictor()
+        logits = [net.joint((proj[0], proj[1][t]), pred[1])[0] for t in range(len(enc))]
+        pred = net.predict(5, pred[0])
+        logits += [net.joint((proj[0], proj[1][t]), pred[1])[0] for t in range(len(enc))]
+        runs.append((enc, np.stack(logits)))
+    assert len(runs[0][0]) > 3
+    assert not np.array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])

@@ -27,6 +27,7 @@ examples:
   nnasr cost --models aat aat-csp --profile my-nna.json     # priced on your accelerator (its cost fields)
   nnasr cost --models aat-csp --sram-by-traffic             # SRAM for the busiest ops, not the smallest
   nnasr cost --models aat aat-csp --set zwc_index_bits=4   # 4-bit relative indices where smaller than the bitmap
+  nnasr cost --models aat-mag --set drop_dead_channels=false  # price the units no op reads too
   nnasr cost --set macs_per_cycle=64 dram_bytes_per_s=2e9 --json
 
 rows: an LSTM is two ops: enc.N.x / pred.0.x, its input projection (x @ Wx of all the frames
@@ -36,7 +37,8 @@ of a chunk, or all the hypotheses of a beam round, in one call), and enc.N / pre
 columns: calls/s = invocations per second of audio (decoded, not assumed); vec/call = input
 vectors per call (a chunk's frames through an input projection or join.enc, a beam round's
 hypotheses through the joiner and the predictor: one call, one weight stream, one
-dispatch); MACs/call per vector, dense (non-zero); weights = bytes read per call when not
+dispatch); MACs/call per vector, dense (non-zero), without the channels no op reads
+(drop_dead_channels); weights = bytes read per call when not
 SRAM-resident (after zero-weight compression); µs/call = mean modeled time of a call;
 bound = what limits a call on one vector (MACs, DRAM, dispatch overhead; CPU or transfer for
 ops placed on the CPU); ms/s = modeled milliseconds per second of audio.

@@ -4,6 +4,9 @@ Per invocation of an op placed on the NNA, on ``n`` input vectors at once:
     max(n * MACs / (macs_per_cycle * clock_hz), DRAM bytes read / dram_bytes_per_s) + op_overhead_s
 where DRAM bytes read are the op's weight bytes (after zero-weight compression, plus int32
 bias and requantization parameters) unless the op's weights are resident in on-chip SRAM.
+With ``drop_dead_channels`` (the default) an op's MACs and bytes are those of its matrices
+without the output channels no op reads and the input columns no kept row reads
+(``OpShape.rows`` / ``cols``): a compiler leaves out what no result depends on.
 SRAM residency: NNA ops sorted by weight bytes, smallest first, fill ``sram_bytes``; the
 rest stream from DRAM on every invocation (every frame, every predictor step), once per
 invocation however many vectors it carries. MACs are dense unless ``skip_zero_macs``.
@@ -50,7 +53,10 @@ class OpShape:
     ``matrices[0]`` read per call, no MACs). ``in_size`` / ``out_size``: activations per
     vector that cross between the devices when the op runs on the CPU, in ``crossings``
     transfers per call. ``part_of``: the op whose placement this one follows (an LSTM's
-    input projection: the LSTM's); empty for itself."""
+    input projection: the LSTM's); empty for itself. ``rows`` / ``cols``: where some of the
+    op's channels are dead, the indices of the output channels some op reads and of the
+    input columns those rows read (``None``: all); with ``NNASpec.drop_dead_channels`` the
+    op is priced as its matrices cut down to them, as a compiler lays it out."""
 
     name: str
     kind: str
@@ -60,6 +66,14 @@ class OpShape:
     part_of: str = ""
     crossings: int = 2
     bias: bool = True
+    rows: np.ndarray | None = None
+    cols: np.ndarray | None = None
+
+    def kept(self) -> tuple[np.ndarray, ...]:
+        """The matrices cut down to ``rows`` and ``cols``."""
+        r = slice(None) if self.rows is None else self.rows
+        c = slice(None) if self.cols is None else self.cols
+        return tuple(np.asarray(m)[r][:, c] for m in self.matrices)
 
 
 class CostedModel(Protocol):
@@ -170,7 +184,7 @@ def _op_sizes(ops: list[OpShape], spec: NNASpec) -> dict[str, tuple[int, int, in
             macs = nnz = 0
             wbytes = dense = o.out_size * max(spec.weight_bits // 8, 1)  # one row per lookup
         elif o.kind == "matmul":
-            mats = o.matrices
+            mats = o.kept() if spec.drop_dead_channels else o.matrices
             macs = sum(m.size for m in mats)
             nnz = sum(int(np.count_nonzero(m)) for m in mats)
             # int32 bias (where there is one) + int32 multiplier + int32 shift per channel

@@ -67,6 +67,12 @@ class NNASpec:
     # in its row, a zero "filler" entry stands in for every 2^k zeros skipped beyond that, and
     # each row has a 16-bit entry count
     zwc_index_bits: int = 0
+    # the compiler drops what no result depends on, as it lays the weights out: the output
+    # channels no op reads (an LSTM unit whose hidden state nothing reads, with its four gate
+    # rows) and the input columns that are zero in every row it keeps (an input no kept row
+    # reads). Exact: every output is the same. The model's engine tells the cost model which
+    # channels these are (``OpShape.rows`` / ``OpShape.cols``)
+    drop_dead_channels: bool = True
 
     # --- cost model (modeling assumptions, not measurements) ----------------------------
     macs_per_cycle: int = 256  # int8 MAC array
@@ -195,8 +201,8 @@ class NNASpec:
 
 # Fields that change only the modeled cost (and the bytes the cost model counts), never a
 # computed value: zero-weight compression and the cost model.
-COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "zwc_index_bits", "macs_per_cycle", "clock_hz", "sram_bytes",
-               "dram_bytes_per_s", "op_overhead_s", "skip_zero_macs", "transfer_latency_s",
+COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "zwc_index_bits", "drop_dead_channels", "macs_per_cycle",
+               "clock_hz", "sram_bytes", "dram_bytes_per_s", "op_overhead_s", "skip_zero_macs", "transfer_latency_s",
                "transfer_bytes_per_s", "cpu_flops_per_s")
 
 
