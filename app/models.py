@@ -10,6 +10,7 @@ alphabetically.
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,18 @@ def lm_options(args, model) -> dict:
     except (OSError, ValueError) as e:
         raise UserError(str(e)) from None
     return {"lm": lm, "lm_weight": args.lm_weight, "lm_bonus": args.lm_bonus}
+
+
+def positive_int(s: str) -> int:
+    """argparse type of a count or size that must be at least 1 (--beam, --chunk-ms, --limit):
+    a bad value is argparse's one-line usage error, not a traceback or a silent default."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
 
 
 def add_engine_arguments(p) -> None:
@@ -210,11 +223,21 @@ class ModelFacts:
         }
 
 
+def is_default(path: Path) -> bool:
+    """Whether ``path`` is the model the apps use when none is named (:func:`discover`'s first)."""
+    found = discover()[:1]
+    return bool(found) and Path(path).resolve() == found[0].resolve()
+
+
 def facts_of(model, default: bool = False) -> ModelFacts:
-    """Facts of a loaded :class:`engine.EngineModel`."""
+    """Facts of a loaded :class:`engine.EngineModel`. Its name is the one a user types
+    (``--model NAME`` finds ``NAME.nnasr``): the file's stem, and the name stored in the file
+    beside it where they differ (a copy saved under another name)."""
     d = model.describe()
+    stored, path = str(d.get("name", model.name)), str(d.get("path") or "")
+    stem = Path(path).stem if path else ""
     return ModelFacts(
-        name=str(d.get("name", model.name)), path=str(d.get("path") or ""),
+        name=stored if stem in ("", stored) else f"{stem} ({stored})" if stored else stem, path=path,
         params=int(d["params"]), sparsity=float(d["sparsity"]),
         weight_bits=int(d["weight_bits"]), act_bits=int(d["act_bits"]),
         file_bytes=int(d["file_bytes"]), cpu_ops=tuple(d.get("cpu_ops") or ()),

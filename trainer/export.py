@@ -60,8 +60,10 @@ def export_ranges(model: RNNT, aat: bool, features, *, n: int, spec: NNASpec) ->
     if aat and float(model.in_scale) > 0:
         return float(model.in_scale), float(model.out_scale), "AAT (trained ranges)"
     fs = features() if callable(features) else features
+    if not len(fs):
+        raise ValueError("PTQ calibration found no utterances in its manifest")
     i_s, o_s = calibrate(model, fs, n=n, spec=spec)
-    return i_s, o_s, f"PTQ (calibrated on {n} utterances)"
+    return i_s, o_s, f"PTQ (calibrated on {min(n, len(fs))} utterances)"
 
 
 def export_model(model: RNNT, tokenizer_proto: bytes, out, *, spec: NNASpec,

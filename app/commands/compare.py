@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 from app.commands.eval import add_channel_argument, channel_option
-from app.models import DEFAULT_BEAM
+from app.models import DEFAULT_BEAM, positive_int
 from app.peers import DEFAULT_THREADS, INSTALL_HINT, PEERS, RATE
 
 PROG = "nnasr compare"
@@ -52,13 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: every model found, best first)")
     p.add_argument("--manifest", metavar="M.jsonl",
                    help="JSON-lines manifest (audio_filepath, text, duration): gives WER and CER")
-    p.add_argument("--limit", type=int, default=None, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="use only the first N manifest entries / files")
     p.add_argument("--plot", metavar="OUT.png", help="draw the per-chunk latency distributions")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
+    p.add_argument("--beam", type=positive_int, default=DEFAULT_BEAM,
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
-    p.add_argument("--chunk-ms", type=int, default=None,
+    p.add_argument("--chunk-ms", type=positive_int, default=None,
                    help="audio per recognizer step in ms (default: each model's own)")
     p.add_argument("--peers", nargs="+", metavar="PEER", default=[],
                    help="other recognizers to run on the same audio: "
@@ -133,7 +133,7 @@ def _open_models(args: argparse.Namespace) -> tuple[list, list]:
             recs.append(engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam))
         except ValueError as e:
             raise UserError(str(e)) from None
-        runs.append(C.ModelRun(M.facts_of(model), about=f"nnasr engine, beam {args.beam}, "
+        runs.append(C.ModelRun(M.facts_of(model, default=M.is_default(p)), about=f"nnasr engine, beam {args.beam}, "
                                                         f"{recs[-1].chunk_ms} ms chunks"))
     names = [r.facts.name for r in runs]
     if len(set(names)) != len(names):  # two files with one stem: tell them apart

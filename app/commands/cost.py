@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from app.models import DEFAULT_BEAM
+from app.models import DEFAULT_BEAM, positive_int
 
 PROG = "nnasr cost"
 
@@ -55,10 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="model files or names (default: every model found, best first)")
     p.add_argument("--manifest", metavar="M.jsonl", help="decode the audio of a JSON-lines manifest instead")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N files / entries")
-    p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="only the first N files / entries")
+    p.add_argument("--beam", type=positive_int, default=DEFAULT_BEAM,
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, as the apps decode)")
-    p.add_argument("--chunk-ms", type=int, default=None, help="audio per recognizer step in ms")
+    p.add_argument("--chunk-ms", type=positive_int, default=None, help="audio per recognizer step in ms")
     p.add_argument("--profile", metavar="NAME|FILE.json",
                    help="price on another NNA: a profile's cost fields (MAC rate, clock, SRAM, DRAM "
                         "bandwidth, dispatch, transfers, zero-weight compression; a JSON object of "

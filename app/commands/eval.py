@@ -10,6 +10,7 @@ from app.models import (
     add_lm_arguments,
     engine_options,
     lm_options,
+    positive_int,
 )
 
 
@@ -42,20 +43,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", required=True,
                    help="engine model file (.nnasr) or its shipped name, or a checkpoint (.pt)")
-    p.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath and text")
+    p.add_argument("--manifest", required=True,
+                   help="JSONL manifest: audio_filepath and text per line (duration is read from the audio "
+                        "when absent)")
     p.add_argument("--mode", choices=["placed", "float", "torch", "ctc"], default="placed",
                    help="placed: integer NNA emulator with the model's placement; float: the engine's "
                         "float reference; torch: a checkpoint's own float torch forward, AAT checkpoints too "
                         "(greedy, no export; compare with --mode float); ctc: a checkpoint's encoder alone "
                         "through its training-only CTC head (greedy, no predictor: how much of the error "
                         "is the encoder's)")
-    p.add_argument("--beam", type=int, default=1,
+    p.add_argument("--beam", type=positive_int, default=1,
                    help=f"beam width (default 1: greedy, as the model card's WER column; the apps "
                         f"decode with {DEFAULT_BEAM}, see docs/decoding.md)")
-    p.add_argument("--chunk-ms", type=int, help="chunk size in ms (default: the model's)")
+    p.add_argument("--chunk-ms", type=positive_int, help="chunk size in ms (default: the model's)")
     add_lm_arguments(p)
     add_engine_arguments(p)
-    p.add_argument("--limit", type=int, help="only the first N utterances")
+    p.add_argument("--limit", type=positive_int, help="only the first N utterances")
     p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration of a checkpoint")
     p.add_argument("--by-voice", action="store_true",
                    help="also print WER per voice (the manifest's 'voice' key), worst first")
@@ -72,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    import contextlib
+    import sys
     import tempfile
     from pathlib import Path
 
@@ -85,6 +90,8 @@ def run(args) -> int:
         records = read_manifest(args.manifest)
     except (OSError, ManifestError) as e:
         raise UserError(str(e)) from None
+    if not records:
+        raise UserError(f"{args.manifest}: manifest has no entries")
     if args.limit:
         records = records[: args.limit]
     if args.record and (args.mode != "placed" or args.model.endswith(".pt")):
@@ -106,7 +113,10 @@ def run(args) -> int:
             out = str(Path(d) / "ckpt.nnasr")
             ep = argparse.ArgumentParser(prog="nnasr export")
             export.add_arguments(ep)  # export's own defaults, not a copy of them
-            export.run(ep.parse_args([path, "--out", out, "--data", args.data]))
+            ea = ep.parse_args([path, "--out", out, "--data", args.data])
+            ea.in_memory = True  # a temporary file: no advice to record a WER in it
+            with contextlib.redirect_stdout(sys.stderr):  # stdout may be --json -
+                export.run(ea)
             path = out
         try:
             model = load_model(path)
@@ -127,7 +137,7 @@ def run(args) -> int:
             "words": r.ref_words, "manifest": args.manifest, "beam": args.beam,
             "speech_gate": not args.no_vad, "lm": bool(args.lm),
             "command": "nnasr eval " + " ".join(_command_args(args))})
-        print(f"recorded in {path}: WER {r.wer:.2%} on {args.record}")
+        print(f"recorded in {path}: WER {r.wer:.2%} on {args.record}", file=_text_out(args))
     return rc
 
 
@@ -197,9 +207,19 @@ def _run_torch(args, records, channel=None) -> int:
     return _report(args, r)
 
 
+def _text_out(args):
+    """Where the text summary goes: stderr when the JSON goes to stdout (``--json -``), so
+    that stdout is JSON alone."""
+    import sys
+
+    return sys.stderr if args.json == "-" else sys.stdout
+
+
 def _report(args, r) -> int:
     import json
     from pathlib import Path
+
+    out = _text_out(args)
 
     d = r.to_dict(per_utterance=bool(args.json))
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
@@ -215,19 +235,19 @@ def _report(args, r) -> int:
              f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
              + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
                 f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))
-          + f"  [{args.mode}{', channel ' + args.channel if args.channel else ''}]")
+          + f"  [{args.mode}{', channel ' + args.channel if args.channel else ''}]", file=out)
     ci = _wer_interval(r)
     if ci is not None:
         d["wer_ci"] = list(ci)
         print(f"  WER 95% CI {ci[0]:.1%} to {ci[1]:.1%} (bootstrap over the {r.utterances} "
-              f"utterances: how far this set's sampling noise moves the figure)")
+              f"utterances: how far this set's sampling noise moves the figure)", file=out)
     for name, groups in (("by_voice", r.by_voice), ("by_condition", r.by_condition)):
         if getattr(args, name):
             d[name] = groups()
             width = max(len(v) for v in d[name])
             for v, c in d[name].items():
                 print(f"  {v:<{width}}  WER {c['wer']:6.1%}  CER {c['cer']:6.1%}  "
-                      f"({c['utterances']} utterances, {c['ref_words']} words)")
+                      f"({c['utterances']} utterances, {c['ref_words']} words)", file=out)
     if args.json:
         s = json.dumps(d, indent=1)
         if args.json == "-":

@@ -59,6 +59,9 @@ def load_training_checkpoint(path: str, average: int = 0):
         from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
     except ImportError as e:
         raise UserError(f"reading a checkpoint needs the [train] extra ({e})") from None
+    if Path(path).suffix == ".nnasr":
+        raise UserError(f"{path}: an exported engine model already, not a training checkpoint "
+                        "(export reads `nnasr train`'s .pt; an engine model is used as it is)")
     try:
         with warnings.catch_warnings():  # torch's note on pickle protocols: noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -110,7 +113,10 @@ def run(args) -> int:
     else:
         spec = load_profile("reference-speaker")
     if args.weight_bits:
-        spec = spec.replace(weight_bits=args.weight_bits)
+        try:
+            spec = spec.replace(weight_bits=args.weight_bits)
+        except ValueError as e:
+            raise UserError(f"--weight-bits {args.weight_bits}: {e}") from None
     placement = {}
     for op in filter(None, (s.strip() for s in args.cpu.split(","))):
         if op not in model.arch.op_names():
@@ -128,7 +134,10 @@ def run(args) -> int:
             raise UserError(f"PTQ calibration needs {man} (use --data)")
         return load_features(man, sp, limit=max(args.calib * 4, 200))
 
-    i_s, o_s, how = export_ranges(model, bool(ck.get("aat")), features, n=args.calib, spec=spec)
+    try:
+        i_s, o_s, how = export_ranges(model, bool(ck.get("aat")), features, n=args.calib, spec=spec)
+    except ValueError as e:  # an empty calibration manifest
+        raise UserError(f"{Path(args.data) / 'train.jsonl'}: {e} (use --data)") from None
     hist = json.loads(ck.get("history", "[]"))
     devs = [h for h in hist if "dev_wer" in h]
     cfg = json.loads(ck["config"]) if ck.get("config") else {}
@@ -158,5 +167,6 @@ def run(args) -> int:
     d = m.describe()
     print(f"wrote {out}: {d['params']:,} params, sparsity {d['sparsity']:.1%}, "
           f"{spec.weight_bits}-bit weights, {d['file_bytes'] / 1e6:.2f} MB, CPU ops: {d['cpu_ops'] or 'none'}; {how}")
-    print(f"record its WER in the file: nnasr eval --model {out} --manifest DEV.jsonl --record 'dev'")
+    if not getattr(args, "in_memory", False):
+        print(f"record its WER in the file: nnasr eval --model {out} --manifest DEV.jsonl --record 'dev'")
     return 0

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.models import DEFAULT_BEAM, add_engine_arguments, add_lm_arguments
+from app.models import DEFAULT_BEAM, add_engine_arguments, add_lm_arguments, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,9 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="append finals to this file (default: "
                         "~/.local/share/nnasr/transcripts/<date-time>.txt)")
     p.add_argument("--no-transcript", action="store_true", help="do not write a transcript file")
-    p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
+    p.add_argument("--beam", type=positive_int, default=DEFAULT_BEAM,
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
-    p.add_argument("--chunk-ms", type=int, default=None,
+    p.add_argument("--chunk-ms", type=positive_int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
     add_lm_arguments(p)
     add_engine_arguments(p)

@@ -73,7 +73,10 @@ def run(args) -> int:
     if not texts:
         raise UserError("no text: give --text or --manifest, or drop --no-pool")
     print(f"nnasr lm: {len(texts):,} utterances ({', '.join(f'{k}: {v:,}' for k, v in sources.items())})")
-    path = build_lm_file(args.out, texts, model.tokenizer_proto, order=args.order, prune=args.prune,
-                         sources=sources, progress=lambda s: print(f"  {s}", flush=True))
+    try:
+        path = build_lm_file(args.out, texts, model.tokenizer_proto, order=args.order, prune=args.prune,
+                             sources=sources, progress=lambda s: print(f"  {s}", flush=True))
+    except ValueError as e:  # an order too high for the vocabulary
+        raise UserError(f"--order {args.order}: {e}") from None
     print(f"nnasr lm: wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -31,11 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from app import models as M
 
     paths = [M.resolve(p) for p in args.paths] if args.paths else M.discover()
-    default = M.discover()[:1]
     rows, errors, invalid = [], [], []
     for p in paths:
         try:
-            rows.append(M.facts_of(M.load(p), default=bool(default) and p == default[0]))
+            rows.append(M.facts_of(M.load(p), default=M.is_default(p)))
         except Exception as e:  # one bad file must not hide the others
             errors.append(f"nnasr models: error: {' '.join(str(e).split())}")
             invalid.append(Path(p))

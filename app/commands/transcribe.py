@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.models import DEFAULT_BEAM, add_engine_arguments, add_lm_arguments
+from app.models import DEFAULT_BEAM, add_engine_arguments, add_lm_arguments, positive_int
 
 PROG = "nnasr transcribe"
 
@@ -65,9 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output file, or a directory (one FILE_STEM.EXT per input; used when "
                         "PATH is a directory, ends with '/', or there are several inputs). "
                         "Default: stdout")
-    p.add_argument("--beam", type=int, default=DEFAULT_BEAM,
+    p.add_argument("--beam", type=positive_int, default=DEFAULT_BEAM,
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
-    p.add_argument("--chunk-ms", type=int, default=None,
+    p.add_argument("--chunk-ms", type=positive_int, default=None,
                    help="audio per recognizer step in ms (default: the model's)")
     add_lm_arguments(p)
     add_engine_arguments(p)

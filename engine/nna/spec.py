@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,14 +191,23 @@ class NNASpec:
                                  f"{', '.join(COST_FIELDS)}")
             cur = getattr(self, k)
             if isinstance(cur, bool):
-                out[k] = v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+                word = v if isinstance(v, bool) else _BOOL_WORDS.get(str(v).strip().lower())
+                if word is None:
+                    raise ValueError(f"{k}={v!r}: not true or false (true/false, yes/no, on/off, 1/0)")
+                out[k] = word
             else:
                 try:
-                    out[k] = type(cur)(float(v)) if isinstance(cur, int) else type(cur)(v)
-                except ValueError:
+                    f = float(v)
+                except (TypeError, ValueError):
                     raise ValueError(f"{k}={v!r}: not a number") from None
+                if isinstance(cur, int) and not (math.isfinite(f) and f == int(f)):
+                    raise ValueError(f"{k}={v!r}: not a whole number")
+                out[k] = int(f) if isinstance(cur, int) else type(cur)(f)
         return dataclasses.replace(self, **out)
 
+
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+               "off": False}
 
 # Fields that change only the modeled cost (and the bytes the cost model counts), never a
 # computed value: zero-weight compression and the cost model.

@@ -27,6 +27,14 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[dic
     naming the file and line on a malformed entry, and on a missing audio file when
     ``check_files``."""
     path = os.fspath(path)
+    try:
+        return _read(path, check_files)
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not a text file of JSON lines (a manifest is a .jsonl file, "
+                            "one {\"audio_filepath\": ..., \"text\": ...} object a line)") from None
+
+
+def _read(path: str, check_files: bool) -> list[dict]:
     base = os.path.dirname(os.path.abspath(path))
     out: list[dict] = []
     with open(path, encoding="utf-8") as f:
@@ -41,6 +49,13 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[dic
                 raise ManifestError(f"{where}: not JSON ({e.msg})") from None
             if not isinstance(rec, dict):
                 raise ManifestError(f"{where}: not a JSON object")
+            if "duration" not in rec and check_files and isinstance(rec.get("audio_filepath"), str) \
+                    and rec["audio_filepath"]:
+                d = _duration(rec["audio_filepath"], base)  # a user's manifest may leave it out
+                if d is None:
+                    raise ManifestError(f"{where}: no duration, and no audio to read it from in "
+                                        f"{rec['audio_filepath']}")
+                rec["duration"] = d
             missing = [k for k in REQUIRED_KEYS if k not in rec]
             if missing:
                 raise ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
@@ -63,6 +78,19 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[dic
                 raise ManifestError(f"{where}: audio file not found: {rec['audio_filepath']}")
             out.append(rec)
     return out
+
+
+def _duration(audio_filepath: str, base: str) -> float | None:
+    """An audio file's duration from its header (None when it cannot be read: the entry is
+    then refused as missing it, or as naming a file that is not there)."""
+    import soundfile as sf
+
+    p = os.path.expanduser(audio_filepath)
+    try:
+        info = sf.info(p if os.path.isabs(p) else os.path.join(base, p))
+    except Exception:
+        return None
+    return info.frames / info.samplerate if info.samplerate else None
 
 
 def write_manifest(path: str | os.PathLike, records: Iterable[dict]) -> int:

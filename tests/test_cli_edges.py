@@ -1,0 +1,124 @@
+"""What a user types wrong, or slightly differently, in the everyday commands: one clear line
+(or argparse's usage error), never a traceback, a silent default or a wrong figure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from helpers import make_random_model, speechlike
+
+from app.cli import main
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("edges")
+    model = make_random_model(d / "tiny.nnasr", hidden=8, layers=1, reduce_after=0, vocab_size=30)
+    wav = d / "a.wav"
+    sf.write(wav, speechlike(1.0), 16000)
+    man = d / "m.jsonl"
+    man.write_text(json.dumps({"audio_filepath": str(wav), "text": "hello there", "duration": 1.0}) + "\n")
+    return {"dir": d, "model": model, "wav": wav, "manifest": man}
+
+
+def _error_line(capsys) -> str:
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert lines, err
+    return lines[-1]
+
+
+def test_eval_refuses_an_empty_manifest(setup, capsys, tmp_path):
+    """0 utterances used to score 0 % WER, and --record stored it in the model file."""
+    pytest.importorskip("jiwer")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    model = tmp_path / "m.nnasr"
+    shutil.copy(setup["model"], model)
+    before = model.read_bytes()
+    rc = main(["eval", "--model", str(model), "--manifest", str(empty), "--record", "dev"])
+    assert rc == 2 and "manifest has no entries" in _error_line(capsys)
+    assert model.read_bytes() == before
+
+
+def test_eval_json_on_stdout_is_json_alone(setup, capsys):
+    pytest.importorskip("jiwer")
+    rc = main(["eval", "--model", str(setup["model"]), "--manifest", str(setup["manifest"]), "--no-vad",
+               "--json", "-"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    d = json.loads(out)  # the whole of stdout
+    assert d["utterances"] == 1 and "WER" in err
+
+
+def test_eval_reads_a_manifest_without_durations(setup, capsys, tmp_path):
+    """A user's own manifest may give only the audio and its text: the duration comes from
+    the file's header; a manifest that is not text (an audio file) is one line."""
+    pytest.importorskip("jiwer")
+    man = tmp_path / "mine.jsonl"
+    man.write_text(json.dumps({"audio_filepath": str(setup["wav"]), "text": "hello there"}) + "\n")
+    rc = main(["eval", "--model", str(setup["model"]), "--manifest", str(man), "--no-vad", "--json", "-"])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and json.loads(out)["audio_seconds"] == pytest.approx(1.0, abs=0.01)
+    rc = main(["eval", "--model", str(setup["model"]), "--manifest", str(setup["wav"])])
+    assert rc == 2 and "not a text file of JSON lines" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("cmd", ["eval", "compare", "cost", "transcribe"])
+@pytest.mark.parametrize("flag,value", [("--beam", "0"), ("--chunk-ms", "-160"), ("--limit", "0"),
+                                        ("--limit", "-1"), ("--beam", "two")])
+def test_counts_below_one_are_usage_errors(setup, capsys, cmd, flag, value):
+    """--limit 0 used to evaluate everything and --limit -1 all but the last; --beam 0 was a
+    traceback in eval."""
+    if flag == "--limit" and cmd == "transcribe":
+        pytest.skip("transcribe has no --limit")
+    args = {"eval": ["eval", "--model", str(setup["model"]), "--manifest", str(setup["manifest"])],
+            "compare": ["compare", "--models", str(setup["model"]), "--manifest", str(setup["manifest"])],
+            "cost": ["cost", "--models", str(setup["model"]), "--manifest", str(setup["manifest"])],
+            "transcribe": ["transcribe", "--model", str(setup["model"]), str(setup["wav"])]}[cmd]
+    with pytest.raises(SystemExit) as e:
+        main(args + [flag, value])
+    assert e.value.code == 2
+    line = _error_line(capsys)
+    assert f"argument {flag}" in line and ("at least 1" in line or "not a whole number" in line)
+
+
+def test_cost_refuses_a_mistyped_switch_or_a_fraction_of_a_byte(setup, capsys):
+    """`--set zwc_enabled=treu` used to turn compression off without a word."""
+    for what, want in (("zwc_enabled=treu", "not true or false"), ("sram_bytes=1.5", "not a whole number"),
+                       ("drop_dead_channels=maybe", "not true or false")):
+        rc = main(["cost", "--models", str(setup["model"]), str(setup["wav"]), "--set", what])
+        assert rc == 2 and want in _error_line(capsys)
+    rc = main(["cost", "--models", str(setup["model"]), str(setup["wav"]), "--json", "--set",
+               "skip_zero_macs=Yes", "sram_bytes=1e6"])
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    assert json.loads(out)[0]["sram_bytes"] == 1_000_000
+
+
+def test_a_model_copied_under_another_name_is_listed_by_the_name_to_type(setup, capsys, tmp_path, monkeypatch):
+    d = tmp_path / "models"
+    d.mkdir()
+    shipped = Path(__file__).resolve().parents[1] / "assets" / "models" / "aat-w4.nnasr"
+    if not shipped.exists():
+        pytest.skip("no shipped model")
+    shutil.copy(shipped, d / "mine.nnasr")  # a model whose file stores its name, aat-w4
+    monkeypatch.setenv("NNASR_MODEL_DIR", str(d))
+    rc = main(["models", "--json", str(d / "mine.nnasr")])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and json.loads(out)[0]["name"] == "mine (aat-w4)"
+
+
+def test_export_says_what_is_wrong(setup, capsys):
+    pytest.importorskip("torch")
+    rc = main(["export", str(setup["model"]), "--out", str(setup["dir"] / "x.nnasr")])
+    assert rc == 2 and "an exported engine model already" in _error_line(capsys)
+    ckpt = Path(__file__).resolve().parents[1] / "assets" / "checkpoints" / "float.pt"
+    if ckpt.exists():
+        rc = main(["export", str(ckpt), "--out", str(setup["dir"] / "x.nnasr"), "--weight-bits", "3"])
+        assert rc == 2 and "weight_bits must be 4..8" in _error_line(capsys)
