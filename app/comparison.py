@@ -266,6 +266,7 @@ class ModelRun:
         return {
             "wer": self.wer, "cer": self.cer, "file_bytes": self.facts.file_bytes,
             "sparsity": self.facts.sparsity,
+            "live_sparsity": getattr(self.facts, "live_sparsity", None),
             "host_ms_p50": h["p50"], "host_ms_p95": h["p95"],
             "modeled_nna_ms_p50": m["p50"], "modeled_nna_ms_p95": m["p95"],
             "rtf": self.rtf,
@@ -370,7 +371,8 @@ def table(runs: list[ModelRun], title: str):
             run.facts.name + (" (peer)" if run.kind == "peer" else ""),
             pct(m["wer"]), interval(spread[i]["wer_ci"]), pct(m["cer"]),
             human_bytes(m["file_bytes"]),
-            pct(m["sparsity"]),
+            pct(m["sparsity"]) if m["live_sparsity"] in (None, m["sparsity"]) else
+            f"{pct(m['live_sparsity'])} ({pct(m['sparsity'])} stored)",
             "yes" if run.streaming else "no",
             f"{_ms(m['host_ms_p50'])} / {_ms(m['host_ms_p95'])}",
             f"{_ms(m['modeled_nna_ms_p50'])} / {_ms(m['modeled_nna_ms_p95'])}",

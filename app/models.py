@@ -204,6 +204,17 @@ class ModelFacts:
     spec: str
     wer: dict[str, float]  # WER (fraction) by set name, if the model file records any
     default: bool = False
+    # the same as a compiler keeps the model: without the units and channels no op reads
+    # (EngineModel.live_weights); a pruned model whose zeros took whole units is narrower
+    live_weights: int | None = None
+    live_sparsity: float | None = None
+
+    @property
+    def sparsity_text(self) -> str:
+        """The sparsity of the model that runs, and the stored matrices' where they differ."""
+        if self.live_sparsity is None or abs(self.live_sparsity - self.sparsity) < 0.0005:
+            return f"{100 * self.sparsity:.1f}%"
+        return f"{100 * self.live_sparsity:.1f}% ({100 * self.sparsity:.1f}% stored)"
 
     @property
     def placement(self) -> str:
@@ -220,6 +231,7 @@ class ModelFacts:
             "weight_bits": self.weight_bits, "act_bits": self.act_bits,
             "file_bytes": self.file_bytes, "placement": self.placement,
             "cpu_ops": list(self.cpu_ops), "spec": self.spec, "wer": self.wer,
+            "live_weights": self.live_weights, "live_sparsity": self.live_sparsity,
         }
 
 
@@ -242,6 +254,7 @@ def facts_of(model, default: bool = False) -> ModelFacts:
         weight_bits=int(d["weight_bits"]), act_bits=int(d["act_bits"]),
         file_bytes=int(d["file_bytes"]), cpu_ops=tuple(d.get("cpu_ops") or ()),
         spec=str(d.get("spec", "")), wer=wer_facts(model.facts), default=default,
+        live_weights=d.get("live_weights"), live_sparsity=d.get("live_sparsity"),
     )
 
 

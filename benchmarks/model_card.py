@@ -201,7 +201,9 @@ def open_system(system: System, ctx: dict):
         if not p.exists():
             raise LeftOut(f"{system.name}: {p} not found, left out")
         m = load_model(p)
+        live, nonzero = m.live_weights()
         facts = {"file_bytes": m.file_bytes, "sparsity": m.sparsity(), "params": m.arch.num_params(),
+                 "live_sparsity": 1 - nonzero / max(live, 1),
                  "facts": m.facts, "weight_bits": m.spec.weight_bits}
         return (lambda recs, beam: scored(evaluate_engine(m, recs, mode="placed", beam=beam, progress=True))), facts
     if system.kind == "peer":
@@ -482,11 +484,22 @@ def table(stored: dict) -> str:
         w = get(sysm.name, primary.key, 1, "wer")
         # the column is what quantization and pruning cost
         cells.append("-" if not sysm.integer or w is None or not fw else f"{(w - fw) / fw:+.1%}")
-        cells.append("-" if r.get("sparsity") is None else f"{r['sparsity']:.0%}")
+        cells.append(sparsity_cell(r))
         cells.append("-" if r.get("file_bytes") is None else f"{r['file_bytes'] / 1e6:.2f}")
         cells += latency_cells(sysm, lambda field, beam=1, n=sysm.name: get(n, primary.key, beam, field))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def sparsity_cell(r: dict) -> str:
+    """A row's sparsity: of the model as it runs (without the units no op reads), and of its
+    stored matrices where that differs (a pruned model whose zeros took whole units)."""
+    if r.get("sparsity") is None:
+        return "-"
+    live = r.get("live_sparsity")
+    if live is None or round(live, 2) == round(r["sparsity"], 2):
+        return f"{r['sparsity']:.0%}"
+    return f"{live:.0%} ({r['sparsity']:.0%} stored)"
 
 
 def latency_cells(sysm: System, g) -> list[str]:

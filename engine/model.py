@@ -78,6 +78,18 @@ class EngineModel:
         zeros = sum(int((v == 0).sum()) for v in codes.values())
         return zeros / max(total, 1)
 
+    def live_weights(self) -> tuple[int, int]:
+        """(weights, non-zeros) of the model as a compiler keeps it: every matrix without the
+        output channels no op reads and the input columns no kept row reads
+        (:meth:`Architecture.live_outputs`). A pruned model whose zeros took whole units
+        is the narrower model it leaves, at that model's sparsity."""
+        size = nonzero = 0
+        for o in self.op_shapes():
+            for m in (o.kept() if o.kind == "matmul" else o.matrices):
+                size += m.size
+                nonzero += int(np.count_nonzero(m))
+        return size, nonzero
+
     def op_shapes(self) -> list[OpShape]:
         """The ops' weights and activation sizes, for the cost model, with the outputs some
         op reads (:meth:`Architecture.live_outputs`)."""
@@ -87,12 +99,17 @@ class EngineModel:
     def has_float(self, op: str) -> bool:
         return any(k.startswith(f"float.{op}.") for k in self.tensors)
 
+    def _live_facts(self) -> dict:
+        size, nonzero = self.live_weights()
+        return {"live_weights": size, "live_sparsity": round(1 - nonzero / max(size, 1), 4)}
+
     def describe(self) -> dict:
         return {
             "name": self.name,
             "path": self.path,
             "params": self.arch.num_params(),
             "sparsity": round(self.sparsity(), 4),
+            **self._live_facts(),
             "weight_bits": self.spec.weight_bits,
             "act_bits": self.spec.act_bits,
             "file_bytes": self.file_bytes,

@@ -229,6 +229,9 @@ def test_dead_channels_priced_as_the_narrower_model_they_leave():
     for op, c in small.items():
         assert (cut[op].macs, cut[op].nnz_macs, cut[op].weight_bytes, cut[op].dense_weight_bytes) == \
                (c.macs, c.nnz_macs, c.weight_bytes, c.dense_weight_bytes), op
+    # the sparsity `nnasr models` shows is the narrower model's, not the stored matrices'
+    assert m_wide.live_weights() == m_narrow.live_weights()
+    assert m_wide.describe()["live_sparsity"] == m_narrow.describe()["live_sparsity"] < m_wide.sparsity()
     whole = build_cost_table(m_wide, spec=spec.what_if({"drop_dead_channels": "false"}))
     for op in ("enc.0.x", "enc.0", "enc.1.x", "enc.2", "join.enc", "join.pred", "join.out"):
         assert whole[op].macs > cut[op].macs and whole[op].weight_bytes > cut[op].weight_bytes, op

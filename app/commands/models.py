@@ -68,7 +68,7 @@ def facts_table(rows, invalid=()):
     for r in rows:
         wer = ", ".join(f"{100 * v:.1f}% on {k}" for k, v in r.wer.items()) or "not recorded"
         data.append([r.name + (" (default)" if r.default else ""), M.human_count(r.params),
-                     f"{100 * r.sparsity:.1f}%", r.bits, M.human_bytes(r.file_bytes),
+                     r.sparsity_text, r.bits, M.human_bytes(r.file_bytes),
                      r.placement, wer])
     for p in invalid:
         try:
