@@ -305,7 +305,7 @@ def measure(args) -> dict:
             "minutes": {k: round(sum(r["duration"] for r in v) / 60, 2) for k, v in sets.items()},
             "nonspeech_clips": {k: sum(not r["text"].strip() for r in v) for k, v in sets.items()},
             "systems_measured": [], "sets_measured": list(sets)}
-    if corpus:
+    if corpus and train.get("utterances"):  # an evaluation-only copy (`nnasr synth --hours 0`)
         meta["corpus"] = {"train_utterances": train.get("utterances"), "train_hours": train.get("hours"),
                           "train_voices": voice_summary(train.get("voices", [])),
                           "train_voice_count": len(train.get("voices", [])),
