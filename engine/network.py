@@ -48,12 +48,17 @@ class LSTMState:
 
 
 class Network:
-    def __init__(self, model: EngineModel, mode: str = "placed", kernel: str = "auto") -> None:
+    def __init__(self, model: EngineModel, mode: str = "placed", kernel: str = "auto",
+                 skip_dead: bool = True) -> None:
         if mode not in ("placed", "float"):
             raise ValueError("mode must be 'placed' or 'float'")
         self.model = model
         self.mode = mode
         self.kernel = kernel  # host matvec kernel of every QLinear: auto / dense / sparse
+        # the host leaves out the rows of the units and channels no op reads
+        # (Architecture.live_outputs), as the cost model prices them: every result is the same,
+        # only those outputs (read by nothing) hold their bias alone
+        self.skip_dead = skip_dead
         self.spec = model.spec
         self.arch = model.arch
         self.t = model.tensors
@@ -73,17 +78,29 @@ class Network:
         key = f"float.{op}.{name}"
         return self.t[key].astype(np.float32) if key in self.t else fallback().astype(np.float32)
 
+    def _codes(self, name: str, live_rows: np.ndarray | None) -> np.ndarray:
+        """A weight matrix's codes for the host's integer kernels: the rows of outputs no op
+        reads set to zero (a kernel computes no all-zero rows) unless ``skip_dead`` is off."""
+        w = self.t[name]
+        if not self.skip_dead or live_rows is None or live_rows.all():
+            return w
+        w = w.copy()
+        w[~live_rows] = 0
+        return w
+
     def _build(self) -> None:
         t, a, spec = self.t, self.arch, self.spec
         self.q = {}
         self.f = {}
+        live = a.live_outputs(t) if self.skip_dead else {}
         for op in (o.name for o in a.ops if o.kind == LSTM):
             in_scale = t[f"{op}.in_scale"].item()
-            wh = K.QLinear(t[f"{op}.wh"], np.zeros(t[f"{op}.wh"].shape[0], np.int64),
+            rows = np.tile(live[op], 4) if op in live else None
+            wh = K.QLinear(self._codes(f"{op}.wh", rows), np.zeros(t[f"{op}.wh"].shape[0], np.int64),
                            t[f"{op}.mh"].astype(np.int64), t[f"{op}.shh"].astype(np.int64), spec,
                            spec.act_bits, kernel=self.kernel)
             self.q[op] = dict(
-                wx=K.QLinear(t[f"{op}.wx"], t[f"{op}.bias"].astype(np.int64),
+                wx=K.QLinear(self._codes(f"{op}.wx", rows), t[f"{op}.bias"].astype(np.int64),
                              t[f"{op}.mx"].astype(np.int64), t[f"{op}.shx"].astype(np.int64), spec,
                              spec.act_bits, kernel=self.kernel),
                 wh=wh,
@@ -97,7 +114,7 @@ class Network:
                 b=self._float(op, "b", lambda op=op, s=wx_s, i=in_scale: t[f"{op}.bias"] * (s * i)),
             )
         for op in (o.name for o in a.ops if o.kind == LINEAR):
-            self.q[op] = K.QLinear(t[f"{op}.w"], t[f"{op}.bias"].astype(np.int64),
+            self.q[op] = K.QLinear(self._codes(f"{op}.w", live.get(op)), t[f"{op}.bias"].astype(np.int64),
                                    t[f"{op}.m"].astype(np.int64), t[f"{op}.sh"].astype(np.int64), spec,
                                    spec.act_bits, kernel=self.kernel)
             ws = t[f"{op}.w_scale"]

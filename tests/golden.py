@@ -113,7 +113,7 @@ def network_run(model, audio: np.ndarray, mode: str = "placed", record=digest) -
     from engine.frontend import compute_features
     from engine.network import Network
 
-    net = Network(model, mode=mode)
+    net = Network(model, mode=mode, skip_dead=False)  # every op's outputs, the unread ones too
     taps = _Taps(net)
     feats = compute_features(audio, model.frontend)
     st = net.init_encoder_state()

@@ -240,8 +240,9 @@ def test_dead_channels_priced_as_the_narrower_model_they_leave():
 
 def test_what_dead_channels_compute_changes_no_result():
     """The dead units' and channels' own rows set to other random weights: the encoder's
-    output changes (those units compute something else), the joiner's logits and the greedy
-    tokens do not, bit for bit: nothing the cost model drops reaches a result."""
+    output changes (those units compute something else), the joiner's logits do not, bit for
+    bit: nothing the cost model drops reaches a result. The host's network leaving those rows
+    out (the default) gives the same logits and the same live units."""
     from engine.frontend import compute_features
     from engine.network import Network
 
@@ -259,9 +260,9 @@ def test_what_dead_channels_compute_changes_no_result():
         other[f"{name}.w"][DEAD_JOIN] = rng.uniform(-0.3, 0.3, other[f"{name}.w"][DEAD_JOIN].shape)
     audio = np.sin(np.linspace(0, 900, 16000)).astype(np.float32) * np.linspace(0, 0.5, 16000, dtype=np.float32)
     runs = []
-    for p in (base, other):
+    for p, skip in ((base, False), (other, False), (other, True)):
         m = _model(WIDE, spec, _tensors(p, WIDE, spec))
-        net = Network(m)
+        net = Network(m, skip_dead=skip)  # skip: the host leaves the dead rows out
         enc, kind = net.encode(net.normalize(compute_features(audio, m.frontend)), net.init_encoder_state())
         proj = net.project_encoder(enc, kind)
         pred = net.init_predictor()
@@ -272,3 +273,6 @@ def test_what_dead_channels_compute_changes_no_result():
     assert len(runs[0][0]) > 3
     assert not np.array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    np.testing.assert_array_equal(runs[0][1], runs[2][1])
+    live = np.flatnonzero(WIDE.live_outputs(_tensors(base, WIDE, spec))["enc.2"])
+    np.testing.assert_array_equal(runs[0][0][:, live], runs[2][0][:, live])  # the live units alike
