@@ -208,6 +208,12 @@ class ModelFacts:
     # (EngineModel.live_weights); a pruned model whose zeros took whole units is narrower
     live_weights: int | None = None
     live_sparsity: float | None = None
+    stored_name: str = ""  # the name the file stores, where it is not ``name`` (a renamed copy)
+
+    @property
+    def label(self) -> str:
+        """``name`` for tables, with the stored name where a copy was saved under another."""
+        return f"{self.name} ({self.stored_name})" if self.stored_name and self.stored_name != self.name else self.name
 
     @property
     def sparsity_text(self) -> str:
@@ -232,6 +238,7 @@ class ModelFacts:
             "file_bytes": self.file_bytes, "placement": self.placement,
             "cpu_ops": list(self.cpu_ops), "spec": self.spec, "wer": self.wer,
             "live_weights": self.live_weights, "live_sparsity": self.live_sparsity,
+            "stored_name": self.stored_name or self.name,
         }
 
 
@@ -243,13 +250,13 @@ def is_default(path: Path) -> bool:
 
 def facts_of(model, default: bool = False) -> ModelFacts:
     """Facts of a loaded :class:`engine.EngineModel`. Its name is the one a user types
-    (``--model NAME`` finds ``NAME.nnasr``): the file's stem, and the name stored in the file
-    beside it where they differ (a copy saved under another name)."""
+    (``--model NAME`` finds ``NAME.nnasr``): the file's stem; ``stored_name`` the name the file
+    stores (they differ for a copy saved under another name; tables show both)."""
     d = model.describe()
     stored, path = str(d.get("name", model.name)), str(d.get("path") or "")
     stem = Path(path).stem if path else ""
     return ModelFacts(
-        name=stored if stem in ("", stored) else f"{stem} ({stored})" if stored else stem, path=path,
+        name=stem or stored, stored_name=stored, path=path,
         params=int(d["params"]), sparsity=float(d["sparsity"]),
         weight_bits=int(d["weight_bits"]), act_bits=int(d["act_bits"]),
         file_bytes=int(d["file_bytes"]), cpu_ops=tuple(d.get("cpu_ops") or ()),

@@ -213,9 +213,15 @@ class Architecture:
         next one, through any frame of a time reduction's stack) or a living unit's gates do
         through the recurrence. Every weight of a dead output is multiplied by nothing that
         reaches the logits, so leaving it out changes no result (the cost model's
-        ``drop_dead_channels``). Magnitude pruning of a widened model, for one, can remove
+        ``drop_dead_channels``). A weight counts where its integer code or, for an op that
+        keeps float weights (placed on the CPU), its float value is not zero. Magnitude pruning of a widened model, for one, can remove
         whole units."""
-        nz = {k: np.asarray(v) != 0 for k, v in tensors.items() if k in self.weight_shapes()}
+        nz = {}
+        for k in self.weight_shapes():
+            if k in tensors:
+                nz[k] = np.asarray(tensors[k]) != 0
+                if f"float.{k}" in tensors:  # an op that runs in float reads its float weights,
+                    nz[k] |= np.asarray(tensors[f"float.{k}"]) != 0  # which a code of 0 may not be
         join = nz[f"{JOIN_OUT}.w"].any(axis=0)
         live = {JOIN_OUT: np.ones(self.num_classes, bool), JOIN_ENC: join, JOIN_PRED: join}
         live[PREDICTOR] = _read_closure(nz[f"{PREDICTOR}.wh"], nz[f"{JOIN_PRED}.w"][join].any(axis=0))

@@ -174,7 +174,7 @@ def save_model(
         **({"nibbles": nibbles} if nibbles else {}),
         "arch": asdict(arch),
         "frontend": frontend.to_dict(),
-        "spec": spec.to_dict(),
+        "spec": spec.stored_dict(),
         "placement": placement,
         "chunk_ms": chunk_ms,
         "facts": facts or {},

@@ -111,7 +111,11 @@ def test_a_model_copied_under_another_name_is_listed_by_the_name_to_type(setup, 
     monkeypatch.setenv("NNASR_MODEL_DIR", str(d))
     rc = main(["models", "--json", str(d / "mine.nnasr")])
     out, _ = capsys.readouterr()
-    assert rc == 0 and json.loads(out)[0]["name"] == "mine (aat-w4)"
+    row = json.loads(out)[0]
+    assert rc == 0 and row["name"] == "mine" and row["stored_name"] == "aat-w4"  # `--model mine` finds it
+    rc = main(["models", str(d / "mine.nnasr")])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and "mine (aat-w4)" in out
 
 
 def test_export_says_what_is_wrong(setup, capsys):

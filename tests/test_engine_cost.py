@@ -276,3 +276,47 @@ def test_what_dead_channels_compute_changes_no_result():
     np.testing.assert_array_equal(runs[0][1], runs[2][1])
     live = np.flatnonzero(WIDE.live_outputs(_tensors(base, WIDE, spec))["enc.2"])
     np.testing.assert_array_equal(runs[0][0][:, live], runs[2][0][:, live])  # the live units alike
+
+
+def test_an_op_on_the_cpu_reads_its_float_weights_so_their_producer_stays():
+    """A weight below half a quantization step is code 0 but still read by an op that runs in
+    float on the CPU: the liveness counts it, and the host keeps every result the same."""
+    from engine.frontend import compute_features
+    from engine.network import Network
+
+    spec = NNASpec()
+    p = random_params(WIDE, seed=2)
+    p["join.out.w"][:, 7] = 1e-4 * np.sign(p["join.out.w"][:, 7])  # codes 0, float not
+    t = build_tensors(p, WIDE, spec, in_scale=0.03, out_scale=1e-3, mean=np.zeros(80), std=np.ones(80),
+                      float_ops=["join.out"])
+    assert (t["join.out.w"][:, 7] == 0).all()
+    assert WIDE.live_outputs(t)["join.enc"].all()  # channel 7 is read, in float
+    m = _model(WIDE, spec, t, placement={"join.out": "cpu"})
+    audio = np.sin(np.linspace(0, 900, 16000)).astype(np.float32) * np.linspace(0, 0.5, 16000, dtype=np.float32)
+    out = []
+    for skip in (False, True):
+        net = Network(m, skip_dead=skip)
+        enc, kind = net.encode(net.normalize(compute_features(audio, m.frontend)), net.init_encoder_state())
+        proj, pred = net.project_encoder(enc, kind), net.init_predictor()
+        out.append(np.stack([net.joint((proj[0], proj[1][i]), pred[1])[0] for i in range(len(enc))]))
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_an_op_with_no_live_output_costs_no_weights():
+    t = _tensors(random_params(WIDE, seed=3), WIDE, NNASpec())
+    t["join.out.w"] = np.zeros_like(t["join.out.w"])  # join.out reads nothing: the joiner is dead
+    for bits in ("0", "4"):
+        spec = NNASpec(sram_bytes=0).what_if({"zwc_index_bits": bits})
+        table = build_cost_table(_model(WIDE, spec, t))
+        assert table["join.enc"].macs == 0 and table["join.enc"].weight_bytes == 0
+
+
+def test_a_model_file_leaves_default_cost_fields_out():
+    """So that a cost field added later does not make a new file unreadable to an older
+    engine (which refuses fields it does not know); read back, they are the defaults."""
+    spec = NNASpec()
+    stored = spec.stored_dict()
+    assert "drop_dead_channels" not in stored and "zwc_index_bits" not in stored
+    assert "weight_bits" in stored and NNASpec.from_dict(stored) == spec
+    what_if = spec.what_if({"drop_dead_channels": "false", "sram_bytes": "1024"})
+    assert what_if.stored_dict()["drop_dead_channels"] is False and NNASpec.from_dict(what_if.stored_dict()) == what_if

@@ -67,7 +67,7 @@ def facts_table(rows, invalid=()):
     data = []
     for r in rows:
         wer = ", ".join(f"{100 * v:.1f}% on {k}" for k, v in r.wer.items()) or "not recorded"
-        data.append([r.name + (" (default)" if r.default else ""), M.human_count(r.params),
+        data.append([r.label + (" (default)" if r.default else ""), M.human_count(r.params),
                      r.sparsity_text, r.bits, M.human_bytes(r.file_bytes),
                      r.placement, wer])
     for p in invalid:

@@ -168,6 +168,13 @@ class NNASpec:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def stored_dict(self) -> dict:
+        """What a model file stores: every field but the cost fields left at their defaults,
+        so that a cost field added later (read back as its default) does not make a new
+        file unreadable to an older engine, which refuses fields it does not know."""
+        default = NNASpec()
+        return {k: v for k, v in self.to_dict().items() if k not in COST_FIELDS or v != getattr(default, k)}
+
     @classmethod
     def from_dict(cls, d: dict) -> NNASpec:
         _check_fields(d)

@@ -72,6 +72,8 @@ def zwc_bytes(codes: np.ndarray, spec: NNASpec) -> int:
     """Bytes an NNA reads for a weight matrix: dense codes, or its non-zeros marked by a
     bitmap (ZWC) or, where that is smaller, by relative indices (``spec.zwc_index_bits``)."""
     n = codes.size
+    if n == 0:  # an op all of whose outputs are dead: nothing stored
+        return 0
     if not zwc_compresses(codes, spec):
         return (n * spec.weight_bits + 7) // 8
     bitmap = (n + 7) // 8 + (int(np.count_nonzero(codes)) * spec.weight_bits + 7) // 8

@@ -53,8 +53,10 @@ def _read(path: str, check_files: bool) -> list[dict]:
                     and rec["audio_filepath"]:
                 d = _duration(rec["audio_filepath"], base)  # a user's manifest may leave it out
                 if d is None:
-                    raise ManifestError(f"{where}: no duration, and no audio to read it from in "
-                                        f"{rec['audio_filepath']}")
+                    a = os.path.expanduser(rec["audio_filepath"])
+                    a = a if os.path.isabs(a) else os.path.normpath(os.path.join(base, a))
+                    raise ManifestError(f"{where}: audio file not found: {a}" if not os.path.exists(a) else
+                                        f"{where}: no duration, and {a} is not audio to read it from")
                 rec["duration"] = d
             missing = [k for k in REQUIRED_KEYS if k not in rec]
             if missing:
