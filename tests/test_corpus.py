@@ -188,9 +188,17 @@ def test_read_manifest_resolves_and_validates(tmp_path):
     assert line["audio_filepath"] == "audio/a.wav"  # stored relative
     recs = read_manifest(m)
     assert recs[0]["audio_filepath"] == str(wav) and recs[0]["voice"] == "unknown"
-    (tmp_path / "bad.jsonl").write_text('{"audio_filepath": "x.wav", "text": "a"}\n')
-    with pytest.raises(ManifestError, match="duration"):
+    # no duration: read from the audio's header; refused where there is no audio to read it from
+    (tmp_path / "short.jsonl").write_text('{"audio_filepath": "audio/a.wav", "text": "a"}\n')
+    assert read_manifest(tmp_path / "short.jsonl")[0]["duration"] == pytest.approx(0.1)
+    (tmp_path / "bad.jsonl").write_text('{"audio_filepath": "m.jsonl", "text": "a"}\n')
+    with pytest.raises(ManifestError, match="no duration, and .* is not audio"):
         read_manifest(tmp_path / "bad.jsonl")
+    (tmp_path / "bad2.jsonl").write_text('{"audio_filepath": "x.wav", "text": "a"}\n')
+    with pytest.raises(ManifestError, match="audio file not found"):
+        read_manifest(tmp_path / "bad2.jsonl")
+    with pytest.raises(ManifestError, match="missing key.*duration"):
+        read_manifest(tmp_path / "bad2.jsonl", check_files=False)
     (tmp_path / "gone.jsonl").write_text('{"audio_filepath": "x.wav", "text": "a", "duration": 1}\n')
     with pytest.raises(ManifestError, match="not found"):
         read_manifest(tmp_path / "gone.jsonl")
