@@ -163,7 +163,9 @@ def pruning_bullets(ck: dict, run: dict, runs: str, steps, csp_layers: str, data
                 f"--steps {fl['steps']} --set {_set_args(cfg, keys)}`, then AAT with the zeros held, `nnasr train "
                 f"--init {runs}/aat-csp-float/last.pt{on} --aat --prune csp --sparsity 0.8 --out {runs}/aat-csp "
                 f"--steps {steps('aat-csp')} --set lr=1e-4 warmup=20 max_frames=4000 prune_layers={csp_layers}` "
-                f"(per-group final sparsity).")
+                f"(per-group final sparsity of the stored matrices). The pruning takes the grown units "
+                f"first: the sparsity column gives that of what runs, without the units no op reads "
+                f"(`docs/pruning.md`, \"What the width leaves\").")
         rest = f"`--prune magnitude`, `{runs}/aat-mag-float` and `{runs}/aat-mag`"
     else:
         text = (f"* AAT+CSP: `nnasr train --init {runs}/aat/last.pt{on} --aat --prune csp --sparsity 0.8 --out "
