@@ -371,8 +371,7 @@ def table(runs: list[ModelRun], title: str):
             run.facts.name + (" (peer)" if run.kind == "peer" else ""),
             pct(m["wer"]), interval(spread[i]["wer_ci"]), pct(m["cer"]),
             human_bytes(m["file_bytes"]),
-            pct(m["sparsity"]) if m["live_sparsity"] is None or abs(m["live_sparsity"] - m["sparsity"]) < 0.0005 else
-            f"{pct(m['live_sparsity'])} ({pct(m['sparsity'])} stored)",
+            getattr(run.facts, "sparsity_text", None) or pct(m["sparsity"]),  # a peer: -
             "yes" if run.streaming else "no",
             f"{_ms(m['host_ms_p50'])} / {_ms(m['host_ms_p95'])}",
             f"{_ms(m['modeled_nna_ms_p50'])} / {_ms(m['modeled_nna_ms_p95'])}",

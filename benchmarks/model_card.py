@@ -201,9 +201,8 @@ def open_system(system: System, ctx: dict):
         if not p.exists():
             raise LeftOut(f"{system.name}: {p} not found, left out")
         m = load_model(p)
-        live, nonzero = m.live_weights()
         facts = {"file_bytes": m.file_bytes, "sparsity": m.sparsity(), "params": m.arch.num_params(),
-                 "live_sparsity": 1 - nonzero / max(live, 1),
+                 "live_sparsity": m.live_sparsity(),
                  "facts": m.facts, "weight_bits": m.spec.weight_bits}
         return (lambda recs, beam: scored(evaluate_engine(m, recs, mode="placed", beam=beam, progress=True))), facts
     if system.kind == "peer":

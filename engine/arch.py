@@ -214,8 +214,8 @@ class Architecture:
         through the recurrence. Every weight of a dead output is multiplied by nothing that
         reaches the logits, so leaving it out changes no result (the cost model's
         ``drop_dead_channels``). A weight counts where its integer code or, for an op that
-        keeps float weights (placed on the CPU), its float value is not zero. Magnitude pruning of a widened model, for one, can remove
-        whole units."""
+        keeps float weights (placed on the CPU), its float value is not zero. Pruning a
+        widened model, for one, can remove whole units."""
         nz = {}
         for k in self.weight_shapes():
             if k in tensors:

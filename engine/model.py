@@ -67,6 +67,7 @@ class EngineModel:
     path: str | None = None
     name: str = "model"
     file_bytes: int = 0
+    _live: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     # --- facts --------------------------------------------------------------------
     def weight_codes(self) -> dict[str, np.ndarray]:
@@ -77,6 +78,13 @@ class EngineModel:
         total = sum(v.size for v in codes.values())
         zeros = sum(int((v == 0).sum()) for v in codes.values())
         return zeros / max(total, 1)
+
+    def live_outputs(self) -> dict[str, np.ndarray]:
+        """:meth:`Architecture.live_outputs` of this model's weights, found once (the cost
+        table, the host network and the facts all read it; the tensors do not change)."""
+        if self._live is None:
+            self._live = self.arch.live_outputs(self.tensors)
+        return self._live
 
     def live_weights(self) -> tuple[int, int]:
         """(weights, non-zeros) of the model as a compiler keeps it: every matrix without the
@@ -93,15 +101,16 @@ class EngineModel:
     def op_shapes(self) -> list[OpShape]:
         """The ops' weights and activation sizes, for the cost model, with the outputs some
         op reads (:meth:`Architecture.live_outputs`)."""
-        live = self.arch.live_outputs(self.tensors)
+        live = self.live_outputs()
         return [shape for op in self.arch.ops for shape in op.shapes(self.tensors, live.get(op.name))]
 
     def has_float(self, op: str) -> bool:
         return any(k.startswith(f"float.{op}.") for k in self.tensors)
 
-    def _live_facts(self) -> dict:
+    def live_sparsity(self) -> float:
+        """The fraction of zeros among :meth:`live_weights`: the sparsity of what runs."""
         size, nonzero = self.live_weights()
-        return {"live_weights": size, "live_sparsity": round(1 - nonzero / max(size, 1), 4)}
+        return 1 - nonzero / max(size, 1)
 
     def describe(self) -> dict:
         return {
@@ -109,7 +118,8 @@ class EngineModel:
             "path": self.path,
             "params": self.arch.num_params(),
             "sparsity": round(self.sparsity(), 4),
-            **self._live_facts(),
+            "live_weights": self.live_weights()[0],
+            "live_sparsity": round(self.live_sparsity(), 4),
             "weight_bits": self.spec.weight_bits,
             "act_bits": self.spec.act_bits,
             "file_bytes": self.file_bytes,

@@ -92,7 +92,7 @@ class Network:
         t, a, spec = self.t, self.arch, self.spec
         self.q = {}
         self.f = {}
-        live = a.live_outputs(t) if self.skip_dead else {}
+        live = self.model.live_outputs() if self.skip_dead else {}
         for op in (o.name for o in a.ops if o.kind == LSTM):
             in_scale = t[f"{op}.in_scale"].item()
             rows = np.tile(live[op], 4) if op in live else None

@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give either --manifest M.jsonl or audio FILEs (one of the two)")
     items = C.read_manifest(args.manifest) if args.manifest else [C.Item(f) for f in args.files]
     if args.limit is not None:
-        items = items[: max(0, args.limit)]
+        items = items[: args.limit]
     channel = channel_option(args.channel)
     runs, recs = _open_models(args)
     unavailable = _load_peers(args, runs, recs)

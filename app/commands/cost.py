@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         files = list(args.files) or [str(M.DEMO_AUDIO)]
     if args.limit is not None:
-        files = files[: max(0, args.limit)]
+        files = files[: args.limit]
     if not files:
         raise UserError("no audio to decode")
     changes = _what_if(args.set)

@@ -109,10 +109,6 @@ def build_app(args: argparse.Namespace):
     first_model = M.load(models[0])  # a bad model file: one line here, not inside the UI
     lm_options = M.lm_options(args, first_model)
     engine_options = M.engine_options(args)
-    if args.beam < 1:
-        raise UserError("--beam must be >= 1")
-    if args.chunk_ms is not None and args.chunk_ms <= 0:
-        raise UserError("--chunk-ms must be > 0")
     if args.speed < 0:
         raise UserError("--speed must be >= 0")
 

@@ -49,28 +49,17 @@ def _read(path: str, check_files: bool) -> list[dict]:
                 raise ManifestError(f"{where}: not JSON ({e.msg})") from None
             if not isinstance(rec, dict):
                 raise ManifestError(f"{where}: not a JSON object")
-            if "duration" not in rec and check_files and isinstance(rec.get("audio_filepath"), str) \
-                    and rec["audio_filepath"]:
-                d = _duration(rec["audio_filepath"], base)  # a user's manifest may leave it out
-                if d is None:
-                    a = os.path.expanduser(rec["audio_filepath"])
-                    a = a if os.path.isabs(a) else os.path.normpath(os.path.join(base, a))
-                    raise ManifestError(f"{where}: audio file not found: {a}" if not os.path.exists(a) else
-                                        f"{where}: no duration, and {a} is not audio to read it from")
-                rec["duration"] = d
-            missing = [k for k in REQUIRED_KEYS if k not in rec]
+            # a user's manifest may leave the duration out: it is read from the audio's header
+            fill = check_files and "duration" not in rec and "audio_filepath" in rec
+            missing = [k for k in REQUIRED_KEYS if k not in rec and not (fill and k == "duration")]
             if missing:
                 raise ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
             if not isinstance(rec["audio_filepath"], str) or not rec["audio_filepath"]:
                 raise ManifestError(f"{where}: audio_filepath must be a non-empty string")
             if not isinstance(rec["text"], str):
                 raise ManifestError(f"{where}: text must be a string")
-            try:
-                rec["duration"] = float(rec["duration"])
-            except (TypeError, ValueError):
-                raise ManifestError(f"{where}: duration must be a number") from None
-            if not rec["duration"] > 0:
-                raise ManifestError(f"{where}: duration must be positive")
+            if not fill:
+                _check_duration(rec, where)
             rec["voice"] = str(rec.get("voice") or "unknown")
             p = os.path.expanduser(rec["audio_filepath"])
             if not os.path.isabs(p):
@@ -78,18 +67,31 @@ def _read(path: str, check_files: bool) -> list[dict]:
             rec["audio_filepath"] = os.path.normpath(p)
             if check_files and not os.path.exists(rec["audio_filepath"]):
                 raise ManifestError(f"{where}: audio file not found: {rec['audio_filepath']}")
+            if fill:
+                rec["duration"] = _duration(rec["audio_filepath"])
+                if rec["duration"] is None:
+                    raise ManifestError(f"{where}: no duration, and {rec['audio_filepath']} is not audio "
+                                        "to read it from")
+                _check_duration(rec, where)
             out.append(rec)
     return out
 
 
-def _duration(audio_filepath: str, base: str) -> float | None:
-    """An audio file's duration from its header (None when it cannot be read: the entry is
-    then refused as missing it, or as naming a file that is not there)."""
+def _check_duration(rec: dict, where: str) -> None:
+    try:
+        rec["duration"] = float(rec["duration"])
+    except (TypeError, ValueError):
+        raise ManifestError(f"{where}: duration must be a number") from None
+    if not rec["duration"] > 0:
+        raise ManifestError(f"{where}: duration must be positive")
+
+
+def _duration(path: str) -> float | None:
+    """An audio file's duration from its header (None when it is not audio)."""
     import soundfile as sf
 
-    p = os.path.expanduser(audio_filepath)
     try:
-        info = sf.info(p if os.path.isabs(p) else os.path.join(base, p))
+        info = sf.info(path)
     except Exception:
         return None
     return info.frames / info.samplerate if info.samplerate else None
