@@ -1,5 +1,5 @@
 """Per-chunk and per-stream statistics of the recognizer: measured host time, modeled NNA
-time, RTF, user-perceived latency (DESIGN.md, "Latency, defined once")."""
+time, RTF, user-perceived latency: the one definition of each, which every command reports."""
 
 from __future__ import annotations
 

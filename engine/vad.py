@@ -1,4 +1,4 @@
-"""Speech gating: non-speech gives no words (DESIGN.md contract 6), the one place of that rule.
+"""Speech gating: non-speech gives no words (a contract of the engine), the one place of that rule.
 
 The models decode noise as words (digital silence, white and pink noise and mains hum all
 became long invented text with every shipped model, greedy and beam: docs/reliability.md),

@@ -1,4 +1,4 @@
-"""The dependency rules of DESIGN.md, read from the source: nothing under engine/nna/ imports
+"""The project's dependency rules, read from the source: nothing under engine/nna/ imports
 from the rest of engine/ (the NNA knows ops and shapes, never a speech model), and engine/
 imports neither app/, trainer/ nor torch (at module level or inside a function)."""
 

@@ -1,4 +1,4 @@
-"""Non-speech gives no words (DESIGN.md contract 6): the engine's speech gate (engine/vad.py)
+"""Non-speech gives no words (a contract of the engine): the engine's speech gate (engine/vad.py)
 with every shipped model, greedy and beam; speech keeps its words at its edges; streaming
 equals offline with the gate; non-speech costs no decoder steps."""
 

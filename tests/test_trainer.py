@@ -472,6 +472,66 @@ def test_init_can_widen_the_encoder_without_changing_its_outputs(float_run, corp
     assert "a new model takes enc_hidden=N" in capsys.readouterr().err
 
 
+def test_widened_units_are_read_only_with_a_grow_scale(float_run):
+    """Growth at `init_grow_scale=0` keeps the function, so no op reads a new unit: as the
+    engine prices and runs a model (`Architecture.live_outputs`), every new unit is dead
+    until training gives it readers, and a pruning run that starts soon removes them first.
+    With a scale every unit of every layer is read from the start, the old weights stay
+    where they were, the new ones are as large as the trained ones beside them, and the
+    function moves."""
+    from dataclasses import replace
+
+    from engine.model import Architecture
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+    from trainer.model import RNNT
+    from trainer.surgery import widen_encoder
+
+    init = load_checkpoint(float_run / "last.pt")
+    old = model_from_checkpoint(init).eval()
+    arch = Architecture(**init["arch"])
+    h, H = arch.enc_hidden, arch.enc_hidden + 16
+    wide = replace(arch, enc_hidden=H)
+
+    def live(state):
+        tensors = {k: state[keys[0]].numpy() for o in wide.ops for k, keys in o.float_params().items()}
+        units = wide.live_outputs(tensors)
+        return {o.name: units[o.name] for o in wide.encoder_ops}
+
+    src = old.state_dict()
+    zero = widen_encoder(src, arch, H, torch.Generator().manual_seed(0))
+    read = widen_encoder(src, arch, H, torch.Generator().manual_seed(0), scale=1.0)
+    for name, units in live(zero).items():
+        assert units[:h].all() and not units[h:].any(), name
+    for name, units in live(read).items():
+        assert units.all(), name
+    for k, v in src.items():  # the old weights sit where they were, and the new ones are as large
+        w = read[k]
+        if k.startswith("enc.") and v.dim() == 2:
+            ow = torch.cat([v[g * h:(g + 1) * h] for g in range(4)])
+            cols = list(range(v.shape[1])) if k == "enc.0.weight_ih_l0" else [
+                c * H + j for c in range(v.shape[1] // h) for j in range(h)]
+            rows = torch.cat([torch.arange(g * H, g * H + h) for g in range(4)])
+            assert torch.equal(w[rows][:, cols], ow), k
+            new = torch.ones_like(w, dtype=torch.bool)
+            new[rows[:, None], torch.tensor(cols)[None, :]] = False
+            assert 0.8 < w[new].abs().mean() / v.abs().mean() < 1.2, k
+        elif k in ("join_enc.weight", "ctc.weight"):
+            assert torch.equal(w[:, :h], v) and 0.8 < w[:, h:].abs().mean() / v.abs().mean() < 1.2, k
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(2, 120, arch.n_mels, generator=g) + old.feat_mean
+    lens, toks, tlens = torch.tensor([120, 90]), torch.randint(1, arch.num_classes, (2, 5), generator=g), torch.tensor([5, 3])
+    outs = []
+    for state in (zero, read):
+        m = RNNT(wide)
+        m.load_state_dict(state)
+        with torch.no_grad():
+            outs.append(m.eval()(feats, lens, toks, tlens)[0])
+    with torch.no_grad():
+        ref = old(feats, lens, toks, tlens)[0]
+    assert torch.allclose(outs[0], ref, atol=1e-4)
+    assert not torch.allclose(outs[1], ref, atol=1e-2)  # the function moved
+
+
 def test_decoder_refresh_freezes_encoder_and_reinits_decoder(float_run, corpus, tmp_path):
     """`--set freeze=enc reinit=pred,join`: the encoder is bit-identical to the init's, the
     predictor starts from fresh weights and trains."""

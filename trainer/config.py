@@ -42,6 +42,11 @@ class TrainConfig:
     # with init: widen every encoder LSTM to this many units (0: keep the checkpoint's), computing
     # the same function at the start: the new units' outgoing weights start at zero (Net2Net-style)
     init_enc_hidden: int = 0
+    # with init_enc_hidden: 0 keeps the function (the weights that read a new unit start at zero);
+    # >0 draws the new units' weights and those that read them at this times the mean magnitude of
+    # the trained weights beside them. A pruning run wants >0, or it prunes the new units first, as
+    # the weights of least effect, and the model runs at its old width (trainer/surgery.py)
+    init_grow_scale: float = 0.0
     # optimization
     steps: int = 20000  # planned steps (the LR schedule's length)
     minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable

@@ -14,14 +14,24 @@ from .checkpoint import tokenizer_from_tensor
 from .model import RNNT
 
 
-def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Generator) -> dict:
+def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Generator,
+                  scale: float = 0.0) -> dict:
     """``state`` (an ``RNNT`` state dict of shape ``arch``) with every encoder LSTM widened
-    from ``arch.enc_hidden`` to ``hidden`` units, computing the same function (Net2Net-style
-    growth). The new units start from PyTorch's LSTM initialization (uniform +-1/sqrt(hidden),
-    drawn from ``gen``); every weight that reads a new unit (the next layer's input weights,
-    the layer's own recurrent weights into old units, the joiner's encoder projection, the
-    CTC head and the intermediate CTC head where there is one) starts at zero, so the
-    outputs and the training losses are unchanged until training moves them."""
+    from ``arch.enc_hidden`` to ``hidden`` units; the old weights are kept where they were.
+
+    ``scale`` 0 computes the same function (Net2Net-style growth): the new units start from
+    PyTorch's LSTM initialization (uniform +-1/sqrt(hidden), drawn from ``gen``) and every
+    weight that reads a new unit (the next layer's input weights, the layer's own recurrent
+    weights into old units, the joiner's encoder projection, the CTC head and the
+    intermediate CTC head where there is one) starts at zero, so the outputs and the
+    training losses are unchanged until training moves them. Those readers then stay far
+    smaller than the trained weights beside them, and a pruning run takes them first: the
+    new units end up read by nothing (docs/pruning.md, "What the width leaves").
+
+    ``scale`` > 0 makes the new units as strong as the old ones: their weights and the
+    weights that read them are drawn uniform with ``scale`` times the mean magnitude of
+    the trained weights of the same matrix. The function changes (more so the larger the
+    scale) and training has to absorb it; pruning then weighs old and new units alike."""
     h, H = arch.enc_hidden, hidden
     if H < h:
         raise ValueError(f"enc_hidden {h} -> {H}: an encoder can grow, not shrink")
@@ -39,6 +49,11 @@ def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Gener
         r = d // h  # 1, or reduce_factor concatenated frames of h units each
         return torch.cat([torch.arange(c * H, c * H + h) for c in range(r)])
 
+    def draw(shape, old: torch.Tensor) -> torch.Tensor:
+        """Uniform: +-1/sqrt(hidden) (``scale`` 0), or with mean magnitude ``scale * mean|old|``."""
+        bound = 2 * scale * float(old.abs().mean()) if scale and old.dim() == 2 else k
+        return (torch.rand(shape, generator=gen, dtype=old.dtype) * 2 - 1) * bound
+
     out = dict(state)
     for i, op in enumerate(arch.encoder_ops):
         p = f"{op.module}."
@@ -47,11 +62,12 @@ def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Gener
                   "bias_ih_l0": (4 * H,), "bias_hh_l0": (4 * H,)}
         for name, shape in shapes.items():
             old = state[p + name]
-            new = (torch.rand(shape, generator=gen, dtype=old.dtype) * 2 - 1) * k
+            new = draw(shape, old)
             if old.dim() == 1:
                 new[old_rows] = old
             else:
-                new[old_rows] = 0.0  # old units read nothing from new ones
+                if not scale:
+                    new[old_rows] = 0.0  # old units read nothing from new ones
                 src_cols = cols if name == "weight_ih_l0" else torch.arange(h)
                 new[old_rows[:, None], src_cols[None, :]] = old
             out[p + name] = new
@@ -59,7 +75,7 @@ def widen_encoder(state: dict, arch: Architecture, hidden: int, gen: torch.Gener
     heads = [join_enc.float_params()[f"{join_enc.name}.w"][0], "ctc.weight"]
     for name in heads + (["ctc_inter.out.weight"] if "ctc_inter.out.weight" in state else []):
         old = state[name]
-        new = torch.zeros(old.shape[0], H, dtype=old.dtype)
+        new = draw((old.shape[0], H), old) if scale else torch.zeros(old.shape[0], H, dtype=old.dtype)
         new[:, :h] = old
         out[name] = new
     return out
@@ -163,9 +179,12 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     own = model.state_dict()
     src = dict(init["model"])
     if arch.enc_hidden != old.enc_hidden:
-        src = widen_encoder(src, old, arch.enc_hidden, torch.Generator().manual_seed(cfg.seed))
+        scale = float(getattr(cfg, "init_grow_scale", 0.0))
+        src = widen_encoder(src, old, arch.enc_hidden, torch.Generator().manual_seed(cfg.seed), scale)
         log(f"encoder widened from {old.enc_hidden} to {arch.enc_hidden} units per layer "
-            f"({old.num_params():,} -> {arch.num_params():,} parameters); the outputs are unchanged")
+            f"({old.num_params():,} -> {arch.num_params():,} parameters); "
+            + (f"the new units start as strong as the old ones (init_grow_scale={scale:g})" if scale
+               else "the outputs are unchanged"))
         old = replace(old, enc_hidden=arch.enc_hidden)
     src = move_time_reduction(src, old, arch)
     mapped = None
