@@ -40,6 +40,11 @@ MAG_STEPS=${MAG_STEPS:-$CSP_STEPS}  # the pruning baseline, magnitude pruning as
 # PRUNE_WIDTH=0: the older recipe, CSP_STEPS AAT steps pruning the AAT model itself.
 PRUNE_WIDTH=${PRUNE_WIDTH:-384}
 PRUNE_FLOAT_STEPS=${PRUNE_FLOAT_STEPS:-2400}
+# >0: the grown units' weights and the weights that read them start at this times the trained
+# weights' mean magnitude (init_grow_scale), so the pruners weigh new and old units alike; at 0
+# (the same function) both pruners remove every grown unit and the pair runs at 288 units, 68 %
+# sparse instead of 80 % (docs/pruning.md, "What the width leaves")
+PRUNE_GROW_SCALE=${PRUNE_GROW_SCALE:-0}
 # per-group sparsity, 80 % of all prunable weights: the small predictor and joiner break at a
 # uniform 80 % (test WER: uniform 89.7 % from an AAT model at 81.5 %; enc=0.9,pred=0.3,join=0.3
 # 85.9 % from one at 82.2 %; docs/pruning.md); the wider encoder's share is 0.87, split so that
@@ -178,6 +183,7 @@ prune() {
     --set init_enc_hidden="$PRUNE_WIDTH" lr=3e-4 warmup=50 decay_frac=0.4 max_frames=16000
           prune_start=0.15 prune_end=0.55 prune_every=50 prune_layers="$PRUNE_LAYERS" dropout=0.15
           tempo=0.1 gain_db=6 warp=0.12 tilt=1.0 inter_ctc_weight=0.3 eval_every=0 eval_minutes=0)
+  [ "$PRUNE_GROW_SCALE" != 0 ] && opts+=(init_grow_scale="$PRUNE_GROW_SCALE")
   if prepare "$1-float" "$PRUNE_FLOAT_STEPS" "$BASE/last.pt" "${fit[@]}" "${opts[@]}"; then
     $NNASR train --data "$DATA" "${fit[@]}" --out "$RUNS/$1-float" --init "$BASE/last.pt" "${resume[@]}" \
       "${opts[@]}" --steps "$PRUNE_FLOAT_STEPS" --no-progress

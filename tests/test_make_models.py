@@ -85,7 +85,7 @@ def test_a_wider_model_pruned_both_methods_alike(tmp_path):
     """The default: each pruning method prunes the float model grown to 384 encoder units in
     float steps ($RUNS/NAME-float), then AAT holds its zeros; both methods get the same
     settings and PRUNE_TRAIN's manifests (the other runs keep the recipe's), and a finished
-    float stage is left as it is."""
+    float stage is left as it is. PRUNE_GROW_SCALE starts the grown units alive in both."""
     runs = tmp_path / "runs"
     _saved_run(runs, "aat-csp-float", 2400)
     out = _dry_run(runs, tmp_path, PRUNE_TRAIN="p/a.jsonl p/b.jsonl")
@@ -102,6 +102,10 @@ def test_a_wider_model_pruned_both_methods_alike(tmp_path):
         assert "--train p/a.jsonl p/b.jsonl --out" in line
     aat = next(x for x in out.splitlines() if _trains(x, f"{runs}/aat"))
     assert "--train data/corpus/train.jsonl" in aat and "p/a.jsonl" not in aat
+    assert "init_grow_scale" not in out  # grown units at zero: the recipe as the shipped pair was made
+    out = _dry_run(tmp_path / "runs2", tmp_path, PRUNE_GROW_SCALE="1")  # grown units as strong as the old
+    floats = [x for x in out.splitlines() if "-float --init" in x]
+    assert len(floats) == 2 and all("init_enc_hidden=384" in x and "init_grow_scale=1" in x for x in floats)
 
 
 @pytest.mark.skipif(not (ROOT / "assets" / "checkpoints" / "float.pt").exists(), reason="no committed float model")
