@@ -40,7 +40,8 @@ class TrainConfig:
     # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames
     init_reduce_after: int = -1
     # with init: widen every encoder LSTM to this many units (0: keep the checkpoint's), computing
-    # the same function at the start: the new units' outgoing weights start at zero (Net2Net-style)
+    # the same function at the start (with init_grow_scale 0: the new units' outgoing weights start
+    # at zero, Net2Net-style)
     init_enc_hidden: int = 0
     # with init_enc_hidden: 0 keeps the function (the weights that read a new unit start at zero);
     # >0 draws the new units' weights and those that read them at this times the mean magnitude of

@@ -179,7 +179,7 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     own = model.state_dict()
     src = dict(init["model"])
     if arch.enc_hidden != old.enc_hidden:
-        scale = float(getattr(cfg, "init_grow_scale", 0.0))
+        scale = cfg.init_grow_scale
         src = widen_encoder(src, old, arch.enc_hidden, torch.Generator().manual_seed(cfg.seed), scale)
         log(f"encoder widened from {old.enc_hidden} to {arch.enc_hidden} units per layer "
             f"({old.num_params():,} -> {arch.num_params():,} parameters); "
