@@ -101,7 +101,17 @@ class StatsPanel(VerticalScroll):
         yield Static("loading…", id="facts")
 
 
-def facts_text(f) -> str:
+def search_text(beam: int, options: dict) -> str:
+    """The search the live app decodes with: beam, and an LM or hotwords when given."""
+    parts = ["greedy" if beam == 1 else f"beam {beam}"]
+    if options.get("lm") is not None:
+        parts.append(f"LM x{options.get('lm_weight')}")
+    if options.get("hotwords"):
+        parts.append(f"{len(options['hotwords'])} hotwords")
+    return " · ".join(parts)
+
+
+def facts_text(f, search: str | None = None) -> str:
     wer = ", ".join(f"{100 * v:.1f}% on {k}" for k, v in f.wer.items()) or "not recorded"
     lines = [
         f"[b]{f.name}[/b]",
@@ -113,6 +123,8 @@ def facts_text(f) -> str:
         f"NNA spec   {f.spec}",
     ]
     lines.append(f"WER        {wer}")
+    if search:
+        lines.append(f"search     {search}")
     return "\n".join(lines)
 
 
@@ -191,7 +203,7 @@ class LiveApp(App):
         if not models:
             raise ValueError("LiveApp needs at least one model")
         self.models = list(models)
-        self.lm_options = lm_options or {}  # lm (an engine.lm.NgramLM), lm_weight, lm_bonus
+        self.lm_options = lm_options or {}  # lm (an engine.lm.NgramLM), lm_weight, lm_bonus, hotwords
         self.engine_options = engine_options or {}  # vad, threads
         self.session = LiveSession(self.models, model_index=model_index, source=source,
                                    fallback=fallback, transcript=TranscriptFile(transcript_path),
@@ -373,7 +385,7 @@ class LiveApp(App):
         self.sub_title = facts.name
         self.host_ms.clear()
         self.nna_ms.clear()
-        self.query_one("#facts", Static).update(facts_text(facts))
+        self.query_one("#facts", Static).update(facts_text(facts, search_text(self.beam, self.lm_options)))
         self.query_one("#host-spark", Sparkline).data = []
         self.query_one("#nna-spark", Sparkline).data = []
 

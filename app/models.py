@@ -48,7 +48,8 @@ points (baseline-ptq 78.0 -> 70.6 %, aat 79.0 -> 71.1 %), at 1.63x the host time
 beam 8 is no better than 4 on dev (docs/decoding.md)."""
 
 def add_lm_arguments(p) -> None:
-    """The shallow-fusion options of the decoding commands (eval, transcribe, live)."""
+    """The search's fusion options of the decoding commands (eval, transcribe, live): an
+    n-gram LM and hotwords."""
     from engine.lm import LM_BONUS, LM_WEIGHT
 
     p.add_argument("--lm", metavar="FILE", help="n-gram LM for shallow fusion (built by `nnasr lm`)")
@@ -56,22 +57,73 @@ def add_lm_arguments(p) -> None:
                    help=f"LM weight with --lm (default {LM_WEIGHT})")
     p.add_argument("--lm-bonus", type=float, default=LM_BONUS,
                    help=f"score added per emitted token with --lm (default {LM_BONUS})")
+    add_hotword_arguments(p)
+
+
+def add_hotword_arguments(p, peers: bool = False) -> None:
+    """``--hotwords FILE`` and ``--hotword-score S`` (eval, transcribe, live, compare)."""
+    from engine.context import HOTWORD_SCORE
+
+    p.add_argument("--hotwords", metavar="FILE",
+                   help="phrases to favour (contextual biasing): one per line, optionally ending "
+                        "in ' :SCORE', its own bonus per token; a bonus is kept only when the "
+                        "whole phrase is said (docs/decoding.md)"
+                        + ("; peers get them too: pocketsphinx as a grammar, whisper-tiny as its "
+                           "prompt hint" if peers else ""))
+    p.add_argument("--hotword-score", type=float, default=HOTWORD_SCORE, metavar="S",
+                   help=f"bonus per token of a hotword (default {HOTWORD_SCORE})")
 
 
 def lm_options(args, model) -> dict:
-    """Recognizer keyword arguments for ``--lm`` (none without it): the LM loaded and checked
-    against ``model``; a missing, foreign or mismatched file is a one-line
-    :class:`UserError`, before any decoding starts."""
-    if not getattr(args, "lm", None):
-        return {}
-    from engine.lm import NgramLM
+    """Recognizer keyword arguments for ``--lm`` and ``--hotwords`` (none without them): the
+    LM loaded and checked against ``model``, the hotwords read and normalized as transcripts
+    are (numbers spelled out, lowercase); a missing, foreign or mismatched file, or a
+    hotwords file with no phrase, is a one-line :class:`UserError`, before any decoding
+    starts."""
+    out = {}
+    if getattr(args, "lm", None):
+        from engine.lm import NgramLM
+
+        try:
+            lm = NgramLM(Path(args.lm).expanduser())
+            lm.check_tokenizer(model.tokenizer_proto, model.name)
+        except (OSError, ValueError) as e:
+            raise UserError(str(e)) from None
+        out.update(lm=lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
+    if getattr(args, "hotwords", None):
+        out.update(hotwords=hotwords(args.hotwords, model, args.hotword_score),
+                   hotword_score=args.hotword_score)
+    return out
+
+
+def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
+    """The phrases of a hotwords file, normalized as the model's transcripts are (each
+    recognizer spells them in its own model's pieces); a file that cannot be read, has no
+    phrase, or a phrase ``model``'s tokenizer cannot spell is a :class:`UserError`."""
+    from app.comparison import normalizer
+    from engine.context import ContextGraph, read_hotwords
 
     try:
-        lm = NgramLM(Path(args.lm).expanduser())
-        lm.check_tokenizer(model.tokenizer_proto, model.name)
-    except (OSError, ValueError) as e:
-        raise UserError(str(e)) from None
-    return {"lm": lm, "lm_weight": args.lm_weight, "lm_bonus": args.lm_bonus}
+        items = read_hotwords(path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read the hotwords file {path}: {e}") from None
+    norm = normalizer()
+    phrases = [(t, s) for t, s in ((norm(text), s) for text, s in items) if t]
+    if not phrases:
+        raise UserError(f"{path}: no hotwords (one phrase per line, optionally ' :SCORE')")
+    sp = model.tokenizer()
+    try:
+        ContextGraph.from_texts(phrases, sp, score)
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
+    short = [t for t, _ in phrases if " " not in t and len(sp.encode(t)) <= 2]
+    if short:
+        import sys
+
+        print(f"nnasr: note: {len(short)} of the {len(phrases)} hotwords are short (one word of at most "
+              f"two of the model's tokens, e.g. {short[0]!r}): whenever the search writes one it gains "
+              "the bonus, heard or not, which adds words (docs/decoding.md, Hotwords)", file=sys.stderr)
+    return phrases
 
 
 def positive_int(s: str) -> int:

@@ -18,6 +18,12 @@ Both install with ``pip install 'nnasr[peers]'``. Two ways in::
 
 A peer that is not installed raises :class:`PeerUnavailable` (a one-line ``UserError`` that
 says what to install).
+
+Given the phrases a user expects (``load(name, phrases=[...])``, ``nnasr compare --hotwords``),
+each peer uses them its own way, as its users would: pocketsphinx decodes with a JSGF grammar
+of one or more of the phrases (a hard constraint: it can say nothing else; phrases with a word
+its dictionary lacks are left out), whisper-tiny gets them as faster-whisper's ``hotwords``
+prompt (a hint, as the engine's hotwords are).
 """
 
 from __future__ import annotations
@@ -132,7 +138,7 @@ class PocketSphinx(Peer):
     name = "pocketsphinx"
     streaming = True
 
-    def __init__(self, chunk_ms: int = DEFAULT_CHUNK_MS):
+    def __init__(self, chunk_ms: int = DEFAULT_CHUNK_MS, phrases: list[str] | None = None):
         try:
             import pocketsphinx
         except ImportError:
@@ -148,6 +154,22 @@ class PocketSphinx(Peer):
         cfg = self._decoder.config
         self._files = [Path(cfg["hmm"]), Path(cfg["lm"]), Path(cfg["dict"])]
         self.chunk_ms = int(chunk_ms)
+        self.grammar = None  # (phrases used, phrases left out) with phrases
+        if phrases:
+            self._use_grammar(phrases)
+
+    def _use_grammar(self, phrases: list[str]) -> None:
+        """Decode with a JSGF grammar: one or more of ``phrases``, those whose every word the
+        dictionary has."""
+        d = self._decoder
+        ok = [p for p in dict.fromkeys(" ".join(p.split()) for p in phrases)
+              if p and all(d.lookup_word(w) is not None for w in p.split())]
+        if not ok:
+            raise UserError("pocketsphinx: none of the hotwords is spelled with words its dictionary has")
+        alts = " | ".join(f"( {p} )" for p in ok)
+        d.add_jsgf_string("hotwords", f"#JSGF V1.0;\ngrammar hotwords;\npublic <s> = <p>+;\n<p> = {alts};\n")
+        d.activate_search("hotwords")
+        self.grammar = (len(ok), len(set(phrases)) - len(ok))
 
     @property
     def facts(self) -> PeerFacts:
@@ -155,7 +177,9 @@ class PocketSphinx(Peer):
             name=self.name, path=str(self._files[0].parent), file_bytes=_dir_bytes(*self._files),
             streaming=True,
             about=f"pocketsphinx {_version('pocketsphinx')}, bundled en-us acoustic model, "
-                  f"CMU dictionary and LM, {self.chunk_ms} ms chunks",
+                  f"CMU dictionary and " + ("LM" if self.grammar is None else
+                  f"a grammar of {self.grammar[0]} hotwords ({self.grammar[1]} with unknown words left out)")
+                  + f", {self.chunk_ms} ms chunks",
         )
 
     def _run(self, x: np.ndarray) -> PeerResult:
@@ -198,13 +222,14 @@ class WhisperTiny(Peer):
     name = "whisper-tiny"
     streaming = False
 
-    def __init__(self, threads: int = DEFAULT_THREADS):
+    def __init__(self, threads: int = DEFAULT_THREADS, phrases: list[str] | None = None):
         try:
             from faster_whisper import WhisperModel
         except ImportError:
             raise PeerUnavailable(f"faster-whisper is not installed: {INSTALL_HINT}") from None
         self.model_dir = whisper_model_dir()
         self.threads = max(1, int(threads))
+        self.hotwords = ", ".join(phrases) if phrases else None  # faster-whisper's prompt hint
         try:
             self._model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
                                        cpu_threads=self.threads)
@@ -219,23 +244,27 @@ class WhisperTiny(Peer):
             name=self.name, path=str(self.model_dir), file_bytes=_dir_bytes(self.model_dir),
             streaming=False,
             about=f"faster-whisper {_version('faster-whisper')}, whisper tiny.en (CTranslate2 "
-                  f"int8), {self.threads} thread(s), beam {WHISPER_BEAM}, whole utterances",
+                  f"int8), {self.threads} thread(s), beam {WHISPER_BEAM}, whole utterances"
+                  + ("" if self.hotwords is None else ", the hotwords as its prompt hint"),
         )
 
     def _run(self, x: np.ndarray) -> PeerResult:
         t0 = time.perf_counter()
-        segments, _ = self._model.transcribe(x, language="en", beam_size=WHISPER_BEAM)
+        segments, _ = self._model.transcribe(x, language="en", beam_size=WHISPER_BEAM, hotwords=self.hotwords)
         text = " ".join(s.text.strip() for s in segments)  # a lazy iterator: decode happens here
         ms = 1000.0 * (time.perf_counter() - t0)
         return PeerResult(text=" ".join(text.split()), audio_s=len(x) / RATE, compute_ms=ms)
 
 
-def load(name: str, *, chunk_ms: int | None = None, threads: int = DEFAULT_THREADS) -> Peer:
-    """A peer by name (one of :data:`PEERS`); raises :class:`PeerUnavailable` if not installed."""
+def load(name: str, *, chunk_ms: int | None = None, threads: int = DEFAULT_THREADS,
+         phrases: list[str] | None = None) -> Peer:
+    """A peer by name (one of :data:`PEERS`); raises :class:`PeerUnavailable` if not installed.
+    ``phrases``: what the user expects to be said, used as the peer's users would (module
+    docstring)."""
     if name == "pocketsphinx":
-        return PocketSphinx(chunk_ms or DEFAULT_CHUNK_MS)
+        return PocketSphinx(chunk_ms or DEFAULT_CHUNK_MS, phrases)
     if name == "whisper-tiny":
-        return WhisperTiny(threads)
+        return WhisperTiny(threads, phrases)
     raise UserError(f"{name}: no such peer (choose from {', '.join(PEERS)})")
 
 

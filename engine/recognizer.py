@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio import StreamingResampler, to_float_mono
+from .context import HOTWORD_SCORE, ContextGraph
 from .frontend import StreamingFrontend
 from .lm import LM_BONUS, LM_WEIGHT, NgramLM
 from .model import EngineModel
@@ -72,6 +73,7 @@ class _Hyp:
     times: list[int]  # encoder frame index per token
     logp: float
     pred: tuple  # (lstm state, join.pred output)
+    ctx: int = 0  # hotwords: the context graph's state after ids
 
 
 class Recognizer:
@@ -93,6 +95,12 @@ class Recognizer:
     token scores ``log P_rnnt + lm_weight * log P_lm + lm_bonus``, in greedy and beam search
     alike, and a beam's finished hypotheses are ranked with ``lm_weight * log P_lm(</s>)``
     added. The LM runs on the host after the joiner: it changes no modeled NNA cost.
+
+    ``hotwords``: phrases the search is tempted towards (contextual biasing,
+    :mod:`engine.context`): text as the model's transcripts write it, ``str`` or ``(str,
+    score)``, or a built :class:`engine.context.ContextGraph`; each token that spells one
+    earns ``hotword_score`` (or the phrase's own score), kept only if the phrase is
+    completed. Greedy and beam search alike; on the host, no modeled NNA cost.
 
     ``vad``: the speech gate (:class:`engine.vad.VadConfig`; default: its defaults; ``False``
     or ``VadConfig(enabled=False)``: decode every frame). The decoder runs only on encoder
@@ -119,6 +127,8 @@ class Recognizer:
         lm=None,
         lm_weight: float = LM_WEIGHT,
         lm_bonus: float = LM_BONUS,
+        hotwords=None,
+        hotword_score: float = HOTWORD_SCORE,
         vad: VadConfig | bool | None = None,
         threads: int | None = None,
         keep_chunk_counts: bool = False,
@@ -152,6 +162,14 @@ class Recognizer:
         self.lm = lm
         self.lm_weight = float(lm_weight)
         self.lm_bonus = float(lm_bonus)
+        if hotwords is not None and not isinstance(hotwords, ContextGraph):
+            hotwords = ContextGraph.from_texts(list(hotwords), self.sp, hotword_score)
+        if hotwords is not None:
+            if hotwords.vocab != len(self.pieces):
+                raise ValueError(f"the hotwords graph has {hotwords.vocab} pieces, the model {len(self.pieces)}")
+            if model.arch.blank_id != 0:
+                raise ValueError("hotwords need blank = class 0 (class k = piece k-1)")
+        self.context = hotwords
         if vad is None or vad is True:
             vad = VadConfig()
         elif vad is False:
@@ -160,21 +178,38 @@ class Recognizer:
         a = model.arch
         self.frames_per_encoder_frame = a.stack * (a.reduce_factor if a.reduce_after else 1)
 
-    def fused_logprobs(self, logits: np.ndarray, ids: list[int]) -> np.ndarray:
-        """Log-softmax of the joiner's logits, plus the LM's score on every non-blank class
-        (class k is sentencepiece piece k-1; class 0 is blank)."""
+    @property
+    def fuses(self) -> bool:
+        """Whether the search adds anything to the joiner's scores (an LM or hotwords)."""
+        return self.lm is not None or self.context is not None
+
+    def fused_logprobs(self, logits: np.ndarray, ids: list[int], ctx: int = 0) -> np.ndarray:
+        """Log-softmax of the joiner's logits, plus the LM's score and the hotwords' score
+        change from context state ``ctx`` on every non-blank class (class k is sentencepiece
+        piece k-1; class 0 is blank)."""
         lp = logits - _logsumexp(logits)
+        if self.fuses:
+            lp = lp.astype(np.float64)
         if self.lm is not None:
             lm = self.lm.logprobs(self._lm_history(ids))
-            lp = lp.astype(np.float64)
             lp[1:] += self.lm_weight * lm[: len(lp) - 1] + self.lm_bonus
+        if self.context is not None:
+            lp[1:] += self.context.transitions(ctx)[1][: len(lp) - 1]
         return lp
 
-    def end_score(self, ids: list[int]) -> float:
-        """The LM's weighted log P(</s> | ids) (0 without an LM)."""
-        if self.lm is None or not ids:
-            return 0.0
-        return self.lm_weight * float(self.lm.logprobs(self._lm_history(ids))[self.lm.eos])
+    def next_context(self, ctx: int, k: int) -> int:
+        """The hotwords state after class ``k`` (0 without hotwords)."""
+        return 0 if self.context is None else int(self.context.transitions(ctx)[0][k - 1])
+
+    def end_score(self, ids: list[int], ctx: int = 0) -> float:
+        """What a finished hypothesis adds when beams are ranked: the LM's weighted log
+        P(</s> | ids), less the provisional bonus of an unfinished hotword (0 without either)."""
+        s = 0.0
+        if self.lm is not None and ids:
+            s += self.lm_weight * float(self.lm.logprobs(self._lm_history(ids))[self.lm.eos])
+        if self.context is not None:
+            s += self.context.end_score(ctx)
+        return s
 
     def _lm_history(self, ids: list[int]) -> list[int]:
         """The pieces the LM conditions on: the last order-1 tokens only (a segment's token
@@ -339,9 +374,10 @@ class Stream:
         h = self._hyps[0]
         for _ in range(self.rec.max_symbols_per_frame):
             logits, best = net.joint(e, h.pred[1])
-            k = int(best) if self.rec.lm is None else int(np.argmax(self.rec.fused_logprobs(logits, h.ids)))
+            k = int(best) if not self.rec.fuses else int(np.argmax(self.rec.fused_logprobs(logits, h.ids, h.ctx)))
             if k == blank:
                 break
+            h.ctx = self.rec.next_context(h.ctx, k)
             h.ids.append(k)
             h.times.append(t)
             h.pred = net.predict(k, h.pred[0])
@@ -372,7 +408,7 @@ class Stream:
             preds = [h.pred[1] for _, h in active]
             logits, _ = net.joint(e, (preds[0][0], np.stack([p[1] for p in preds])))  # one call
             for (score, h), row in zip(active, logits):
-                lp = self.rec.fused_logprobs(row, h.ids)
+                lp = self.rec.fused_logprobs(row, h.ids, h.ctx)
                 key = tuple(h.ids)
                 _merge(done, key, score + float(lp[blank]), h)
                 if r == rounds - 1:
@@ -389,9 +425,10 @@ class Stream:
             if not best:
                 break
             outs = self._predict([(h, k) for _, h, k in best])
-            active = [(sc, _Hyp(h.ids + [k], h.times + [t], sc, out)) for (sc, h, k), out in zip(best, outs)]
+            active = [(sc, _Hyp(h.ids + [k], h.times + [t], sc, out, self.rec.next_context(h.ctx, k)))
+                      for (sc, h, k), out in zip(best, outs)]
         best = sorted(done.values(), key=lambda c: -c[0])[:beam]
-        self._hyps = [_Hyp(list(h.ids), list(h.times), sc, h.pred) for sc, h in best]
+        self._hyps = [_Hyp(list(h.ids), list(h.times), sc, h.pred, h.ctx) for sc, h in best]
         if self._hyps[0].times and self._hyps[0].times[-1] == t:
             self._last_token_frame = t
 
@@ -451,8 +488,8 @@ class Stream:
 
     def _make_result(self, final: bool) -> Result:
         h = self._hyps[0]
-        if final and self.rec.lm is not None and len(self._hyps) > 1:
-            h = max(self._hyps, key=lambda x: x.logp + self.rec.end_score(x.ids))  # first on ties
+        if final and self.rec.fuses and len(self._hyps) > 1:
+            h = max(self._hyps, key=lambda x: x.logp + self.rec.end_score(x.ids, x.ctx))  # first on ties
         sp = self.rec.sp
         pieces = [self.rec.pieces[i - 1] for i in h.ids]
         text = sp.decode([i - 1 for i in h.ids]).strip() if h.ids else ""

@@ -77,6 +77,22 @@ def test_streams_a_file_to_a_transcript_and_stats(models, tmp_path):
     assert not src._thread.is_alive()  # the source was stopped on quit
 
 
+def test_hotwords_reach_the_recognizer_and_the_panel_says_so(models, tmp_path):
+    src = FakeSource(speechlike(2.0), 16000, name="fake file")
+    opts = {"hotwords": [("turn on the light", None), ("play some music", 3.0)], "hotword_score": 2.0}
+    app = _app(models, tmp_path, src, beam=2, lm_options=opts)
+
+    async def run():
+        async with app.run_test(size=SIZE) as pilot:
+            await _until(pilot, lambda: app.state == "ended")
+            assert "beam 2 · 2 hotwords" in _text(app, "#facts")
+            rec, _ = app.session.open_model(0)  # as the session opens each model
+            assert rec.context is not None and rec.context.num_phrases == 2
+            await pilot.press("q")
+
+    asyncio.run(run())
+
+
 def test_switch_model_pause_clear_save(models, tmp_path):
     src = FakeSource(speechlike(2.0), 16000, speed=4.0, loop=True)
     app = _app(models, tmp_path, src)

@@ -141,6 +141,28 @@ def test_transcribe_function_for_the_app_side():
     assert "kitchen" in p.transcribe(x, rate)
 
 
+@needs_peers
+def test_a_phrase_list_is_a_grammar_for_pocketsphinx(setup, tmp_path, capsys):
+    """Given hotwords, pocketsphinx can say only them (phrases with a word its dictionary
+    lacks are left out and counted), and `nnasr compare --hotwords` says what each got."""
+    from app import peers
+
+    phrases = ["turn on the lights in the kitchen", "what is the weather like tomorrow morning",
+               "set a timer for ten minutes", "and play some music", "open the door", "vtol ready"]
+    p = peers.load("pocketsphinx", phrases=phrases)
+    assert "a grammar of 5 hotwords (1 with unknown words left out)" in p.facts.about
+    words = p.run_file(DEMO_AUDIO).text.split()
+    assert words and set(words) <= set(" ".join(phrases[:5]).split())
+    hw = tmp_path / "hw.txt"
+    hw.write_text("\n".join(phrases) + "\n")
+    assert main(["compare", "-q", "--json", "--models", setup["model"], "--peers", "pocketsphinx",
+                 "--manifest", setup["manifest"], "--hotwords", str(hw)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["hotwords"] == str(hw)
+    about = {r["name"]: r["about"] for r in d["models"]}
+    assert "grammar of 5 hotwords" in about["pocketsphinx"] and about["tiny"].endswith(", hotwords")
+
+
 def test_missing_peer_is_one_line_and_the_rest_prints(setup, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # as if not installed
     rc = main(["compare", "-q", "--json", "--models", setup["model"], "--peers", "whisper-tiny",

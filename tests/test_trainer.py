@@ -399,6 +399,9 @@ def test_init_can_move_the_time_reduction_to_40_ms_frames(float_run, corpus, tmp
     assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad2"), "--steps", "1",
                  "--no-progress", "--set", "init_reduce_after=0"]) == 2
     assert "a new model takes reduce_after=N" in capsys.readouterr().err
+    assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "bad3"), "--init", str(float_run / "last.pt"),
+                 "--steps", "1", "--no-progress", "--set", "init_grow_scale=1"]) == 2
+    assert "without init_enc_hidden=N no unit is added" in capsys.readouterr().err
 
 
 def test_init_can_widen_the_encoder_without_changing_its_outputs(float_run, corpus, tmp_path, capsys):

@@ -194,6 +194,9 @@ class Trainer:
         for key, new in (("init_reduce_after", "reduce_after"), ("init_enc_hidden", "enc_hidden")):
             if getattr(cfg, key) != getattr(TrainConfig, key) and not cfg.init:
                 raise ValueError(f"{key} changes an --init checkpoint's shape; a new model takes {new}=N")
+        if cfg.init_grow_scale and not cfg.init_enc_hidden:
+            raise ValueError("init_grow_scale sets how strong the units that init_enc_hidden adds start; "
+                             "without init_enc_hidden=N no unit is added")
 
     def _load_tokenizer(self, src: dict | None, new_vocab: bool) -> None:
         """The checkpoint's tokenizer, or DATA/tokenizer.model for a new model or vocabulary."""

@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 from app.commands.eval import add_channel_argument, channel_option
-from app.models import DEFAULT_BEAM, positive_int
+from app.models import DEFAULT_BEAM, add_hotword_arguments, positive_int
 from app.peers import DEFAULT_THREADS, INSTALL_HINT, PEERS, RATE
 
 PROG = "nnasr compare"
@@ -33,6 +33,8 @@ examples:
   nnasr compare --models aat-csp --peers whisper-tiny --manifest M.jsonl --json > out.json
   nnasr compare --models aat --peers pocketsphinx whisper-tiny --manifest data/corpus/dev.jsonl \\
       --channel lowpass:4000   # every system hears the clips through the same channel
+  nnasr compare --models aat --peers pocketsphinx whisper-tiny --manifest M.jsonl \\
+      --hotwords phrases.txt   # every system told the phrases to expect
 
 WER 95% CI: a bootstrap over the utterances; under each row after the first, Δ is its WER
 minus the first row's, in points, with its paired-bootstrap 95% interval: an interval that
@@ -67,6 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"CPU threads for whisper-tiny (default {DEFAULT_THREADS}; "
                         "pocketsphinx uses one)")
     add_channel_argument(p, "first, the same for every system")
+    add_hotword_arguments(p, peers=True)
     p.add_argument("--by-voice", action="store_true",
                    help="also give every system's WER per voice (the manifest's 'voice' key: "
                         "a speaker, or a source of the human set), side by side")
@@ -108,7 +111,8 @@ def _load_peers(args: argparse.Namespace, runs: list, systems: list) -> dict[str
     unavailable = {}
     for name in dict.fromkeys(args.peers):
         try:
-            peer = P.load(name, chunk_ms=args.chunk_ms, threads=args.peer_threads)
+            peer = P.load(name, chunk_ms=args.chunk_ms, threads=args.peer_threads,
+                          phrases=[t for t, _ in args.phrases] if args.phrases else None)
         except P.PeerUnavailable as e:
             unavailable[name] = str(e)  # said after the table, where it is seen
             continue
@@ -127,14 +131,21 @@ def _open_models(args: argparse.Namespace) -> tuple[list, list]:
 
     paths = M.resolve_many(args.models)
     runs, recs = [], []
+    args.phrases = None
     for p in paths:
         model = M.load(p)
+        search = {}
+        if args.hotwords:
+            if args.phrases is None:
+                args.phrases = M.hotwords(args.hotwords, model, args.hotword_score)
+            search = {"hotwords": args.phrases, "hotword_score": args.hotword_score}
         try:
-            recs.append(engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam))
+            recs.append(engine.Recognizer(model, chunk_ms=args.chunk_ms, beam=args.beam, **search))
         except ValueError as e:
-            raise UserError(str(e)) from None
+            raise UserError(f"{p}: {e}") from None
         runs.append(C.ModelRun(M.facts_of(model, default=M.is_default(p)), about=f"nnasr engine, beam {args.beam}, "
-                                                        f"{recs[-1].chunk_ms} ms chunks"))
+                                                        f"{recs[-1].chunk_ms} ms chunks"
+                                                        + (", hotwords" if search else "")))
     names = [r.facts.name for r in runs]
     if len(set(names)) != len(names):  # two files with one stem: tell them apart
         for r, p in zip(runs, paths, strict=True):
@@ -218,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     audio_s = runs[0].audio_s
     title = f"nnasr compare: {n_ok} file(s), {audio_s:.1f} s of audio" + (
-        f", through the channel {args.channel}" if args.channel else "")
+        f", through the channel {args.channel}" if args.channel else "") + (
+        f", hotwords {args.hotwords} ({len(args.phrases)} phrases)" if args.phrases else "")
     if args.plot:
         try:
             out = C.plot(runs, args.plot, title=title)
@@ -230,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
         d = C.to_json(runs, n_ok, failed, unavailable)
         if args.channel:
             d["channel"] = args.channel
+        if args.phrases:
+            d.update(hotwords=args.hotwords, hotword_score=args.hotword_score)
         if voices is not None:
             d["by_voice"] = voices
         print(json.dumps(d, indent=2))

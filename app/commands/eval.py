@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
         "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --no-vad   # without the speech gate\n"
         "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --channel lowpass:4000\n"
+        "  nnasr eval --model aat --manifest data/human/dev.jsonl --beam 4 --hotwords phrases.txt\n"
         "      # every clip low-passed at 4 kHz first: what a recording channel costs (against\n"
         "      # the same command without it); also hum:DB, whine:DB, phone, gain:DB, combined\n"
         "      # with commas (lowpass:4500,hum:20); tight (every clip cut at its speech onset)\n"
@@ -136,6 +137,7 @@ def run(args) -> int:
             "wer": round(r.wer, 4), "cer": round(r.cer, 4), "utterances": r.utterances,
             "words": r.ref_words, "manifest": args.manifest, "beam": args.beam,
             "speech_gate": not args.no_vad, "lm": bool(args.lm),
+            "hotwords": bool(args.hotwords),
             "command": "nnasr eval " + " ".join(_command_args(args))})
         print(f"recorded in {path}: WER {r.wer:.2%} on {args.record}", file=_text_out(args))
     return rc
@@ -178,6 +180,8 @@ def _command_args(args) -> list[str]:
         out.append("--no-vad")
     if args.lm:
         out += ["--lm", args.lm]
+    if args.hotwords:
+        out += ["--hotwords", args.hotwords, "--hotword-score", str(args.hotword_score)]
     if args.limit:
         out += ["--limit", str(args.limit)]
     return [shlex.quote(a) for a in out]
@@ -190,8 +194,9 @@ def _run_torch(args, records, channel=None) -> int:
     if not args.model.endswith(".pt"):
         raise UserError(f"--mode {args.mode} decodes a training checkpoint (.pt) with torch; an engine "
                         "model runs with --mode float or placed")
-    if args.beam != 1 or args.lm or args.chunk_ms:
-        raise UserError(f"--mode {args.mode} is greedy whole-utterance decoding: no --beam, --lm or --chunk-ms")
+    if args.beam != 1 or args.lm or args.hotwords or args.chunk_ms:
+        raise UserError(f"--mode {args.mode} is greedy whole-utterance decoding: no --beam, --lm, "
+                        "--hotwords or --chunk-ms")
     from app.commands.export import load_training_checkpoint
     from trainer.evaluate import evaluate_torch
 
@@ -227,6 +232,8 @@ def _report(args, r) -> int:
         d["channel"] = args.channel
     if args.lm:
         d.update(lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
+    if args.hotwords:
+        d.update(hotwords=args.hotwords, hotword_score=args.hotword_score)
     print(f"WER {r.wer:.2%}  (S {r.substitutions}, D {r.deletions}, I {r.insertions}, N {r.ref_words}), "
           f"CER {r.cer:.2%} "
           f"on {r.utterances} utterances, {r.audio_seconds / 60:.1f} min of audio; RTF {r.rtf:.3f}; "

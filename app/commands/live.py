@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr live --list-devices                   # then: nnasr live --device 3\n"
         "  nnasr live --model aat-csp --beam 1         # the pruned model, greedy search\n"
         "  nnasr live --no-transcript                  # no transcript file\n"
+        "  nnasr live --hotwords commands.txt          # favour the phrases you expect\n"
     )
     p.add_argument("--model", "-m", metavar="MODEL",
                    help="model file or name to start with (default: the best shipped model); "

@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr transcribe -f srt -o subs/ a.wav b.flac           # subs/a.srt, subs/b.srt\n"
         "  nnasr transcribe --model aat --beam 1 talk.wav          # another model, greedy search\n"
         "  nnasr transcribe --lm lm.nnasr-lm talk.wav              # with an n-gram LM (nnasr lm)\n"
+        "  nnasr transcribe --hotwords commands.txt talk.wav       # favour known phrases\n"
         "  NNASR_THREADS=2 nnasr transcribe long.wav               # two BLAS threads\n"
         "  arecord -f S16_LE -r 16000 -c 1 | nnasr transcribe -    # live: a line per utterance\n"
         "  ffmpeg -i talk.mp4 -f s16le -ac 1 -ar 16000 - | nnasr transcribe --raw 16000 -\n"
