@@ -11,6 +11,7 @@ alphabetically.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,11 +67,12 @@ def add_hotword_arguments(p, peers: bool = False) -> None:
 
     p.add_argument("--hotwords", metavar="FILE",
                    help="phrases to favour (contextual biasing): one per line, optionally ending "
-                        "in ' :SCORE', its own bonus per token; a bonus is kept only when the "
-                        "whole phrase is said (docs/decoding.md)"
+                        "in ' :SCORE', its own bonus per token (negative: avoid it); lines "
+                        "starting with # are skipped; a bonus is kept only when the whole phrase "
+                        "is said (docs/decoding.md)"
                         + ("; peers get them too: pocketsphinx as a grammar, whisper-tiny as its "
                            "prompt hint" if peers else ""))
-    p.add_argument("--hotword-score", type=float, default=HOTWORD_SCORE, metavar="S",
+    p.add_argument("--hotword-score", type=finite_float, default=HOTWORD_SCORE, metavar="S",
                    help=f"bonus per token of a hotword (default {HOTWORD_SCORE})")
 
 
@@ -96,6 +98,20 @@ def lm_options(args, model) -> dict:
     return out
 
 
+def _unwritable_letters(text: str) -> list[str]:
+    """The letters of ``text`` that normalization would drop rather than write: anything
+    but a-z once accents are stripped ("é" is written "e"; "ß", "ø" or "中" are lost)."""
+    import unicodedata
+
+    out = []
+    for c in text:
+        if c.isalpha():
+            base = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+            if not (base.isascii() and base.isalpha()) and c not in out:
+                out.append(c)
+    return out
+
+
 def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
     """The phrases of a hotwords file, normalized as the model's transcripts are (each
     recognizer spells them in its own model's pieces); a file that cannot be read, has no
@@ -107,6 +123,13 @@ def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
         items = read_hotwords(path)
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the hotwords file {path}: {e}") from None
+    for text, s in items:
+        bad = _unwritable_letters(text)
+        if bad:
+            raise UserError(f"{path}: the hotword {text!r} has letters the model cannot write "
+                            f"({', '.join(bad)}): it writes a-z only; spell it as it would")
+        if s is not None and not math.isfinite(s):
+            raise UserError(f"{path}: the hotword {text!r} has the score {s}: give a finite number")
     norm = normalizer()
     phrases = [(t, s) for t, s in ((norm(text), s) for text, s in items) if t]
     if not phrases:
@@ -116,14 +139,27 @@ def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
         ContextGraph.from_texts(phrases, sp, score)
     except ValueError as e:
         raise UserError(f"{path}: {e}") from None
-    short = [t for t, _ in phrases if " " not in t and len(sp.encode(t)) <= 2]
-    if short:
+    single = [t for t, _ in phrases if " " not in t]
+    if single:
         import sys
 
-        print(f"nnasr: note: {len(short)} of the {len(phrases)} hotwords are short (one word of at most "
-              f"two of the model's tokens, e.g. {short[0]!r}): whenever the search writes one it gains "
-              "the bonus, heard or not, which adds words (docs/decoding.md, Hotwords)", file=sys.stderr)
+        print(f"nnasr: note: {len(single)} of the {len(phrases)} hotwords are a single word (e.g. "
+              f"{single[0]!r}): the search gains the bonus whenever it writes one, heard or not, which "
+              "adds words to speech outside the list (docs/decoding.md, Hotwords)", file=sys.stderr)
     return phrases
+
+
+def finite_float(s: str) -> float:
+    """argparse type of a score: any real number, not nan or inf."""
+    import math
+
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {s}")
+    return v
 
 
 def positive_int(s: str) -> int:

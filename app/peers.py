@@ -162,14 +162,15 @@ class PocketSphinx(Peer):
         """Decode with a JSGF grammar: one or more of ``phrases``, those whose every word the
         dictionary has."""
         d = self._decoder
-        ok = [p for p in dict.fromkeys(" ".join(p.split()) for p in phrases)
-              if p and all(d.lookup_word(w) is not None for w in p.split())]
-        if not ok:
-            raise UserError("pocketsphinx: none of the hotwords is spelled with words its dictionary has")
+        given = [p for p in dict.fromkeys(" ".join(p.split()) for p in phrases) if p]
+        ok = [p for p in given if all(d.lookup_word(w) is not None for w in p.split())]
+        if not ok:  # said after the table, as a missing peer is
+            raise PeerUnavailable("pocketsphinx: none of the hotwords is spelled with words its "
+                                  "dictionary has, so it has no grammar to decode with")
         alts = " | ".join(f"( {p} )" for p in ok)
         d.add_jsgf_string("hotwords", f"#JSGF V1.0;\ngrammar hotwords;\npublic <s> = <p>+;\n<p> = {alts};\n")
         d.activate_search("hotwords")
-        self.grammar = (len(ok), len(set(phrases)) - len(ok))
+        self.grammar = (len(ok), len(given) - len(ok))
 
     @property
     def facts(self) -> PeerFacts:
@@ -229,14 +230,31 @@ class WhisperTiny(Peer):
             raise PeerUnavailable(f"faster-whisper is not installed: {INSTALL_HINT}") from None
         self.model_dir = whisper_model_dir()
         self.threads = max(1, int(threads))
-        self.hotwords = ", ".join(phrases) if phrases else None  # faster-whisper's prompt hint
+        self.hotwords = None  # faster-whisper's prompt hint: the phrases that fit it
+        self.hotwords_fit = (0, 0)
         try:
             self._model = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
                                        cpu_threads=self.threads)
         except (RuntimeError, OSError, ValueError) as e:
             raise UserError(f"whisper-tiny: cannot load {self.model_dir} ({e}); reinstall it: "
                             f"{INSTALL_HINT}") from None
+        if phrases:
+            self._fit_hotwords(phrases)
         self._run(np.zeros(RATE // 2, np.float32))  # the first call sets up; keep it out of RTF
+
+    def _fit_hotwords(self, phrases: list[str]) -> None:
+        """faster-whisper keeps the first ``max_length // 2 - 1`` tokens of its hotwords
+        prompt: pass the phrases, in order, that fit whole."""
+        limit = self._model.max_length // 2 - 1
+        tok = self._model.hf_tokenizer
+        fit = []
+        for p in phrases:
+            text = ", ".join(fit + [p])
+            if len(tok.encode(" " + text, add_special_tokens=False).ids) > limit:
+                break
+            fit.append(p)
+        self.hotwords = ", ".join(fit) if fit else None
+        self.hotwords_fit = (len(fit), len(phrases))
 
     @property
     def facts(self) -> PeerFacts:
@@ -245,7 +263,9 @@ class WhisperTiny(Peer):
             streaming=False,
             about=f"faster-whisper {_version('faster-whisper')}, whisper tiny.en (CTranslate2 "
                   f"int8), {self.threads} thread(s), beam {WHISPER_BEAM}, whole utterances"
-                  + ("" if self.hotwords is None else ", the hotwords as its prompt hint"),
+                  + ("" if not self.hotwords_fit[1] else
+                     f", the first {self.hotwords_fit[0]} of {self.hotwords_fit[1]} hotwords as its "
+                     "prompt hint (what fits its prompt)"),
         )
 
     def _run(self, x: np.ndarray) -> PeerResult:

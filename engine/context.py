@@ -31,6 +31,8 @@ time a hypothesis reaches the state and kept.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import re
 from collections import deque
@@ -67,22 +69,27 @@ class ContextGraph:
     """An Aho-Corasick automaton over token sequences, each with a bonus per token.
 
     ``phrases``: token id sequences (ids in ``[0, vocab)``); ``scores``: one bonus per
-    token for all, or one per phrase. A prefix shared by phrases of different scores earns
-    the largest. State 0 is the root.
+    token for all, or one per phrase (negative: a phrase the search should avoid). A phrase
+    completed gains its own ``len(tokens) * score``; on the way, a prefix shared by phrases
+    of different scores earns the largest of them per token (provisionally). A phrase given
+    twice counts once, at its larger bonus. State 0 is the root.
     """
 
     def __init__(self, phrases: Iterable[Sequence[int]], scores: float | Sequence[float], vocab: int) -> None:
         phrases = [list(map(int, p)) for p in phrases]
-        if isinstance(scores, (int, float)):
+        if isinstance(scores, numbers.Real):
             scores = [float(scores)] * len(phrases)
         scores = [float(s) for s in scores]
         if len(scores) != len(phrases):
             raise ValueError(f"{len(phrases)} phrases but {len(scores)} scores")
+        if not all(math.isfinite(s) for s in scores):
+            raise ValueError("hotword scores must be finite numbers")
         self.vocab = int(vocab)
         children: list[dict[int, int]] = [{}]
         token_score = [0.0]
         parent = [0]
         is_end = [False]
+        bonus = {}  # end node -> the bonus its phrase gains when completed
         for p, s in zip(phrases, scores):
             if not p:
                 continue
@@ -102,6 +109,7 @@ class ContextGraph:
                     token_score[nxt] = max(token_score[nxt], s)
                 node = nxt
             is_end[node] = True
+            bonus[node] = max(bonus.get(node, -math.inf), s * len(p))
         n = len(children)
         self.num_phrases = sum(is_end)
         self.children = children
@@ -132,7 +140,7 @@ class ContextGraph:
         locked = np.zeros(n)
         for node in order:
             # completing a phrase pays its whole bonus for good, for every phrase that ends here
-            own = node_score[node] if is_end[node] else 0.0
+            own = bonus[node] if is_end[node] else 0.0
             output_score[node] = own + output_score[fail[node]]
             locked[node] = node_score[node] if is_end[node] else locked[parent[node]]
         self.node_score = node_score
@@ -192,7 +200,7 @@ class ContextGraph:
         tokenizer does not know is a ValueError naming it."""
         unk = sp.unk_id()
         seqs, scores = [], []
-        for item in phrases:
+        for item in [phrases] if isinstance(phrases, str) else phrases:  # one phrase, not its letters
             text, s = (item, None) if isinstance(item, str) else item
             ids = sp.encode(text.strip())
             if not ids:

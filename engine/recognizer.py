@@ -163,7 +163,7 @@ class Recognizer:
         self.lm_weight = float(lm_weight)
         self.lm_bonus = float(lm_bonus)
         if hotwords is not None and not isinstance(hotwords, ContextGraph):
-            hotwords = ContextGraph.from_texts(list(hotwords), self.sp, hotword_score)
+            hotwords = ContextGraph.from_texts(hotwords, self.sp, hotword_score)
         if hotwords is not None:
             if hotwords.vocab != len(self.pieces):
                 raise ValueError(f"the hotwords graph has {hotwords.vocab} pieces, the model {len(self.pieces)}")

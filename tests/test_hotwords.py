@@ -12,7 +12,7 @@ import json
 import jiwer
 import numpy as np
 import pytest
-from helpers import make_random_model, speechlike
+from helpers import feed, make_random_model, speechlike
 
 import engine
 from engine.context import ContextGraph, read_hotwords
@@ -29,16 +29,19 @@ def _contains(seq, p) -> int:
 def test_state_and_final_score_equal_brute_force(seed):
     rng = np.random.default_rng(seed)
     V = 5  # a small alphabet: phrases overlap, share prefixes and end inside each other
-    phrases = {tuple(rng.integers(0, V, size=rng.integers(1, 5)).tolist()) for _ in range(8)}
-    phrases = [list(p) for p in phrases]
-    scores = [float(rng.choice([0.5, 1.0, 2.0])) for _ in phrases]
+    phrases = [rng.integers(0, V, size=rng.integers(1, 5)).tolist() for _ in range(8)]
+    scores = [float(rng.choice([-1.0, 0.5, 1.0, 2.0])) for _ in phrases]  # some given twice
     g = ContextGraph(phrases, scores, V)
     prefixes = {tuple(p[:i]) for p in phrases for i in range(len(p) + 1)}
-    # a prefix shared by phrases of different scores earns the largest, token by token
+    # on the way a prefix shared by phrases of different scores earns the largest, token by
+    # token; a completed phrase gains its own length x score (given twice: the larger)
+    own = {}
+    for p, s in zip(phrases, scores):
+        own[tuple(p)] = max(own.get(tuple(p), -np.inf), len(p) * s)
     token_bonus = {}
     for p, s in zip(phrases, scores):
         for i in range(1, len(p) + 1):
-            token_bonus[tuple(p[:i])] = max(token_bonus.get(tuple(p[:i]), 0.0), s)
+            token_bonus[tuple(p[:i])] = max(token_bonus.get(tuple(p[:i]), -np.inf), s)
 
     def bonus(p):
         return sum(token_bonus[tuple(p[:i])] for i in range(1, len(p) + 1))
@@ -51,7 +54,7 @@ def test_state_and_final_score_equal_brute_force(seed):
         # what is still provisional: the bonus since the last phrase the match completed
         done = max((q for q in map(tuple, phrases) if longest[:len(q)] == q), key=len, default=())
         assert g.provisional[state] == pytest.approx(bonus(list(longest)) - bonus(list(done)))
-        want = sum(_contains(seq, p) * bonus(p) for p in phrases)
+        want = sum(_contains(seq, list(p)) * b for p, b in own.items())
         assert gained + g.end_score(state) == pytest.approx(want)
 
 
@@ -82,17 +85,7 @@ def peaky(tmp_path_factory):
 
 
 def _decode(rec, audio, sizes=None):
-    s = rec.create_stream()
-    if sizes is None:
-        s.accept_waveform(audio, 16000)
-    else:
-        i = 0
-        for n in sizes:
-            s.accept_waveform(audio[i:i + n], 16000)
-            i += n
-        s.accept_waveform(audio[i:], 16000)
-    s.input_finished()
-    return [r.token_ids for r in s.finals]
+    return [r.token_ids for r in feed(rec, audio, 16000, sizes).finals]
 
 
 def test_score_zero_is_plain_search_and_a_bonus_spells_the_phrase(peaky):
@@ -110,12 +103,24 @@ def test_score_zero_is_plain_search_and_a_bonus_spells_the_phrase(peaky):
 
 
 def test_streaming_equals_offline_with_hotwords(peaky):
+    """With the hypotheses inside phrases across chunk boundaries: the phrases are runs of
+    what the model says without them, so the beam enters them."""
     audio = np.concatenate([speechlike(3.0, seed=4), np.zeros(32000, np.float32), speechlike(2.0, seed=4)])
     rng = np.random.default_rng(3)
-    kw = dict(hotwords=[("good morning", 3.0), "play some music", "stop"], vad=False)
+    plain = [i - 1 for r in _decode(Recognizer(peaky, beam=3, vad=False), audio) for i in r]
+    assert len(plain) > 12
+    graph = ContextGraph([plain[2:6], plain[8:12], plain[3:5]], [1.0, 2.0, 0.5], peaky.tokenizer().get_piece_size())
+    kw = dict(hotwords=graph, vad=False)
     for beam in (1, 3):
-        ref = _decode(Recognizer(peaky, chunk_ms=160, beam=beam, **kw), audio)
-        assert sum(len(r) for r in ref) > 3
+        rec = Recognizer(peaky, chunk_ms=160, beam=beam, **kw)
+        s = rec.create_stream()
+        states = set()
+        for i in range(0, len(audio), 2560):
+            s.accept_waveform(audio[i:i + 2560], 16000)
+            states |= {h.ctx for h in s._hyps}
+        s.input_finished()
+        ref = [r.token_ids for r in s.finals]
+        assert sum(len(r) for r in ref) > 3 and len(states - {0}) >= 2  # inside phrases between chunks
         for chunk_ms in (80, 320):
             sizes = [int(rng.choice([1, 160, 2560, 5000, 12345])) for _ in range(20)]
             assert _decode(Recognizer(peaky, chunk_ms=chunk_ms, beam=beam, **kw), audio, sizes) == ref
@@ -126,6 +131,11 @@ def test_phrases_the_tokenizer_cannot_spell_are_refused(peaky):
         Recognizer(peaky, hotwords=["straße 5"])
     with pytest.raises(ValueError, match="empty"):
         Recognizer(peaky, hotwords=[])
+    with pytest.raises(ValueError, match="finite"):
+        Recognizer(peaky, hotwords=["stop"], hotword_score=float("nan"))
+    one = Recognizer(peaky, hotwords="play some music").context  # one phrase, not 15 letters
+    assert one.num_phrases == 1
+    assert ContextGraph([[1, 2]], np.float32(2.0), 4).walk([1, 2])[1] == pytest.approx(4.0)
 
 
 def test_the_demo_commands_come_out_right_on_the_shipped_model():
@@ -174,11 +184,23 @@ def test_commands_take_a_hotwords_file(peaky, tmp_path, capsys):
     d = json.loads(out.read_text())
     assert d["hotwords"] == str(hw) and d["hotword_score"] == 2.0
     capsys.readouterr()
-    assert main(["transcribe", "--model", str(peaky.path), "--hotwords", str(hw), str(wav)]) == 0
-    capsys.readouterr()
+    said = tmp_path / "said.txt"
+    said.write_text("# written as people write\nGood Morning! :8\n")  # normalized as transcripts are
+    assert main(["transcribe", "--model", str(peaky.path), "--no-vad", "--hotwords", str(said), str(wav)]) == 0
+    out = capsys.readouterr()
+    assert "good morning" in out.out and "1 of the 1 hotwords" not in out.err
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing\n\n")
-    for bad, why in ((empty, "no hotwords"), (tmp_path / "missing.txt", "cannot read")):
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("open the door\nstraße fünf\n")
+    for bad, why in ((empty, "no hotwords"), (tmp_path / "missing.txt", "cannot read"),
+                     (foreign, "letters the model cannot write (ß)")):
         assert main(base + ["--hotwords", str(bad)]) == 2
         err = capsys.readouterr().err
         assert why in err and err.count("\n") == 1
+    for score in ("nan", "inf"):
+        with pytest.raises(SystemExit) as e:
+            main(base + ["--hotwords", str(hw), "--hotword-score", score])
+        assert e.value.code == 2 and "must be a finite number" in capsys.readouterr().err
+    assert main(base + ["--hotwords", str(hw), "--record", "dev"]) == 2
+    assert "leave out --hotwords" in capsys.readouterr().err

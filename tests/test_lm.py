@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 import sentencepiece as spm
-from helpers import TEXT, make_random_model, speechlike, tokenizer_proto
+from helpers import TEXT, feed, make_random_model, speechlike, tokenizer_proto
 
 import engine
 from engine.lm import NgramLM
@@ -101,17 +101,7 @@ def model(tmp_path_factory):
 
 
 def _decode(rec, audio, sizes=None):
-    s = rec.create_stream()
-    if sizes is None:
-        s.accept_waveform(audio, 16000)
-    else:
-        i = 0
-        for n in sizes:
-            s.accept_waveform(audio[i : i + n], 16000)
-            i += n
-        s.accept_waveform(audio[i:], 16000)
-    s.input_finished()
-    return [(r.token_ids, r.timestamps) for r in s.finals]
+    return [(r.token_ids, r.timestamps) for r in feed(rec, audio, 16000, sizes).finals]
 
 
 def test_fusion_weight_zero_is_plain_search_and_weight_changes_output(model):

@@ -163,6 +163,18 @@ def test_a_phrase_list_is_a_grammar_for_pocketsphinx(setup, tmp_path, capsys):
     assert "grammar of 5 hotwords" in about["pocketsphinx"] and about["tiny"].endswith(", hotwords")
 
 
+@needs_peers
+def test_whisper_gets_the_phrases_that_fit_its_prompt():
+    from app import peers
+
+    many = [f"please turn on the lights in room number {i}" for i in range(100)]
+    w = peers.load("whisper-tiny", phrases=many)
+    n = w.hotwords_fit[0]
+    assert 0 < n < 100 and f"the first {n} of 100 hotwords" in w.facts.about
+    assert w.hotwords == ", ".join(many[:n])  # whole phrases, in order
+    assert "kitchen" in w.run_file(DEMO_AUDIO).text.lower()
+
+
 def test_missing_peer_is_one_line_and_the_rest_prints(setup, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # as if not installed
     rc = main(["compare", "-q", "--json", "--models", setup["model"], "--peers", "whisper-tiny",

@@ -33,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model baseline-ptq --manifest data/corpus/test.jsonl --by-voice\n"
         "  nnasr eval --model baseline-ptq --manifest data/test-aug/test.jsonl --by-condition\n"
         "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --no-vad   # without the speech gate\n"
-        "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --channel lowpass:4000\n"
         "  nnasr eval --model aat --manifest data/human/dev.jsonl --beam 4 --hotwords phrases.txt\n"
+        "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --channel lowpass:4000\n"
         "      # every clip low-passed at 4 kHz first: what a recording channel costs (against\n"
         "      # the same command without it); also hum:DB, whine:DB, phone, gain:DB, combined\n"
         "      # with commas (lowpass:4500,hum:20); tight (every clip cut at its speech onset)\n"
@@ -99,6 +99,9 @@ def run(args) -> int:
         raise UserError("--record stores a WER in an engine model file: use a .nnasr model and --mode placed")
     if args.record and args.channel:
         raise UserError("--record stores the WER of the manifest's own audio: leave out --channel")
+    if args.record and args.hotwords:
+        raise UserError("--record stores the model's own WER: leave out --hotwords (a phrase list "
+                        "made for this audio would flatter it)")
     channel = channel_option(args.channel)
     if args.mode in ("torch", "ctc"):
         return _run_torch(args, records, channel)
@@ -137,7 +140,6 @@ def run(args) -> int:
             "wer": round(r.wer, 4), "cer": round(r.cer, 4), "utterances": r.utterances,
             "words": r.ref_words, "manifest": args.manifest, "beam": args.beam,
             "speech_gate": not args.no_vad, "lm": bool(args.lm),
-            "hotwords": bool(args.hotwords),
             "command": "nnasr eval " + " ".join(_command_args(args))})
         print(f"recorded in {path}: WER {r.wer:.2%} on {args.record}", file=_text_out(args))
     return rc
