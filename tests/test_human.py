@@ -66,6 +66,14 @@ def test_manifests_hold_normalized_transcripts_and_16k_mono_audio(built):
     assert sum(v["files"] for v in summary["sources"].values()) == len(allr)
     with open(out / "human.json") as f:
         assert json.load(f)["sources"] == summary["sources"]
+    # per source: its clips of each split, and its transcripts as a hotwords list
+    for src in {r["source"] for r in allr}:
+        for s in ("dev", "test"):
+            mine = [r for r in recs[s] if r["source"] == src]
+            path = out / f"{s}.{src}.jsonl"
+            assert (read_manifest(path) if path.exists() else []) == mine
+        said = (out / f"phrases.{src}.txt").read_text().splitlines()
+        assert said == sorted({r["text"] for r in allr if r["source"] == src})
 
 
 def test_dev_and_test_are_speaker_disjoint_and_follow_the_table(built):

@@ -153,6 +153,8 @@ def _human(args: argparse.Namespace) -> int:
         print(f"  {name:<22} {src['files']:4d} files {src['minutes']:6.2f} min  {spk}")
     print(f"wrote {out}/dev.jsonl (decisions) and {out}/test.jsonl (report only), "
           f"human.json; never train on them")
+    print(f"  and per source: {out}/dev.SOURCE.jsonl, test.SOURCE.jsonl, phrases.SOURCE.txt "
+          "(its transcripts, a --hotwords list)")
     return 0
 
 

@@ -35,7 +35,10 @@ already there is reused, so a rerun does nothing new), and transcripts go throug
 :func:`trainer.data.text.normalize_text`.
 
 Output: ``OUT/dev.jsonl``, ``OUT/test.jsonl`` (``audio_filepath``, ``text``, ``duration``,
-``voice`` = ``source:speaker``, ``source`` = Debian package) and ``OUT/human.json``.
+``voice`` = ``source:speaker``, ``source`` = Debian package) and ``OUT/human.json``; per
+source, its clips of each split (``OUT/dev.<source>.jsonl``, ``OUT/test.<source>.jsonl``)
+and its distinct transcripts, one per line (``OUT/phrases.<source>.txt``: what an app built
+on that package can say, a ``--hotwords`` list).
 
 Torch-free: numpy and soundfile only.
 """
@@ -51,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .manifest import write_json_atomic, write_manifest
+from .manifest import write_json_atomic, write_manifest, write_text_atomic
 from .text import normalize_text
 
 POCKETSPHINX_DIR = "/usr/share/pocketsphinx/test/data"
@@ -337,6 +340,16 @@ def build_human_set(out: str, log: Callable[[str], None] = print) -> dict:
     os.makedirs(out, exist_ok=True)
     for s, recs in splits.items():
         write_manifest(os.path.join(out, f"{s}.jsonl"), recs)
+    for src in sorted({r["source"] for recs in splits.values() for r in recs}):
+        for s, recs in splits.items():
+            mine = [r for r in recs if r["source"] == src]
+            path = os.path.join(out, f"{s}.{src}.jsonl")
+            if mine:
+                write_manifest(path, mine)
+            elif os.path.exists(path):
+                os.remove(path)
+        phrases = sorted({r["text"] for recs in splits.values() for r in recs if r["source"] == src})
+        write_text_atomic(os.path.join(out, f"phrases.{src}.txt"), "".join(t + "\n" for t in phrases))
     sources: dict[str, dict] = {}
     for s, recs in splits.items():
         for r in recs:
