@@ -26,6 +26,7 @@ class Segment:
     start: float
     end: float
     words: list[dict]  # {"word", "start", "end"}
+    hotwords: list[dict] = field(default_factory=list)  # {"phrase", "start", "end"}: completed
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Transcript:
                 {"text": s.text, "start": s.start, "end": s.end} for s in self.segments
             ],
             "words": [w for s in self.segments for w in s.words],
+            **({"hotwords": hits} if (hits := [h for s in self.segments for h in s.hotwords]) else {}),
             "audio_s": round(self.audio_s, 3),
             "rtf": round(self.rtf, 5),
             "latency": latency_summary(self.host_ms, self.modeled_nna_ms),
@@ -90,7 +92,9 @@ def _segment(r, offset: float, frame_s: float) -> Segment:
     else:
         start = offset + r.start
         end = offset + (r.timestamps[-1] + frame_s if r.timestamps else r.start)
-    return Segment(r.text, round(start, 3), round(end, 3), words)
+    hits = [{"phrase": w.word, "start": round(offset + w.start, 3), "end": round(offset + w.end, 3)}
+            for w in getattr(r, "hotwords", [])]
+    return Segment(r.text, round(start, 3), round(end, 3), words, hits)
 
 
 def feed_results(stream, results, finals: list[Segment], offset: float = 0.0,
@@ -245,7 +249,8 @@ class SegmentWriter:
         if self.fmt == "text":
             return s.text + "\n"
         if self.fmt == "json":
-            return json.dumps({"text": s.text, "start": s.start, "end": s.end, "words": s.words},
+            return json.dumps({"text": s.text, "start": s.start, "end": s.end, "words": s.words,
+                               **({"hotwords": s.hotwords} if s.hotwords else {})},
                               ensure_ascii=False) + "\n"
         cues = _cues([s], floor=self.end)
         self.end = cues[-1][1]

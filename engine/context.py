@@ -90,7 +90,10 @@ class ContextGraph:
         parent = [0]
         is_end = [False]
         bonus = {}  # end node -> the bonus its phrase gains when completed
-        for p, s in zip(phrases, scores):
+        self.phrase_at: dict[int, int] = {}  # end node -> the (first) phrase index ending there
+        self.phrases = phrases
+        self.texts = [" ".join(map(str, p)) for p in phrases]  # names (from_texts: the phrases)
+        for k, (p, s) in enumerate(zip(phrases, scores)):
             if not p:
                 continue
             if min(p) < 0 or max(p) >= self.vocab:
@@ -110,6 +113,7 @@ class ContextGraph:
                 node = nxt
             is_end[node] = True
             bonus[node] = max(bonus.get(node, -math.inf), s * len(p))
+            self.phrase_at.setdefault(node, k)
         n = len(children)
         self.num_phrases = sum(is_end)
         self.children = children
@@ -143,6 +147,13 @@ class ContextGraph:
             own = bonus[node] if is_end[node] else 0.0
             output_score[node] = own + output_score[fail[node]]
             locked[node] = node_score[node] if is_end[node] else locked[parent[node]]
+        # the next phrase end along the failure links (-1: none): the shorter phrases a match
+        # also completes
+        dict_link = np.full(n, -1, np.int64)
+        for node in order:
+            f = int(fail[node])
+            dict_link[node] = f if is_end[f] and f != 0 else dict_link[f]
+        self.dict_link = dict_link
         self.node_score = node_score
         self.provisional = node_score - locked
         self.output_score = output_score
@@ -187,6 +198,20 @@ class ContextGraph:
             total += d
         return state, total
 
+    def matches(self, tokens: Sequence[int]) -> list[tuple[int, int, int]]:
+        """Every phrase occurrence in ``tokens``: ``(phrase index, first token, last token + 1)``,
+        in the order they end (a longer phrase before the shorter ones it ends with)."""
+        out = []
+        state = 0
+        for i, t in enumerate(tokens):
+            state = int(self._next_states(state)[int(t)])
+            node = state if self.is_end[state] else int(self.dict_link[state])
+            while node > 0:
+                k = self.phrase_at[node]
+                out.append((k, i + 1 - len(self.phrases[k]), i + 1))
+                node = int(self.dict_link[node])
+        return out
+
     def end_score(self, state: int) -> float:
         """What a hypothesis that ends in ``state`` gives back: the unfinished match's
         provisional bonus."""
@@ -199,7 +224,7 @@ class ContextGraph:
         tokenizer's pieces, as the model's transcripts write them. A phrase with a piece the
         tokenizer does not know is a ValueError naming it."""
         unk = sp.unk_id()
-        seqs, scores = [], []
+        seqs, scores, texts = [], [], []
         for item in [phrases] if isinstance(phrases, str) else phrases:  # one phrase, not its letters
             text, s = (item, None) if isinstance(item, str) else item
             ids = sp.encode(text.strip())
@@ -209,6 +234,9 @@ class ContextGraph:
                 raise ValueError(f"hotword {text!r} has a character the model's tokenizer does not know")
             seqs.append(ids)
             scores.append(score if s is None else s)
+            texts.append(" ".join(text.split()))
         if not seqs:
             raise ValueError("no hotwords: the list is empty")
-        return cls(seqs, scores, sp.get_piece_size())
+        g = cls(seqs, scores, sp.get_piece_size())
+        g.texts = texts
+        return g

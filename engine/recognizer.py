@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -65,6 +65,8 @@ class Result:
     words: list[Word]
     segment: int
     start: float  # segment start, seconds
+    # with hotwords: every phrase the text completes (its text, first and last token's time)
+    hotwords: list[Word] = field(default_factory=list)
 
 
 @dataclass
@@ -506,8 +508,13 @@ class Stream:
             words[-1].word += piece.strip()
             words[-1].end = t + fs
         words = [w for w in words if w.word]
+        hits = []
+        if self.rec.context is not None and h.ids:
+            g = self.rec.context
+            hits = [Word(g.texts[k], times[a], times[b - 1] + fs)
+                    for k, a, b in g.matches([i - 1 for i in h.ids])]
         return Result(text, final, pieces, list(h.ids), times, words, self._segment_index,
-                      round(self._seg_start * fs, 3))
+                      round(self._seg_start * fs, 3), hits)
 
 
 def _merge(table: dict, key: tuple, score: float, *rest) -> None:
