@@ -399,6 +399,8 @@ class LiveApp(App):
         if u.toast is not None:
             message, severity, title = u.toast
             self.notify(message, severity=severity, title=title)
+        if u.hotwords:
+            self.notify("; ".join(u.hotwords), title="heard")
         if u.finals:
             self.finals.extend(u.finals)
             del self.finals[:-KEPT_FINALS]

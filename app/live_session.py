@@ -67,6 +67,7 @@ class Update:
 
     partial: str | None = None
     finals: list[str] = field(default_factory=list)
+    hotwords: list[str] = field(default_factory=list)  # phrases the new finals completed
     listening: bool | None = None  # True: nobody speaks (the engine's speech gate is closed)
     level_db: float | None = None  # input RMS, dBFS
     peak: float = 0.0
@@ -318,7 +319,10 @@ class LiveSession:
             if r.is_final:
                 if r.text:
                     u.finals.append(r.text)
-                    self.transcript.append(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {r.text}")
+                    hits = [h.word for h in r.hotwords]
+                    u.hotwords.extend(hits)
+                    self.transcript.append(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {r.text}"
+                                           + (f"  [hotwords: {'; '.join(hits)}]" if hits else ""))
                 u.partial = ""
             else:
                 u.partial = r.text

@@ -65,6 +65,21 @@ def test_session_yields_text_only_for_speech(tmp_path):
     assert sum(len(u.host_ms) for u in updates) == pytest.approx(len(x) / 16000 / 0.16, abs=2)
 
 
+def test_session_reports_the_hotwords_it_heard(tmp_path):
+    """With hotwords, each final's completed phrases reach the UI and the transcript file."""
+    from app import models as M
+
+    demo = engine.load_audio(DEMO_AUDIO, 16000)
+    src = FakeSource(np.concatenate([demo, np.zeros(16000, np.float32)]), 16000)
+    session = LiveSession([M.resolve(None, [ASSETS_DIR / "models"])], source=src, beam=4,
+                          transcript=TranscriptFile(tmp_path / "t.txt"),
+                          recognizer_options={"hotwords": ["turn on the lights", "play some music"]})
+    updates = _run(session, lambda us: any(u.source and u.source[0] == "ended" for u in us))
+    heard = [h for u in updates for h in u.hotwords]
+    assert "turn on the lights" in heard and "play some music" in heard
+    assert "[hotwords: turn on the lights" in (tmp_path / "t.txt").read_text()
+
+
 def test_session_switches_model_and_source():
     if len(MODELS) < 2:
         pytest.skip("needs two shipped models")
