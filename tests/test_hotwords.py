@@ -211,3 +211,16 @@ def test_commands_take_a_hotwords_file(peaky, tmp_path, capsys):
         assert e.value.code == 2 and "must be a finite number" in capsys.readouterr().err
     assert main(base + ["--hotwords", str(hw), "--record", "dev"]) == 2
     assert "leave out --hotwords" in capsys.readouterr().err
+
+
+def test_hotwords_invent_nothing_in_noise():
+    """The speech gate keeps a strong bonus from writing phrases into noise and hum."""
+    from app import models as M
+
+    model = M.load(M.resolve(None, [M.ASSETS_DIR / "models"]))
+    rec = Recognizer(model, beam=M.DEFAULT_BEAM, hotwords=["turn on the lights", "power generator under attack",
+                                                             "four"], hotword_score=3.5)
+    rng = np.random.default_rng(0)
+    t = np.arange(5 * 16000) / 16000
+    for x in (0.02 * rng.standard_normal(len(t)), 0.1 * np.sin(2 * np.pi * 50 * t)):
+        assert feed(rec, x.astype(np.float32), 16000).text == ""
