@@ -100,24 +100,11 @@ def lm_options(args, model) -> dict:
     return out
 
 
-def _unwritable_letters(text: str) -> list[str]:
-    """The letters of ``text`` that normalization would drop rather than write: anything
-    but a-z once accents are stripped ("é" is written "e"; "ß", "ø" or "中" are lost)."""
-    import unicodedata
-
-    out = []
-    for c in text:
-        if c.isalpha():
-            base = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
-            if not (base.isascii() and base.isalpha()) and c not in out:
-                out.append(c)
-    return out
-
-
 def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
     """The phrases of a hotwords file, normalized as the model's transcripts are (each
     recognizer spells them in its own model's pieces); a file that cannot be read, has no
-    phrase, or a phrase ``model``'s tokenizer cannot spell is a :class:`UserError`."""
+    phrase, a phrase ``model``'s tokenizer cannot spell or a score that is not finite (the
+    engine's :class:`~engine.context.ContextGraph` checks both) is a :class:`UserError`."""
     from app.comparison import normalizer
     from engine.context import ContextGraph, read_hotwords
 
@@ -125,14 +112,13 @@ def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
         items = read_hotwords(path)
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the hotwords file {path}: {e}") from None
-    for text, s in items:
-        bad = _unwritable_letters(text)
+    norm = normalizer()
+    for text, _ in items:
+        # a letter the normalizer writes as nothing ("é" is written "e"; "ß", "ø", "中" are lost)
+        bad = [c for c in dict.fromkeys(text) if c.isalpha() and not norm(c)]
         if bad:
             raise UserError(f"{path}: the hotword {text!r} has letters the model cannot write "
                             f"({', '.join(bad)}): it writes a-z only; spell it as it would")
-        if s is not None and not math.isfinite(s):
-            raise UserError(f"{path}: the hotword {text!r} has the score {s}: give a finite number")
-    norm = normalizer()
     phrases = [(t, s) for t, s in ((norm(text), s) for text, s in items) if t]
     if not phrases:
         raise UserError(f"{path}: no hotwords (one phrase per line, optionally ' :SCORE')")
@@ -153,8 +139,6 @@ def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
 
 def finite_float(s: str) -> float:
     """argparse type of a score: any real number, not nan or inf."""
-    import math
-
     try:
         v = float(s)
     except ValueError:

@@ -93,7 +93,7 @@ def _segment(r, offset: float, frame_s: float) -> Segment:
         start = offset + r.start
         end = offset + (r.timestamps[-1] + frame_s if r.timestamps else r.start)
     hits = [{"phrase": w.word, "start": round(offset + w.start, 3), "end": round(offset + w.end, 3)}
-            for w in getattr(r, "hotwords", [])]
+            for w in r.hotwords]
     return Segment(r.text, round(start, 3), round(end, 3), words, hits)
 
 

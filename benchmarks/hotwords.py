@@ -31,16 +31,15 @@ def _phrases(path: Path) -> list[str]:
     return [t for t, _ in read_hotwords(path)]
 
 
-def measure(model, manifest: Path, phrases: list[str] | None, score: float, beam: int,
+def measure(model, records: list[dict], phrases: list[str] | None, score: float, beam: int,
             lead: bool) -> dict:
-    """WER and error counts of ``model`` on ``manifest`` with ``phrases`` at ``score`` (none
-    at 0), optionally with the 0.4 s lead-in."""
+    """WER and error counts of ``model`` on a manifest's ``records`` with ``phrases`` at
+    ``score`` (none at 0), optionally with the 0.4 s lead-in."""
     from trainer.data.audio import parse_channel
-    from trainer.data.manifest import read_manifest
     from trainer.evaluate import evaluate_engine
 
     search = {"hotwords": phrases, "hotword_score": score} if phrases and score else {}
-    r = evaluate_engine(model, read_manifest(manifest), beam=beam,
+    r = evaluate_engine(model, records, beam=beam,
                         channel=parse_channel("lead:0.4") if lead else None, **search)
     return {"wer": round(r.wer, 4), "cer": round(r.cer, 4), "substitutions": r.substitutions,
             "deletions": r.deletions, "insertions": r.insertions, "words": r.ref_words,
@@ -69,7 +68,7 @@ def main(argv=None) -> int:
     from common import machine
 
     from app import models as M
-    from trainer.data.manifest import write_json_atomic, write_text_atomic
+    from trainer.data.manifest import read_manifest, write_json_atomic, write_text_atomic
 
     human = Path(args.human)
     sources = args.sources or sorted(p.name[len(args.split) + 1:-len(".jsonl")]
@@ -87,18 +86,18 @@ def main(argv=None) -> int:
         if not manifest.exists() or not plist.exists():
             print(f"{src}: no {manifest.name} or {plist.name} in {human}; skipped", file=sys.stderr)
             continue
-        phrases = _phrases(plist)
+        phrases, records = _phrases(plist), read_manifest(manifest)
         for lead in (False,) if args.no_lead else (False, True):
             for s in args.scores:
-                m = measure(model, manifest, phrases, s, args.beam, lead)
+                m = measure(model, records, phrases, s, args.beam, lead)
                 rows.append({"set": f"{src} {args.split}", "list": f"its {len(phrases)} phrases",
                              "score": s, "lead_in": lead, **m})
                 print(f"{src} {args.split}{' lead-in' if lead else ''} score {s:g}: WER {m['wer']:.2%}",
                       file=sys.stderr, flush=True)
     if args.open != "none":
-        phrases = _phrases(human / f"phrases.{args.unrelated}.txt")
+        phrases, records = _phrases(human / f"phrases.{args.unrelated}.txt"), read_manifest(args.open)
         for s in args.scores:
-            m = measure(model, Path(args.open), phrases, s, args.beam, False)
+            m = measure(model, records, phrases, s, args.beam, False)
             rows.append({"set": args.open, "list": f"{args.unrelated}'s {len(phrases)} phrases (unrelated)",
                          "score": s, "lead_in": False, **m})
             print(f"{args.open} score {s:g}: WER {m['wer']:.2%}", file=sys.stderr, flush=True)
