@@ -160,6 +160,11 @@ class Architecture:
     pred_hidden: int = 256
     joiner_dim: int = 256
     blank_id: int = 0
+    # feature normalization: 0 subtracts the global mean alone; N > 0 subtracts a causal
+    # running mean of the last N 10-ms frames, starting from cmn_prior frames' worth of the
+    # global mean (engine.frontend.causal_mean)
+    cmn_window: int = 0
+    cmn_prior: int = 200
 
     def check(self, error: type[Exception] = ValueError) -> None:
         """Raise ``error`` naming what makes this shape unbuildable (nothing when it is sound)."""
@@ -172,6 +177,10 @@ class Architecture:
             bad.append(f"blank_id={self.blank_id}")
         if not 0 <= self.reduce_after < self.enc_layers:  # a reduction must feed another layer
             bad.append(f"reduce_after={self.reduce_after} (0, or less than enc_layers)")
+        if not 0 <= self.cmn_window <= 1 << 20:
+            bad.append(f"cmn_window={self.cmn_window} (0: the global mean; N: frames)")
+        if self.cmn_window and not 0 <= self.cmn_prior <= self.cmn_window:
+            bad.append(f"cmn_prior={self.cmn_prior} (0..cmn_window frames)")
         if bad:
             raise error(f"invalid architecture ({', '.join(bad)})")
 

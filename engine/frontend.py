@@ -4,7 +4,8 @@ Frame ``t`` covers samples ``[t*hop, t*hop + win)`` (no centering, no padding), 
 features of a stream fed in chunks of any size equal the features of the whole signal.
 Per frame: Hann window (periodic), ``n_fft``-point power spectrum, HTK mel filterbank
 (triangles on the mel scale, ``fmin``..``fmax``), ``log(max(e, floor))``. Normalization
-(global mean/std from training data) is applied by the model, not here.
+(global mean/std from training data, or a causal running mean: :class:`CausalMean`) is
+applied by the model, not here.
 """
 
 from __future__ import annotations
@@ -109,3 +110,47 @@ class StreamingFrontend:
 def compute_features(samples: np.ndarray, cfg: FrontendConfig | None = None) -> np.ndarray:
     """Whole-utterance log-mel features [n_frames, n_mels] (same as streaming)."""
     return StreamingFrontend(cfg).accept(samples)
+
+
+class CausalMean:
+    """The running mean a model with ``Architecture.cmn_window = W > 0`` subtracts from its
+    log-mel features, frame by frame, as Kaldi's online CMN (``OnlineCmvn``, means only).
+
+    Frame ``t``'s mean is ``(S_t + p_t * g) / (n_t + p_t)``: ``S_t`` sums the last
+    ``n_t = min(t + 1, W)`` frames (``t`` included), ``g`` is the training set's global mean
+    and ``p_t = min(prior, W - n_t)`` its weight in frames. A stream starts at the global
+    mean, moves to its own over the first seconds and then follows the last ``W`` frames, so
+    a channel's constant colouring (a microphone's response, a level) is taken out as it
+    goes. Sums are float64 running sums kept across calls, so chunks of any size give the
+    features of the whole stream (``trainer.model`` computes the same with ``cumsum``)."""
+
+    def __init__(self, global_mean: np.ndarray, window: int, prior: int) -> None:
+        if window < 1 or not 0 <= prior <= window:
+            raise ValueError(f"causal mean: window={window} must be >= 1 and prior={prior} in 0..window")
+        self.g = np.asarray(global_mean, np.float64)
+        self.window, self.prior = int(window), int(prior)
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames = 0
+        # cumulative sums C[k] = x_0 + ... + x_(k-1) for the last `window` + 1 values of k
+        self._cum = np.zeros((1, len(self.g)), np.float64)
+
+    def accept(self, feats: np.ndarray) -> np.ndarray:
+        """[T, n_mels] features -> [T, n_mels] float64 means (each frame's own)."""
+        x = np.asarray(feats, np.float64)
+        T = len(x)
+        if T == 0:
+            return np.zeros((0, len(self.g)), np.float64)
+        W = self.window
+        cum = np.cumsum(np.concatenate([self._cum[-1:], x]), axis=0)  # C[k0] .. C[k0 + T]
+        allc = np.concatenate([self._cum[:-1], cum])  # C[k0 - len + 1] .. C[k0 + T]
+        base = self.frames - (len(self._cum) - 1)  # the k of allc[0]
+        k = self.frames + 1 + np.arange(T)  # C index after each new frame
+        n = np.minimum(k, W)
+        s = allc[k - base] - allc[k - n - base]
+        p = np.minimum(self.prior, W - n)[:, None].astype(np.float64)
+        mean = (s + p * self.g) / (n[:, None] + p)
+        self.frames += T
+        self._cum = allc[-(W + 1):] if len(allc) > W + 1 else allc
+        return mean

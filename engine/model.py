@@ -21,6 +21,11 @@ LSTM and linear ops (dense, or a compressed matrix's non-zeros) are stored two t
 ``NAME.q4`` uint8 (element 2i in the low nibble, two's complement), and the metadata key
 ``"nibbles"`` maps NAME to its shape. A file without packed codes is written as
 version 1, so that older engines still read it.
+
+Format version 3 adds one thing: ``arch.cmn_window`` and ``arch.cmn_prior``, a model that
+subtracts a causal running mean from its features (``engine.frontend.CausalMean``) instead
+of the global mean alone. A model without it is written without those keys, as version 1
+or 2.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from .nna.cost import OpShape
 from .nna.spec import NNASpec
 from .nna.zwc import zwc_compresses, zwc_pack, zwc_unpack
 
-FORMAT_VERSION = 2  # the newest this engine writes and reads (files without packed codes: 1)
+FORMAT_VERSION = 3  # the newest this engine writes and reads (see the module docstring)
 READS = tuple(range(1, FORMAT_VERSION + 1))
 NIBBLE_BITS = 4  # weight codes of at most this many bits are stored two to a byte
 METADATA_KEY = "nnasr"
@@ -179,10 +184,13 @@ def save_model(
                 if name in out:
                     nibbles[name] = list(out[name].shape)
                     out[name + ".q4"] = pack_nibbles(out.pop(name))
+    stored_arch = asdict(arch)
+    if not arch.cmn_window:  # the global mean: written as before, for older engines
+        del stored_arch["cmn_window"], stored_arch["cmn_prior"]
     meta = {
-        "format_version": FORMAT_VERSION if nibbles else 1,
+        "format_version": 3 if arch.cmn_window else 2 if nibbles else 1,
         **({"nibbles": nibbles} if nibbles else {}),
-        "arch": asdict(arch),
+        "arch": stored_arch,
         "frontend": frontend.to_dict(),
         "spec": spec.stored_dict(),
         "placement": placement,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arch import EMBED, JOIN_ENC, JOIN_OUT, JOIN_PRED, LINEAR, LSTM, PREDICTOR, input_part
+from .frontend import CausalMean
 from .model import EngineModel
 from .nna import kernels as K
 from .nna.cells import joiner_activation
@@ -162,8 +163,17 @@ class Network:
         return modeled_seconds(self.cost_table, counts)
 
     # --- encoder -----------------------------------------------------------------------
-    def normalize(self, feats: np.ndarray) -> np.ndarray:
-        return (feats - self.mean) / self.std  # float32, as the trainer
+    def normalize(self, feats: np.ndarray, st: dict | None = None) -> np.ndarray:
+        """Log-mel features [T, n_mels] -> the encoder's input: minus the global mean, or with
+        ``arch.cmn_window`` minus the stream's causal running mean (its state in ``st``, the
+        encoder state; without it ``feats`` is a whole utterance), over the global std."""
+        if not self.arch.cmn_window:
+            return (feats - self.mean) / self.std  # float32, as the trainer
+        cmn = st["cmn"] if st is not None else self._causal_mean()
+        return ((feats - cmn.accept(feats)).astype(np.float32)) / self.std
+
+    def _causal_mean(self) -> CausalMean:
+        return CausalMean(self.mean, self.arch.cmn_window, self.arch.cmn_prior)
 
     def init_encoder_state(self) -> dict:
         a = self.arch
@@ -173,6 +183,7 @@ class Network:
             st[op] = self._init_lstm(op, a.enc_hidden)
         st["stack_buf"] = np.zeros((0, a.n_mels), np.float32)
         st["reduce_buf"] = None
+        st["cmn"] = self._causal_mean() if a.cmn_window else None
         return st
 
     def _init_lstm(self, op: str, hidden: int):

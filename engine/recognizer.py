@@ -323,7 +323,7 @@ class Stream:
         feats = self._frontend.accept(chunk)
         if len(feats):
             self._gate_open.extend(self._gate.accept(feats).tolist())
-            enc, kind = self.net.encode(self.net.normalize(feats), self._enc_state)
+            enc, kind = self.net.encode(self.net.normalize(feats, self._enc_state), self._enc_state)
             if len(enc):
                 proj = self.net.project_encoder(enc, kind)
                 per = self.rec.frames_per_encoder_frame

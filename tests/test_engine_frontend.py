@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.audio import AudioError, StreamingResampler, resample, to_float_mono
-from engine.frontend import FrontendConfig, StreamingFrontend, compute_features
+from engine.frontend import CausalMean, FrontendConfig, StreamingFrontend, compute_features
 
 AUDIO = speechlike(2.0, seed=3)
 WHOLE = compute_features(AUDIO)
@@ -41,6 +41,43 @@ def test_chunked_features_equal_whole_exactly(sizes):
     parts = [fe.accept(c) for c in _split(AUDIO, sizes)]
     assert np.array_equal(np.concatenate(parts), WHOLE)
     assert fe.frames_emitted == len(WHOLE)
+
+
+def _causal_mean_by_definition(x, g, window, prior):
+    out, g = [], np.asarray(g, np.float64)
+    for t in range(len(x)):
+        n = min(t + 1, window)
+        p = min(prior, window - n)
+        out.append((x[t + 1 - n : t + 1].sum(0) + p * g) / (n + p))
+    return np.array(out)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=12), st.integers(1, 50), st.integers(0, 50))
+def test_causal_mean_streams_exactly_as_its_definition(sizes, window, prior):
+    """The running mean of a causal-normalization model: chunks of any size give the whole
+    stream's means bit for bit, and those are Kaldi's online CMN (the last ``window`` frames
+    plus ``min(prior, window - n)`` frames of the global mean)."""
+    prior = min(prior, window)
+    x = WHOLE[:190].astype(np.float64)
+    g = WHOLE.mean(0)  # float32, as a model stores it
+    whole = CausalMean(g, window, prior).accept(x)
+    cm = CausalMean(g, window, prior)
+    assert np.array_equal(np.concatenate([cm.accept(c) for c in _split(x, sizes)]), whole)
+    assert cm.frames == len(x)
+    np.testing.assert_allclose(whole, _causal_mean_by_definition(x, g, window, prior), rtol=0, atol=1e-9)
+    # at the start the global mean weighs in; a window full of one stream forgets it
+    p0 = min(prior, window - 1)
+    assert np.allclose(CausalMean(g, window, prior).accept(x[:1]), (x[0] + p0 * g) / (1 + p0))
+    long = np.tile(x[:1], (window + 1, 1))
+    assert np.allclose(CausalMean(g, window, prior).accept(long)[-1], x[0])
+
+
+def test_causal_mean_rejects_a_window_it_cannot_keep():
+    with pytest.raises(ValueError, match="window"):
+        CausalMean(np.zeros(80), 0, 0)
+    with pytest.raises(ValueError, match="prior"):
+        CausalMean(np.zeros(80), 10, 11)
 
 
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])

@@ -42,6 +42,7 @@ def test_round_trip(files, tmp_path):
     m = load_model(files["sparse"])
     raw, meta = read_model_file(files["sparse"])
     assert meta["format_version"] == 1  # no packed codes: older engines read it
+    assert "cmn_window" not in meta["arch"]  # the global mean: written as version 1 wrote it
     assert set(meta["zwc"]) and all(k + ".bitmap" in raw and k + ".nz" in raw for k in meta["zwc"])
     # re-save what was loaded: the same tensors come back
     p2 = save_model(tmp_path / "again.nnasr", arch=m.arch, frontend=m.frontend, spec=m.spec,
@@ -286,7 +287,7 @@ TAMPER = {
     "codes_for_4_bits": (dict(meta_fn=_set(["spec", "weight_bits"], 4)),
                          r"holds codes outside ±7 \(4-bit weights\)"),
     "version": (dict(meta_fn=_set(["format_version"], FORMAT_VERSION + 1)),
-                f"model format version {FORMAT_VERSION + 1}, this engine reads versions 1, 2; re-export"),
+                f"model format version {FORMAT_VERSION + 1}, this engine reads versions 1, 2, 3; re-export"),
     "spec_invalid": (dict(meta_fn=_set(["spec", "act_bits"], 12)), "act_bits must be 8 or 16"),
     "arch_type": (dict(meta_fn=_set(["arch", "enc_hidden"], "big")),
                   "arch.enc_hidden = 'big' is not of type int"),

@@ -22,11 +22,11 @@ TINY = ["enc_hidden=64", "enc_layers=2", "pred_hidden=64", "pred_embed=32", "joi
 SENTENCES = ["turn on the light", "what time is it", "play some music", "stop", "yes please"]
 
 
-def _train(tmp, out, *extra, steps=400):
+def _train(tmp, out, *extra, steps=400, sets=()):
     from app.cli import main
 
     args = ["train", "--data", str(tmp), "--out", str(out), "--steps", str(steps), "--no-progress",
-            *extra, "--set", *TINY, f"eval_every={steps}"]
+            *extra, "--set", *TINY, f"eval_every={steps}", *sets]
     assert main(args) == 0
 
 
@@ -137,9 +137,10 @@ def test_eval_ctc_mode_decodes_the_encoder_alone(float_run, corpus, tmp_path, ca
     assert "no CTC head" in capsys.readouterr().err
 
 
-def test_aat_parity_trainer_equals_engine(float_run, corpus, tmp_path):
-    """Contract 2: the AAT forward in torch and the exported model in the engine agree
-    bit for bit on every layer's integer output, and decode identical tokens."""
+def _assert_aat_parity(init, corpus, tmp_path):
+    """The AAT forward in torch, trained 8 steps from ``init``, and its export in the engine
+    agree bit for bit on the normalized input, on nearly every encoder integer, and on the
+    tokens decoded. Returns the exported file."""
     from app.cli import main
     from engine.audio import load_audio
     from engine.frontend import compute_features
@@ -150,27 +151,80 @@ def test_aat_parity_trainer_equals_engine(float_run, corpus, tmp_path):
     from trainer.data.manifest import read_manifest
 
     aat = tmp_path / "aat"
-    _train(corpus, aat, "--init", str(float_run / "last.pt"), "--aat", "--weight-bits", "6", steps=8)
+    _train(corpus, aat, "--init", str(init), "--aat", "--weight-bits", "6", steps=8)
     out = tmp_path / "aat.nnasr"
     assert main(["export", str(aat / "last.pt"), "--out", str(out)]) == 0
     ck = load_checkpoint(aat / "last.pt")
     model = model_from_checkpoint(ck).eval()
     model.enable_aat(NNASpec.from_dict(json.loads(ck["spec"])))
     em = load_model(out)
-    assert em.spec.weight_bits == 6
+    assert em.spec.weight_bits == 6 and em.arch == model.arch
     total = close = 0
     for r in read_manifest(corpus / "dev.jsonl"):
         f = compute_features(load_audio(r["audio_filepath"]))
+        ft, n = torch.from_numpy(f)[None], torch.tensor([len(f)])
         with torch.no_grad():
-            _, _, enc_q = model.encode(torch.from_numpy(f)[None], torch.tensor([len(f)]))
+            x_torch, _ = model.stack_frames(ft, n)
+            _, _, enc_q = model.encode(ft, n)
         net = Network(em)
-        e, kind = net.encode(net.normalize(f), net.init_encoder_state())
+        x = net.normalize(f)
+        k = len(x) // em.arch.stack * em.arch.stack
+        assert np.array_equal(x[:k].reshape(x_torch.shape[1:]), x_torch[0].numpy())
+        e, kind = net.encode(x, net.init_encoder_state())
         assert kind == "q" and e.shape == tuple(enc_q.shape[1:])
         d = np.abs(enc_q[0].numpy() - e)
         total += d.size
         close += int((d <= 1).sum())
     assert close / total >= 0.999
     assert _decode_all(corpus, out) == _torch_decode_all(corpus, model)
+    return out
+
+
+def test_aat_parity_trainer_equals_engine(float_run, corpus, tmp_path):
+    """Contract 2: the AAT forward in torch and the exported model in the engine agree
+    bit for bit on every layer's integer output, and decode identical tokens."""
+    _assert_aat_parity(float_run / "last.pt", corpus, tmp_path)
+
+
+def test_causal_mean_normalization_trains_exports_and_streams(float_run, corpus, tmp_path):
+    """A model switched to a causal running mean (``init_cmn_window``, a window short enough
+    to slide within these clips) trains, keeps contract 2 (trainer and engine agree on the
+    normalized input bit for bit, and on the integers), is written as format 3, and decodes
+    the same tokens whatever the chunking: the running mean carries across chunks."""
+    from helpers import read_model_file
+
+    import engine
+    from engine.audio import load_audio
+    from trainer.data.manifest import read_manifest
+
+    cmn = tmp_path / "cmn"
+    _train(corpus, cmn, "--init", str(float_run / "last.pt"), steps=30,
+           sets=["init_cmn_window=40", "cmn_prior=15"])
+    out = _assert_aat_parity(cmn / "last.pt", corpus, tmp_path)
+    _, meta = read_model_file(out)
+    assert meta["format_version"] == 3
+    assert (meta["arch"]["cmn_window"], meta["arch"]["cmn_prior"]) == (40, 15)
+    m = engine.load_model(out)
+    rec = engine.Recognizer(m, endpoint=engine.EndpointConfig(enabled=False), vad=False)
+    for r in read_manifest(corpus / "dev.jsonl")[:2]:
+        audio = load_audio(r["audio_filepath"])
+        got = []
+        for step in (len(audio), 1234, 160):
+            s = rec.create_stream()
+            for i in range(0, len(audio), step):
+                s.accept_waveform(audio[i:i + step], 16000)
+            s.input_finished()
+            got.append([i for f in s.finals for i in f.token_ids])
+        assert got[0] == got[1] == got[2]
+
+
+def test_cmn_window_without_init_is_for_a_new_model(corpus, tmp_path, capsys):
+    from app.cli import main
+
+    args = ["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--steps", "1",
+            "--no-progress", "--set", *TINY, "init_cmn_window=600"]
+    assert main(args) == 2
+    assert "cmn_window=N" in capsys.readouterr().err
 
 
 def test_resume_after_kill_continues(corpus, tmp_path):

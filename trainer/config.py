@@ -35,6 +35,11 @@ class TrainConfig:
     joiner_dim: int = 256  # joiner hidden size
     stack: int = 4  # 10 ms feature frames stacked into one encoder input frame
     reduce_after: int = 1  # the encoder halves its frame rate after this layer (0: none)
+    # feature normalization: 0 subtracts the training set's global mean; N > 0 a causal running
+    # mean of the last N 10-ms frames (Kaldi's online CMN, engine.frontend.CausalMean), which
+    # starts from cmn_prior frames' worth of the global mean. With init: init_cmn_window
+    cmn_window: int = 0
+    cmn_prior: int = 200
     # with init: move the encoder's time reduction to after this layer (0: none, i.e. 40 ms instead
     # of 80 ms encoder frames); -1 keeps the checkpoint's. A layer whose input widens or narrows by
     # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames
@@ -48,6 +53,10 @@ class TrainConfig:
     # the trained weights beside them. A pruning run wants >0, or it prunes the new units first, as
     # the weights of least effect, and the model runs at its old width (trainer/surgery.py)
     init_grow_scale: float = 0.0
+    # with init: normalize features with a causal running mean of this many frames (0: the
+    # global mean; -1 keeps the checkpoint's), cmn_prior frames of prior. The weights are kept:
+    # the model learns the new input in training
+    init_cmn_window: int = -1
     # optimization
     steps: int = 20000  # planned steps (the LR schedule's length)
     minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable

@@ -23,6 +23,19 @@ from engine.nna.spec import NNASpec
 from .rnnt_loss import lattice_occupancy, window_positions, window_size, window_starts
 
 
+def causal_mean(feats: torch.Tensor, mean: torch.Tensor, window: int, prior: int) -> torch.Tensor:
+    """Each frame's causal running mean [B, T, n_mels] (float64) of whole utterances, as
+    ``engine.frontend.CausalMean`` computes it frame by frame: the last ``window`` frames'
+    sum plus ``min(prior, window - n)`` frames of the global ``mean``, over their count."""
+    x = feats.double()
+    B, T, M = x.shape
+    c = torch.cat([x.new_zeros(B, 1, M), x.cumsum(1)], 1)  # C[k] = x_0 + ... + x_(k-1)
+    k = torch.arange(1, T + 1, device=x.device)
+    n = k.clamp(max=window)
+    p = (window - n).clamp(max=prior).double()
+    return (c[:, k] - c[:, k - n] + p[:, None] * mean.double()) / (n.double() + p)[:, None]
+
+
 class InterCTC(nn.Module):
     """An intermediate CTC head on encoder layer ``layer``'s output (InterCTC, Lee & Watanabe
     2021): a training-only loss that asks the lower layers for tokens too. Never exported."""
@@ -113,7 +126,11 @@ class RNNT(nn.Module):
     def stack_frames(self, feats: torch.Tensor, lengths: torch.Tensor):
         """Normalize and stack: [B, T, n_mels] -> [B, T // stack, stack * n_mels]."""
         a = self.arch
-        x = (feats - self.feat_mean) / self.feat_std
+        if a.cmn_window:
+            mu = causal_mean(feats, self.feat_mean, a.cmn_window, a.cmn_prior)
+            x = (feats.double() - mu).float() / self.feat_std
+        else:
+            x = (feats - self.feat_mean) / self.feat_std
         T = (x.shape[1] // a.stack) * a.stack
         x = x[:, :T].reshape(x.shape[0], T // a.stack, a.stack * a.n_mels)
         return x, lengths // a.stack

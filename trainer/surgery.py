@@ -150,11 +150,14 @@ def move_time_reduction(state: dict, old: Architecture, arch: Architecture) -> d
 def init_shape(arch: dict, cfg, num_classes: int = 0) -> Architecture | None:
     """The shape an ``--init`` checkpoint's model (of shape ``arch``) takes in this run:
     another vocabulary (``num_classes``, when given), time reduction
-    (``cfg.init_reduce_after``) or encoder width (``cfg.init_enc_hidden``); None when it
-    trains as it is."""
+    (``cfg.init_reduce_after``), encoder width (``cfg.init_enc_hidden``) or feature
+    normalization (``cfg.init_cmn_window``); None when it trains as it is."""
     changes = {"num_classes": num_classes} if num_classes else {}
     if cfg.init_reduce_after >= 0:
         changes["reduce_after"] = cfg.init_reduce_after
+    if cfg.init_cmn_window >= 0:
+        changes["cmn_window"] = cfg.init_cmn_window
+        changes["cmn_prior"] = cfg.cmn_prior if cfg.init_cmn_window else Architecture.cmn_prior
     if cfg.init_enc_hidden:
         if cfg.init_enc_hidden < arch["enc_hidden"]:
             raise ValueError(f"init_enc_hidden={cfg.init_enc_hidden}: the checkpoint's encoder has "
@@ -164,12 +167,20 @@ def init_shape(arch: dict, cfg, num_classes: int = 0) -> Architecture | None:
     return None if new == Architecture(**arch) and not num_classes else new
 
 
+def normalization_name(arch: Architecture) -> str:
+    """How ``arch``'s model normalizes its features, in words."""
+    if not arch.cmn_window:
+        return "the global mean"
+    return f"a causal mean of {arch.cmn_window} frames ({arch.cmn_prior} of prior)"
+
+
 def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     """``init``'s model in the shape ``arch``: a wider encoder (``init_enc_hidden``, grown
     first: :func:`widen_encoder`), another place for the encoder's time reduction
-    (:func:`move_time_reduction`), and with ``sp`` (another tokenizer) the embedding, the
-    joiner's output layer and the CTC head rebuilt (``cfg.init_vocab``: ``map``,
-    :func:`remap_vocabulary`, or ``fresh``); every other weight is kept. ``log(message)``
+    (:func:`move_time_reduction`), another feature normalization, and with ``sp`` (another
+    tokenizer) the embedding, the joiner's output layer and the CTC head rebuilt
+    (``cfg.init_vocab``: ``map``, :func:`remap_vocabulary`, or ``fresh``); every other weight
+    is kept. ``log(message)``
     says what changed."""
     old = Architecture(**init["arch"])
     torch.manual_seed(cfg.seed)
@@ -208,4 +219,7 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     if arch.reduce_after != old.reduce_after:
         log(f"encoder time reduction after layer {old.reduce_after} -> {arch.reduce_after} "
             f"({old.encoder_frame_ms:g} -> {arch.encoder_frame_ms:g} ms encoder frames)")
+    if (arch.cmn_window, arch.cmn_prior) != (old.cmn_window, old.cmn_prior):
+        log(f"feature normalization: {normalization_name(old)} -> {normalization_name(arch)}; "
+            "the weights are kept")
     return model

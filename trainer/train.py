@@ -132,7 +132,7 @@ class Trainer:
         arch = None if src is not None else Architecture(
             num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
             pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
-            stack=cfg.stack, reduce_after=cfg.reduce_after)
+            stack=cfg.stack, reduce_after=cfg.reduce_after, cmn_window=cfg.cmn_window, cmn_prior=cfg.cmn_prior)
         if init is not None:
             arch = init_shape(init["arch"], cfg, self.sp.get_piece_size() + 1 if new_vocab else 0)
         if arch is not None:
@@ -191,7 +191,8 @@ class Trainer:
             raise ValueError(f"tokenizer={cfg.tokenizer!r}: init (the checkpoint's) or data (DATA/tokenizer.model)")
         if cfg.init_vocab not in ("map", "fresh"):
             raise ValueError(f"init_vocab={cfg.init_vocab!r}: map (from the old pieces) or fresh (random)")
-        for key, new in (("init_reduce_after", "reduce_after"), ("init_enc_hidden", "enc_hidden")):
+        for key, new in (("init_reduce_after", "reduce_after"), ("init_enc_hidden", "enc_hidden"),
+                         ("init_cmn_window", "cmn_window")):
             if getattr(cfg, key) != getattr(TrainConfig, key) and not cfg.init:
                 raise ValueError(f"{key} changes an --init checkpoint's shape; a new model takes {new}=N")
         if cfg.init_grow_scale and not cfg.init_enc_hidden:
