@@ -11,7 +11,7 @@ import soundfile as sf
 from helpers import make_random_model, speechlike
 
 from app.cli import main
-from trainer.data.audio import add_tones, low_pass, parse_channel, speech_bounds
+from trainer.data.audio import add_noise, add_tones, low_pass, parse_channel, speech_bounds
 
 SR = 16000
 
@@ -39,6 +39,21 @@ def test_tones_sit_at_the_asked_snr_below_the_speech(snr):
     measured = 10 * np.log10(np.mean(x[a:b] ** 2) / np.mean(tone ** 2))
     assert measured == pytest.approx(snr, abs=0.05)
     assert np.abs(tone[:4000]).max() > 0  # stationary: in the silence too
+
+
+def test_noise_sits_at_the_asked_snr_under_a_lead_in():
+    """`lead:S,noise:DB`: the silence before the speech gets the noise too (a microphone's
+    floor, not digital zeros), at DB below the speech; the same clip gets the same noise."""
+    x = np.concatenate([np.zeros(8000, np.float32), speechlike(2.0)])
+    y = parse_channel("lead:1,noise:25")(x, SR)
+    assert len(y) == len(x) + SR
+    clean = np.concatenate([np.zeros(SR, np.float32), x])
+    a, b = speech_bounds(clean, SR)
+    noise = y - clean
+    measured = 10 * np.log10(np.mean(clean[a:b] ** 2) / np.mean(noise ** 2))
+    assert measured == pytest.approx(25.0, abs=0.05)
+    assert np.abs(y[:SR]).max() > 0
+    assert np.array_equal(add_noise(x, SR, 25.0), add_noise(x, SR, 25.0))
 
 
 def test_channel_specs():

@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  nnasr eval --model aat --manifest data/human/dev.jsonl --beam 4 --hotwords phrases.txt\n"
         "  nnasr eval --model aat --manifest data/corpus/dev.jsonl --channel lowpass:4000\n"
         "      # every clip low-passed at 4 kHz first: what a recording channel costs (against\n"
-        "      # the same command without it); also hum:DB, whine:DB, phone, gain:DB, combined\n"
+        "      # the same command without it); also hum:DB, whine:DB, noise:DB, phone, gain:DB, combined\n"
         "      # with commas (lowpass:4500,hum:20); tight (every clip cut at its speech onset)\n"
         "      # and lead:0.4 (0.4 s of silence before it) measure how the speech's start matters\n"
         "  nnasr eval --model assets/models/aat.nnasr --manifest data/corpus/dev.jsonl \\\n"
@@ -152,7 +152,8 @@ def add_channel_argument(p: argparse.ArgumentParser, when: str) -> None:
     p.add_argument("--channel", metavar="SPEC",
                    help=f"put every clip through a recording channel {when}: lowpass[:HZ] "
                         "(8-pole, default 4000), hum[:DB] (50 Hz and harmonics, DB below the speech, "
-                        "default 15), whine[:DB] (a 3.5 kHz tone), phone (300-3400 Hz, 8 kHz mu-law), "
+                        "default 15), whine[:DB] (a 3.5 kHz tone), noise[:DB] (pink noise DB below the speech, "
+                        "default 20), phone (300-3400 Hz, 8 kHz mu-law), "
                         "gain[:DB] (default -20), tight[:DB] (the audio before the speech cut off: its first frame "
                         "within DB of the loudest, default 30), lead[:S] (S seconds of silence put before "
                         "the clip, default 0.4); several joined by commas are applied in order")

@@ -229,6 +229,17 @@ def add_tones(x: np.ndarray, sr: int, freqs, amps, snr_db: float) -> np.ndarray:
     return (x + tone * np.sqrt(p_speech / p_tone * 10 ** (-snr_db / 10))).astype(np.float32)
 
 
+def add_noise(x: np.ndarray, sr: int, snr_db: float, kind: str = "pink") -> np.ndarray:
+    """``x`` with stationary noise ``snr_db`` below its speech's power (the span
+    :func:`speech_bounds` finds), over the whole clip, as a microphone's noise floor. The
+    noise is drawn from the clip's length: the same clip gets the same noise."""
+    a, b = speech_bounds(x, sr)
+    sp = x[a:b] if b > a else x
+    p_speech = float(np.mean(np.square(sp, dtype=np.float64))) + 1e-12
+    noise = colored_noise(len(x), kind, np.random.default_rng(len(x)))
+    return (x + noise * np.float32(np.sqrt(p_speech * 10 ** (-snr_db / 10)))).astype(np.float32)
+
+
 # `nnasr eval --channel`: name -> (help, default argument, f(samples, sr, argument) -> samples,
 # the argument's bound as (what it must be, test), or None). The CLI's help lists them by hand
 # (app.commands.eval.add_channel_argument: no numpy at start-up); a test keeps the two in step.
@@ -241,6 +252,8 @@ CHANNELS = {
     "whine": ("a 3.5 kHz tone ARG dB below the speech", 15.0,
               lambda x, sr, v: add_tones(x, sr, [3500.0], [1.0], v), None),
     "phone": ("telephone speech: 300-3400 Hz, 8 kHz, 8-bit mu-law", None, lambda x, sr, v: telephone(x, sr), None),
+    "noise": ("pink noise ARG dB below the speech, over the whole clip (the same noise for the same "
+              "clip length)", 20.0, lambda x, sr, v: add_noise(x, sr, v), None),
     "gain": ("a level change of ARG dB (clipped at full scale)", -20.0,
              lambda x, sr, v: np.clip(x * np.float32(10 ** (v / 20)), -1.0, 1.0), None),
     "tight": ("cut tight: the audio before the speech removed (its first 10 ms frame within ARG dB of the "
