@@ -161,8 +161,8 @@ class Architecture:
     joiner_dim: int = 256
     blank_id: int = 0
     # feature normalization: 0 subtracts the global mean alone; N > 0 subtracts a causal
-    # running mean of the last N 10-ms frames, starting from cmn_prior frames' worth of the
-    # global mean (engine.frontend.causal_mean)
+    # running mean of the last N speech frames (10 ms each), starting from cmn_prior frames'
+    # worth of the global mean (engine.frontend.CausalMean)
     cmn_window: int = 0
     cmn_prior: int = 200
 
@@ -179,8 +179,8 @@ class Architecture:
             bad.append(f"reduce_after={self.reduce_after} (0, or less than enc_layers)")
         if not 0 <= self.cmn_window <= 1 << 20:
             bad.append(f"cmn_window={self.cmn_window} (0: the global mean; N: frames)")
-        if self.cmn_window and not 0 <= self.cmn_prior <= self.cmn_window:
-            bad.append(f"cmn_prior={self.cmn_prior} (0..cmn_window frames)")
+        if self.cmn_window and not 1 <= self.cmn_prior <= self.cmn_window:
+            bad.append(f"cmn_prior={self.cmn_prior} (1..cmn_window frames)")
         if bad:
             raise error(f"invalid architecture ({', '.join(bad)})")
 

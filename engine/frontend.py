@@ -114,43 +114,54 @@ def compute_features(samples: np.ndarray, cfg: FrontendConfig | None = None) -> 
 
 class CausalMean:
     """The running mean a model with ``Architecture.cmn_window = W > 0`` subtracts from its
-    log-mel features, frame by frame, as Kaldi's online CMN (``OnlineCmvn``, means only).
+    log-mel features, as Kaldi's online CMN (``OnlineCmvn``, means only), over speech frames.
 
-    Frame ``t``'s mean is ``(S_t + p_t * g) / (n_t + p_t)``: ``S_t`` sums the last
-    ``n_t = min(t + 1, W)`` frames (``t`` included), ``g`` is the training set's global mean
-    and ``p_t = min(prior, W - n_t)`` its weight in frames. A stream starts at the global
-    mean, moves to its own over the first seconds and then follows the last ``W`` frames, so
-    a channel's constant colouring (a microphone's response, a level) is taken out as it
-    goes. Sums are float64 running sums kept across calls, so chunks of any size give the
-    features of the whole stream (``trainer.model`` computes the same with ``cumsum``)."""
+    Only the frames a speech detector marks (``speech``: in the engine, the speech gate's
+    per-frame decision, ``engine.vad.SpeechGate.speech``) enter the statistics, so that
+    seconds of silence or of a noise floor between utterances do not drag the mean to the
+    floor and lift the next words far above what the model learned. Frame ``t``'s mean is
+    ``(S_t + p_t * g) / (n_t + p_t)``: ``S_t`` sums the last ``n_t = min(k_t, W)`` speech
+    frames among ``0..t`` (``k_t`` of them so far, ``t`` itself included when it is
+    speech), ``g`` is the training set's global mean and ``p_t = min(prior, W - n_t)`` its
+    weight in frames. A stream starts at the global mean, moves to its speech's own and then
+    follows its last ``W`` speech frames: a channel's constant colouring (a microphone's
+    response, a level) is taken out as the stream goes. Sums are float64 running sums kept
+    across calls, so chunks of any size give the means of the whole stream
+    (``trainer.model.causal_mean`` computes the same over whole utterances)."""
 
     def __init__(self, global_mean: np.ndarray, window: int, prior: int) -> None:
-        if window < 1 or not 0 <= prior <= window:
-            raise ValueError(f"causal mean: window={window} must be >= 1 and prior={prior} in 0..window")
+        if window < 1 or not 1 <= prior <= window:
+            raise ValueError(f"causal mean: window={window} must be >= 1 and prior={prior} in 1..window")
         self.g = np.asarray(global_mean, np.float64)
         self.window, self.prior = int(window), int(prior)
         self.reset()
 
     def reset(self) -> None:
         self.frames = 0
-        # cumulative sums C[k] = x_0 + ... + x_(k-1) for the last `window` + 1 values of k
+        self.speech_frames = 0
+        # cumulative sums over speech frames, C[k] = x_s0 + ... + x_s(k-1), for the last
+        # `window` + 1 values of k
         self._cum = np.zeros((1, len(self.g)), np.float64)
 
-    def accept(self, feats: np.ndarray) -> np.ndarray:
-        """[T, n_mels] features -> [T, n_mels] float64 means (each frame's own)."""
+    def accept(self, feats: np.ndarray, speech: np.ndarray | None = None) -> np.ndarray:
+        """[T, n_mels] features and their speech flags [T] (None: every frame) -> [T, n_mels]
+        float64 means (each frame's own)."""
         x = np.asarray(feats, np.float64)
         T = len(x)
         if T == 0:
             return np.zeros((0, len(self.g)), np.float64)
+        s = np.ones(T, bool) if speech is None else np.asarray(speech, bool)
+        if s.shape != (T,):
+            raise ValueError(f"speech flags {s.shape} for {T} frames")
         W = self.window
-        cum = np.cumsum(np.concatenate([self._cum[-1:], x]), axis=0)  # C[k0] .. C[k0 + T]
-        allc = np.concatenate([self._cum[:-1], cum])  # C[k0 - len + 1] .. C[k0 + T]
-        base = self.frames - (len(self._cum) - 1)  # the k of allc[0]
-        k = self.frames + 1 + np.arange(T)  # C index after each new frame
+        cum = np.cumsum(np.concatenate([self._cum[-1:], x[s]]), axis=0)  # C[k0] .. C[k0 + T_s]
+        allc = np.concatenate([self._cum[:-1], cum])
+        base = self.speech_frames - (len(self._cum) - 1)  # the k of allc[0]
+        k = self.speech_frames + np.cumsum(s)  # speech frames so far, after each frame
         n = np.minimum(k, W)
-        s = allc[k - base] - allc[k - n - base]
         p = np.minimum(self.prior, W - n)[:, None].astype(np.float64)
-        mean = (s + p * self.g) / (n[:, None] + p)
+        mean = (allc[k - base] - allc[k - n - base] + p * self.g) / (n[:, None] + p)
         self.frames += T
+        self.speech_frames = int(k[-1])
         self._cum = allc[-(W + 1):] if len(allc) > W + 1 else allc
         return mean

@@ -26,6 +26,7 @@ from .nna.cells import joiner_activation
 from .nna.cost import build_cost_table, count_key, modeled_seconds
 from .nna.fixedpoint import round_half_away, saturate, saturate_symmetric
 from .nna.lut import fast_lut
+from .vad import SpeechGate, VadConfig
 
 
 def _sigmoid(x):
@@ -165,15 +166,21 @@ class Network:
     # --- encoder -----------------------------------------------------------------------
     def normalize(self, feats: np.ndarray, st: dict | None = None) -> np.ndarray:
         """Log-mel features [T, n_mels] -> the encoder's input: minus the global mean, or with
-        ``arch.cmn_window`` minus the stream's causal running mean (its state in ``st``, the
-        encoder state; without it ``feats`` is a whole utterance), over the global std."""
+        ``arch.cmn_window`` minus the stream's causal running mean over its speech frames
+        (:func:`cmn_state`; its state in ``st``, the encoder state; without it ``feats`` is
+        a whole utterance), over the global std."""
         if not self.arch.cmn_window:
             return (feats - self.mean) / self.std  # float32, as the trainer
-        cmn = st["cmn"] if st is not None else self._causal_mean()
-        return ((feats - cmn.accept(feats)).astype(np.float32)) / self.std
+        cmn, gate = st["cmn"] if st is not None else self.cmn_state()
+        mean = cmn.accept(feats, gate.speech(feats))
+        return (feats - mean).astype(np.float32) / self.std
 
-    def _causal_mean(self) -> CausalMean:
-        return CausalMean(self.mean, self.arch.cmn_window, self.arch.cmn_prior)
+    def cmn_state(self) -> tuple[CausalMean, SpeechGate]:
+        """A stream's causal mean and the speech detector that chooses its frames: the
+        speech gate's default thresholds (``VadConfig()``), whatever gate the recognizer
+        decodes with (the model learned its input with these)."""
+        return (CausalMean(self.mean, self.arch.cmn_window, self.arch.cmn_prior),
+                SpeechGate(VadConfig(), self.model.frontend))
 
     def init_encoder_state(self) -> dict:
         a = self.arch
@@ -183,7 +190,7 @@ class Network:
             st[op] = self._init_lstm(op, a.enc_hidden)
         st["stack_buf"] = np.zeros((0, a.n_mels), np.float32)
         st["reduce_buf"] = None
-        st["cmn"] = self._causal_mean() if a.cmn_window else None
+        st["cmn"] = self.cmn_state() if a.cmn_window else None
         return st
 
     def _init_lstm(self, op: str, hidden: int):

@@ -43,41 +43,47 @@ def test_chunked_features_equal_whole_exactly(sizes):
     assert fe.frames_emitted == len(WHOLE)
 
 
-def _causal_mean_by_definition(x, g, window, prior):
-    out, g = [], np.asarray(g, np.float64)
+def _causal_mean_by_definition(x, speech, g, window, prior):
+    out, g, seen = [], np.asarray(g, np.float64), []
     for t in range(len(x)):
-        n = min(t + 1, window)
+        if speech[t]:
+            seen.append(x[t])
+        n = min(len(seen), window)
         p = min(prior, window - n)
-        out.append((x[t + 1 - n : t + 1].sum(0) + p * g) / (n + p))
+        out.append((np.sum(seen[len(seen) - n:], axis=0) + p * g) / (n + p))
     return np.array(out)
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.integers(0, 60), min_size=1, max_size=12), st.integers(1, 50), st.integers(0, 50))
-def test_causal_mean_streams_exactly_as_its_definition(sizes, window, prior):
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=12), st.integers(1, 50), st.integers(1, 50),
+       st.integers(0, 2**32 - 1))
+def test_causal_mean_streams_exactly_as_its_definition(sizes, window, prior, seed):
     """The running mean of a causal-normalization model: chunks of any size give the whole
-    stream's means bit for bit, and those are Kaldi's online CMN (the last ``window`` frames
-    plus ``min(prior, window - n)`` frames of the global mean)."""
+    stream's means bit for bit, and those are Kaldi's online CMN over the speech frames (the
+    last ``window`` of them plus ``min(prior, window - n)`` frames of the global mean)."""
     prior = min(prior, window)
     x = WHOLE[:190].astype(np.float64)
+    speech = np.random.default_rng(seed).random(len(x)) < 0.7
     g = WHOLE.mean(0)  # float32, as a model stores it
-    whole = CausalMean(g, window, prior).accept(x)
+    whole = CausalMean(g, window, prior).accept(x, speech)
     cm = CausalMean(g, window, prior)
-    assert np.array_equal(np.concatenate([cm.accept(c) for c in _split(x, sizes)]), whole)
-    assert cm.frames == len(x)
-    np.testing.assert_allclose(whole, _causal_mean_by_definition(x, g, window, prior), rtol=0, atol=1e-9)
-    # at the start the global mean weighs in; a window full of one stream forgets it
-    p0 = min(prior, window - 1)
-    assert np.allclose(CausalMean(g, window, prior).accept(x[:1]), (x[0] + p0 * g) / (1 + p0))
+    parts = [cm.accept(c, f) for c, f in zip(_split(x, sizes), _split(speech, sizes))]
+    assert np.array_equal(np.concatenate(parts), whole)
+    assert (cm.frames, cm.speech_frames) == (len(x), speech.sum())
+    np.testing.assert_allclose(whole, _causal_mean_by_definition(x, speech, g, window, prior), rtol=0, atol=1e-9)
+    # no speech yet: the global mean; a window full of one frame's copies forgets it
+    assert np.allclose(CausalMean(g, window, prior).accept(x[:5], np.zeros(5, bool)), g)
     long = np.tile(x[:1], (window + 1, 1))
     assert np.allclose(CausalMean(g, window, prior).accept(long)[-1], x[0])
 
 
-def test_causal_mean_rejects_a_window_it_cannot_keep():
+def test_causal_mean_rejects_what_it_cannot_keep():
     with pytest.raises(ValueError, match="window"):
-        CausalMean(np.zeros(80), 0, 0)
+        CausalMean(np.zeros(80), 0, 1)
     with pytest.raises(ValueError, match="prior"):
-        CausalMean(np.zeros(80), 10, 11)
+        CausalMean(np.zeros(80), 10, 0)  # before any speech there would be nothing to divide by
+    with pytest.raises(ValueError, match="flags"):
+        CausalMean(np.zeros(80), 10, 5).accept(np.zeros((4, 80)), np.ones(3, bool))
 
 
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])

@@ -23,17 +23,37 @@ from engine.nna.spec import NNASpec
 from .rnnt_loss import lattice_occupancy, window_positions, window_size, window_starts
 
 
-def causal_mean(feats: torch.Tensor, mean: torch.Tensor, window: int, prior: int) -> torch.Tensor:
+def speech_flags(feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """[B, T] bool: the frames the engine's speech detector marks as speech, each utterance
+    from its start (``engine.vad.SpeechGate.speech``, default thresholds; frames past an
+    utterance's length False). They choose a causal mean's frames, as in the engine."""
+    from engine.frontend import FrontendConfig
+    from engine.vad import SpeechGate, VadConfig
+
+    f = feats.detach().float().cpu().numpy()
+    out = torch.zeros(f.shape[:2], dtype=torch.bool)
+    fe = FrontendConfig(n_mels=f.shape[2])
+    for b, n in enumerate(lengths.tolist()):
+        out[b, :n] = torch.from_numpy(SpeechGate(VadConfig(), fe).speech(f[b, :n]))
+    return out.to(feats.device)
+
+
+def causal_mean(feats: torch.Tensor, mean: torch.Tensor, window: int, prior: int,
+                speech: torch.Tensor) -> torch.Tensor:
     """Each frame's causal running mean [B, T, n_mels] (float64) of whole utterances, as
-    ``engine.frontend.CausalMean`` computes it frame by frame: the last ``window`` frames'
-    sum plus ``min(prior, window - n)`` frames of the global ``mean``, over their count."""
-    x = feats.double()
+    ``engine.frontend.CausalMean`` computes it frame by frame: the sum of the last
+    ``n = min(k, window)`` of the ``k`` speech frames so far (``speech`` [B, T]) plus
+    ``min(prior, window - n)`` frames of the global ``mean``, over their count."""
+    x = feats.double() * speech[..., None]
     B, T, M = x.shape
-    c = torch.cat([x.new_zeros(B, 1, M), x.cumsum(1)], 1)  # C[k] = x_0 + ... + x_(k-1)
-    k = torch.arange(1, T + 1, device=x.device)
-    n = k.clamp(max=window)
-    p = (window - n).clamp(max=prior).double()
-    return (c[:, k] - c[:, k - n] + p[:, None] * mean.double()) / (n.double() + p)[:, None]
+    c = torch.cat([x.new_zeros(B, 1, M), x.cumsum(1)], 1)  # [B, T+1]: sums of speech frames < tau
+    k = torch.cat([speech.new_zeros(B, 1, dtype=torch.long), speech.long().cumsum(1)], 1)  # counts
+    kt = k[:, 1:]  # speech frames among 0..t
+    n = kt.clamp(max=window)
+    tau = torch.searchsorted(k, kt - n)  # where the count was k - n: C of the first k - n speech frames
+    start = torch.gather(c, 1, tau[..., None].expand(B, T, M))
+    p = (window - n).clamp(max=prior).double()[..., None]
+    return (c[:, 1:] - start + p * mean.double()) / (n.double()[..., None] + p)
 
 
 class InterCTC(nn.Module):
@@ -127,7 +147,7 @@ class RNNT(nn.Module):
         """Normalize and stack: [B, T, n_mels] -> [B, T // stack, stack * n_mels]."""
         a = self.arch
         if a.cmn_window:
-            mu = causal_mean(feats, self.feat_mean, a.cmn_window, a.cmn_prior)
+            mu = causal_mean(feats, self.feat_mean, a.cmn_window, a.cmn_prior, speech_flags(feats, lengths))
             x = (feats.double() - mu).float() / self.feat_std
         else:
             x = (feats - self.feat_mean) / self.feat_std
