@@ -283,6 +283,7 @@ class ModelFacts:
     live_weights: int | None = None
     live_sparsity: float | None = None
     stored_name: str = ""  # the name the file stores, where it is not ``name`` (a renamed copy)
+    normalization: str = "global mean"  # the features' (EngineModel.normalization)
 
     @property
     def label(self) -> str:
@@ -312,7 +313,7 @@ class ModelFacts:
             "file_bytes": self.file_bytes, "placement": self.placement,
             "cpu_ops": list(self.cpu_ops), "spec": self.spec, "wer": self.wer,
             "live_weights": self.live_weights, "live_sparsity": self.live_sparsity,
-            "stored_name": self.stored_name or self.name,
+            "stored_name": self.stored_name or self.name, "normalization": self.normalization,
         }
 
 
@@ -336,6 +337,7 @@ def facts_of(model, default: bool = False) -> ModelFacts:
         file_bytes=int(d["file_bytes"]), cpu_ops=tuple(d.get("cpu_ops") or ()),
         spec=str(d.get("spec", "")), wer=wer_facts(model.facts), default=default,
         live_weights=d.get("live_weights"), live_sparsity=d.get("live_sparsity"),
+        normalization=str(d.get("normalization", "global mean")),
     )
 
 

@@ -205,6 +205,7 @@ def test_causal_mean_normalization_trains_exports_and_streams(float_run, corpus,
     assert meta["format_version"] == 3
     assert (meta["arch"]["cmn_window"], meta["arch"]["cmn_prior"]) == (40, 15)
     m = engine.load_model(out)
+    assert m.describe()["normalization"] == "causal mean of 40 speech frames (15 of prior)"
     rec = engine.Recognizer(m, endpoint=engine.EndpointConfig(enabled=False), vad=False)
     for r in read_manifest(corpus / "dev.jsonl")[:2]:
         audio = load_audio(r["audio_filepath"])
