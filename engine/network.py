@@ -26,7 +26,7 @@ from .nna.cells import joiner_activation
 from .nna.cost import build_cost_table, count_key, modeled_seconds
 from .nna.fixedpoint import round_half_away, saturate, saturate_symmetric
 from .nna.lut import fast_lut
-from .vad import SpeechGate, VadConfig
+from .vad import CMN_SPEECH, SpeechGate
 
 
 def _sigmoid(x):
@@ -176,11 +176,11 @@ class Network:
         return (feats - mean).astype(np.float32) / self.std
 
     def cmn_state(self) -> tuple[CausalMean, SpeechGate]:
-        """A stream's causal mean and the speech detector that chooses its frames: the
-        speech gate's default thresholds (``VadConfig()``), whatever gate the recognizer
-        decodes with (the model learned its input with these)."""
+        """A stream's causal mean and the speech detector that chooses its frames
+        (``engine.vad.CMN_SPEECH``, whatever gate the recognizer decodes with: the model
+        learned its input with these thresholds)."""
         return (CausalMean(self.mean, self.arch.cmn_window, self.arch.cmn_prior),
-                SpeechGate(VadConfig(), self.model.frontend))
+                SpeechGate(CMN_SPEECH, self.model.frontend))
 
     def init_encoder_state(self) -> dict:
         a = self.arch

@@ -53,6 +53,13 @@ class VadConfig:
     hangover_s: float = 0.5  # the decoder keeps running this long after the last speech
 
 
+# The speech detector whose frames a causal-mean model's statistics are taken over
+# (engine.frontend.CausalMean). Fixed, whatever the gate's defaults become: a model learned
+# its input with these thresholds; only speech(), not the hangover, is used.
+CMN_SPEECH = VadConfig(enabled=True, bands=8, smooth_frames=3, floor_window_s=1.0, min_snr_db=8.0,
+                       min_band_snr_db=20.0, min_level_db=-70.0, hangover_s=0.5)
+
+
 class SpeechGate:
     """Streaming speech gate over log-mel frames: :meth:`accept` returns, per frame,
     whether the decoder may emit on it (speech now or within the hangover)."""

@@ -219,6 +219,28 @@ def test_causal_mean_normalization_trains_exports_and_streams(float_run, corpus,
         assert got[0] == got[1] == got[2]
 
 
+def test_a_new_normalization_measures_the_nna_ranges_again(float_run):
+    """Ranges calibrated on globally normalized input do not carry over to a causal mean: an
+    AAT run from such a checkpoint calibrates again. The weights are kept."""
+    from dataclasses import replace
+
+    from trainer.checkpoint import load_checkpoint
+    from trainer.config import TrainConfig
+    from trainer.surgery import adapted, init_shape
+
+    init = load_checkpoint(float_run / "last.pt")
+    init["model"] = {**init["model"], "in_scale": torch.tensor(0.05, dtype=torch.float64),
+                     "out_scale": torch.tensor(0.02, dtype=torch.float64)}
+    cfg = replace(TrainConfig(), init="x.pt", init_cmn_window=100)
+    arch = init_shape(init["arch"], cfg)
+    assert (arch.cmn_window, arch.cmn_prior) == (100, 100)  # the prior, at most the window
+    said = []
+    model = adapted(init, arch, None, cfg, said.append)
+    assert float(model.in_scale) == 0 and float(model.out_scale) == 0
+    assert torch.equal(model.state_dict()["enc.0.weight_ih_l0"], init["model"]["enc.0.weight_ih_l0"])
+    assert any("causal mean of 100 speech frames" in m and "measured again" in m for m in said), said
+
+
 def test_cmn_window_without_init_is_for_a_new_model(corpus, tmp_path, capsys):
     from app.cli import main
 

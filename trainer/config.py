@@ -36,10 +36,10 @@ class TrainConfig:
     stack: int = 4  # 10 ms feature frames stacked into one encoder input frame
     reduce_after: int = 1  # the encoder halves its frame rate after this layer (0: none)
     # feature normalization: 0 subtracts the training set's global mean; N > 0 a causal running
-    # mean of the last N 10-ms frames (Kaldi's online CMN, engine.frontend.CausalMean), which
-    # starts from cmn_prior frames' worth of the global mean. With init: init_cmn_window
+    # mean of the last N speech frames (10 ms each; Kaldi's online CMN over the frames a speech
+    # detector marks, engine.frontend.CausalMean). With init: init_cmn_window
     cmn_window: int = 0
-    cmn_prior: int = 200
+    cmn_prior: int = 200  # frames of the global mean a causal mean starts from (at most the window)
     # with init: move the encoder's time reduction to after this layer (0: none, i.e. 40 ms instead
     # of 80 ms encoder frames); -1 keeps the checkpoint's. A layer whose input widens or narrows by
     # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames

@@ -25,16 +25,16 @@ from .rnnt_loss import lattice_occupancy, window_positions, window_size, window_
 
 def speech_flags(feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """[B, T] bool: the frames the engine's speech detector marks as speech, each utterance
-    from its start (``engine.vad.SpeechGate.speech``, default thresholds; frames past an
+    from its start (``engine.vad.SpeechGate.speech`` with ``CMN_SPEECH``; frames past an
     utterance's length False). They choose a causal mean's frames, as in the engine."""
     from engine.frontend import FrontendConfig
-    from engine.vad import SpeechGate, VadConfig
+    from engine.vad import CMN_SPEECH, SpeechGate
 
     f = feats.detach().float().cpu().numpy()
     out = torch.zeros(f.shape[:2], dtype=torch.bool)
     fe = FrontendConfig(n_mels=f.shape[2])
     for b, n in enumerate(lengths.tolist()):
-        out[b, :n] = torch.from_numpy(SpeechGate(VadConfig(), fe).speech(f[b, :n]))
+        out[b, :n] = torch.from_numpy(SpeechGate(CMN_SPEECH, fe).speech(f[b, :n]))
     return out.to(feats.device)
 
 

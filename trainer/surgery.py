@@ -157,7 +157,8 @@ def init_shape(arch: dict, cfg, num_classes: int = 0) -> Architecture | None:
         changes["reduce_after"] = cfg.init_reduce_after
     if cfg.init_cmn_window >= 0:
         changes["cmn_window"] = cfg.init_cmn_window
-        changes["cmn_prior"] = cfg.cmn_prior if cfg.init_cmn_window else Architecture.cmn_prior
+        changes["cmn_prior"] = (min(cfg.cmn_prior, cfg.init_cmn_window) if cfg.init_cmn_window
+                                else Architecture.cmn_prior)
     if cfg.init_enc_hidden:
         if cfg.init_enc_hidden < arch["enc_hidden"]:
             raise ValueError(f"init_enc_hidden={cfg.init_enc_hidden}: the checkpoint's encoder has "
@@ -171,7 +172,7 @@ def normalization_name(arch: Architecture) -> str:
     """How ``arch``'s model normalizes its features, in words."""
     if not arch.cmn_window:
         return "the global mean"
-    return f"a causal mean of {arch.cmn_window} frames ({arch.cmn_prior} of prior)"
+    return f"a causal mean of {arch.cmn_window} speech frames ({arch.cmn_prior} of prior)"
 
 
 def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
@@ -220,6 +221,9 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
         log(f"encoder time reduction after layer {old.reduce_after} -> {arch.reduce_after} "
             f"({old.encoder_frame_ms:g} -> {arch.encoder_frame_ms:g} ms encoder frames)")
     if (arch.cmn_window, arch.cmn_prior) != (old.cmn_window, old.cmn_prior):
-        log(f"feature normalization: {normalization_name(old)} -> {normalization_name(arch)}; "
-            "the weights are kept")
+        calibrated = bool(model.in_scale > 0)
+        model.in_scale.zero_()  # ranges measured on the old input: calibrated again for AAT
+        model.out_scale.zero_()
+        log(f"feature normalization: {normalization_name(old)} -> {normalization_name(arch)}; the weights "
+            "are kept" + ("; the NNA ranges are measured again" if calibrated else ""))
     return model
