@@ -1,0 +1,76 @@
+"""How much of quiet speech the front-end's log floor erases.
+
+    python benchmarks/log_floor.py --manifest data/corpus/dev.jsonl
+    python benchmarks/log_floor.py --manifest data/human/dev.jsonl --gains 0 -10 -20 -30 --limit 0
+
+The front-end takes ``log(max(mel power, log_floor))`` (``engine.frontend.FrontendConfig``,
+1e-6). A mel cell at the floor carries nothing of the speech, and no normalization brings it
+back. Per gain (dB, applied to every clip as ``nnasr eval --channel gain:G`` does), this
+prints the clips' median RMS level (dBFS) and the share of mel cells at the floor in the
+speech frames, the frames the speech detector (``engine.vad.CMN_SPEECH``) marks in the clip
+as it is. What the level costs a model: ``nnasr eval --model M --manifest MANIFEST --channel
+gain:G``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def floored_share(records: list[dict], gains: list[float]) -> list[dict]:
+    """Per gain: ``gain_db``, ``median_dbfs`` and ``floored`` (share of speech-frame mel
+    cells at the log floor, over all clips), ``speech_frames``."""
+    import numpy as np
+
+    from engine.audio import load_audio
+    from engine.frontend import FrontendConfig, compute_features
+    from engine.vad import CMN_SPEECH, SpeechGate
+
+    fe = FrontendConfig()
+    floor = np.float32(np.log(fe.log_floor))
+    rows = {g: {"levels": [], "cells": 0, "floored": 0} for g in gains}
+    for r in records:
+        x = load_audio(r["audio_filepath"])
+        speech = SpeechGate(CMN_SPEECH, fe).speech(compute_features(x, fe))
+        for g in gains:
+            y = np.clip(x * np.float32(10 ** (g / 20)), -1.0, 1.0)
+            f = compute_features(y, fe)[speech]
+            rows[g]["levels"].append(10 * np.log10(np.mean(np.square(y, dtype=np.float64)) + 1e-20))
+            rows[g]["cells"] += f.size
+            rows[g]["floored"] += int((f <= floor).sum())
+    return [{"gain_db": g, "median_dbfs": float(np.median(v["levels"])) if v["levels"] else float("nan"),
+             "floored": v["floored"] / max(v["cells"], 1), "speech_frames": v["cells"] // fe.n_mels}
+            for g, v in rows.items()]
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT))
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--manifest", required=True, help="JSONL manifest (audio_filepath per line)")
+    p.add_argument("--gains", type=float, nargs="+", default=[0.0, -10.0, -20.0, -30.0], metavar="DB")
+    p.add_argument("--limit", type=int, default=100, help="first N clips (0: all; default 100)")
+    args = p.parse_args(argv)
+    from trainer.data.manifest import read_manifest
+
+    try:
+        records = read_manifest(Path(args.manifest))
+    except (OSError, ValueError) as e:
+        print(f"log_floor: error: {e}", file=sys.stderr)
+        return 2
+    records = records[: args.limit] if args.limit else records
+    from engine.frontend import FrontendConfig
+
+    print(f"{len(records)} clips of {args.manifest}; log floor {FrontendConfig().log_floor:g}")
+    print(f"{'gain dB':>8} {'median dBFS':>12} {'speech cells at the floor':>26}")
+    for row in floored_share(records, args.gains):
+        print(f"{row['gain_db']:>8g} {row['median_dbfs']:>12.1f} {100 * row['floored']:>25.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
