@@ -36,6 +36,11 @@ RECENT_AUDIO_S = 30.0  # audio kept for the comparison view
 STALL_S = 2.0  # a live input silent this long is reported
 LEVEL_FLOOR_DB = -60.0  # the level meter's floor
 POST_EVERY_S = 0.05  # at most this often an update without a final
+# Speech whose median block level (with --gain) is below this, over QUIET_AFTER_S of speech,
+# gets a notice: the front-end's log floor takes its weaker bands (benchmarks/log_floor.py;
+# the shipped model on the corpus dev split: 48 % at a median -32 dBFS, 52 % at -42, 67 % at -52)
+QUIET_SPEECH_DB = -45.0
+QUIET_AFTER_S = 3.0
 
 
 class TranscriptFile:
@@ -99,12 +104,15 @@ class _Run:
     audio_total: float = 0.0
     ended: bool = False  # the input's end was reported
     stall_reported: bool = False
+    speech_levels: list = field(default_factory=list)  # (dB, seconds) of blocks heard in speech
+    quiet_reported: bool = False
 
     def restart(self, rec=None) -> None:
         """A fresh engine stream (of ``rec``, a newly opened model, if given)."""
         if rec is not None:
             self.rec, self.host_total, self.audio_total = rec, 0.0, 0.0
         self.stream, self.seen = self.rec.create_stream(), 0
+        self.speech_levels, self.quiet_reported = [], False
 
 
 class LiveSession:
@@ -270,6 +278,22 @@ class LiveSession:
             self.model_index = idx
             yield Update(facts=facts, toast=(f"Model: {facts.name}", "information", "switched"))
 
+    def _check_quiet(self, run: _Run, u: Update, level: float, seconds: float) -> None:
+        """Say once per stream when the speech is too quiet for the front-end."""
+        gain = float(self.recognizer_options.get("gain_db", 0.0) or 0.0)
+        run.speech_levels.append((level + gain, seconds))
+        if sum(s for _, s in run.speech_levels) < QUIET_AFTER_S:
+            return
+        heard = float(np.median([db for db, _ in run.speech_levels]))
+        run.speech_levels.clear()
+        if heard >= QUIET_SPEECH_DB:
+            return
+        run.quiet_reported = True
+        more = 5 * math.ceil((-30.0 - heard) / 5)
+        u.notice = (f"The speech arrives at {heard:.0f} dBFS, too quiet for this model: below about "
+                    f"-40 dBFS it loses the weaker bands. Raise the microphone's level, or start "
+                    f"with --gain {gain + more:g}.")
+
     def _idle(self, run: _Run, src: AudioSource) -> Iterator[Update]:
         """No block came: the end of a file, or a microphone that stalled."""
         if src.exhausted and not run.ended:
@@ -298,6 +322,8 @@ class LiveSession:
             run.stream.accept_waveform(block, src.sample_rate)
             self._collect(run.stream, u)
             u.listening = not run.stream.in_speech
+            if run.stream.in_speech and not run.quiet_reported:
+                self._check_quiet(run, u, u.level_db, len(block) / src.sample_rate)
             chunks = run.stream.stats.chunks
             for c in chunks[run.seen:]:
                 if c.audio_ms > 0:

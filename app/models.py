@@ -168,6 +168,10 @@ def add_engine_arguments(p) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="BLAS threads of the engine (default: $NNASR_THREADS, else 1; 0: the "
                         "BLAS library's default, every core)")
+    p.add_argument("--gain", type=finite_float, default=0.0, metavar="DB",
+                   help="raise (or lower) the input's level by DB before decoding, clipped at "
+                        "full scale: for a quiet microphone, whose speech below about -40 dBFS "
+                        "loses its weaker bands to the front-end's log floor (default 0)")
 
 
 def engine_options(args) -> dict:
@@ -179,7 +183,8 @@ def engine_options(args) -> dict:
         blas_threads(threads)
     except ValueError as e:
         raise UserError(str(e)) from None
-    return {"vad": not getattr(args, "no_vad", False), "threads": threads}
+    return {"vad": not getattr(args, "no_vad", False), "threads": threads,
+            "gain_db": float(getattr(args, "gain", 0.0) or 0.0)}
 
 
 DEFAULT_FILE = "DEFAULT"  # a model directory may name its measured-best model in this file

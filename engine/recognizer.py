@@ -15,6 +15,7 @@ audio is cut into ``accept_waveform`` calls (streaming == offline), nor on ``chu
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -109,6 +110,10 @@ class Recognizer:
     frames at or shortly after speech, so silence, noise and hum give no words (and cost
     no joiner or predictor steps); the encoder runs on every frame either way.
 
+    ``gain_db``: a level change applied to the input before anything else hears it (after
+    resampling; clipped at full scale), for a quiet microphone: the front-end's log floor
+    takes the weaker bands of speech below about -40 dBFS (``benchmarks/log_floor.py``).
+
     ``threads``: BLAS threads for the process (:func:`engine.threads.pin_blas`; default: the
     ``NNASR_THREADS`` environment variable, else 1; 0 leaves the library's own default).
 
@@ -134,8 +139,13 @@ class Recognizer:
         vad: VadConfig | bool | None = None,
         threads: int | None = None,
         keep_chunk_counts: bool = False,
+        gain_db: float = 0.0,
     ) -> None:
         pin_blas(threads)
+        if not math.isfinite(gain_db):
+            raise ValueError(f"gain_db must be a finite number of dB, got {gain_db}")
+        self.gain_db = float(gain_db)
+        self._gain = np.float32(10.0 ** (self.gain_db / 20.0))
         self.keep_chunk_counts = keep_chunk_counts
         self.model = model
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
@@ -256,7 +266,7 @@ class Stream:
         elif sample_rate != self._rate:
             raise ValueError(f"sample rate changed from {self._rate} to {sample_rate} within a stream")
         x = to_float_mono(samples)
-        x = self._resampler().accept(x)
+        x = self._gained(self._resampler().accept(x))
         self._pending = np.concatenate([self._pending, x])
         while len(self._pending) >= self._chunk_samples:
             chunk, self._pending = (self._pending[: self._chunk_samples], self._pending[self._chunk_samples :])
@@ -266,7 +276,8 @@ class Stream:
         """No more audio: decode what is buffered and emit the final result."""
         if self._finished:
             return
-        tail = self._resampler().accept(np.zeros(0, np.float32), final=True) if self._rate else np.zeros(0, np.float32)
+        tail = (self._gained(self._resampler().accept(np.zeros(0, np.float32), final=True)) if self._rate
+                else np.zeros(0, np.float32))
         rest = np.concatenate([self._pending, tail])
         self._pending = np.zeros(0, np.float32)
         if len(rest):
@@ -301,6 +312,11 @@ class Stream:
         return " ".join(parts)
 
     # --- internals ---------------------------------------------------------------------
+    def _gained(self, x: np.ndarray) -> np.ndarray:
+        if self.rec.gain_db == 0.0:
+            return x
+        return np.clip(x * self.rec._gain, -1.0, 1.0).astype(np.float32)
+
     def _resampler(self) -> StreamingResampler:
         rate = self._rate or self.rec.sample_rate
         if rate not in self._resamplers:

@@ -3,6 +3,7 @@ evaluation decodes exactly the channel's output."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -126,6 +127,14 @@ def test_eval_decodes_the_channel_output(tmp_path, capsys):
     assert main(["eval", "--model", str(model), "--manifest", str(tmp_path / "a.jsonl"), "--channel", "hum",
                  "--record", "x"]) == 2
     assert "leave out --channel" in capsys.readouterr().err
+    # --gain, the engine's input gain, undoes a quieter channel (as far as the clipping allows)
+    assert hyps("a.jsonl", "--channel", "gain:-20", "--gain", "20")[1] == hyps("a.jsonl")[1]
+    assert hyps("a.jsonl", "--channel", "gain:-20")[1] != hyps("a.jsonl")[1]
+    for bad, err in ((["--gain", "nan"], "finite"), (["--gain", "6", "--record", "x"], "leave out --gain"),
+                     (["--gain", "6", "--mode", "torch"], "--channel gain:6")):
+        with pytest.raises(SystemExit) if bad[1] == "nan" else contextlib.nullcontext():
+            assert main(["eval", "--model", str(model), "--manifest", str(tmp_path / "a.jsonl"), *bad]) == 2
+        assert err in capsys.readouterr().err
 
 
 def test_compare_hears_the_channel(tmp_path, capsys):

@@ -332,3 +332,19 @@ def test_beam_search_predictor_cache_changes_cost_not_results(models):
     nna2 = s2.stats.chunks.column("modeled_nna_ms").sum()
     assert nna1 < nna2
 
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, 12.0])
+def test_input_gain_is_the_same_audio_made_louder(models, gain_db):
+    """``gain_db`` decodes what the same audio scaled (and clipped at full scale) decodes,
+    streamed in any chunks, at any input rate; 0 leaves the input as it is."""
+    m = models["peaky"]
+    x = 0.5 * speechlike(3.0, seed=5)
+    g = np.float32(10 ** (gain_db / 20))
+    want, _ = _decode(Recognizer(m, beam=2), np.clip(x * g, -1, 1).astype(np.float32), 16000)
+    got, _ = _decode(Recognizer(m, beam=2, gain_db=gain_db), x, 16000,
+                     _random_sizes(np.random.default_rng(3), len(x)))
+    assert got == want and any(t for t, *_ in want)
+    assert _decode(Recognizer(m, gain_db=0.0), x, 16000)[0] == _decode(Recognizer(m), x, 16000)[0]
+    with pytest.raises(ValueError, match="gain_db"):
+        Recognizer(m, gain_db=float("nan"))

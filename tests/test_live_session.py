@@ -159,3 +159,22 @@ def test_live_app_shows_listening_while_nobody_speaks(tmp_path):
             await pilot.press("q")
 
     asyncio.run(run())
+
+
+def test_session_says_when_the_speech_is_too_quiet():
+    """The demo 30 dB down (its speech blocks at a median -45 dBFS) gets one notice naming its level and
+    a --gain; as it is, or that quiet with the --gain the notice asks for, it gets none."""
+    demo = engine.load_audio(DEMO_AUDIO, 16000)
+    ended = lambda us: any(u.source and u.source[0] == "ended" for u in us)  # noqa: E731
+
+    def notices(x, **options):
+        s = LiveSession(MODELS[:1], source=FakeSource(x, 16000), recognizer_options=options)
+        return [u.notice for u in _run(s, ended) if u.notice]
+
+    quiet = demo * np.float32(10 ** (-30 / 20))
+    said = notices(quiet)
+    assert len(said) == 1 and "dBFS, too quiet" in said[0], said
+    gain = float(said[0].split("--gain ")[1].rstrip("."))
+    assert 20 <= gain <= 35
+    assert notices(demo) == []
+    assert notices(quiet, gain_db=gain) == []

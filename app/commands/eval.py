@@ -102,7 +102,12 @@ def run(args) -> int:
     if args.record and args.hotwords:
         raise UserError("--record stores the model's own WER: leave out --hotwords (a phrase list "
                         "made for this audio would flatter it)")
+    if args.record and args.gain:
+        raise UserError("--record stores the WER of the manifest's own audio: leave out --gain")
     channel = channel_option(args.channel)
+    if args.gain and args.mode in ("torch", "ctc"):
+        raise UserError(f"--gain is the engine's input gain; --mode {args.mode} decodes without the "
+                        f"engine: use --channel gain:{args.gain:g} to change the audio's level")
     if args.mode in ("torch", "ctc"):
         return _run_torch(args, records, channel)
     with tempfile.TemporaryDirectory() as d:
@@ -233,6 +238,8 @@ def _report(args, r) -> int:
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
     if args.channel:
         d["channel"] = args.channel
+    if args.gain:
+        d["gain_db"] = args.gain
     if args.lm:
         d.update(lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
     if args.hotwords:
@@ -245,7 +252,8 @@ def _report(args, r) -> int:
              f"host ms/chunk p50 {r.host_ms_p50:.2f} p95 {r.host_ms_p95:.2f}; "
              + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
                 f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))
-          + f"  [{args.mode}{', channel ' + args.channel if args.channel else ''}]", file=out)
+          + f"  [{args.mode}{', channel ' + args.channel if args.channel else ''}"
+          + (f", input gain {args.gain:+g} dB" if args.gain else "") + "]", file=out)
     ci = _wer_interval(r)
     if ci is not None:
         d["wer_ci"] = list(ci)
