@@ -18,8 +18,6 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def floored_share(records: list[dict], gains: list[float]) -> list[dict]:
     """Per gain: ``gain_db``, ``median_dbfs`` and ``floored`` (share of speech-frame mel
@@ -48,7 +46,6 @@ def floored_share(records: list[dict], gains: list[float]) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    sys.path.insert(0, str(ROOT))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--manifest", required=True, help="JSONL manifest (audio_filepath per line)")
