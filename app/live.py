@@ -308,7 +308,7 @@ class LiveApp(App):
                 except Exception:
                     pass
         self.push_screen(CompareScreen(self.models, audio, rate, origin or "live input",
-                                       self.chunk_ms, self.beam, self.lm_options))
+                                       self.chunk_ms, self.beam, {**self.lm_options, **self.engine_options}))
 
     def action_pick_input(self) -> None:
         def chosen(choice: str | None) -> None:

@@ -32,7 +32,7 @@ class CompareScreen(Screen):
     BINS = 24
 
     def __init__(self, models: list[Path], audio: np.ndarray | None, rate: int, origin: str,
-                 chunk_ms: int | None, beam: int, lm_options: dict | None = None) -> None:
+                 chunk_ms: int | None, beam: int, lm_options: dict | None = None) -> None:  # + engine options
         super().__init__()
         self.models, self.audio, self.rate, self.origin = models, audio, rate, origin
         self.chunk_ms, self.beam = chunk_ms, beam

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from app.audio_sources import AudioSource, AudioSourceError
+from app.models import MAX_GAIN_DB
 
 RECYCLE_CHUNKS = 4000  # a fresh engine stream at the first final past this many chunks
 RECENT_AUDIO_S = 30.0  # audio kept for the comparison view
@@ -38,7 +39,8 @@ LEVEL_FLOOR_DB = -60.0  # the level meter's floor
 POST_EVERY_S = 0.05  # at most this often an update without a final
 # Speech whose median block level (with --gain) is below this, over QUIET_AFTER_S of speech,
 # gets a notice: the front-end's log floor takes its weaker bands (benchmarks/log_floor.py;
-# the shipped model on the corpus dev split: 48 % at a median -32 dBFS, 52 % at -42, 67 % at -52)
+# the shipped model's WER on the corpus dev split: 48 % at a median -32 dBFS, 52 % at -42,
+# 67 % at -52)
 QUIET_SPEECH_DB = -45.0
 QUIET_AFTER_S = 3.0
 
@@ -278,21 +280,32 @@ class LiveSession:
             self.model_index = idx
             yield Update(facts=facts, toast=(f"Model: {facts.name}", "information", "switched"))
 
-    def _check_quiet(self, run: _Run, u: Update, level: float, seconds: float) -> None:
-        """Say once per stream when the speech is too quiet for the front-end."""
+    def _check_quiet(self, run: _Run, u: Update, block: np.ndarray, seconds: float) -> None:
+        """Say when the speech is too quiet for the front-end (its median block level over
+        QUIET_AFTER_S of speech, with the input gain), and clear the notice once it is not.
+        Only with the speech gate: without it every block counts as speech."""
+        if self.recognizer_options.get("vad", True) is False:
+            return
         gain = float(self.recognizer_options.get("gain_db", 0.0) or 0.0)
-        run.speech_levels.append((level + gain, seconds))
+        rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))) if len(block) else 0.0
+        run.speech_levels.append((20 * math.log10(rms + 1e-12) + gain, seconds))
         if sum(s for _, s in run.speech_levels) < QUIET_AFTER_S:
             return
         heard = float(np.median([db for db, _ in run.speech_levels]))
         run.speech_levels.clear()
         if heard >= QUIET_SPEECH_DB:
+            if run.quiet_reported:
+                run.quiet_reported = False
+                u.notice = ""
+            return
+        if run.quiet_reported:
             return
         run.quiet_reported = True
         more = 5 * math.ceil((-30.0 - heard) / 5)
-        u.notice = (f"The speech arrives at {heard:.0f} dBFS, too quiet for this model: below about "
-                    f"-40 dBFS it loses the weaker bands. Raise the microphone's level, or start "
-                    f"with --gain {gain + more:g}.")
+        with_gain = f" with --gain {gain:g}" if gain else ""
+        u.notice = (f"The speech arrives at {heard:.0f} dBFS{with_gain}, too quiet for this model: below "
+                    f"about {QUIET_SPEECH_DB:.0f} dBFS it loses the weaker bands. Raise the microphone's "
+                    f"level, or start with --gain {min(gain + more, MAX_GAIN_DB):g}.")
 
     def _idle(self, run: _Run, src: AudioSource) -> Iterator[Update]:
         """No block came: the end of a file, or a microphone that stalled."""
@@ -322,8 +335,8 @@ class LiveSession:
             run.stream.accept_waveform(block, src.sample_rate)
             self._collect(run.stream, u)
             u.listening = not run.stream.in_speech
-            if run.stream.in_speech and not run.quiet_reported:
-                self._check_quiet(run, u, u.level_db, len(block) / src.sample_rate)
+            if run.stream.in_speech:
+                self._check_quiet(run, u, block, len(block) / src.sample_rate)
             chunks = run.stream.stats.chunks
             for c in chunks[run.seen:]:
                 if c.audio_ms > 0:

@@ -148,6 +148,17 @@ def finite_float(s: str) -> float:
     return v
 
 
+MAX_GAIN_DB = 60.0  # --gain's bound: beyond it 16-bit input is all clipping or all floor
+
+
+def gain_db(s: str) -> float:
+    """argparse type of ``--gain``: a finite number of dB within +-MAX_GAIN_DB."""
+    v = finite_float(s)
+    if abs(v) > MAX_GAIN_DB:
+        raise argparse.ArgumentTypeError(f"must be within -{MAX_GAIN_DB:g}..{MAX_GAIN_DB:g} dB, got {s}")
+    return v
+
+
 def positive_int(s: str) -> int:
     """argparse type of a count or size that must be at least 1 (--beam, --chunk-ms, --limit):
     a bad value is argparse's one-line usage error, not a traceback or a silent default."""
@@ -168,10 +179,10 @@ def add_engine_arguments(p) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="BLAS threads of the engine (default: $NNASR_THREADS, else 1; 0: the "
                         "BLAS library's default, every core)")
-    p.add_argument("--gain", type=finite_float, default=0.0, metavar="DB",
-                   help="raise (or lower) the input's level by DB before decoding, clipped at "
-                        "full scale: for a quiet microphone, whose speech below about -40 dBFS "
-                        "loses its weaker bands to the front-end's log floor (default 0)")
+    p.add_argument("--gain", type=gain_db, default=0.0, metavar="DB",
+                   help="raise (or lower) the input's level by DB (-60..60) before decoding, "
+                        "clipped at full scale: for a quiet microphone, whose speech below about "
+                        "-45 dBFS loses its weaker bands to the front-end's log floor (default 0)")
 
 
 def engine_options(args) -> dict:

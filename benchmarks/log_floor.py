@@ -30,7 +30,7 @@ def floored_share(records: list[dict], gains: list[float]) -> list[dict]:
 
     fe = FrontendConfig()
     floor = np.float32(np.log(fe.log_floor))
-    rows = {g: {"levels": [], "cells": 0, "floored": 0} for g in gains}
+    rows = {g: {"levels": [], "cells": 0, "floored": 0} for g in dict.fromkeys(gains)}
     for r in records:
         x = load_audio(r["audio_filepath"])
         speech = SpeechGate(CMN_SPEECH, fe).speech(compute_features(x, fe))
@@ -46,12 +46,17 @@ def floored_share(records: list[dict], gains: list[float]) -> list[dict]:
 
 
 def main(argv=None) -> int:
+    from app.models import gain_db
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--manifest", required=True, help="JSONL manifest (audio_filepath per line)")
-    p.add_argument("--gains", type=float, nargs="+", default=[0.0, -10.0, -20.0, -30.0], metavar="DB")
+    p.add_argument("--gains", type=gain_db, nargs="+", default=[0.0, -10.0, -20.0, -30.0], metavar="DB",
+                   help="levels to measure, dB (-60..60; default 0 -10 -20 -30)")
     p.add_argument("--limit", type=int, default=100, help="first N clips (0: all; default 100)")
     args = p.parse_args(argv)
+    if args.limit < 0:
+        p.error(f"--limit must be 0 (all) or more, got {args.limit}")
     from trainer.data.manifest import read_manifest
 
     try:
@@ -60,6 +65,9 @@ def main(argv=None) -> int:
         print(f"log_floor: error: {e}", file=sys.stderr)
         return 2
     records = records[: args.limit] if args.limit else records
+    if not records:
+        print(f"log_floor: error: {args.manifest}: manifest has no entries", file=sys.stderr)
+        return 2
     from engine.frontend import FrontendConfig
 
     print(f"{len(records)} clips of {args.manifest}; log floor {FrontendConfig().log_floor:g}")

@@ -178,7 +178,7 @@ class Architecture:
         if not 0 <= self.reduce_after < self.enc_layers:  # a reduction must feed another layer
             bad.append(f"reduce_after={self.reduce_after} (0, or less than enc_layers)")
         if not 0 <= self.cmn_window <= 1 << 16:
-            bad.append(f"cmn_window={self.cmn_window} (0: the global mean; N: frames)")
+            bad.append(f"cmn_window={self.cmn_window} (0: the global mean; 1..65536 speech frames)")
         if self.cmn_window and not 1 <= self.cmn_prior <= self.cmn_window:
             bad.append(f"cmn_prior={self.cmn_prior} (1..cmn_window frames)")
         if bad:

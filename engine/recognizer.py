@@ -142,8 +142,8 @@ class Recognizer:
         gain_db: float = 0.0,
     ) -> None:
         pin_blas(threads)
-        if not math.isfinite(gain_db):
-            raise ValueError(f"gain_db must be a finite number of dB, got {gain_db}")
+        if not (math.isfinite(gain_db) and abs(gain_db) <= 120.0):
+            raise ValueError(f"gain_db must be a finite number of dB within -120..120, got {gain_db}")
         self.gain_db = float(gain_db)
         self._gain = np.float32(10.0 ** (self.gain_db / 20.0))
         self.keep_chunk_counts = keep_chunk_counts

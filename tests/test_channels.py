@@ -66,7 +66,7 @@ def test_channel_specs():
     assert np.allclose(both, add_tones(low_pass(x, SR, 3000), SR, 50.0 * k, 1.0 / k, 20.0), atol=1e-6)
     phone = parse_channel("phone")(x, SR)
     assert _band_db(x, 5000, 8000) - _band_db(phone, 5000, 8000) > 30
-    for bad in ("reverb", "lowpass:fast", "lowpass:0", "", "lead:-1", "tight:-3"):
+    for bad in ("reverb", "lowpass:fast", "lowpass:0", "", "lead:-1", "tight:-3", "noise:nan", "hum:inf", "gain:-inf"):
         with pytest.raises(ValueError):
             parse_channel(bad)
 
@@ -130,9 +130,10 @@ def test_eval_decodes_the_channel_output(tmp_path, capsys):
     # --gain, the engine's input gain, undoes a quieter channel (as far as the clipping allows)
     assert hyps("a.jsonl", "--channel", "gain:-20", "--gain", "20")[1] == hyps("a.jsonl")[1]
     assert hyps("a.jsonl", "--channel", "gain:-20")[1] != hyps("a.jsonl")[1]
-    for bad, err in ((["--gain", "nan"], "finite"), (["--gain", "6", "--record", "x"], "leave out --gain"),
+    for bad, err in ((["--gain", "nan"], "finite"), (["--gain", "1e9"], "-60..60"),
+                     (["--gain", "6", "--record", "x"], "leave out --gain"),
                      (["--gain", "6", "--mode", "torch"], "--channel gain:6")):
-        with pytest.raises(SystemExit) if bad[1] == "nan" else contextlib.nullcontext():
+        with pytest.raises(SystemExit) if bad[1] in ("nan", "1e9") else contextlib.nullcontext():
             assert main(["eval", "--model", str(model), "--manifest", str(tmp_path / "a.jsonl"), *bad]) == 2
         assert err in capsys.readouterr().err
 

@@ -162,14 +162,16 @@ def test_live_app_shows_listening_while_nobody_speaks(tmp_path):
 
 
 def test_session_says_when_the_speech_is_too_quiet():
-    """The demo 30 dB down (its speech blocks at a median -45 dBFS) gets one notice naming its level and
-    a --gain; as it is, or that quiet with the --gain the notice asks for, it gets none."""
+    """The demo 30 dB down (its speech blocks at a median -45 dBFS) gets one notice naming its
+    level and a --gain; the notice is cleared when loud speech follows. As it is, or that quiet
+    with the --gain the notice asks for, or without the speech gate (every block would count
+    as speech, silence too), it gets none."""
     demo = engine.load_audio(DEMO_AUDIO, 16000)
     ended = lambda us: any(u.source and u.source[0] == "ended" for u in us)  # noqa: E731
 
     def notices(x, **options):
         s = LiveSession(MODELS[:1], source=FakeSource(x, 16000), recognizer_options=options)
-        return [u.notice for u in _run(s, ended) if u.notice]
+        return [u.notice for u in _run(s, ended) if u.notice is not None]
 
     quiet = demo * np.float32(10 ** (-30 / 20))
     said = notices(quiet)
@@ -178,3 +180,6 @@ def test_session_says_when_the_speech_is_too_quiet():
     assert 20 <= gain <= 35
     assert notices(demo) == []
     assert notices(quiet, gain_db=gain) == []
+    assert notices(np.concatenate([quiet, demo])) == [said[0], ""]
+    hiss = np.random.default_rng(0).standard_normal(5 * 16000).astype(np.float32) * 0.0006  # -65 dBFS
+    assert notices(np.concatenate([hiss, demo]), vad=False) == []

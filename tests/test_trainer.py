@@ -241,13 +241,19 @@ def test_a_new_normalization_measures_the_nna_ranges_again(float_run):
     assert any("causal mean of 100 speech frames" in m and "measured again" in m for m in said), said
 
 
-def test_cmn_window_without_init_is_for_a_new_model(corpus, tmp_path, capsys):
+def test_cmn_window_options_are_refused_where_they_would_not_act(float_run, corpus, tmp_path, capsys):
+    """init_cmn_window without --init, cmn_window with --init (it would be ignored: the
+    checkpoint's shape is used) and negative windows: each a one-line error, exit 2."""
     from app.cli import main
 
-    args = ["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--steps", "1",
-            "--no-progress", "--set", *TINY, "init_cmn_window=600"]
-    assert main(args) == 2
-    assert "cmn_window=N" in capsys.readouterr().err
+    base = ["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--steps", "1", "--no-progress"]
+    init = ["--init", str(float_run / "last.pt")]
+    for extra, sets, err in (([], ["init_cmn_window=600"], "cmn_window=N"),
+                             (init, ["cmn_window=600"], "init_cmn_window=600"),
+                             ([], ["cmn_window=-1"], "0 (the global mean)"),
+                             (init, ["init_cmn_window=-5"], "0 (the global mean)")):
+        assert main([*base, *extra, "--set", *TINY, *sets]) == 2, sets
+        assert err in capsys.readouterr().err, sets
 
 
 def test_resume_after_kill_continues(corpus, tmp_path):

@@ -196,6 +196,12 @@ class Trainer:
                          ("init_cmn_window", "cmn_window")):
             if getattr(cfg, key) != getattr(TrainConfig, key) and not cfg.init:
                 raise ValueError(f"{key} changes an --init checkpoint's shape; a new model takes {new}=N")
+        if cfg.cmn_window < 0 or cfg.init_cmn_window < -1:
+            raise ValueError("cmn_window and init_cmn_window take 0 (the global mean) or N speech frames "
+                             "(init_cmn_window=-1: the checkpoint's)")
+        if cfg.init and cfg.cmn_window != TrainConfig.cmn_window:
+            raise ValueError(f"cmn_window={cfg.cmn_window} is for a new model; from --init the "
+                             f"normalization changes with init_cmn_window={cfg.cmn_window}")
         if cfg.init_grow_scale and not cfg.init_enc_hidden:
             raise ValueError("init_grow_scale sets how strong the units that init_enc_hidden adds start; "
                              "without init_enc_hidden=N no unit is added")

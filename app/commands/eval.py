@@ -107,7 +107,8 @@ def run(args) -> int:
     channel = channel_option(args.channel)
     if args.gain and args.mode in ("torch", "ctc"):
         raise UserError(f"--gain is the engine's input gain; --mode {args.mode} decodes without the "
-                        f"engine: use --channel gain:{args.gain:g} to change the audio's level")
+                        f"engine: use --channel {args.channel + ',' if args.channel else ''}gain:{args.gain:g} "
+                        "to change the audio's level")
     if args.mode in ("torch", "ctc"):
         return _run_torch(args, records, channel)
     with tempfile.TemporaryDirectory() as d:

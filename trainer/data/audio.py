@@ -9,6 +9,7 @@ parameter (see :func:`sample_augmentation`), so a clip is a pure function of its
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -277,6 +278,8 @@ def parse_channel(spec: str):
             v = float(arg) if arg else default
         except ValueError:
             raise ValueError(f"channel {part!r}: {arg!r} is not a number") from None
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"channel {part!r}: the argument must be a finite number")
         if bound is not None and not bound[1](v):
             raise ValueError(f"channel {part!r}: {bound[0]}")
         steps.append((fn, v))
