@@ -65,6 +65,7 @@ class Transcript:
             "rtf": round(self.rtf, 5),
             "latency": latency_summary(self.host_ms, self.modeled_nna_ms),
             "upl_ms": self.stats.get("upl_ms", []),
+            **{k: self.stats[k] for k in ("gain_db", "gain_clipped") if k in self.stats},
         }
 
 

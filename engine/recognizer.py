@@ -236,7 +236,7 @@ class Stream:
     def __init__(self, rec: Recognizer) -> None:
         self.rec = rec
         self.net = rec.network
-        self.stats = StreamStats(chunk_op_counts=[] if rec.keep_chunk_counts else None)
+        self.stats = StreamStats(chunk_op_counts=[] if rec.keep_chunk_counts else None, gain_db=rec.gain_db)
         self._resamplers: dict[int, StreamingResampler] = {}
         self._rate: int | None = None
         self._pending = np.zeros(0, np.float32)
@@ -315,7 +315,10 @@ class Stream:
     def _gained(self, x: np.ndarray) -> np.ndarray:
         if self.rec.gain_db == 0.0:
             return x
-        return np.clip(x * self.rec._gain, -1.0, 1.0).astype(np.float32)
+        y = x * self.rec._gain
+        self.stats.gain_samples += len(y)
+        self.stats.gain_clipped += int(np.count_nonzero(np.abs(y) > 1.0))
+        return np.clip(y, -1.0, 1.0).astype(np.float32)
 
     def _resampler(self) -> StreamingResampler:
         rate = self._rate or self.rec.sample_rate

@@ -100,6 +100,9 @@ class StreamStats:
     # each chunk's op counts, in the order of ``chunks``, where the recognizer keeps them
     # (``Recognizer(keep_chunk_counts=True)``: ``nnasr cost`` prices every chunk again)
     chunk_op_counts: list[Counter] | None = None
+    gain_db: float = 0.0  # the recognizer's input gain
+    gain_samples: int = 0  # samples the gain was applied to
+    gain_clipped: int = 0  # of them, those the gain took past full scale
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunks, ChunkLog):
@@ -134,4 +137,6 @@ class StreamStats:
             "modeled_nna_ms_max": float(m.max()),
             "rtf": self.rtf,
             "upl_ms": [round(u, 1) for u in self.upl_ms],
+            **({"gain_db": self.gain_db, "gain_clipped": round(self.gain_clipped / max(self.gain_samples, 1), 5)}
+               if self.gain_db else {}),
         }

@@ -62,6 +62,22 @@ def test_json_format(files, capsys):
     assert d["rtf"] > 0
 
 
+def test_gain_is_recorded_and_its_clipping_reported(files, capsys):
+    """`--gain DB`: the JSON says the gain and the share of samples it clipped; past 0.1 % a
+    line on stderr says so. Without a gain neither appears."""
+    peak = float(np.abs(sf.read(files["good"])[0]).max())
+    over = 20 * np.log10(1 / peak) + 6  # 6 dB past the peak: its loudest samples clip
+    rc, out, err = _run(capsys, "--model", files["model"], "-f", "json", "--gain", f"{over:.2f}", files["good"])
+    d = json.loads(out)
+    assert rc == 0 and d["gain_db"] == pytest.approx(over, abs=0.01) and d["gain_clipped"] > 0.001
+    assert "clipped" in err and "a lower gain" in err
+    rc, out, err = _run(capsys, "--model", files["model"], "-f", "json", "--gain", "-6", files["good"])
+    d = json.loads(out)
+    assert d["gain_clipped"] == 0 and "clipped" not in err
+    rc, out, err = _run(capsys, "--model", files["model"], "-f", "json", files["good"])
+    assert "gain_db" not in json.loads(out)
+
+
 def _cue_times(text: str, sep: str) -> list[tuple[str, str]]:
     ts = rf"(\d\d:\d\d:\d\d{re.escape(sep)}\d\d\d)"
     return re.findall(ts + " --> " + ts, text)

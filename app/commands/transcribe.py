@@ -79,6 +79,18 @@ def _error(console, msg: str) -> None:
     console.print(f"{PROG}: error: {msg}", markup=False, highlight=False, soft_wrap=True)
 
 
+CLIP_WARN = 0.001  # a --gain that clips more than this share of the samples is reported
+
+
+def _warn_clipping(console, path, stats: dict) -> None:
+    """One line on stderr when ``--gain`` took more than CLIP_WARN of a file's samples past
+    full scale: clipped speech is decoded worse, not better."""
+    share = stats.get("gain_clipped", 0.0)
+    if share > CLIP_WARN:
+        console.print(f"{PROG}: {path}: --gain {stats['gain_db']:+g} dB clipped {share:.1%} of the samples; "
+                      "a lower gain keeps the peaks", markup=False, highlight=False)
+
+
 def _describe_failure(path: str, e: BaseException) -> str:
     """One line naming the file and the problem."""
     msg = " ".join(str(e).split()) or type(e).__name__
@@ -253,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 progress.remove_task(file_task)
                 progress.advance(files_task)
+            _warn_clipping(progress.console, path, t.stats)
             text = render(t, args.format)
             if target is not None:
                 try:
