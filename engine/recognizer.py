@@ -47,6 +47,11 @@ class EndpointConfig:
     rule1_min_trailing_silence: float = 2.4
     rule2_min_trailing_silence: float = 0.8
     rule3_max_utterance_length: float = 20.0
+    # at an endpoint the encoder starts afresh too, as each training utterance did (the
+    # front-end, the speech gate and the feature statistics go on). The models learned on
+    # clips of a few seconds: an LSTM state carried over minutes drifts and inserts words
+    # (docs/decoding.md, "Endpoints"). False: the encoder state goes on across utterances
+    reset_encoder: bool = True
 
 
 @dataclass
@@ -190,6 +195,7 @@ class Recognizer:
         a = model.arch
         self.frames_per_encoder_frame = a.stack * (a.reduce_factor if a.reduce_after else 1)
 
+
     @property
     def fuses(self) -> bool:
         """Whether the search adds anything to the joiner's scores (an LM or hotwords)."""
@@ -326,6 +332,31 @@ class Stream:
             self._resamplers[rate] = StreamingResampler(rate, self.rec.sample_rate)
         return self._resamplers[rate]
 
+    def _encode_and_decode(self, x: np.ndarray, first: int) -> tuple[np.ndarray, int]:
+        """Encode normalized frames ``x`` (the stream's frames ``first``..) and decode them.
+        At an endpoint with ``EndpointConfig.reset_encoder`` the encoder starts afresh and
+        the frames after the endpoint's encoder frame come back, with their index, to be
+        encoded again from that state (as any chunking would have them); else nothing."""
+        enc, kind = self.net.encode(x, self._enc_state)
+        if not len(enc):
+            return x[:0], first
+        proj = self.net.project_encoder(enc, kind)
+        per = self.rec.frames_per_encoder_frame
+        for i in range(len(enc)):
+            opened = [self._gate_open.popleft() for _ in range(per)]
+            if any(opened):  # outside speech the frame is blank: nothing to decode
+                self._decode_frame((proj[0], proj[1][i]))
+            self._frame += 1
+            self._check_endpoint()
+            if self._seg_start == self._frame and self.rec.endpoint.reset_encoder:
+                cmn = self._enc_state["cmn"]  # the channel's statistics go on
+                self._enc_state = self.net.init_encoder_state()
+                self._enc_state["cmn"] = cmn
+                self.stats.encoder_resets += 1
+                rest = self._frame * per - first  # encoder frames are aligned to the stream's start
+                return x[rest:], first + rest
+        return x[:0], first
+
     def _new_segment(self, start_frame: int) -> None:
         pred = self.net.init_predictor()
         self._hyps = [_Hyp([], [], 0.0, pred)]
@@ -342,16 +373,10 @@ class Stream:
         feats = self._frontend.accept(chunk)
         if len(feats):
             self._gate_open.extend(self._gate.accept(feats).tolist())
-            enc, kind = self.net.encode(self.net.normalize(feats, self._enc_state), self._enc_state)
-            if len(enc):
-                proj = self.net.project_encoder(enc, kind)
-                per = self.rec.frames_per_encoder_frame
-                for i in range(len(enc)):
-                    opened = [self._gate_open.popleft() for _ in range(per)]
-                    if any(opened):  # outside speech the frame is blank: nothing to decode
-                        self._decode_frame((proj[0], proj[1][i]))
-                    self._frame += 1
-                    self._check_endpoint()
+            x = self.net.normalize(feats, self._enc_state)
+            first = self._frontend.frames_emitted - len(x)  # the stream's index of x[0]
+            while len(x):
+                x, first = self._encode_and_decode(x, first)
         counts = self.net.take_counts()
         host = time.perf_counter() - t0
         self.stats.op_counts.update(counts)

@@ -334,17 +334,39 @@ def test_beam_search_predictor_cache_changes_cost_not_results(models):
 
 
 
-@pytest.mark.parametrize("gain_db", [-20.0, 12.0])
-def test_input_gain_is_the_same_audio_made_louder(models, gain_db):
+@pytest.mark.parametrize("amp, gain_db", [(0.5, -20.0), (0.005, 20.0), (0.005, 6.0)])
+def test_input_gain_is_the_same_audio_made_louder(models, amp, gain_db):
     """``gain_db`` decodes what the same audio scaled (and clipped at full scale) decodes,
     streamed in any chunks, at any input rate; 0 leaves the input as it is."""
     m = models["peaky"]
-    x = 0.5 * speechlike(3.0, seed=5)
+    x = amp * speechlike(3.0, seed=5)
     g = np.float32(10 ** (gain_db / 20))
-    want, _ = _decode(Recognizer(m, beam=2), np.clip(x * g, -1, 1).astype(np.float32), 16000)
-    got, _ = _decode(Recognizer(m, beam=2, gain_db=gain_db), x, 16000,
+    off = EndpointConfig(enabled=False)
+    want, _ = _decode(Recognizer(m, beam=2, endpoint=off), np.clip(x * g, -1, 1).astype(np.float32), 16000)
+    got, _ = _decode(Recognizer(m, beam=2, endpoint=off, gain_db=gain_db), x, 16000,
                      _random_sizes(np.random.default_rng(3), len(x)))
     assert got == want and any(t for t, *_ in want)
     assert _decode(Recognizer(m, gain_db=0.0), x, 16000)[0] == _decode(Recognizer(m), x, 16000)[0]
     with pytest.raises(ValueError, match="gain_db"):
         Recognizer(m, gain_db=float("nan"))
+
+
+def test_encoder_restarts_at_endpoints_the_same_in_any_chunks(models):
+    """At an endpoint the encoder starts afresh (``EndpointConfig.reset_encoder``); the frames
+    after the endpoint's encoder frame are encoded again from that state, so chunks of any size
+    give the same finals. With the option off, the state goes on (other finals here)."""
+    m = models["peaky"]
+    pause = np.zeros(int(1.2 * 16000), np.float32)
+    x = np.concatenate([speechlike(1.5, seed=1), pause, speechlike(1.5, seed=2), pause, speechlike(1.0, seed=3)])
+    ep = EndpointConfig(rule2_min_trailing_silence=0.3, rule1_min_trailing_silence=0.5)
+    runs = []
+    for chunk_ms in (80, 160, 560, 2000):
+        rec = Recognizer(m, chunk_ms=chunk_ms, endpoint=ep)
+        finals, s = _decode(rec, x, 16000)
+        runs.append(([(t, ts) for t, ts, *_ in finals], s.stats.encoder_resets))
+    assert runs[0][1] > 0 and all(r == runs[0] for r in runs), [r[1] for r in runs]
+    kept = Recognizer(m, chunk_ms=160, endpoint=EndpointConfig(rule2_min_trailing_silence=0.3,
+                                                               rule1_min_trailing_silence=0.5,
+                                                               reset_encoder=False))
+    finals, s = _decode(kept, x, 16000)
+    assert s.stats.encoder_resets == 0 and [(t, ts) for t, ts, *_ in finals] != runs[0][0]
