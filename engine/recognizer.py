@@ -50,7 +50,7 @@ class EndpointConfig:
     # at an endpoint the encoder starts afresh too, as each training utterance did (the
     # front-end, the speech gate and the feature statistics go on). The models learned on
     # clips of a few seconds: an LSTM state carried over minutes drifts and inserts words
-    # (docs/decoding.md, "Endpoints"). False: the encoder state goes on across utterances
+    # (docs/decoding.md, "Endpointing"). False: the encoder state goes on across utterances
     reset_encoder: bool = True
 
 
