@@ -195,7 +195,6 @@ class Recognizer:
         a = model.arch
         self.frames_per_encoder_frame = a.stack * (a.reduce_factor if a.reduce_after else 1)
 
-
     @property
     def fuses(self) -> bool:
         """Whether the search adds anything to the joiner's scores (an LM or hotwords)."""

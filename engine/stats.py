@@ -103,7 +103,7 @@ class StreamStats:
     gain_db: float = 0.0  # the recognizer's input gain
     gain_samples: int = 0  # samples the gain was applied to
     gain_clipped: int = 0  # of them, those the gain took past full scale
-    encoder_resets: int = 0  # times the encoder started afresh after a pause (Recognizer.encoder_reset_s)
+    encoder_resets: int = 0  # times the encoder started afresh at an endpoint (EndpointConfig.reset_encoder)
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunks, ChunkLog):
