@@ -32,11 +32,11 @@ class CompareScreen(Screen):
     BINS = 24
 
     def __init__(self, models: list[Path], audio: np.ndarray | None, rate: int, origin: str,
-                 chunk_ms: int | None, beam: int, lm_options: dict | None = None) -> None:  # + engine options
+                 chunk_ms: int | None, beam: int, recognizer_options: dict | None = None) -> None:
         super().__init__()
         self.models, self.audio, self.rate, self.origin = models, audio, rate, origin
         self.chunk_ms, self.beam = chunk_ms, beam
-        self.lm_options = lm_options or {}
+        self.recognizer_options = recognizer_options or {}  # LM, hotwords, gate, threads, gain
         self.results: list[dict] = []
 
     def compose(self) -> ComposeResult:
@@ -71,7 +71,7 @@ class CompareScreen(Screen):
             self.app.call_from_thread(self._status, f"running {p.stem} ({i + 1}/{len(self.models)})…")
             try:
                 model = engine.load_model(p)
-                rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam, **self.lm_options)
+                rec = engine.Recognizer(model, chunk_ms=self.chunk_ms, beam=self.beam, **self.recognizer_options)
                 t = transcribe_samples(rec, self.audio, self.rate, name=self.origin)
             except Exception as e:
                 results.append({"name": p.stem, "error": " ".join(str(e).split())})

@@ -90,9 +90,10 @@ class Update:
     toast: tuple[str, str, str] | None = None  # (message, severity, title) shown briefly
 
 
-def level_db(block: np.ndarray) -> float:
+def rms_db(block: np.ndarray) -> float:
+    """A block's RMS level, dBFS (-240 for digital silence)."""
     rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))) if len(block) else 0.0
-    return max(LEVEL_FLOOR_DB, 20 * math.log10(rms + 1e-12))
+    return 20 * math.log10(rms + 1e-12)
 
 
 @dataclass
@@ -280,15 +281,15 @@ class LiveSession:
             self.model_index = idx
             yield Update(facts=facts, toast=(f"Model: {facts.name}", "information", "switched"))
 
-    def _check_quiet(self, run: _Run, u: Update, block: np.ndarray, seconds: float) -> None:
-        """Say when the speech is too quiet for the front-end (its median block level over
-        QUIET_AFTER_S of speech, with the input gain), and clear the notice once it is not.
-        Only with the speech gate: without it every block counts as speech."""
-        if self.recognizer_options.get("vad", True) is False:
+    def _check_quiet(self, run: _Run, u: Update, block_db: float, seconds: float) -> None:
+        """Say when the speech is too quiet for the front-end (its median block level
+        ``block_db`` over QUIET_AFTER_S of speech, with the recognizer's input gain), and clear
+        the notice once it is not. Only with the speech gate: without it every block counts
+        as speech."""
+        if not run.rec.vad.enabled:
             return
-        gain = float(self.recognizer_options.get("gain_db", 0.0) or 0.0)
-        rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))) if len(block) else 0.0
-        run.speech_levels.append((20 * math.log10(rms + 1e-12) + gain, seconds))
+        gain = run.rec.gain_db
+        run.speech_levels.append((block_db + gain, seconds))
         if sum(s for _, s in run.speech_levels) < QUIET_AFTER_S:
             return
         heard = float(np.median([db for db, _ in run.speech_levels]))
@@ -329,14 +330,15 @@ class LiveSession:
             run.stall_reported = False
             u.notice = ""
         self._remember(block, src.sample_rate)
-        u.level_db = level_db(block)
+        block_db = rms_db(block)
+        u.level_db = max(LEVEL_FLOOR_DB, block_db)
         u.peak = max(u.peak, float(np.max(np.abs(block))) if len(block) else 0.0)
         if not (self.paused and src.live):  # a paused microphone is heard (level), not decoded
             run.stream.accept_waveform(block, src.sample_rate)
             self._collect(run.stream, u)
             u.listening = not run.stream.in_speech
             if run.stream.in_speech:
-                self._check_quiet(run, u, block, len(block) / src.sample_rate)
+                self._check_quiet(run, u, block_db, len(block) / src.sample_rate)
             chunks = run.stream.stats.chunks
             for c in chunks[run.seen:]:
                 if c.audio_ms > 0:

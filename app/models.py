@@ -299,7 +299,7 @@ class ModelFacts:
     live_weights: int | None = None
     live_sparsity: float | None = None
     stored_name: str = ""  # the name the file stores, where it is not ``name`` (a renamed copy)
-    normalization: str = "global mean"  # the features' (EngineModel.normalization)
+    normalization: str = "global mean"  # the features' (Architecture.normalization)
 
     @property
     def label(self) -> str:

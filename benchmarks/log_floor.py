@@ -27,6 +27,7 @@ def floored_share(records: list[dict], gains: list[float]) -> list[dict]:
     from engine.audio import load_audio
     from engine.frontend import FrontendConfig, compute_features
     from engine.vad import CMN_SPEECH, SpeechGate
+    from trainer.data.audio import parse_channel
 
     fe = FrontendConfig()
     floor = np.float32(np.log(fe.log_floor))
@@ -35,7 +36,7 @@ def floored_share(records: list[dict], gains: list[float]) -> list[dict]:
         x = load_audio(r["audio_filepath"])
         speech = SpeechGate(CMN_SPEECH, fe).speech(compute_features(x, fe))
         for g in gains:
-            y = np.clip(x * np.float32(10 ** (g / 20)), -1.0, 1.0)
+            y = parse_channel(f"gain:{g}")(x, fe.sample_rate)  # as `nnasr eval --channel gain:G`
             f = compute_features(y, fe)[speech]
             rows[g]["levels"].append(10 * np.log10(np.mean(np.square(y, dtype=np.float64)) + 1e-20))
             rows[g]["cells"] += f.size

@@ -184,6 +184,19 @@ class Architecture:
         if bad:
             raise error(f"invalid architecture ({', '.join(bad)})")
 
+    @property
+    def normalization(self) -> str:
+        """How the model normalizes its features, in words (``cmn_window``)."""
+        if not self.cmn_window:
+            return "global mean"
+        return f"causal mean of {self.cmn_window} speech frames ({self.cmn_prior} of prior)"
+
+    @staticmethod
+    def cmn_fields(window: int, prior: int) -> dict:
+        """``cmn_window``/``cmn_prior`` for a causal mean of ``window`` frames (0: the global
+        mean, with the default prior): the prior at most the window."""
+        return {"cmn_window": window, "cmn_prior": min(prior, window) if window else Architecture.cmn_prior}
+
     def enc_input_dim(self, layer: int) -> int:
         if layer == 0:
             return self.n_mels * self.stack

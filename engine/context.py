@@ -75,7 +75,8 @@ class ContextGraph:
     twice counts once, at its larger bonus. State 0 is the root.
     """
 
-    def __init__(self, phrases: Iterable[Sequence[int]], scores: float | Sequence[float], vocab: int) -> None:
+    def __init__(self, phrases: Iterable[Sequence[int]], scores: float | Sequence[float], vocab: int,
+                 texts: Sequence[str] | None = None) -> None:
         phrases = [list(map(int, p)) for p in phrases]
         if isinstance(scores, numbers.Real):
             scores = [float(scores)] * len(phrases)
@@ -92,7 +93,8 @@ class ContextGraph:
         bonus = {}  # end node -> the bonus its phrase gains when completed
         self.phrase_at: dict[int, int] = {}  # end node -> the (first) phrase index ending there
         self.phrases = phrases
-        self.texts = [" ".join(map(str, p)) for p in phrases]  # names (from_texts: the phrases)
+        # the phrases' names (from_texts: their text; else their token ids)
+        self.texts = list(texts) if texts is not None else [" ".join(map(str, p)) for p in phrases]
         for k, (p, s) in enumerate(zip(phrases, scores)):
             if not p:
                 continue
@@ -237,6 +239,4 @@ class ContextGraph:
             texts.append(" ".join(text.split()))
         if not seqs:
             raise ValueError("no hotwords: the list is empty")
-        g = cls(seqs, scores, sp.get_piece_size())
-        g.texts = texts
-        return g
+        return cls(seqs, scores, sp.get_piece_size(), texts)

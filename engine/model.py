@@ -117,14 +117,6 @@ class EngineModel:
         size, nonzero = self.live_weights()
         return 1 - nonzero / max(size, 1)
 
-    @property
-    def normalization(self) -> str:
-        """How the model normalizes its features, in words (``Architecture.cmn_window``)."""
-        a = self.arch
-        if not a.cmn_window:
-            return "global mean"
-        return f"causal mean of {a.cmn_window} speech frames ({a.cmn_prior} of prior)"
-
     def describe(self) -> dict:
         return {
             "name": self.name,
@@ -139,7 +131,7 @@ class EngineModel:
             "placement": dict(self.placement),
             "cpu_ops": [k for k, v in self.placement.items() if v == "cpu"],
             "spec": self.spec.name,
-            "normalization": self.normalization,
+            "normalization": self.arch.normalization,
             **{k: v for k, v in self.facts.items() if k not in ("placement",)},
         }
 

@@ -164,15 +164,18 @@ class Network:
         return modeled_seconds(self.cost_table, counts)
 
     # --- encoder -----------------------------------------------------------------------
-    def normalize(self, feats: np.ndarray, st: dict | None = None) -> np.ndarray:
+    def normalize(self, feats: np.ndarray, st: dict | None = None, speech: np.ndarray | None = None) -> np.ndarray:
         """Log-mel features [T, n_mels] -> the encoder's input: minus the global mean, or with
         ``arch.cmn_window`` minus the stream's causal running mean over its speech frames
         (:func:`cmn_state`; its state in ``st``, the encoder state; without it ``feats`` is
-        a whole utterance), over the global std."""
+        a whole utterance), over the global std. ``speech``: the frames' flags from a
+        detector with ``CMN_SPEECH``'s thresholds that has seen the whole stream (the
+        recognizer's speech gate), instead of running the state's own; a stream gives them
+        always or never."""
         if not self.arch.cmn_window:
             return (feats - self.mean) / self.std  # float32, as the trainer
         cmn, gate = st["cmn"] if st is not None else self.cmn_state()
-        mean = cmn.accept(feats, gate.speech(feats))
+        mean = cmn.accept(feats, gate.speech(feats) if speech is None else speech)
         return (feats - mean).astype(np.float32) / self.std
 
     def cmn_state(self) -> tuple[CausalMean, SpeechGate]:
@@ -182,7 +185,9 @@ class Network:
         return (CausalMean(self.mean, self.arch.cmn_window, self.arch.cmn_prior),
                 SpeechGate(CMN_SPEECH, self.model.frontend))
 
-    def init_encoder_state(self) -> dict:
+    def init_encoder_state(self, cmn: tuple | None = None) -> dict:
+        """A fresh encoder state; ``cmn``: a causal mean's state to carry on (the stream's,
+        when its encoder starts afresh at an endpoint), else a new one."""
         a = self.arch
         st = {}
         for i in range(a.enc_layers):
@@ -190,7 +195,7 @@ class Network:
             st[op] = self._init_lstm(op, a.enc_hidden)
         st["stack_buf"] = np.zeros((0, a.n_mels), np.float32)
         st["reduce_buf"] = None
-        st["cmn"] = self.cmn_state() if a.cmn_window else None
+        st["cmn"] = cmn if cmn is not None else self.cmn_state() if a.cmn_window else None
         return st
 
     def _init_lstm(self, op: str, hidden: int):

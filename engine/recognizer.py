@@ -30,7 +30,7 @@ from .model import EngineModel
 from .network import Network
 from .stats import ChunkLog, ChunkStat, StreamStats  # noqa: F401 (ChunkLog, ChunkStat: the stats API)
 from .threads import pin_blas
-from .vad import SpeechGate, VadConfig
+from .vad import CMN_SPEECH, SpeechGate, VadConfig
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class Recognizer:
 
     ``gain_db``: a level change applied to the input before anything else hears it (after
     resampling; clipped at full scale), for a quiet microphone: the front-end's log floor
-    takes the weaker bands of speech below about -40 dBFS (``benchmarks/log_floor.py``).
+    takes the weaker bands of speech below about -45 dBFS (``benchmarks/log_floor.py``).
 
     ``threads``: BLAS threads for the process (:func:`engine.threads.pin_blas`; default: the
     ``NNASR_THREADS`` environment variable, else 1; 0 leaves the library's own default).
@@ -248,6 +248,7 @@ class Stream:
         self._chunk_samples = int(round(rec.chunk_ms * rec.sample_rate / 1000))
         self._frontend = StreamingFrontend(rec.model.frontend)
         self._gate = SpeechGate(rec.vad, rec.model.frontend)
+        self._gate_is_cmn = rec.vad == CMN_SPEECH  # its per-frame speech is what a causal mean needs
         self._gate_open: deque[bool] = deque()  # per front-end frame not yet in an encoder frame
         self._enc_state = self.net.init_encoder_state()
         self._frame = 0  # encoder frames processed
@@ -348,9 +349,8 @@ class Stream:
             self._frame += 1
             self._check_endpoint()
             if self._seg_start == self._frame and self.rec.endpoint.reset_encoder:
-                cmn = self._enc_state["cmn"]  # the channel's statistics go on
-                self._enc_state = self.net.init_encoder_state()
-                self._enc_state["cmn"] = cmn
+                # the channel's statistics go on
+                self._enc_state = self.net.init_encoder_state(cmn=self._enc_state["cmn"])
                 self.stats.encoder_resets += 1
                 rest = self._frame * per - first  # encoder frames are aligned to the stream's start
                 return x[rest:], first + rest
@@ -372,7 +372,8 @@ class Stream:
         feats = self._frontend.accept(chunk)
         if len(feats):
             self._gate_open.extend(self._gate.accept(feats).tolist())
-            x = self.net.normalize(feats, self._enc_state)
+            # a causal mean takes its frames from the gate's detector when it is the same one
+            x = self.net.normalize(feats, self._enc_state, self._gate.last_speech if self._gate_is_cmn else None)
             first = self._frontend.frames_emitted - len(x)  # the stream's index of x[0]
             while len(x):
                 x, first = self._encode_and_decode(x, first)

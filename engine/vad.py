@@ -77,6 +77,7 @@ class SpeechGate:
         self._since_speech: int | None = None  # frames since the last speech frame
         self.speech_frames = 0  # frames judged speech so far
         self.frames = 0
+        self.last_speech: np.ndarray | None = None  # speech() of the last accept() (None: disabled)
 
     @property
     def is_open(self) -> bool:
@@ -109,7 +110,7 @@ class SpeechGate:
         if not self.cfg.enabled:
             self.frames += len(feats)
             return np.ones(len(feats), bool)
-        is_speech = self.speech(feats)
+        is_speech = self.last_speech = self.speech(feats)
         out = np.empty(len(is_speech), bool)
         since = self._since_speech
         for i, s in enumerate(is_speech):

@@ -217,6 +217,19 @@ def test_causal_mean_normalization_trains_exports_and_streams(float_run, corpus,
             s.input_finished()
             got.append([i for f in s.finals for i in f.token_ids])
         assert got[0] == got[1] == got[2]
+    # the recognizer's speech gate, being CMN_SPEECH, hands its detector's flags to the causal
+    # mean: the same normalized input, chunk by chunk, as the state's own detector gives
+    from engine.frontend import compute_features
+    from engine.network import Network
+    from engine.vad import CMN_SPEECH, SpeechGate
+
+    net, gate = Network(m), SpeechGate(CMN_SPEECH, m.frontend)
+    f = compute_features(load_audio(read_manifest(corpus / "dev.jsonl")[0]["audio_filepath"]))
+    own, shared = net.init_encoder_state(), net.init_encoder_state()
+    for a in range(0, len(f), 7):
+        gate.accept(f[a:a + 7])
+        assert np.array_equal(net.normalize(f[a:a + 7], own), net.normalize(f[a:a + 7], shared, gate.last_speech))
+    assert engine.Recognizer(m).create_stream()._gate_is_cmn
 
 
 def test_a_new_normalization_measures_the_nna_ranges_again(float_run):

@@ -156,9 +156,7 @@ def init_shape(arch: dict, cfg, num_classes: int = 0) -> Architecture | None:
     if cfg.init_reduce_after >= 0:
         changes["reduce_after"] = cfg.init_reduce_after
     if cfg.init_cmn_window >= 0:
-        changes["cmn_window"] = cfg.init_cmn_window
-        changes["cmn_prior"] = (min(cfg.cmn_prior, cfg.init_cmn_window) if cfg.init_cmn_window
-                                else Architecture.cmn_prior)
+        changes.update(Architecture.cmn_fields(cfg.init_cmn_window, cfg.cmn_prior))
     if cfg.init_enc_hidden:
         if cfg.init_enc_hidden < arch["enc_hidden"]:
             raise ValueError(f"init_enc_hidden={cfg.init_enc_hidden}: the checkpoint's encoder has "
@@ -166,13 +164,6 @@ def init_shape(arch: dict, cfg, num_classes: int = 0) -> Architecture | None:
         changes["enc_hidden"] = cfg.init_enc_hidden
     new = Architecture(**{**arch, **changes})
     return None if new == Architecture(**arch) and not num_classes else new
-
-
-def normalization_name(arch: Architecture) -> str:
-    """How ``arch``'s model normalizes its features, in words."""
-    if not arch.cmn_window:
-        return "the global mean"
-    return f"a causal mean of {arch.cmn_window} speech frames ({arch.cmn_prior} of prior)"
 
 
 def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
@@ -224,6 +215,6 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
         calibrated = bool(model.in_scale > 0)
         model.in_scale.zero_()  # ranges measured on the old input: calibrated again for AAT
         model.out_scale.zero_()
-        log(f"feature normalization: {normalization_name(old)} -> {normalization_name(arch)}; the weights "
+        log(f"feature normalization: {old.normalization} -> {arch.normalization}; the weights "
             "are kept" + ("; the NNA ranges are measured again" if calibrated else ""))
     return model

@@ -132,8 +132,7 @@ class Trainer:
         arch = None if src is not None else Architecture(
             num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
             pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
-            stack=cfg.stack, reduce_after=cfg.reduce_after, cmn_window=cfg.cmn_window,
-            cmn_prior=min(cfg.cmn_prior, cfg.cmn_window) if cfg.cmn_window else Architecture.cmn_prior)
+            stack=cfg.stack, reduce_after=cfg.reduce_after, **Architecture.cmn_fields(cfg.cmn_window, cfg.cmn_prior))
         if init is not None:
             arch = init_shape(init["arch"], cfg, self.sp.get_piece_size() + 1 if new_vocab else 0)
         if arch is not None:
