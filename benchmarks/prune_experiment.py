@@ -305,7 +305,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.backends.mkldnn.enabled = False  # CPU LSTM ~25x faster without it
-    from trainer.checkpoint import load_checkpoint, tokenizer_from_tensor
+    from trainer.checkpoint import checkpoint_frontend, load_checkpoint, tokenizer_from_tensor
     from trainer.data.manifest import read_manifest
     from trainer.dataset import load_features
 
@@ -314,15 +314,16 @@ def main(argv=None) -> int:
     test = read_manifest(args.test)
     if args.limit:
         test = test[: args.limit]
+    ckpt0 = load_checkpoint(args.init)
     sp = spm.SentencePieceProcessor()
-    sp.LoadFromSerializedProto(tokenizer_from_tensor(load_checkpoint(args.init)["tokenizer"]))
+    sp.LoadFromSerializedProto(tokenizer_from_tensor(ckpt0["tokenizer"]))
     fs_cache = {}
-    init_wall = float(load_checkpoint(args.init).get("wall_seconds", 0.0))
+    init_wall = float(ckpt0.get("wall_seconds", 0.0))
 
     def train_fs():  # PTQ calibration features, loaded once when needed
         if "fs" not in fs_cache:
-            fs_cache["fs"] = load_features(Path(args.data) / "train.jsonl", sp, limit=max(4 * args.calib, 200),
-                                           progress=False)
+            fs_cache["fs"] = load_features(Path(args.data) / "train.jsonl", sp, checkpoint_frontend(ckpt0),
+                                           limit=max(4 * args.calib, 200), progress=False)
         return fs_cache["fs"]
 
     runs = [("dense", 0.0, None)]

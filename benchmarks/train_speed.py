@@ -37,7 +37,12 @@ def main(argv=None) -> int:
     import sentencepiece as spm
     import torch
 
-    from trainer.checkpoint import load_checkpoint, model_from_checkpoint, tokenizer_from_tensor
+    from trainer.checkpoint import (
+        checkpoint_frontend,
+        load_checkpoint,
+        model_from_checkpoint,
+        tokenizer_from_tensor,
+    )
     from trainer.config import cpu_has_bf16_units
     from trainer.dataset import collate, load_features, make_batches
     from trainer.loss import compute_loss
@@ -46,7 +51,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     ckpt = load_checkpoint(args.init)
     sp = spm.SentencePieceProcessor(model_proto=tokenizer_from_tensor(ckpt["tokenizer"]))  # the model's pieces
-    fs = load_features(Path(args.data) / "train.jsonl", sp)
+    fs = load_features(Path(args.data) / "train.jsonl", sp, checkpoint_frontend(ckpt))
     lengths = np.diff(fs.offsets)
     batches = make_batches(lengths, args.max_frames, seed=0, epoch=0, shortest_first=False)[: args.batches + 1]
     base = model_from_checkpoint(ckpt).train()

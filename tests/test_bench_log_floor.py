@@ -29,3 +29,8 @@ def test_quieter_speech_loses_more_of_its_spectrum_to_the_floor(tmp_path, capsys
     out = capsys.readouterr().out
     assert "1 clips" in out and "log floor 1e-06" in out and f"{100 * shares[2]:.1f}%" in out
     assert bench.main(["--manifest", str(tmp_path / "missing.jsonl")]) == 2
+    lower = bench.floored_share([{"audio_filepath": str(tmp_path / "a.wav")}], [0.0, -30.0, -60.0], 1e-10)
+    assert all(a["floored"] < b["floored"] for a, b in zip(lower, rows))  # a lower floor keeps more
+    assert [a["speech_frames"] for a in lower] == [b["speech_frames"] for b in rows]
+    assert bench.main(["--manifest", str(tmp_path / "m.jsonl"), "--gains", "0", "--floor", "1e-10"]) == 0
+    assert "log floor 1e-10" in capsys.readouterr().out

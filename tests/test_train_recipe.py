@@ -10,7 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.augment import add_interference, band_limit, perturb, spec_augment, tone_power  # noqa: E402
+from trainer.augment import (  # noqa: E402
+    QUIET_DB,
+    add_interference,
+    band_limit,
+    change_level,
+    perturb,
+    spec_augment,
+    tone_power,
+)
 from trainer.train import TrainConfig, lr_at  # noqa: E402
 
 
@@ -45,6 +53,31 @@ def test_perturb_tempo_and_gain():
     off = g - x
     assert np.allclose(off, off[0, 0])  # one offset per utterance
     assert abs(off[0, 0]) <= 6 * np.log(10) / 10 + 1e-6
+
+
+@pytest.mark.parametrize("db", [-6.0, -20.0, -40.0])
+def test_level_change_is_the_quieter_recording(db):
+    """An attenuation in the log-mel domain gives the features of the recording's samples
+    scaled down, the front-end's log floor included: the cells that quieter speech loses to
+    the floor are lost in training too (an offset alone put them below it)."""
+    sf = pytest.importorskip("soundfile")
+    from engine.frontend import FrontendConfig, compute_features
+
+    x, _ = sf.read("assets/audio/demo.flac", dtype="float32")
+    want = compute_features((x * 10 ** (db / 20)).astype(np.float32))
+    got = change_level(compute_features(x), db)
+    floor = np.float32(np.log(FrontendConfig().log_floor))
+    assert np.abs(got - want).max() < 1e-3
+    if db <= -20:
+        assert np.mean(want == floor) > 0.05  # the case that matters: the floor takes cells
+    rng = np.random.default_rng(0)
+    y = np.zeros((10, 80), np.float32)
+    quiet = [perturb(y, rng, 0.0, 0.0, quiet=0.5) for _ in range(400)]
+    moved = np.array([float(q[0, 0]) for q in quiet if q[0, 0] != 0])
+    assert 0.4 < len(moved) / 400 < 0.6
+    lo, hi = (-d * np.log(10) / 10 for d in QUIET_DB[::-1])
+    assert np.all((moved >= lo - 1e-5) & (moved <= hi + 1e-5))
+    assert np.all(perturb(np.full((5, 80), floor), rng, 0.0, 6.0, tilt=1.0) >= floor)  # never below
 
 
 @pytest.mark.parametrize("cutoff,order", [(3000, 2), (4000, 4), (5000, 8)])

@@ -160,8 +160,9 @@ def _assert_aat_parity(init, corpus, tmp_path):
     em = load_model(out)
     assert em.spec.weight_bits == 6 and em.arch == model.arch
     total = close = 0
+    assert em.frontend == model.frontend
     for r in read_manifest(corpus / "dev.jsonl"):
-        f = compute_features(load_audio(r["audio_filepath"]))
+        f = compute_features(load_audio(r["audio_filepath"]), em.frontend)
         ft, n = torch.from_numpy(f)[None], torch.tensor([len(f)])
         with torch.no_grad():
             x_torch, _ = model.stack_frames(ft, n)
@@ -232,6 +233,36 @@ def test_causal_mean_normalization_trains_exports_and_streams(float_run, corpus,
     assert engine.Recognizer(m).create_stream()._gate_is_cmn
 
 
+def test_a_lower_log_floor_trains_exports_and_keeps_parity(float_run, corpus, tmp_path, capsys):
+    """A model moved to another front-end log floor (``init_log_floor``) trains on features
+    made with it, measures its feature mean again, keeps the floor in its checkpoint, in a
+    resumed run and in its model file, and keeps contract 2 (``_assert_aat_parity`` computes
+    the features with the model file's front-end)."""
+    from engine.audio import load_audio
+    from engine.frontend import FrontendConfig, compute_features
+    from engine.model import load_model
+    from trainer.checkpoint import checkpoint_frontend, load_checkpoint
+    from trainer.data.manifest import read_manifest
+
+    low = tmp_path / "low"
+    _train(corpus, low, "--init", str(float_run / "last.pt"), steps=20, sets=["init_log_floor=1e-10"])
+    assert "log floor 1e-06 -> 1e-10" in capsys.readouterr().out
+    ck, old = load_checkpoint(low / "last.pt"), load_checkpoint(float_run / "last.pt")
+    assert checkpoint_frontend(ck) == FrontendConfig(log_floor=1e-10)
+    assert checkpoint_frontend(old) == FrontendConfig()  # the default, for checkpoints before
+    audio = load_audio(read_manifest(corpus / "dev.jsonl")[0]["audio_filepath"])
+    lower = compute_features(audio, FrontendConfig(log_floor=1e-10)) < np.log(1e-6)
+    assert lower.any()  # these clips have cells below the old floor: the input did change
+    assert float(ck["model"]["feat_mean"].min()) < float(old["model"]["feat_mean"].min())
+    from app.cli import main
+
+    assert main(["train", "--data", str(corpus), "--out", str(low), "--resume", "--steps", "25",
+                 "--no-progress"]) == 0
+    assert checkpoint_frontend(load_checkpoint(low / "last.pt")).log_floor == 1e-10
+    out = _assert_aat_parity(low / "last.pt", corpus, tmp_path)
+    assert load_model(out).frontend.log_floor == 1e-10
+
+
 def test_a_new_normalization_measures_the_nna_ranges_again(float_run):
     """Ranges calibrated on globally normalized input do not carry over to a causal mean: an
     AAT run from such a checkpoint calibrates again. The weights are kept."""
@@ -254,9 +285,10 @@ def test_a_new_normalization_measures_the_nna_ranges_again(float_run):
     assert any("causal mean of 100 speech frames" in m and "measured again" in m for m in said), said
 
 
-def test_cmn_window_options_are_refused_where_they_would_not_act(float_run, corpus, tmp_path, capsys):
-    """init_cmn_window without --init, cmn_window with --init (it would be ignored: the
-    checkpoint's shape is used) and negative windows: each a one-line error, exit 2."""
+def test_init_options_are_refused_where_they_would_not_act(float_run, corpus, tmp_path, capsys):
+    """init_cmn_window or init_log_floor without --init, cmn_window or log_floor with --init
+    (they would be ignored: the checkpoint's shape and front-end are used), negative windows
+    and floors out of range: each a one-line error, exit 2."""
     from app.cli import main
 
     base = ["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--steps", "1", "--no-progress"]
@@ -264,7 +296,11 @@ def test_cmn_window_options_are_refused_where_they_would_not_act(float_run, corp
     for extra, sets, err in (([], ["init_cmn_window=600"], "cmn_window=N"),
                              (init, ["cmn_window=600"], "init_cmn_window=600"),
                              ([], ["cmn_window=-1"], "0 (the global mean)"),
-                             (init, ["init_cmn_window=-5"], "0 (the global mean)")):
+                             (init, ["init_cmn_window=-5"], "0 (the global mean)"),
+                             ([], ["init_log_floor=1e-10"], "log_floor=N"),
+                             (init, ["log_floor=1e-10"], "init_log_floor=1e-10"),
+                             ([], ["log_floor=-1"], "between 0 and 1"),
+                             (init, ["init_log_floor=2"], "between 0 and 1")):
         assert main([*base, *extra, "--set", *TINY, *sets]) == 2, sets
         assert err in capsys.readouterr().err, sets
 

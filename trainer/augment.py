@@ -107,6 +107,23 @@ def random_interference(rng: np.random.Generator, cfg: FrontendConfig) -> np.nda
     return tone_power([float(np.exp(rng.uniform(lo, hi)))], [1.0], cfg)
 
 
+# a quiet recording (``quiet``): an attenuation drawn uniformly in QUIET_DB, beside ``gain_db``.
+# A microphone far from the talker, or set low, puts speech 10-30 dB below the corpus's level,
+# where the front-end's log floor takes a third of the speech's mel cells
+# ("Quiet speech and the front-end's log floor", docs/experiments.md)
+QUIET_DB = (10.0, 30.0)
+
+
+def change_level(frames: np.ndarray, db: float, cfg: FrontendConfig | None = None) -> np.ndarray:
+    """The log-mel features of the same recording ``db`` dB louder (negative: quieter): each
+    log power plus ``db`` in ln power, never below the front-end's log floor. For an
+    attenuation this is exactly the front-end run on the scaled audio; the cells a louder
+    recording lifts off the floor stay at the floor plus the gain (what they held is lost)."""
+    x = np.asarray(frames, dtype=np.float32)
+    cfg = cfg or FrontendConfig(n_mels=x.shape[1])
+    return np.maximum(x + np.float32(db * np.log(10) / 10), np.float32(np.log(cfg.log_floor)))
+
+
 ONSET_DB = 30.0  # speech starts at the first frame within this many dB of the loudest
 ONSET_KEEP = 3  # frames kept before it: 0 to ONSET_KEEP - 1, drawn
 
@@ -122,50 +139,59 @@ def speech_onset(frames: np.ndarray, below_peak_db: float = ONSET_DB) -> int:
 
 def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db: float,
             warp: float = 0.0, tilt: float = 0.0, lowpass: float = 0.0, hum: float = 0.0,
-            onset: float = 0.0) -> np.ndarray:
+            onset: float = 0.0, quiet: float = 0.0, fe: FrontendConfig | None = None) -> np.ndarray:
     """Feature-domain augmentation of one utterance: tempo change by nearest-frame
-    resampling (rate in [1 - tempo, 1 + tempo]), a level change (log-mel offset), a
-    vocal-tract-length warp of the frequency axis (factor in [1 - warp, 1 + warp]) and a
-    spectral tilt (log-mel plus a straight line across the bands, from -t at the lowest to
-    +t at the highest, t in [-tilt, tilt]: voices and microphones differ most in how much
-    high-frequency energy they have), with probability ``lowpass`` a band limit
+    resampling (rate in [1 - tempo, 1 + tempo]), a level change (:func:`change_level`, up to
+    ``gain_db`` either way, and with probability ``quiet`` a further attenuation in
+    ``QUIET_DB``), a vocal-tract-length warp of the frequency axis (factor in [1 - warp,
+    1 + warp]) and a spectral tilt (log-mel plus a straight line across the bands, from -t at
+    the lowest to +t at the highest, t in [-tilt, tilt]: voices and microphones differ most in
+    how much high-frequency energy they have; never below the log floor), with probability
+    ``lowpass`` a band limit
     (:func:`band_limit`, corner in ``LOWPASS_HZ``, order in ``LOWPASS_ORDER``) and with
     probability ``hum`` a stationary hum or whine (:func:`random_interference`, SNR in
     ``HUM_SNR_DB``), added after the band limit as a recording's own hum would be. With
     probability ``onset`` the silence before the speech is cut (:func:`speech_onset`,
     keeping 0 to ``ONSET_KEEP - 1`` frames of it): most synthesized clips begin with
     silence, and a model that seldom saw speech in its first frames drops the first word of a
-    recording that is cut tight (klettres' letters trimmed so: 32 of 49 deleted)."""
+    recording that is cut tight (klettres' letters trimmed so: 32 of 49 deleted). ``fe``: the
+    front-end that made the features (its bands and log floor; default the engine's)."""
     x = np.asarray(frames, dtype=np.float32)
+    fe = fe or FrontendConfig(n_mels=x.shape[1])
     if onset and rng.random() < onset:
         x = x[max(0, speech_onset(x) - int(rng.integers(0, ONSET_KEEP))):]
     if tempo:
         rate = rng.uniform(1 - tempo, 1 + tempo)
         idx = np.minimum(np.round(np.arange(0, len(x), rate)).astype(np.int64), len(x) - 1)
         x = x[idx]
-    if gain_db:
-        x = x + np.float32(rng.uniform(-gain_db, gain_db) * np.log(10) / 10)  # ln power
+    db = rng.uniform(-gain_db, gain_db) if gain_db else 0.0
+    if quiet and rng.random() < quiet:
+        db -= rng.uniform(*QUIET_DB)
+    if db:
+        x = change_level(x, db, fe)
     if warp:
-        x = warp_frequencies(x, rng.uniform(1 - warp, 1 + warp))
+        x = warp_frequencies(x, rng.uniform(1 - warp, 1 + warp), fe)
     if tilt:
         x = x + np.linspace(-1.0, 1.0, x.shape[1], dtype=np.float32) * np.float32(rng.uniform(-tilt, tilt))
+        x = np.maximum(x, np.float32(np.log(fe.log_floor)))
     if lowpass and rng.random() < lowpass:
         lo, hi = np.log(LOWPASS_HZ[0]), np.log(LOWPASS_HZ[1])
-        x = band_limit(x, float(np.exp(rng.uniform(lo, hi))), float(rng.uniform(*LOWPASS_ORDER)))
+        x = band_limit(x, float(np.exp(rng.uniform(lo, hi))), float(rng.uniform(*LOWPASS_ORDER)), fe)
     if hum and rng.random() < hum:
-        cfg = FrontendConfig(n_mels=x.shape[1])
-        x = add_interference(x, random_interference(rng, cfg), float(rng.uniform(*HUM_SNR_DB)))
+        x = add_interference(x, random_interference(rng, fe), float(rng.uniform(*HUM_SNR_DB)))
     return x
 
 
-def make_augment(cfg, rng: np.random.Generator):
+def make_augment(cfg, rng: np.random.Generator, fe: FrontendConfig | None = None):
     """``frames -> frames`` with ``cfg``'s perturbations (tempo, gain_db, warp, tilt, lowpass,
-    hum, onset) drawn from ``rng``, or None when they are all off."""
-    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt or cfg.lowpass or cfg.hum or cfg.onset):
+    hum, onset, quiet) drawn from ``rng`` for features of the front-end ``fe``, or None when
+    they are all off."""
+    if not (cfg.tempo or cfg.gain_db or cfg.warp or cfg.tilt or cfg.lowpass or cfg.hum or cfg.onset
+            or cfg.quiet):
         return None
 
     def augment(frames: np.ndarray) -> np.ndarray:
         return perturb(frames, rng, cfg.tempo, cfg.gain_db, cfg.warp, cfg.tilt, cfg.lowpass,
-                       cfg.hum, cfg.onset)
+                       cfg.hum, cfg.onset, cfg.quiet, fe)
 
     return augment

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.frontend import FrontendConfig
 from engine.model import Architecture
 
 from .model import RNNT
@@ -41,9 +42,17 @@ def tokenizer_from_tensor(t: torch.Tensor) -> bytes:
     return bytes(t.cpu().numpy().astype(np.uint8).tobytes())
 
 
+def checkpoint_frontend(ckpt: dict) -> FrontendConfig:
+    """The front-end a checkpoint's model was trained on: its ``frontend`` entry, or the
+    engine's default for checkpoints written before they carried one."""
+    if "frontend" in ckpt:
+        return FrontendConfig(**ckpt["frontend"])
+    return FrontendConfig(n_mels=int(ckpt["arch"].get("n_mels", FrontendConfig.n_mels)))
+
+
 def model_from_checkpoint(ckpt: dict, device="cpu") -> RNNT:
     arch = Architecture(**ckpt["arch"])
-    model = RNNT(arch)
+    model = RNNT(arch, checkpoint_frontend(ckpt))
     if "ctc_inter.layer" in ckpt["model"]:  # trained with an intermediate CTC loss
         model.add_inter_ctc(int(ckpt["model"]["ctc_inter.layer"]))
     missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)

@@ -40,6 +40,9 @@ class TrainConfig:
     # detector marks, engine.frontend.CausalMean). With init: init_cmn_window
     cmn_window: int = 0
     cmn_prior: int = 200  # frames of the global mean a causal mean starts from (at most the window)
+    # the front-end's floor on mel power, log(max(power, floor)) (0: the engine's, 1e-6). Quiet
+    # speech loses its weaker bands to it; a lower floor keeps them. With init: init_log_floor
+    log_floor: float = 0.0
     # with init: move the encoder's time reduction to after this layer (0: none, i.e. 40 ms instead
     # of 80 ms encoder frames); -1 keeps the checkpoint's. A layer whose input widens or narrows by
     # reduce_factor starts from its old input weights tiled (/reduce_factor) or summed over frames
@@ -57,6 +60,9 @@ class TrainConfig:
     # global mean; -1 keeps the checkpoint's), cmn_prior frames of prior. The weights are kept:
     # the model learns the new input in training
     init_cmn_window: int = -1
+    # with init: the front-end's log floor (0: the checkpoint's). The global mean and std are
+    # measured again on the new features and AAT ranges calibrated again; the weights are kept
+    init_log_floor: float = 0.0
     # optimization
     steps: int = 20000  # planned steps (the LR schedule's length)
     minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable
@@ -80,6 +86,7 @@ class TrainConfig:
     dropout: float = 0.0  # between encoder LSTM layers (float training)
     tempo: float = 0.0  # feature-domain tempo perturbation: rate in [1-tempo, 1+tempo]
     gain_db: float = 0.0  # random level change of up to +-gain_db per utterance
+    quiet: float = 0.0  # probability of a further 10-30 dB attenuation per utterance, down to the front-end's log floor (trainer.augment)
     warp: float = 0.0  # vocal-tract-length perturbation: frequency axis scaled by [1-warp, 1+warp]
     tilt: float = 0.0  # spectral tilt: log-mel + a line from -t to +t across the bands, t in [-tilt, tilt]
     lowpass: float = 0.0  # probability of a band limit per utterance (corner 3-7 kHz; trainer.augment)

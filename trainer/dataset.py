@@ -207,14 +207,15 @@ def collate(fs, idx, device, augment=None, pin=False):
     return x.to(device), lens.to(device), y.to(device), tl.to(device)
 
 
-def training_data(cfg, sp, world: int = 1, progress: bool = True, log=print):
-    """The run's training features (``cfg.train``'s manifests, or DATA/train.jsonl; each
-    cached beside itself; filtered by ``min_snr``/``max_rt60``) and the first ``eval_utts``
-    records of DATA/dev.jsonl. Refuses data that would leave a DDP rank without a batch."""
+def training_data(cfg, sp, fe: FrontendConfig | None = None, world: int = 1, progress: bool = True, log=print):
+    """The run's training features by the front-end ``fe`` (``cfg.train``'s manifests, or
+    DATA/train.jsonl; each cached beside itself; filtered by ``min_snr``/``max_rt60``) and
+    the first ``eval_utts`` records of DATA/dev.jsonl. Refuses data that would leave a DDP
+    rank without a batch."""
     data = Path(cfg.data)
     manifests = [m for m in cfg.train.split(",") if m] or [data / "train.jsonl"]
     fs = concat_features([
-        load_features(m, sp, progress=progress, limit=cfg.limit_train or None,
+        load_features(m, sp, fe, progress=progress, limit=cfg.limit_train or None,
                       workers=cfg.feature_workers or os.cpu_count() or 1) for m in manifests])
     if len(manifests) > 1:
         log(f"training on {len(manifests)} manifests, {len(fs)} utterances")

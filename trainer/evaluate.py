@@ -126,13 +126,13 @@ def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *,
     import sentencepiece as spm
     import torch
 
-    from engine.frontend import FrontendConfig, compute_features
+    from engine.frontend import compute_features
     from trainer.decode import ctc_greedy_decode, greedy_decode
 
     sp = spm.SentencePieceProcessor()
     sp.LoadFromSerializedProto(tokenizer_proto)
     model = model.eval()
-    fe = FrontendConfig()  # the front-end every export is written with
+    fe = model.frontend  # the front-end its model files are written with
 
     def decode(x):
         t0 = time.perf_counter()

@@ -81,6 +81,6 @@ def export_model(model: RNNT, tokenizer_proto: bytes, out, *, spec: NNASpec,
         model.float_params(), model.arch, spec, in_scale=in_scale, out_scale=out_scale,
         mean=model.feat_mean.cpu().numpy(), std=model.feat_std.cpu().numpy(), float_ops=float_ops,
     )
-    return save_model(out, arch=model.arch, frontend=frontend or FrontendConfig(), spec=spec,
+    return save_model(out, arch=model.arch, frontend=frontend or model.frontend, spec=spec,
                       placement=placement, tensors=tensors, tokenizer_proto=tokenizer_proto,
                       chunk_ms=chunk_ms, facts=facts or {})

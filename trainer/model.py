@@ -18,21 +18,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.arch import EMBEDDING, Architecture, state_key
+from engine.frontend import FrontendConfig
 from engine.nna.spec import NNASpec
 
 from .rnnt_loss import lattice_occupancy, window_positions, window_size, window_starts
 
 
-def speech_flags(feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def speech_flags(feats: torch.Tensor, lengths: torch.Tensor, fe: FrontendConfig) -> torch.Tensor:
     """[B, T] bool: the frames the engine's speech detector marks as speech, each utterance
-    from its start (``engine.vad.SpeechGate.speech`` with ``CMN_SPEECH``; frames past an
-    utterance's length False). They choose a causal mean's frames, as in the engine."""
-    from engine.frontend import FrontendConfig
+    from its start (``engine.vad.SpeechGate.speech`` with ``CMN_SPEECH`` on the front-end
+    ``fe``; frames past an utterance's length False). They choose a causal mean's frames, as
+    in the engine."""
     from engine.vad import CMN_SPEECH, SpeechGate
 
     f = feats.detach().float().cpu().numpy()
     out = torch.zeros(f.shape[:2], dtype=torch.bool)
-    fe = FrontendConfig(n_mels=f.shape[2])
     for b, n in enumerate(lengths.tolist()):
         out[b, :n] = torch.from_numpy(SpeechGate(CMN_SPEECH, fe).speech(f[b, :n]))
     return out.to(feats.device)
@@ -67,10 +67,16 @@ class InterCTC(nn.Module):
 
 
 class RNNT(nn.Module):
-    def __init__(self, arch: Architecture) -> None:
+    def __init__(self, arch: Architecture, frontend: FrontendConfig | None = None) -> None:
+        """``frontend``: the front-end whose features the model reads (default: the engine's,
+        ``FrontendConfig()``). Not a parameter: checkpoints keep it beside ``arch`` and
+        model files in their header."""
         super().__init__()
         arch.check()
         self.arch = arch
+        self.frontend = frontend or FrontendConfig(n_mels=arch.n_mels)
+        if self.frontend.n_mels != arch.n_mels:
+            raise ValueError(f"the front-end gives {self.frontend.n_mels} mel bands; the model reads {arch.n_mels}")
         a = arch
         self.enc = nn.ModuleList(
             nn.LSTM(a.enc_input_dim(i), a.enc_hidden, batch_first=True) for i in range(a.enc_layers)
@@ -147,7 +153,7 @@ class RNNT(nn.Module):
         """Normalize and stack: [B, T, n_mels] -> [B, T // stack, stack * n_mels]."""
         a = self.arch
         if a.cmn_window:
-            mu = causal_mean(feats, self.feat_mean, a.cmn_window, a.cmn_prior, speech_flags(feats, lengths))
+            mu = causal_mean(feats, self.feat_mean, a.cmn_window, a.cmn_prior, speech_flags(feats, lengths, self.frontend))
             x = (feats.double() - mu).float() / self.feat_std
         else:
             x = (feats - self.feat_mean) / self.feat_std

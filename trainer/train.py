@@ -23,16 +23,18 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.frontend import FrontendConfig
 from engine.model import Architecture, load_model
 
 from .augment import make_augment, spec_augment
 from .checkpoint import (
+    checkpoint_frontend,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
@@ -137,8 +139,9 @@ class Trainer:
             arch = init_shape(init["arch"], cfg, self.sp.get_piece_size() + 1 if new_vocab else 0)
         if arch is not None:
             arch.check()  # said before the features load, not after
+        fe = self._frontend(src, init)
         self.train_fs, self.dev_records = training_data(
-            cfg, self.sp, self.world, progress=self.progress and self.rank == 0, log=lambda m: _log(m, self.rank))
+            cfg, self.sp, fe, self.world, progress=self.progress and self.rank == 0, log=lambda m: _log(m, self.rank))
         if init is not None and arch is not None:
             self.model = adapted(init, arch, self.sp if new_vocab else None, self.cfg,
                                  lambda msg: _log(msg, self.rank)).to(self.device)
@@ -150,6 +153,9 @@ class Trainer:
             mean, std = global_stats(self.train_fs)
             self.model.feat_mean.copy_(torch.from_numpy(mean))
             self.model.feat_std.copy_(torch.from_numpy(std))
+        self.model.frontend = fe
+        if init is not None and fe != checkpoint_frontend(init):
+            self._renormalize(checkpoint_frontend(init))
         self._add_inter_ctc()
         self.spec = cfg.spec()
         self._enable_aat()
@@ -177,6 +183,29 @@ class Trainer:
                 find_unused_parameters=cfg.ctc_weight <= 0 or (self.model.ctc_inter is not None and (
                     cfg.inter_ctc_weight <= 0 or cfg.aat)))
 
+    def _frontend(self, src: dict | None, init: dict | None) -> FrontendConfig:
+        """The front-end of this run's features: a resumed run's or the ``--init`` checkpoint's
+        own (``init_log_floor``: with another log floor), or the engine's (``log_floor``)."""
+        cfg = self.cfg
+        if src is None:
+            return FrontendConfig(**({"log_floor": cfg.log_floor} if cfg.log_floor else {}))
+        fe = checkpoint_frontend(src)
+        if init is not None and cfg.init_log_floor:
+            fe = replace(fe, log_floor=cfg.init_log_floor)
+        return fe
+
+    def _renormalize(self, old: FrontendConfig) -> None:
+        """After a front-end change from ``--init``: the global mean and std measured on the
+        new features, the NNA ranges (measured on the old input) calibrated again."""
+        mean, std = global_stats(self.train_fs)
+        self.model.feat_mean.copy_(torch.from_numpy(mean))
+        self.model.feat_std.copy_(torch.from_numpy(std))
+        calibrated = bool(self.model.in_scale > 0)
+        self.model.in_scale.zero_()
+        self.model.out_scale.zero_()
+        _log(f"front-end log floor {old.log_floor:g} -> {self.model.frontend.log_floor:g}: the feature "
+             "mean and std are measured again" + ("; the NNA ranges too" if calibrated else ""), self.rank)
+
     def _resume_checkpoint(self) -> dict:
         last = self.out / "last.pt"
         if not last.exists():
@@ -192,7 +221,7 @@ class Trainer:
         if cfg.init_vocab not in ("map", "fresh"):
             raise ValueError(f"init_vocab={cfg.init_vocab!r}: map (from the old pieces) or fresh (random)")
         for key, new in (("init_reduce_after", "reduce_after"), ("init_enc_hidden", "enc_hidden"),
-                         ("init_cmn_window", "cmn_window")):
+                         ("init_cmn_window", "cmn_window"), ("init_log_floor", "log_floor")):
             if getattr(cfg, key) != getattr(TrainConfig, key) and not cfg.init:
                 raise ValueError(f"{key} changes an --init checkpoint's shape; a new model takes {new}=N")
         if cfg.cmn_window < 0 or cfg.init_cmn_window < -1:
@@ -201,6 +230,12 @@ class Trainer:
         if cfg.init and cfg.cmn_window != TrainConfig.cmn_window:
             raise ValueError(f"cmn_window={cfg.cmn_window} is for a new model; from --init the "
                              f"normalization changes with init_cmn_window={cfg.cmn_window}")
+        if cfg.log_floor < 0 or cfg.init_log_floor < 0 or max(cfg.log_floor, cfg.init_log_floor) >= 1:
+            raise ValueError("log_floor and init_log_floor take a floor on mel power between 0 and 1, "
+                             "e.g. 1e-10 (0: the engine's or the checkpoint's)")
+        if cfg.init and cfg.log_floor:
+            raise ValueError(f"log_floor={cfg.log_floor:g} is for a new model; from --init the "
+                             f"front-end changes with init_log_floor={cfg.log_floor:g}")
         if cfg.init_grow_scale and not cfg.init_enc_hidden:
             raise ValueError("init_grow_scale sets how strong the units that init_enc_hidden adds start; "
                              "without init_enc_hidden=N no unit is added")
@@ -322,6 +357,7 @@ class Trainer:
             "optimizer": self.opt.state_dict(),
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "config": json.dumps(asdict(self.cfg)), "arch": asdict(self.model.arch),
+            "frontend": self.model.frontend.to_dict(),
             "spec": json.dumps(self.spec.to_dict()) if self.cfg.aat else "",
             "aat": bool(self.cfg.aat),
             "tokenizer": tokenizer_to_tensor(self.tok_proto),
@@ -450,7 +486,7 @@ class Trainer:
 
         cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                 TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
-        augment = make_augment(cfg, np.random.default_rng(cfg.seed * 7919 + self.step))
+        augment = make_augment(cfg, np.random.default_rng(cfg.seed * 7919 + self.step), self.model.frontend)
         self.model.dropout = 0.0 if "enc" in self.frozen else cfg.dropout
         try:
             with Progress(*cols, disable=not self.progress or self.rank != 0) as bar, \

@@ -132,7 +132,7 @@ def run(args) -> int:
         man = Path(args.data) / "train.jsonl"
         if not man.exists():
             raise UserError(f"PTQ calibration needs {man} (use --data)")
-        return load_features(man, sp, limit=max(args.calib * 4, 200))
+        return load_features(man, sp, model.frontend, limit=max(args.calib * 4, 200))
 
     try:
         i_s, o_s, how = export_ranges(model, bool(ck.get("aat")), features, n=args.calib, spec=spec)
