@@ -198,6 +198,7 @@ class LiveApp(App):
         demo_audio: Path | None = DEMO_AUDIO,
         lm_options: dict | None = None,
         engine_options: dict | None = None,
+        auto_gain: bool = False,
     ) -> None:
         super().__init__()
         if not models:
@@ -208,7 +209,8 @@ class LiveApp(App):
         self.session = LiveSession(self.models, model_index=model_index, source=source,
                                    fallback=fallback, transcript=TranscriptFile(transcript_path),
                                    chunk_ms=chunk_ms, beam=beam,
-                                   recognizer_options={**self.lm_options, **self.engine_options})
+                                   recognizer_options={**self.lm_options, **self.engine_options},
+                                   auto_gain=auto_gain)
         self.transcript = self.session.transcript
         self.chunk_ms = chunk_ms
         self.beam = beam
@@ -308,7 +310,8 @@ class LiveApp(App):
                 except Exception:
                     pass
         self.push_screen(CompareScreen(self.models, audio, rate, origin or "live input",
-                                       self.chunk_ms, self.beam, {**self.lm_options, **self.engine_options}))
+                                       self.chunk_ms, self.beam, {**self.lm_options, **self.engine_options,
+                                                                  "gain_db": self.session.input_gain_db}))
 
     def action_pick_input(self) -> None:
         def chosen(choice: str | None) -> None:

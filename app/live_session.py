@@ -109,12 +109,16 @@ class _Run:
     stall_reported: bool = False
     speech_levels: list = field(default_factory=list)  # (dB, seconds) of blocks heard in speech
     quiet_reported: bool = False
+    gain_db: float | None = None  # an input gain raised by --gain auto (kept across streams)
 
     def restart(self, rec=None) -> None:
-        """A fresh engine stream (of ``rec``, a newly opened model, if given)."""
+        """A fresh engine stream (of ``rec``, a newly opened model, if given), with the input
+        gain that ``--gain auto`` raised, if it did."""
         if rec is not None:
             self.rec, self.host_total, self.audio_total = rec, 0.0, 0.0
         self.stream, self.seen = self.rec.create_stream(), 0
+        if self.gain_db is not None:
+            self.stream.set_gain(self.gain_db)
         self.speech_levels, self.quiet_reported = [], False
 
 
@@ -124,12 +128,13 @@ class LiveSession:
     ``models``: model files (``model_index`` first); ``source`` is started by :meth:`run`;
     if it cannot start (no microphone), ``fallback()`` (the demo audio) is, and a notice
     says so. ``recognizer_options``: extra ``engine.Recognizer`` arguments (LM, speech gate,
-    threads)."""
+    threads, gain). ``auto_gain``: speech heard too quiet raises the input gain (by the
+    amount the quiet notice would suggest) instead of a notice."""
 
     def __init__(self, models: list[Path], *, model_index: int = 0, source: AudioSource,
                  fallback: Callable[[], AudioSource] | None = None,
                  transcript: TranscriptFile | None = None, chunk_ms: int | None = None,
-                 beam: int = 1, recognizer_options: dict | None = None) -> None:
+                 beam: int = 1, recognizer_options: dict | None = None, auto_gain: bool = False) -> None:
         self.models = list(models)
         self.model_index = model_index
         self.source: AudioSource | None = source
@@ -137,6 +142,8 @@ class LiveSession:
         self.transcript = transcript or TranscriptFile(None)
         self.chunk_ms, self.beam = chunk_ms, beam
         self.recognizer_options = recognizer_options or {}
+        self.auto_gain = auto_gain
+        self.input_gain_db = float(self.recognizer_options.get("gain_db", 0.0))  # as --gain auto left it
         self.paused = False
         self._want_model: int | None = None
         self._want_source: Callable[[], AudioSource] | None = None
@@ -288,7 +295,7 @@ class LiveSession:
         as speech."""
         if not run.rec.vad.enabled:
             return
-        gain = run.rec.gain_db
+        gain = run.stream.gain_db
         run.speech_levels.append((block_db + gain, seconds))
         if sum(s for _, s in run.speech_levels) < QUIET_AFTER_S:
             return
@@ -301,8 +308,15 @@ class LiveSession:
             return
         if run.quiet_reported:
             return
-        run.quiet_reported = True
         more = 5 * math.ceil((-30.0 - heard) / 5)
+        if self.auto_gain and gain < MAX_GAIN_DB:
+            run.gain_db = min(gain + more, MAX_GAIN_DB)
+            run.stream.set_gain(run.gain_db)
+            self.input_gain_db = run.gain_db
+            u.toast = (f"Input gain {run.gain_db:+g} dB: the speech arrived at {heard:.0f} dBFS, too quiet "
+                       "for this model (--gain auto)", "information", "Input gain")
+            return
+        run.quiet_reported = True
         with_gain = f" with --gain {gain:g}" if gain else ""
         u.notice = (f"The speech arrives at {heard:.0f} dBFS{with_gain}, too quiet for this model: below "
                     f"about {QUIET_SPEECH_DB:.0f} dBFS it loses the weaker bands. Raise the microphone's "

@@ -151,8 +151,13 @@ def finite_float(s: str) -> float:
 MAX_GAIN_DB = 60.0  # --gain's bound: beyond it 16-bit input is all clipping or all floor
 
 
-def gain_db(s: str) -> float:
-    """argparse type of ``--gain``: a finite number of dB within +-MAX_GAIN_DB."""
+AUTO_GAIN = "auto"
+
+
+def gain_db(s: str) -> float | str:
+    """argparse type of ``--gain``: a finite number of dB within +-MAX_GAIN_DB, or ``auto``."""
+    if s.strip().lower() == AUTO_GAIN:
+        return AUTO_GAIN
     v = finite_float(s)
     if abs(v) > MAX_GAIN_DB:
         raise argparse.ArgumentTypeError(f"must be within -{MAX_GAIN_DB:g}..{MAX_GAIN_DB:g} dB, got {s}")
@@ -179,10 +184,13 @@ def add_engine_arguments(p) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="BLAS threads of the engine (default: $NNASR_THREADS, else 1; 0: the "
                         "BLAS library's default, every core)")
-    p.add_argument("--gain", type=gain_db, default=0.0, metavar="DB",
+    p.add_argument("--gain", type=gain_db, default=0.0, metavar="DB|auto",
                    help="raise (or lower) the input's level by DB (-60..60) before decoding, "
                         "clipped at full scale: for a quiet microphone, whose speech below about "
-                        "-45 dBFS loses its weaker bands to the front-end's log floor (default 0)")
+                        "-45 dBFS loses its weaker bands to the front-end's log floor (default 0). "
+                        "auto: each file or clip raised so its loudest 100 ms reach -24 dBFS (never "
+                        "lowered; engine/level.py); live, the gain is raised whenever the speech "
+                        "heard is too quiet")
 
 
 def engine_options(args) -> dict:
@@ -194,8 +202,14 @@ def engine_options(args) -> dict:
         blas_threads(threads)
     except ValueError as e:
         raise UserError(str(e)) from None
+    gain = getattr(args, "gain", 0.0) or 0.0
     return {"vad": not getattr(args, "no_vad", False), "threads": threads,
-            "gain_db": float(getattr(args, "gain", 0.0) or 0.0)}
+            "gain_db": 0.0 if gain == AUTO_GAIN else float(gain)}
+
+
+def auto_gain(args) -> bool:
+    """Whether ``--gain auto`` asks for each recording's gain to be chosen from its level."""
+    return getattr(args, "gain", 0.0) == AUTO_GAIN
 
 
 DEFAULT_FILE = "DEFAULT"  # a model directory may name its measured-best model in this file

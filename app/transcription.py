@@ -120,6 +120,7 @@ def transcribe_file(
     on_partial: Callable[[str], None] | None = None,
     raw_rate: int | None = None,
     finish_on_interrupt: bool = False,
+    auto_gain: bool = False,
 ) -> Transcript:
     """Stream one file through a fresh stream of ``rec``.
 
@@ -130,7 +131,9 @@ def transcribe_file(
     ``-`` is standard input; ``raw_rate``: headerless 16-bit mono PCM at that rate
     (``engine.audio.iter_audio_blocks``). ``finish_on_interrupt``: a ``KeyboardInterrupt``
     ends the input there, and what was heard is decoded to its end and returned (a live
-    input's way to stop); otherwise it propagates.
+    input's way to stop); otherwise it propagates. ``auto_gain``: the file is read once first
+    for its level, and the stream's input gain set from it (:class:`engine.level.LevelMeter`;
+    not for standard input).
     """
     from engine.audio import AudioError, iter_audio_blocks
 
@@ -138,6 +141,15 @@ def transcribe_file(
         raise AudioError(f"{path}: is a directory, not an audio file")
     t0 = time.perf_counter()
     stream = rec.create_stream()
+    if auto_gain:
+        if str(path) == "-":
+            raise ValueError("--gain auto reads a file twice; standard input can be read once only")
+        from engine.level import LevelMeter
+
+        meter = LevelMeter()
+        for block, rate in iter_audio_blocks(path, block_seconds=block_seconds, raw_rate=raw_rate):
+            meter.accept(block, rate)
+        stream.set_gain(meter.gain_db())
     finals: list[Segment] = []
     done = 0.0
     try:

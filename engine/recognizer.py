@@ -32,6 +32,8 @@ from .stats import ChunkLog, ChunkStat, StreamStats  # noqa: F401 (ChunkLog, Chu
 from .threads import pin_blas
 from .vad import CMN_SPEECH, SpeechGate, VadConfig
 
+MAX_GAIN_DB = 120.0  # an input gain's bound either way
+
 
 @dataclass(frozen=True)
 class EndpointConfig:
@@ -118,6 +120,8 @@ class Recognizer:
     ``gain_db``: a level change applied to the input before anything else hears it (after
     resampling; clipped at full scale), for a quiet microphone: the front-end's log floor
     takes the weaker bands of speech below about -45 dBFS (``benchmarks/log_floor.py``).
+    Each stream starts with it; :meth:`Stream.set_gain` changes a stream's own
+    (:func:`engine.level.auto_gain_db` gives one for a recording).
 
     ``threads``: BLAS threads for the process (:func:`engine.threads.pin_blas`; default: the
     ``NNASR_THREADS`` environment variable, else 1; 0 leaves the library's own default).
@@ -147,10 +151,7 @@ class Recognizer:
         gain_db: float = 0.0,
     ) -> None:
         pin_blas(threads)
-        if not (math.isfinite(gain_db) and abs(gain_db) <= 120.0):
-            raise ValueError(f"gain_db must be a finite number of dB within -120..120, got {gain_db}")
-        self.gain_db = float(gain_db)
-        self._gain = np.float32(10.0 ** (self.gain_db / 20.0))
+        self.gain_db = _checked_gain(gain_db)
         self.keep_chunk_counts = keep_chunk_counts
         self.model = model
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
@@ -237,11 +238,19 @@ class Recognizer:
         return Stream(self)
 
 
+def _checked_gain(db: float) -> float:
+    if not (math.isfinite(db) and abs(db) <= MAX_GAIN_DB):
+        raise ValueError(f"gain_db must be a finite number of dB within -{MAX_GAIN_DB:g}..{MAX_GAIN_DB:g}, got {db}")
+    return float(db)
+
+
 class Stream:
     def __init__(self, rec: Recognizer) -> None:
         self.rec = rec
         self.net = rec.network
         self.stats = StreamStats(chunk_op_counts=[] if rec.keep_chunk_counts else None, gain_db=rec.gain_db)
+        self.gain_db = rec.gain_db
+        self._gain = np.float32(10.0 ** (self.gain_db / 20.0))
         self._resamplers: dict[int, StreamingResampler] = {}
         self._rate: int | None = None
         self._pending = np.zeros(0, np.float32)
@@ -318,10 +327,17 @@ class Stream:
         return " ".join(parts)
 
     # --- internals ---------------------------------------------------------------------
+    def set_gain(self, gain_db: float) -> None:
+        """This stream's input gain (dB) from the next sample it is given on; the stream's
+        stats keep the last one set (``gain_db``) and count the samples any gain clipped."""
+        self.gain_db = _checked_gain(gain_db)
+        self._gain = np.float32(10.0 ** (self.gain_db / 20.0))
+        self.stats.gain_db = self.gain_db
+
     def _gained(self, x: np.ndarray) -> np.ndarray:
-        if self.rec.gain_db == 0.0:
+        if self.gain_db == 0.0:
             return x
-        y = x * self.rec._gain
+        y = x * self._gain
         self.stats.gain_samples += len(y)
         self.stats.gain_clipped += int(np.count_nonzero(np.abs(y) > 1.0))
         return np.clip(y, -1.0, 1.0).astype(np.float32)

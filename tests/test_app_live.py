@@ -274,3 +274,22 @@ def test_live_command_takes_a_language_model(models, tmp_path):
     for bad, msg in ((other, "another tokenizer"), (models[1], "not an nnasr language model")):
         with pytest.raises(UserError, match=msg):
             build_app(build_parser().parse_args(base + ["--lm", str(bad)]))
+
+
+def test_live_gain_auto_reaches_the_session_and_needs_the_speech_gate(models, tmp_path):
+    """`nnasr live --gain auto`: the session raises the gain itself (no fixed gain in the
+    recognizers); with --no-vad, which hears no speech to measure, it is one line before the UI."""
+    import numpy as np
+    import soundfile as sf
+
+    from app.cli import UserError, build_parser
+    from app.commands.live import build_app
+
+    sf.write(tmp_path / "x.wav", np.zeros(1600, np.float32), 16000)
+    base = ["live", "--model", str(models[0]), "--input", str(tmp_path / "x.wav"), "--no-transcript"]
+    app = build_app(build_parser().parse_args(base + ["--gain", "auto"]))
+    rec, _ = app.session.open_model(0)
+    assert app.session.auto_gain and rec.gain_db == 0.0 and app.session.input_gain_db == 0.0
+    assert not build_app(build_parser().parse_args(base + ["--gain", "6"])).session.auto_gain
+    with pytest.raises(UserError, match="leave out --no-vad"):
+        build_app(build_parser().parse_args(base + ["--gain", "auto", "--no-vad"]))

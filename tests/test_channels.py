@@ -130,9 +130,19 @@ def test_eval_decodes_the_channel_output(tmp_path, capsys):
     # --gain, the engine's input gain, undoes a quieter channel (as far as the clipping allows)
     assert hyps("a.jsonl", "--channel", "gain:-20", "--gain", "20")[1] == hyps("a.jsonl")[1]
     assert hyps("a.jsonl", "--channel", "gain:-20")[1] != hyps("a.jsonl")[1]
+    # --gain auto: each clip raised so its loudest 100 ms reach the target, whatever the channel
+    # took off; the JSON says by how much
+    from engine.level import TARGET_DBFS, speech_level_db
+
+    quiet, _ = hyps("a.jsonl", "--channel", "gain:-30", "--gain", "auto")
+    level = speech_level_db((x * np.float32(10 ** (-30 / 20))).astype(np.float32), SR)
+    assert quiet["gain_db"] == "auto" and quiet["auto_gain_db"]["raised"] == 1
+    assert quiet["per_utterance"][0]["gain_db"] == pytest.approx(TARGET_DBFS - level, abs=0.06)
+    assert "input gain auto (median +" in capsys.readouterr().out
     for bad, err in ((["--gain", "nan"], "finite"), (["--gain", "1e9"], "-60..60"),
                      (["--gain", "6", "--record", "x"], "leave out --gain"),
-                     (["--gain", "6", "--mode", "torch"], "--channel gain:6")):
+                     (["--gain", "6", "--mode", "torch"], "--channel gain:6"),
+                     (["--gain", "auto", "--mode", "torch"], "--gain auto is the engine's")):
         with pytest.raises(SystemExit) if bad[1] in ("nan", "1e9") else contextlib.nullcontext():
             assert main(["eval", "--model", str(model), "--manifest", str(tmp_path / "a.jsonl"), *bad]) == 2
         assert err in capsys.readouterr().err

@@ -78,6 +78,25 @@ def test_gain_is_recorded_and_its_clipping_reported(files, capsys):
     assert "gain_db" not in json.loads(out)
 
 
+def test_auto_gain_raises_a_quiet_file_to_the_target(files, capsys):
+    """`--gain auto`: a file 40 dB down is read once for its level and decoded raised to the
+    target level (its JSON says the gain); a loud file is left as it is; standard input,
+    which can be read once only, is refused."""
+    from engine.level import TARGET_DBFS, speech_level_db
+
+    x, sr = sf.read(files["good"], dtype="float32")
+    quiet = files["dir"] / "quiet.wav"
+    sf.write(quiet, x * np.float32(0.01), sr, subtype="FLOAT")
+    rc, out, _ = _run(capsys, "--model", files["model"], "-f", "json", "--gain", "auto", str(quiet))
+    d = json.loads(out)
+    want = round(TARGET_DBFS - speech_level_db(x * np.float32(0.01), sr), 1)
+    assert rc == 0 and d["gain_db"] == pytest.approx(want) and want > 20
+    rc, out, _ = _run(capsys, "--model", files["model"], "-f", "json", "--gain", "auto", files["good"])
+    assert rc == 0 and "gain_db" not in json.loads(out)  # loud enough: no gain
+    rc, _, err = _run(capsys, "--model", files["model"], "--gain", "auto", "-")
+    assert rc == 2 and "standard input" in err
+
+
 def _cue_times(text: str, sep: str) -> list[tuple[str, str]]:
     ts = rf"(\d\d:\d\d:\d\d{re.escape(sep)}\d\d\d)"
     return re.findall(ts + " --> " + ts, text)

@@ -370,3 +370,40 @@ def test_encoder_restarts_at_endpoints_the_same_in_any_chunks(models):
                                                                reset_encoder=False))
     finals, s = _decode(kept, x, 16000)
     assert s.stats.encoder_resets == 0 and [(t, ts) for t, ts, *_ in finals] != runs[0][0]
+
+
+def test_a_streams_gain_set_from_its_level_brings_quiet_speech_up(models):
+    """``engine.level``: the level (the loudest 100 ms) is the same measured in any pieces and
+    at any rate, falls with the audio by the same dB, and the auto gain brings a quiet
+    recording to the target, never lowers a loud one, and leaves digital silence alone.
+    ``Stream.set_gain`` decodes what the scaled audio decodes."""
+    from engine.level import TARGET_DBFS, LevelMeter, auto_gain_db, speech_level_db
+
+    x = 0.5 * speechlike(3.0, seed=5)
+    whole = speech_level_db(x, 16000)
+    m, a = LevelMeter(), 0
+    for n in _random_sizes(np.random.default_rng(1), len(x)):
+        m.accept(x[a:a + n], 16000)
+        a += n
+    assert m.level_db == pytest.approx(whole, abs=1e-6)
+    quiet = (x * np.float32(10 ** (-40 / 20))).astype(np.float32)
+    assert speech_level_db(quiet, 16000) == pytest.approx(whole - 40, abs=0.01)
+    g = auto_gain_db(quiet, 16000)
+    assert g == pytest.approx(TARGET_DBFS - (whole - 40), abs=0.06) and g > 0
+    assert whole > TARGET_DBFS and auto_gain_db(x, 16000) == 0.0  # never lowered
+    assert auto_gain_db(np.zeros(16000, np.float32), 16000) == 0.0
+    assert auto_gain_db(quiet * np.float32(1e-2), 16000) == 40.0  # at most MAX_AUTO_GAIN_DB
+    off = EndpointConfig(enabled=False)
+    want, _ = _decode(Recognizer(models["peaky"], endpoint=off), np.clip(quiet * np.float32(10 ** (g / 20)), -1, 1), 16000)
+    rec = Recognizer(models["peaky"], endpoint=off)
+    s = rec.create_stream()
+    s.set_gain(g)
+    a = 0
+    for n in _random_sizes(np.random.default_rng(2), len(quiet)):
+        s.accept_waveform(quiet[a:a + n], 16000)
+        a += n
+    s.input_finished()
+    assert [(r.token_ids, r.timestamps) for r in s.finals] == [(t, ts) for t, ts, *_ in want]
+    assert s.stats.summary()["gain_db"] == g
+    with pytest.raises(ValueError, match="gain_db"):
+        s.set_gain(float("inf"))

@@ -96,11 +96,14 @@ def wer_counts(refs: list[str], hyps: list[str]) -> dict:
 
 def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: int = 1,
                     chunk_ms: int | None = None, progress: bool = False,
-                    endpoint: bool = False, channel=None, **search) -> EvalResult:
+                    endpoint: bool = False, channel=None, auto_gain: bool = False, **search) -> EvalResult:
     """Decode every record (``audio_filepath``, ``text``) with the engine; WER and timing.
     ``search``: the recognizer's search options (``lm``, ``lm_weight``, ``lm_bonus``; see
     :class:`engine.Recognizer`). ``channel``: ``f(samples, rate) -> samples`` applied to each
-    clip first (:func:`trainer.data.audio.parse_channel`)."""
+    clip first (:func:`trainer.data.audio.parse_channel`). ``auto_gain``: each clip's input
+    gain chosen from its level (:func:`engine.level.auto_gain_db`; per utterance ``gain_db``)."""
+    from engine.level import auto_gain_db
+
     rec = Recognizer(model, chunk_ms=chunk_ms, beam=beam, mode=mode,
                      endpoint=EndpointConfig(enabled=endpoint), **search)
     rate = model.frontend.sample_rate
@@ -108,9 +111,13 @@ def evaluate_engine(model, records: list[dict], *, mode: str = "placed", beam: i
     def decode(x):
         s = rec.create_stream()
         t0 = time.perf_counter()
+        extra = {}
+        if auto_gain:
+            extra["gain_db"] = auto_gain_db(x, rate)
+            s.set_gain(extra["gain_db"])
         s.accept_waveform(x, rate)
         s.input_finished()
-        return s.text, s.stats.chunks, time.perf_counter() - t0
+        return s.text, s.stats.chunks, time.perf_counter() - t0, extra
 
     return _evaluate(records, rate, decode, progress, "decoding", channel)
 
@@ -138,15 +145,16 @@ def evaluate_torch(model, tokenizer_proto: bytes, records: list[dict], *,
         t0 = time.perf_counter()
         ids = (ctc_greedy_decode if ctc else greedy_decode)(model, torch.from_numpy(compute_features(x, fe)))
         hyp = sp.decode([i - 1 for i in ids]).strip() if ids else ""  # class k = piece k-1
-        return hyp, [], time.perf_counter() - t0
+        return hyp, [], time.perf_counter() - t0, {}
 
     return _evaluate(records, fe.sample_rate, decode, progress,
                      "decoding (torch, CTC head)" if ctc else "decoding (torch)", channel)
 
 
 def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str, channel=None) -> EvalResult:
-    """The scoring loop of both decoders: ``decode(samples) -> (text, chunk stats, seconds)``;
-    ``channel(samples, rate) -> samples`` first when given."""
+    """The scoring loop of both decoders: ``decode(samples) -> (text, chunk stats, seconds,
+    extra)``, ``extra`` going into the utterance's entry; ``channel(samples, rate) -> samples``
+    first when given."""
     refs, hyps, per = [], [], []
     host_ms, nna_ms = [], []
     audio_s = host_s = 0.0
@@ -158,7 +166,7 @@ def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str
             x = load_audio(r["audio_filepath"], rate)
             if channel is not None:
                 x = channel(x, rate)
-            text, chunks, seconds = decode(x)
+            text, chunks, seconds, extra = decode(x)
             host_s += seconds
             audio_s += len(x) / rate
             host_ms += [c.host_ms for c in chunks]
@@ -166,7 +174,7 @@ def _evaluate(records: list[dict], rate: int, decode, progress: bool, label: str
             refs.append(r["text"])
             hyps.append(text)
             per.append({"audio_filepath": r["audio_filepath"], "ref": r["text"], "hyp": text,
-                        "voice": r.get("voice")})
+                        "voice": r.get("voice"), **extra})
             bar.advance(task)
     c = wer_counts(refs, hyps)
     h = np.array(host_ms or [0.0])

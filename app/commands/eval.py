@@ -8,6 +8,7 @@ from app.models import (
     DEFAULT_BEAM,
     add_engine_arguments,
     add_lm_arguments,
+    auto_gain,
     engine_options,
     lm_options,
     positive_int,
@@ -106,6 +107,9 @@ def run(args) -> int:
         raise UserError("--record stores the WER of the manifest's own audio: leave out --gain")
     channel = channel_option(args.channel)
     if args.gain and args.mode in ("torch", "ctc"):
+        if auto_gain(args):
+            raise UserError(f"--gain auto is the engine's input gain; --mode {args.mode} decodes without "
+                            "the engine: leave out one of them")
         raise UserError(f"--gain is the engine's input gain; --mode {args.mode} decodes without the "
                         f"engine: use --channel {args.channel + ',' if args.channel else ''}gain:{args.gain:g} "
                         "to change the audio's level")
@@ -135,7 +139,8 @@ def run(args) -> int:
         lm = lm_options(args, model)
         try:
             r = evaluate_engine(model, records, mode=args.mode, beam=args.beam, chunk_ms=args.chunk_ms,
-                                progress=True, channel=channel, **lm, **engine_options(args))
+                                progress=True, channel=channel, auto_gain=auto_gain(args), **lm,
+                                **engine_options(args))
         except AudioError as e:  # a bad file in the manifest: one line, not a traceback
             raise UserError(f"{args.manifest}: {' '.join(str(e).split())}") from None
     rc = _report(args, r)
@@ -239,8 +244,17 @@ def _report(args, r) -> int:
     d.update(model=args.model, manifest=args.manifest, mode=args.mode, beam=args.beam)
     if args.channel:
         d["channel"] = args.channel
-    if args.gain:
+    gain_note = ""
+    if auto_gain(args):
+        gains = [u["gain_db"] for u in r.per_utterance if "gain_db" in u]
+        med = float(sorted(gains)[len(gains) // 2]) if gains else 0.0
+        d["gain_db"] = "auto"
+        d["auto_gain_db"] = {"median": med, "max": max(gains, default=0.0),
+                             "raised": sum(g > 0 for g in gains)}
+        gain_note = f", input gain auto (median {med:+.1f} dB, {d['auto_gain_db']['raised']} clips raised)"
+    elif args.gain:
         d["gain_db"] = args.gain
+        gain_note = f", input gain {args.gain:+g} dB"
     if args.lm:
         d.update(lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
     if args.hotwords:
@@ -254,7 +268,7 @@ def _report(args, r) -> int:
              + (f"modeled NNA ms/chunk p50 {r.modeled_nna_ms_p50:.3f}" if args.mode == "placed" else
                 f"modeled cost with every op on the CPU, ms/chunk p50 {r.modeled_nna_ms_p50:.3f}"))
           + f"  [{args.mode}{', channel ' + args.channel if args.channel else ''}"
-          + (f", input gain {args.gain:+g} dB" if args.gain else "") + "]", file=out)
+          + gain_note + "]", file=out)
     ci = _wer_interval(r)
     if ci is not None:
         d["wer_ci"] = list(ci)

@@ -110,6 +110,9 @@ def build_app(args: argparse.Namespace):
     first_model = M.load(models[0])  # a bad model file: one line here, not inside the UI
     lm_options = M.lm_options(args, first_model)
     engine_options = M.engine_options(args)
+    if M.auto_gain(args) and args.no_vad:
+        raise UserError("--gain auto raises the gain when the speech it hears is too quiet, and hears "
+                        "speech with the speech gate: leave out --no-vad, or give a number of dB")
     if args.speed < 0:
         raise UserError("--speed must be >= 0")
 
@@ -144,4 +147,4 @@ def build_app(args: argparse.Namespace):
         transcript = default_transcript_path()
     return LiveApp(models, source=source, fallback=fallback, transcript_path=transcript,
                    chunk_ms=args.chunk_ms, beam=args.beam, demo_audio=demo, lm_options=lm_options,
-                   engine_options=engine_options)
+                   engine_options=engine_options, auto_gain=M.auto_gain(args))

@@ -212,6 +212,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.files.count("-") > 1:
         raise UserError("standard input (-) can be read once only")
+    if M.auto_gain(args) and "-" in args.files:
+        raise UserError("--gain auto reads each file once for its level before decoding it; standard "
+                        "input (-) can be read once only: give a number of dB")
     if args.partials and (args.format != "json" or "-" not in args.files):
         raise UserError("--partials is for standard input (-) with -f json")
     if args.raw is not None and not (engine.audio.MIN_SAMPLE_RATE <= args.raw <= engine.audio.MAX_SAMPLE_RATE):
@@ -254,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
             file_task = progress.add_task(Path(path).name, total=dur)
             try:
                 t = transcribe_file(
-                    rec, path, raw_rate=args.raw,
+                    rec, path, raw_rate=args.raw, auto_gain=M.auto_gain(args),
                     on_progress=lambda s, ft=file_task: progress.update(ft, completed=s))
             except KeyboardInterrupt:
                 raise
