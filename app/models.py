@@ -314,6 +314,7 @@ class ModelFacts:
     live_sparsity: float | None = None
     stored_name: str = ""  # the name the file stores, where it is not ``name`` (a renamed copy)
     normalization: str = "global mean"  # the features' (Architecture.normalization)
+    log_floor: float = 1e-6  # the front-end's floor on mel power (engine.frontend.FrontendConfig)
 
     @property
     def label(self) -> str:
@@ -344,6 +345,7 @@ class ModelFacts:
             "cpu_ops": list(self.cpu_ops), "spec": self.spec, "wer": self.wer,
             "live_weights": self.live_weights, "live_sparsity": self.live_sparsity,
             "stored_name": self.stored_name or self.name, "normalization": self.normalization,
+            "log_floor": self.log_floor,
         }
 
 
@@ -368,6 +370,7 @@ def facts_of(model, default: bool = False) -> ModelFacts:
         spec=str(d.get("spec", "")), wer=wer_facts(model.facts), default=default,
         live_weights=d.get("live_weights"), live_sparsity=d.get("live_sparsity"),
         normalization=str(d.get("normalization", "global mean")),
+        log_floor=float(d.get("log_floor", model.frontend.log_floor)),
     )
 
 

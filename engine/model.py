@@ -132,6 +132,7 @@ class EngineModel:
             "cpu_ops": [k for k, v in self.placement.items() if v == "cpu"],
             "spec": self.spec.name,
             "normalization": self.arch.normalization,
+            "log_floor": self.frontend.log_floor,
             **{k: v for k, v in self.facts.items() if k not in ("placement",)},
         }
 

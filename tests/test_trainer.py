@@ -260,7 +260,7 @@ def test_a_lower_log_floor_trains_exports_and_keeps_parity(float_run, corpus, tm
                  "--no-progress"]) == 0
     assert checkpoint_frontend(load_checkpoint(low / "last.pt")).log_floor == 1e-10
     out = _assert_aat_parity(low / "last.pt", corpus, tmp_path)
-    assert load_model(out).frontend.log_floor == 1e-10
+    assert load_model(out).frontend.log_floor == 1e-10 == load_model(out).describe()["log_floor"]
 
 
 def test_a_new_normalization_measures_the_nna_ranges_again(float_run):
