@@ -31,6 +31,7 @@ import numpy as np
 
 from app.audio_sources import AudioSource, AudioSourceError
 from app.models import MAX_GAIN_DB
+from engine.level import MAX_AUTO_GAIN_DB
 
 RECYCLE_CHUNKS = 4000  # a fresh engine stream at the first final past this many chunks
 RECENT_AUDIO_S = 30.0  # audio kept for the comparison view
@@ -43,6 +44,9 @@ POST_EVERY_S = 0.05  # at most this often an update without a final
 # 67 % at -52)
 QUIET_SPEECH_DB = -45.0
 QUIET_AFTER_S = 3.0
+# the median speech-block level that a suggested gain (the notice's) or one raised by
+# --gain auto aims for, in 5 dB steps
+SPEECH_TARGET_DB = -30.0
 
 
 class TranscriptFile:
@@ -111,14 +115,17 @@ class _Run:
     quiet_reported: bool = False
     gain_db: float | None = None  # an input gain raised by --gain auto (kept across streams)
 
-    def restart(self, rec=None) -> None:
-        """A fresh engine stream (of ``rec``, a newly opened model, if given), with the input
-        gain that ``--gain auto`` raised, if it did."""
-        if rec is not None:
-            self.rec, self.host_total, self.audio_total = rec, 0.0, 0.0
+    def new_stream(self) -> None:
+        """The next engine stream, with the input gain that ``--gain auto`` raised, if it did."""
         self.stream, self.seen = self.rec.create_stream(), 0
         if self.gain_db is not None:
             self.stream.set_gain(self.gain_db)
+
+    def restart(self, rec=None) -> None:
+        """A fresh engine stream (of ``rec``, a newly opened model, if given)."""
+        if rec is not None:
+            self.rec, self.host_total, self.audio_total = rec, 0.0, 0.0
+        self.new_stream()
         self.speech_levels, self.quiet_reported = [], False
 
 
@@ -143,7 +150,8 @@ class LiveSession:
         self.chunk_ms, self.beam = chunk_ms, beam
         self.recognizer_options = recognizer_options or {}
         self.auto_gain = auto_gain
-        self.input_gain_db = float(self.recognizer_options.get("gain_db", 0.0))  # as --gain auto left it
+        self._start_gain_db = float(self.recognizer_options.get("gain_db", 0.0))
+        self.input_gain_db = self._start_gain_db  # as --gain auto left it
         self.paused = False
         self._want_model: int | None = None
         self._want_source: Callable[[], AudioSource] | None = None
@@ -258,6 +266,7 @@ class LiveSession:
         if self._want_source is not None:
             make, self._want_source = self._want_source, None
             yield self._finish(run.stream, run.seen)
+            run.gain_db, self.input_gain_db = None, self._start_gain_db  # another input: its own level
             run.restart()
             run.ended = run.stall_reported = False
             if self.source is not None:
@@ -308,9 +317,9 @@ class LiveSession:
             return
         if run.quiet_reported:
             return
-        more = 5 * math.ceil((-30.0 - heard) / 5)
-        if self.auto_gain and gain < MAX_GAIN_DB:
-            run.gain_db = min(gain + more, MAX_GAIN_DB)
+        more = 5 * math.ceil((SPEECH_TARGET_DB - heard) / 5)
+        if self.auto_gain and gain < MAX_AUTO_GAIN_DB:
+            run.gain_db = min(gain + more, MAX_AUTO_GAIN_DB)
             run.stream.set_gain(run.gain_db)
             self.input_gain_db = run.gain_db
             u.toast = (f"Input gain {run.gain_db:+g} dB: the speech arrived at {heard:.0f} dBFS, too quiet "
@@ -326,7 +335,8 @@ class LiveSession:
         """No block came: the end of a file, or a microphone that stalled."""
         if src.exhausted and not run.ended:
             yield self._finish(run.stream, run.seen)
-            run.stream, run.seen, run.ended = run.rec.create_stream(), 0, True
+            run.new_stream()
+            run.ended = True
             u = Update(source=("ended", src.name))
             if src.error:
                 u.notice = f"The input stopped: {src.error}. Press i to pick another input."
@@ -362,7 +372,7 @@ class LiveSession:
                     run.audio_total += c.audio_ms
             run.seen = len(chunks)
             if u.finals and run.seen > RECYCLE_CHUNKS:  # bounded memory on long runs
-                run.stream, run.seen = run.rec.create_stream(), 0
+                run.new_stream()
         u.rtf = run.host_total / run.audio_total if run.audio_total else None
         u.dropped_s = src.dropped_seconds
         u.dropped_blocks = src.dropped_blocks

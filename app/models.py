@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app.assets import ASSETS_DIR, AUDIO_DIR, DEMO_AUDIO  # noqa: F401  (package data)
 from app.cli import UserError
+from engine.frontend import FrontendConfig
 
 # Best first. Names of the shipped model files (stems).
 PREFERENCE = ("aat-csp", "aat", "baseline-ptq")
@@ -154,14 +155,17 @@ MAX_GAIN_DB = 60.0  # --gain's bound: beyond it 16-bit input is all clipping or 
 AUTO_GAIN = "auto"
 
 
-def gain_db(s: str) -> float | str:
-    """argparse type of ``--gain``: a finite number of dB within +-MAX_GAIN_DB, or ``auto``."""
-    if s.strip().lower() == AUTO_GAIN:
-        return AUTO_GAIN
+def gain_db(s: str) -> float:
+    """argparse type of a level change: a finite number of dB within +-MAX_GAIN_DB."""
     v = finite_float(s)
     if abs(v) > MAX_GAIN_DB:
         raise argparse.ArgumentTypeError(f"must be within -{MAX_GAIN_DB:g}..{MAX_GAIN_DB:g} dB, got {s}")
     return v
+
+
+def gain_option(s: str) -> float | str:
+    """argparse type of ``--gain``: :func:`gain_db`, or ``auto``."""
+    return AUTO_GAIN if s.strip().lower() == AUTO_GAIN else gain_db(s)
 
 
 def positive_int(s: str) -> int:
@@ -184,7 +188,7 @@ def add_engine_arguments(p) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="BLAS threads of the engine (default: $NNASR_THREADS, else 1; 0: the "
                         "BLAS library's default, every core)")
-    p.add_argument("--gain", type=gain_db, default=0.0, metavar="DB|auto",
+    p.add_argument("--gain", type=gain_option, default=0.0, metavar="DB|auto",
                    help="raise (or lower) the input's level by DB (-60..60) before decoding, "
                         "clipped at full scale: for a quiet microphone, whose speech below about "
                         "-45 dBFS loses its weaker bands to the front-end's log floor (default 0). "
@@ -314,7 +318,7 @@ class ModelFacts:
     live_sparsity: float | None = None
     stored_name: str = ""  # the name the file stores, where it is not ``name`` (a renamed copy)
     normalization: str = "global mean"  # the features' (Architecture.normalization)
-    log_floor: float = 1e-6  # the front-end's floor on mel power (engine.frontend.FrontendConfig)
+    log_floor: float = FrontendConfig.log_floor  # the front-end's floor on mel power
 
     @property
     def label(self) -> str:

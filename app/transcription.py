@@ -65,7 +65,7 @@ class Transcript:
             "rtf": round(self.rtf, 5),
             "latency": latency_summary(self.host_ms, self.modeled_nna_ms),
             "upl_ms": self.stats.get("upl_ms", []),
-            **{k: self.stats[k] for k in ("gain_db", "gain_clipped") if k in self.stats},
+            **{k: self.stats[k] for k in ("gain", "gain_db", "gain_clipped") if k in self.stats},
         }
 
 
@@ -142,8 +142,9 @@ def transcribe_file(
     t0 = time.perf_counter()
     stream = rec.create_stream()
     if auto_gain:
-        if str(path) == "-":
-            raise ValueError("--gain auto reads a file twice; standard input can be read once only")
+        if str(path) == "-" or (Path(path).exists() and not Path(path).is_file()):
+            raise AudioError(f"{path}: --gain auto reads a file twice, for its level first; this input "
+                             "can be read once only")
         from engine.level import LevelMeter
 
         meter = LevelMeter()
@@ -166,7 +167,10 @@ def transcribe_file(
             raise
     stream.input_finished()
     feed_results(stream, stream.results(), finals, on_segment=on_segment)
-    return _transcript(stream, str(path), rec.model.name, finals, time.perf_counter() - t0)
+    t = _transcript(stream, str(path), rec.model.name, finals, time.perf_counter() - t0)
+    if auto_gain:
+        t.stats["gain"] = "auto"
+    return t
 
 
 def transcribe_samples(rec, samples: np.ndarray, rate: int, name: str = "<audio>") -> Transcript:

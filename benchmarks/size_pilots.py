@@ -118,12 +118,12 @@ def dev_loss(model, proto: bytes, records: list[dict]) -> float:
     import torch
 
     from engine.audio import load_audio
-    from engine.frontend import FrontendConfig, compute_features
+    from engine.frontend import compute_features
     from trainer.loss import compute_loss
 
     sp = spm.SentencePieceProcessor()
     sp.LoadFromSerializedProto(proto)
-    fe = FrontendConfig()
+    fe = model.frontend  # the front-end the model was trained on
     model = model.eval()
     total, pieces = 0.0, 0
     with torch.no_grad():

@@ -19,7 +19,7 @@ import numpy as np
 BLOCK_S = 0.01  # the level's blocks
 LOUDEST_BLOCKS = 10  # the level is that of the loudest LOUDEST_BLOCKS blocks' quietest
 # The level the corpora's clips are made at: the loudest 100 ms of the training clips sits at a
-# median -24 dBFS (-40 to -12 between their 10th and 90th percentiles; synthesized speech of
+# median -24 dBFS (-41 to -12 between their 10th and 90th percentiles; synthesized speech of
 # `nnasr synth` at its default level spread).
 TARGET_DBFS = -24.0
 MAX_AUTO_GAIN_DB = 40.0  # beyond it a recording is silence, not quiet speech

@@ -90,9 +90,15 @@ def test_auto_gain_raises_a_quiet_file_to_the_target(files, capsys):
     rc, out, _ = _run(capsys, "--model", files["model"], "-f", "json", "--gain", "auto", str(quiet))
     d = json.loads(out)
     want = round(TARGET_DBFS - speech_level_db(x * np.float32(0.01), sr), 1)
-    assert rc == 0 and d["gain_db"] == pytest.approx(want) and want > 20
+    assert rc == 0 and d["gain_db"] == pytest.approx(want) and want > 20 and d["gain"] == "auto"
     rc, out, _ = _run(capsys, "--model", files["model"], "-f", "json", "--gain", "auto", files["good"])
     assert rc == 0 and "gain_db" not in json.loads(out)  # loud enough: no gain
+    import os
+
+    fifo = files["dir"] / "pipe.wav"
+    os.mkfifo(fifo)
+    rc, _, err = _run(capsys, "--model", files["model"], "--gain", "auto", str(fifo))
+    assert rc != 0 and "can be read once only" in err
     rc, _, err = _run(capsys, "--model", files["model"], "--gain", "auto", "-")
     assert rc == 2 and "standard input" in err
 

@@ -150,3 +150,37 @@ def test_aat_teacher_emulated_is_the_student_at_the_start(corpus, teacher, tmp_p
         assert emulated.emulated and not floated.emulated
         same, other = float(emulated.loss(x, lens, y, yl, logits)), float(floated.loss(x, lens, y, yl, logits))
     assert same == pytest.approx(0.0, abs=1e-6) and other > 1e-4, (same, other)
+
+
+def test_a_teacher_hears_its_own_features_under_a_student_with_a_lower_floor(corpus, teacher):
+    """A student on a lower log floor (``init_log_floor``) distills from a teacher trained on
+    the default one: the teacher is given the student's features raised to its floor, which
+    are exactly its own, so against itself the loss is zero on either front-end's features. A
+    teacher on a lower floor than the student's, or on another front-end, is refused."""
+    from dataclasses import replace
+
+    from engine.audio import load_audio
+    from engine.frontend import FrontendConfig, compute_features
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+    from trainer.distill import Teacher
+
+    model = model_from_checkpoint(load_checkpoint(teacher))
+    x, lens, y, yl = _batch(corpus, model)
+    low = FrontendConfig(log_floor=1e-10)
+    import json
+
+    recs = [json.loads(line) for line in (corpus / "train.jsonl").read_text().splitlines()]
+    x_low = torch.nn.utils.rnn.pad_sequence(
+        [torch.from_numpy(compute_features(load_audio(corpus / r["audio_filepath"]), low)) for r in recs],
+        batch_first=True)
+    assert (x_low < x).any()  # the lower floor keeps cells the default one takes
+    t = Teacher(str(teacher), "cpu", model.arch.num_classes, frontend=low)
+    with torch.no_grad():
+        logits, _, _ = model(x, lens, y, yl)  # the teacher itself, on its own features
+        assert float(t.loss(x_low, lens, y, yl, logits)) == pytest.approx(0.0, abs=1e-4)
+    ck = load_checkpoint(teacher)
+    ck["frontend"] = low.to_dict()
+    torch.save(ck, corpus.parent / "low-teacher.pt")
+    for student in (FrontendConfig(), replace(low, n_fft=1024)):
+        with pytest.raises(ValueError, match="another front-end"):
+            Teacher(str(corpus.parent / "low-teacher.pt"), "cpu", model.arch.num_classes, frontend=student)

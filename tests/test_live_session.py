@@ -185,27 +185,38 @@ def test_session_says_when_the_speech_is_too_quiet():
     assert notices(np.concatenate([hiss, demo]), vad=False) == []
 
 
-def test_auto_gain_raises_the_gain_of_quiet_speech_and_keeps_it():
-    """``--gain auto``: the demo 30 dB down gets no notice but a toast, and the stream's input
-    gain is raised by what the notice would have asked for; the new stream after an endpoint
-    recycling or a model switch keeps it, and the comparison screen's options carry it. Loud
-    speech leaves the gain where it is."""
+def test_auto_gain_raises_the_gain_of_quiet_speech_and_keeps_it(monkeypatch):
+    """``--gain auto``: the demo 30 dB down gets no notice but one toast, and the stream's
+    input gain is raised by what the notice would have asked for; every stream made after it
+    (recycled on a long run, or after the input's end) keeps it, and the comparison screen's
+    options carry it. Loud speech leaves the gain where it is; another input starts again
+    from the starting gain."""
     demo = engine.load_audio(DEMO_AUDIO, 16000)
     ended = lambda us: any(u.source and u.source[0] == "ended" for u in us)  # noqa: E731
     quiet = demo * np.float32(10 ** (-30 / 20))
-    s = LiveSession(MODELS[:1], source=FakeSource(quiet, 16000), auto_gain=True)
+    monkeypatch.setattr(live_session, "RECYCLE_CHUNKS", 30)  # a fresh stream at about every final
+    made = []
+    real = live_session._Run.new_stream
+
+    def spy(run):
+        real(run)
+        made.append(run.stream)
+
+    monkeypatch.setattr(live_session._Run, "new_stream", spy)
+    s = LiveSession(MODELS[:1], source=FakeSource(np.concatenate([quiet, quiet]), 16000), auto_gain=True)
     ups = _run(s, ended)
     toasts = [u.toast for u in ups if u.toast]
     assert not [u.notice for u in ups if u.notice], "auto gain: no notice"
     assert len(toasts) == 1 and toasts[0][2] == "Input gain", toasts
     assert 20 <= s.input_gain_db <= 35 and f"{s.input_gain_db:+g} dB" in toasts[0][0]
+    assert len(made) >= 2 and all(st.gain_db == s.input_gain_db for st in made)
     loud = LiveSession(MODELS[:1], source=FakeSource(demo, 16000), auto_gain=True)
     assert not [u.toast for u in _run(loud, ended) if u.toast] and loud.input_gain_db == 0.0
 
-    from app.live_session import _Run
-
     rec = engine.Recognizer(engine.load_model(MODELS[0]))
-    run = _Run(rec, rec.create_stream())
-    run.gain_db = 20.0
-    run.restart()
-    assert run.stream.gain_db == 20.0
+    run = live_session._Run(rec, rec.create_stream())
+    run.gain_db = s.input_gain_db = 20.0
+    s._want_source = lambda: FakeSource(demo, 16000)
+    list(s._requests(run))
+    assert run.stream.gain_db == 0.0 and s.input_gain_db == 0.0 and run.gain_db is None
+    s.source.stop()

@@ -259,6 +259,9 @@ def test_a_lower_log_floor_trains_exports_and_keeps_parity(float_run, corpus, tm
     assert main(["train", "--data", str(corpus), "--out", str(low), "--resume", "--steps", "25",
                  "--no-progress"]) == 0
     assert checkpoint_frontend(load_checkpoint(low / "last.pt")).log_floor == 1e-10
+    assert main(["train", "--data", str(corpus), "--out", str(low), "--resume", "--steps", "26",
+                 "--no-progress", "--set", "init_log_floor=1e-8"]) == 2
+    assert "cannot change to 1e-08" in capsys.readouterr().err
     out = _assert_aat_parity(low / "last.pt", corpus, tmp_path)
     assert load_model(out).frontend.log_floor == 1e-10 == load_model(out).describe()["log_floor"]
 

@@ -21,25 +21,39 @@ of arcs of an alignment, ``T + U``, per utterance.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import checkpoint_frontend, load_checkpoint, model_from_checkpoint
 from .rnnt_loss import _label_log_probs, lattice_occupancy
 
 
 class Teacher:
     """A frozen float model whose lattice distributions the student is pulled toward."""
 
-    def __init__(self, path: str, device, num_classes: int, emulate: bool = False) -> None:
+    def __init__(self, path: str, device, num_classes: int, emulate: bool = False, frontend=None) -> None:
         """``emulate``: an AAT checkpoint runs the NNA's integer emulation, as its model file
-        does, instead of its float forward (a float checkpoint runs its float forward either way)."""
+        does, instead of its float forward (a float checkpoint runs its float forward either way).
+        ``frontend``: the student's front-end (default: the teacher's own). The teacher hears
+        its own features: where only the log floor differs and the teacher's is the higher,
+        the student's features raised to it are exactly the teacher's; any other difference
+        is refused."""
         ckpt = load_checkpoint(path)
         self.path = path
         self.model = model_from_checkpoint(ckpt, device).eval().requires_grad_(False)
         if self.model.arch.num_classes != num_classes:
             raise ValueError(f"teacher {path}: {self.model.arch.num_classes} output classes, the student "
                              f"{num_classes}; distillation needs the same vocabulary")
+        own = checkpoint_frontend(ckpt)
+        self.floor = None  # the teacher's log floor, where the student's is lower
+        if frontend is not None and frontend != own:
+            if replace(frontend, log_floor=own.log_floor) != own or frontend.log_floor > own.log_floor:
+                raise ValueError(f"teacher {path}: trained on another front-end ({own}) than the student "
+                                 f"({frontend}); distillation needs the teacher's own features")
+            self.floor = math.log(own.log_floor)
         self.emulated = bool(emulate and ckpt.get("aat") and ckpt.get("spec"))
         if self.emulated:
             import json
@@ -53,6 +67,8 @@ class Teacher:
         """``L_KD`` summed over the batch (see the module's docstring); ``x`` the teacher's
         input features (the student's before SpecAugment), ``student_logits`` ``[B, T, U+1, C]``."""
         with torch.no_grad():
+            if self.floor is not None:
+                x = x.clamp(min=self.floor)
             t_logits, _, t_lens = self.model(x, lens, y, yl)
             B, T, U1, _ = t_logits.shape
             idx = y[:, None, : U1 - 1, None].long().expand(B, T, U1 - 1, 1)  # the RNN-T loss's arcs

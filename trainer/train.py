@@ -192,6 +192,10 @@ class Trainer:
         fe = checkpoint_frontend(src)
         if init is not None and cfg.init_log_floor:
             fe = replace(fe, log_floor=cfg.init_log_floor)
+        want = cfg.init_log_floor if cfg.init else cfg.log_floor
+        if init is None and want and want != fe.log_floor:  # a resumed run
+            raise ValueError(f"the run resumed was trained on a log floor of {fe.log_floor:g}; it cannot "
+                             f"change to {want:g} (a new run from it can: --init with init_log_floor)")
         return fe
 
     def _renormalize(self, old: FrontendConfig) -> None:
@@ -278,7 +282,8 @@ class Trainer:
             raise ValueError(f"distill and rnnt_window={cfg.rnnt_window}: distillation needs the whole lattice")
         from .distill import Teacher
 
-        t = Teacher(path, self.device, self.model.arch.num_classes, emulate=cfg.teacher_aat)
+        t = Teacher(path, self.device, self.model.arch.num_classes, emulate=cfg.teacher_aat,
+                    frontend=self.model.frontend)
         how = "integer emulation" if t.emulated else "float forward"
         _log(f"distillation from {path} ({how}, frozen), weight {cfg.distill:g}", self.rank)
         return t

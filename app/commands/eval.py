@@ -248,7 +248,7 @@ def _report(args, r) -> int:
     if auto_gain(args):
         gains = [u["gain_db"] for u in r.per_utterance if "gain_db" in u]
         med = float(sorted(gains)[len(gains) // 2]) if gains else 0.0
-        d["gain_db"] = "auto"
+        d["gain"] = "auto"
         d["auto_gain_db"] = {"median": med, "max": max(gains, default=0.0),
                              "raised": sum(g > 0 for g in gains)}
         gain_note = f", input gain auto (median {med:+.1f} dB, {d['auto_gain_db']['raised']} clips raised)"
