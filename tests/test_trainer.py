@@ -77,7 +77,7 @@ def _torch_decode_all(corpus, model):
     from trainer.data.manifest import read_manifest
     from trainer.decode import greedy_decode
 
-    return [greedy_decode(model, torch.from_numpy(compute_features(load_audio(r["audio_filepath"]))))
+    return [greedy_decode(model, torch.from_numpy(compute_features(load_audio(r["audio_filepath"]), model.frontend)))
             for r in read_manifest(corpus / "dev.jsonl")]
 
 
@@ -264,6 +264,37 @@ def test_a_lower_log_floor_trains_exports_and_keeps_parity(float_run, corpus, tm
     assert "cannot change to 1e-08" in capsys.readouterr().err
     out = _assert_aat_parity(low / "last.pt", corpus, tmp_path)
     assert load_model(out).frontend.log_floor == 1e-10 == load_model(out).describe()["log_floor"]
+
+
+def test_a_new_model_takes_its_log_floor_from_the_start(corpus, tmp_path):
+    """``log_floor`` for a new model: its features, its checkpoint and its model file have the
+    floor, and the torch model and its export decode alike (contract 2 on that front-end)."""
+    from app.cli import main
+    from engine.model import load_model
+    from trainer.checkpoint import checkpoint_frontend, load_checkpoint, model_from_checkpoint
+
+    out = tmp_path / "new"
+    _train(corpus, out, steps=30, sets=["log_floor=1e-9"])
+    ck = load_checkpoint(out / "last.pt")
+    assert checkpoint_frontend(ck).log_floor == 1e-9
+    path = tmp_path / "new.nnasr"
+    assert main(["export", str(out / "last.pt"), "--out", str(path), "--data", str(corpus)]) == 0
+    m = load_model(path)
+    assert m.frontend.log_floor == 1e-9
+    model = model_from_checkpoint(ck).eval()
+    assert _decode_all(corpus, path, mode="float") == _torch_decode_all(corpus, model)
+    from engine.audio import load_audio
+    from engine.frontend import compute_features
+    from engine.network import Network
+    from trainer.data.manifest import read_manifest
+
+    f = compute_features(load_audio(read_manifest(corpus / "dev.jsonl")[0]["audio_filepath"]), m.frontend)
+    assert (f < np.log(1e-6)).any()  # cells the default floor would take
+    with torch.no_grad():
+        x_torch, _ = model.stack_frames(torch.from_numpy(f)[None], torch.tensor([len(f)]))
+    x = Network(m).normalize(f)
+    k = len(x) // m.arch.stack * m.arch.stack
+    assert np.allclose(x[:k].reshape(x_torch.shape[1:]), x_torch[0].numpy(), atol=1e-5)
 
 
 def test_a_new_normalization_measures_the_nna_ranges_again(float_run):
