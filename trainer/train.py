@@ -122,6 +122,14 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self._setup(resume)
 
+    def close(self) -> None:
+        """Leave the torchrun process group, every rank together. A process that exits
+        without it can abort at interpreter exit while gloo's threads still hold tensors
+        ("terminate called without an active exception", pytorch/pytorch#190489)."""
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
     # --- set-up -------------------------------------------------------------------------
     def _setup(self, resume: bool) -> None:
         cfg = self.cfg

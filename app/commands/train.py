@@ -124,6 +124,7 @@ def run(args) -> int:
             raise
         raise UserError(f"{ckpt}: not an nnasr training checkpoint ({type(e).__name__}: {e})") from None
     r = trainer.run()
+    trainer.close()  # after a run every rank ended; after an error torchrun ends the others
     if trainer.rank == 0:  # under torchrun every rank returns here; one report
         total = (f", {r['wall_s'] / 60:.1f} in all (with the earlier runs it continues)"
                  if r["wall_s"] - r["run_s"] > 30 else "")
