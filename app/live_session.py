@@ -331,6 +331,19 @@ class LiveSession:
                     f"about {QUIET_SPEECH_DB:.0f} dBFS it loses the weaker bands. Raise the microphone's "
                     f"level, or start with --gain {min(gain + more, MAX_GAIN_DB):g}.")
 
+    def _check_clipping(self, run: _Run, u: Update, block: np.ndarray) -> None:
+        """``--gain auto``: a block that the raised gain would take past full scale lowers the
+        gain first, to the most it can be without clipping that block (whole dB)."""
+        gain = run.stream.gain_db
+        peak = float(np.max(np.abs(block))) if len(block) else 0.0
+        if gain <= 0 or peak <= 0 or peak * 10 ** (gain / 20) <= 1.0:
+            return
+        run.gain_db = max(0.0, float(math.floor(-20 * math.log10(peak))))
+        run.stream.set_gain(run.gain_db)
+        self.input_gain_db = run.gain_db
+        u.toast = (f"Input gain {run.gain_db:+g} dB: at {gain:+g} dB the input would clip (--gain auto)",
+                   "information", "Input gain")
+
     def _idle(self, run: _Run, src: AudioSource) -> Iterator[Update]:
         """No block came: the end of a file, or a microphone that stalled."""
         if src.exhausted and not run.ended:
@@ -358,6 +371,8 @@ class LiveSession:
         u.level_db = max(LEVEL_FLOOR_DB, block_db)
         u.peak = max(u.peak, float(np.max(np.abs(block))) if len(block) else 0.0)
         if not (self.paused and src.live):  # a paused microphone is heard (level), not decoded
+            if self.auto_gain:
+                self._check_clipping(run, u, block)
             run.stream.accept_waveform(block, src.sample_rate)
             self._collect(run.stream, u)
             u.listening = not run.stream.in_speech

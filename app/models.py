@@ -165,7 +165,12 @@ def gain_db(s: str) -> float:
 
 def gain_option(s: str) -> float | str:
     """argparse type of ``--gain``: :func:`gain_db`, or ``auto``."""
-    return AUTO_GAIN if s.strip().lower() == AUTO_GAIN else gain_db(s)
+    if s.strip().lower() == AUTO_GAIN:
+        return AUTO_GAIN
+    try:
+        return gain_db(s)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} (a number of dB, or auto)") from None
 
 
 def positive_int(s: str) -> int:
@@ -192,9 +197,11 @@ def add_engine_arguments(p) -> None:
                    help="raise (or lower) the input's level by DB (-60..60) before decoding, "
                         "clipped at full scale: for a quiet microphone, whose speech below about "
                         "-45 dBFS loses its weaker bands to the front-end's log floor (default 0). "
-                        "auto: each file or clip raised so its loudest 100 ms reach -24 dBFS (never "
-                        "lowered; engine/level.py); live, the gain is raised whenever the speech "
-                        "heard is too quiet")
+                        "auto: each file or clip raised so its loudest 100 ms (DC left out) reach "
+                        "-24 dBFS, by at most 40 dB, never lowered (engine/level.py; transcribe reads "
+                        "the file twice, so not standard input or a pipe); live raises the gain in "
+                        "5 dB steps whenever 3 s of speech sit below -45 dBFS, and lowers it before "
+                        "a block would clip")
 
 
 def engine_options(args) -> dict:

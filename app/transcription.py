@@ -168,8 +168,8 @@ def transcribe_file(
     stream.input_finished()
     feed_results(stream, stream.results(), finals, on_segment=on_segment)
     t = _transcript(stream, str(path), rec.model.name, finals, time.perf_counter() - t0)
-    if auto_gain:
-        t.stats["gain"] = "auto"
+    if auto_gain:  # the gain chosen, 0 included
+        t.stats.update(gain="auto", gain_db=stream.gain_db, gain_clipped=t.stats.get("gain_clipped", 0.0))
     return t
 
 

@@ -27,10 +27,12 @@ SILENT_DBFS = -100.0  # a recording whose loudest 100 ms are below this has no l
 
 
 def block_levels_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """RMS level (dBFS) of each whole ``BLOCK_S`` block of ``samples``."""
+    """RMS level (dBFS) of each whole ``BLOCK_S`` block of ``samples``, its mean taken out
+    first: a DC offset is not heard (the front-end takes each frame's mean out too)."""
     n = max(1, int(round(BLOCK_S * sample_rate)))
     k = len(samples) // n
     x = np.asarray(samples[: k * n], dtype=np.float64).reshape(k, n)
+    x = np.nan_to_num(x - x.mean(axis=1, keepdims=True))
     return 10.0 * np.log10(np.mean(np.square(x), axis=1) + 1e-20)
 
 

@@ -388,6 +388,7 @@ def test_a_streams_gain_set_from_its_level_brings_quiet_speech_up(models):
     assert m.level_db == pytest.approx(whole, abs=1e-6)
     quiet = (x * np.float32(10 ** (-40 / 20))).astype(np.float32)
     assert speech_level_db(quiet, 16000) == pytest.approx(whole - 40, abs=0.01)
+    assert speech_level_db(quiet + np.float32(0.1), 16000) == pytest.approx(whole - 40, abs=0.05)  # DC unheard
     g = auto_gain_db(quiet, 16000)
     assert g == pytest.approx(TARGET_DBFS - (whole - 40), abs=0.06) and g > 0
     assert whole > TARGET_DBFS and auto_gain_db(x, 16000) == 0.0  # never lowered

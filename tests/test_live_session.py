@@ -212,6 +212,13 @@ def test_auto_gain_raises_the_gain_of_quiet_speech_and_keeps_it(monkeypatch):
     assert len(made) >= 2 and all(st.gain_db == s.input_gain_db for st in made)
     loud = LiveSession(MODELS[:1], source=FakeSource(demo, 16000), auto_gain=True)
     assert not [u.toast for u in _run(loud, ended) if u.toast] and loud.input_gain_db == 0.0
+    # loud speech after the quiet: the gain comes down before it would clip, and nothing clips
+    both = LiveSession(MODELS[:1], source=FakeSource(np.concatenate([quiet, demo]), 16000), auto_gain=True)
+    ups = _run(both, ended)
+    said = [u.toast[0] for u in ups if u.toast]
+    assert len(said) == 2 and "would clip" in said[1], said
+    peak = float(np.max(np.abs(demo)))
+    assert peak * 10 ** (both.input_gain_db / 20) <= 1.0 and both.input_gain_db < 20
 
     rec = engine.Recognizer(engine.load_model(MODELS[0]))
     run = live_session._Run(rec, rec.create_stream())
