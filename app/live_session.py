@@ -319,11 +319,8 @@ class LiveSession:
             return
         more = 5 * math.ceil((SPEECH_TARGET_DB - heard) / 5)
         if self.auto_gain and gain < MAX_AUTO_GAIN_DB:
-            run.gain_db = min(gain + more, MAX_AUTO_GAIN_DB)
-            run.stream.set_gain(run.gain_db)
-            self.input_gain_db = run.gain_db
-            u.toast = (f"Input gain {run.gain_db:+g} dB: the speech arrived at {heard:.0f} dBFS, too quiet "
-                       "for this model (--gain auto)", "information", "Input gain")
+            new = min(gain + more, MAX_AUTO_GAIN_DB)
+            self._set_auto_gain(run, u, new, f"the speech arrived at {heard:.0f} dBFS, too quiet for this model")
             return
         run.quiet_reported = True
         with_gain = f" with --gain {gain:g}" if gain else ""
@@ -331,18 +328,21 @@ class LiveSession:
                     f"about {QUIET_SPEECH_DB:.0f} dBFS it loses the weaker bands. Raise the microphone's "
                     f"level, or start with --gain {min(gain + more, MAX_GAIN_DB):g}.")
 
-    def _check_clipping(self, run: _Run, u: Update, block: np.ndarray) -> None:
-        """``--gain auto``: a block that the raised gain would take past full scale lowers the
-        gain first, to the most it can be without clipping that block (whole dB)."""
+    def _check_clipping(self, run: _Run, u: Update, peak: float) -> None:
+        """``--gain auto``: a block (of sample peak ``peak``) that the raised gain would take past
+        full scale lowers the gain first, to the most it can be without clipping that block
+        (whole dB)."""
         gain = run.stream.gain_db
-        peak = float(np.max(np.abs(block))) if len(block) else 0.0
         if gain <= 0 or peak <= 0 or peak * 10 ** (gain / 20) <= 1.0:
             return
-        run.gain_db = max(0.0, float(math.floor(-20 * math.log10(peak))))
-        run.stream.set_gain(run.gain_db)
-        self.input_gain_db = run.gain_db
-        u.toast = (f"Input gain {run.gain_db:+g} dB: at {gain:+g} dB the input would clip (--gain auto)",
-                   "information", "Input gain")
+        new = max(0.0, float(math.floor(-20 * math.log10(peak))))
+        self._set_auto_gain(run, u, new, f"at {gain:+g} dB the input would clip")
+
+    def _set_auto_gain(self, run: _Run, u: Update, gain_db: float, why: str) -> None:
+        """``--gain auto`` changes the input gain: this stream's and every later one's, with a toast."""
+        run.gain_db = self.input_gain_db = gain_db
+        run.stream.set_gain(gain_db)
+        u.toast = (f"Input gain {gain_db:+g} dB: {why} (--gain auto)", "information", "Input gain")
 
     def _idle(self, run: _Run, src: AudioSource) -> Iterator[Update]:
         """No block came: the end of a file, or a microphone that stalled."""
@@ -369,10 +369,11 @@ class LiveSession:
         self._remember(block, src.sample_rate)
         block_db = rms_db(block)
         u.level_db = max(LEVEL_FLOOR_DB, block_db)
-        u.peak = max(u.peak, float(np.max(np.abs(block))) if len(block) else 0.0)
+        peak = float(np.max(np.abs(block))) if len(block) else 0.0
+        u.peak = max(u.peak, peak)
         if not (self.paused and src.live):  # a paused microphone is heard (level), not decoded
             if self.auto_gain:
-                self._check_clipping(run, u, block)
+                self._check_clipping(run, u, peak)
             run.stream.accept_waveform(block, src.sample_rate)
             self._collect(run.stream, u)
             u.listening = not run.stream.in_speech

@@ -248,9 +248,8 @@ class Stream:
     def __init__(self, rec: Recognizer) -> None:
         self.rec = rec
         self.net = rec.network
-        self.stats = StreamStats(chunk_op_counts=[] if rec.keep_chunk_counts else None, gain_db=rec.gain_db)
-        self.gain_db = rec.gain_db
-        self._gain = np.float32(10.0 ** (self.gain_db / 20.0))
+        self.stats = StreamStats(chunk_op_counts=[] if rec.keep_chunk_counts else None)
+        self.set_gain(rec.gain_db)
         self._resamplers: dict[int, StreamingResampler] = {}
         self._rate: int | None = None
         self._pending = np.zeros(0, np.float32)

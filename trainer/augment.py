@@ -49,6 +49,11 @@ def warp_frequencies(frames: np.ndarray, alpha: float, cfg: FrontendConfig | Non
     return x[:, i0] * (1 - w) + x[:, i1] * w
 
 
+def floored(x: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """Log-mel values never below the front-end's log floor, as the front-end gives them."""
+    return np.maximum(x, np.float32(np.log(cfg.log_floor)))
+
+
 # the band limit's corner frequency (log-uniform) and Butterworth order (uniform): real
 # recordings through lossy codecs and cheap microphones roll off between 3 and 7 kHz
 LOWPASS_HZ = (3000.0, 7000.0)
@@ -65,7 +70,7 @@ def band_limit(frames: np.ndarray, cutoff_hz: float, order: float,
     cfg = cfg or FrontendConfig(n_mels=x.shape[1])
     hz = mel_points(cfg)[1:-1]
     gain = -np.log1p((hz / cutoff_hz) ** (2.0 * order)).astype(np.float32)
-    return np.maximum(x + gain, np.float32(np.log(cfg.log_floor)))
+    return floored(x + gain, cfg)
 
 
 # stationary interference (``hum``): mains hum (50 or 60 Hz and 7 harmonics at 1/k, the eval
@@ -121,7 +126,7 @@ def change_level(frames: np.ndarray, db: float, cfg: FrontendConfig | None = Non
     recording lifts off the floor stay at the floor plus the gain (what they held is lost)."""
     x = np.asarray(frames, dtype=np.float32)
     cfg = cfg or FrontendConfig(n_mels=x.shape[1])
-    return np.maximum(x + np.float32(db * np.log(10) / 10), np.float32(np.log(cfg.log_floor)))
+    return floored(x + np.float32(db * np.log(10) / 10), cfg)
 
 
 ONSET_DB = 30.0  # speech starts at the first frame within this many dB of the loudest
@@ -173,7 +178,7 @@ def perturb(frames: np.ndarray, rng: np.random.Generator, tempo: float, gain_db:
         x = warp_frequencies(x, rng.uniform(1 - warp, 1 + warp), fe)
     if tilt:
         x = x + np.linspace(-1.0, 1.0, x.shape[1], dtype=np.float32) * np.float32(rng.uniform(-tilt, tilt))
-        x = np.maximum(x, np.float32(np.log(fe.log_floor)))
+        x = floored(x, fe)
     if lowpass and rng.random() < lowpass:
         lo, hi = np.log(LOWPASS_HZ[0]), np.log(LOWPASS_HZ[1])
         x = band_limit(x, float(np.exp(rng.uniform(lo, hi))), float(rng.uniform(*LOWPASS_ORDER)), fe)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.frontend import FrontendConfig
 from engine.model import save_model
 from engine.nna.spec import NNASpec
 from engine.quantize import build_tensors
@@ -68,11 +67,10 @@ def export_ranges(model: RNNT, aat: bool, features, *, n: int, spec: NNASpec) ->
 
 def export_model(model: RNNT, tokenizer_proto: bytes, out, *, spec: NNASpec,
                  in_scale: float, out_scale: float, placement: dict[str, str] | None = None,
-                 float_ops: list[str] | None = None, frontend: FrontendConfig | None = None,
-                 chunk_ms: int = 160, facts: dict | None = None):
-    """Write ``out`` (.nnasr). ``float_ops=None`` keeps float weights for every op (the
-    float reference execution then reproduces the torch model); pass the CPU ops only for
-    a smaller file."""
+                 float_ops: list[str] | None = None, chunk_ms: int = 160, facts: dict | None = None):
+    """Write ``out`` (.nnasr), with the front-end the model was trained on (``model.frontend``).
+    ``float_ops=None`` keeps float weights for every op (the float reference execution then
+    reproduces the torch model); pass the CPU ops only for a smaller file."""
     placement = dict(placement or {})
     cpu_ops = [op for op, d in placement.items() if d == "cpu"]
     if float_ops is not None:
@@ -81,6 +79,6 @@ def export_model(model: RNNT, tokenizer_proto: bytes, out, *, spec: NNASpec,
         model.float_params(), model.arch, spec, in_scale=in_scale, out_scale=out_scale,
         mean=model.feat_mean.cpu().numpy(), std=model.feat_std.cpu().numpy(), float_ops=float_ops,
     )
-    return save_model(out, arch=model.arch, frontend=frontend or model.frontend, spec=spec,
+    return save_model(out, arch=model.arch, frontend=model.frontend, spec=spec,
                       placement=placement, tensors=tensors, tokenizer_proto=tokenizer_proto,
                       chunk_ms=chunk_ms, facts=facts or {})

@@ -158,9 +158,7 @@ class Trainer:
         else:
             torch.manual_seed(cfg.seed)  # the same seed, the same initial weights
             self.model = RNNT(arch).to(self.device)
-            mean, std = global_stats(self.train_fs)
-            self.model.feat_mean.copy_(torch.from_numpy(mean))
-            self.model.feat_std.copy_(torch.from_numpy(std))
+            self._measure_global_stats()
         self.model.frontend = fe
         if init is not None and fe != checkpoint_frontend(init):
             self._renormalize(checkpoint_frontend(init))
@@ -206,12 +204,16 @@ class Trainer:
                              f"change to {want:g} (a new run from it can: --init with init_log_floor)")
         return fe
 
-    def _renormalize(self, old: FrontendConfig) -> None:
-        """After a front-end change from ``--init``: the global mean and std measured on the
-        new features, the NNA ranges (measured on the old input) calibrated again."""
+    def _measure_global_stats(self) -> None:
+        """The model's feature mean and std, measured on this run's training features."""
         mean, std = global_stats(self.train_fs)
         self.model.feat_mean.copy_(torch.from_numpy(mean))
         self.model.feat_std.copy_(torch.from_numpy(std))
+
+    def _renormalize(self, old: FrontendConfig) -> None:
+        """After a front-end change from ``--init``: the global mean and std measured on the
+        new features, the NNA ranges (measured on the old input) calibrated again."""
+        self._measure_global_stats()
         calibrated = bool(self.model.in_scale > 0)
         self.model.in_scale.zero_()
         self.model.out_scale.zero_()
