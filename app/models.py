@@ -326,6 +326,7 @@ class ModelFacts:
     stored_name: str = ""  # the name the file stores, where it is not ``name`` (a renamed copy)
     normalization: str = "global mean"  # the features' (Architecture.normalization)
     log_floor: float = FrontendConfig.log_floor  # the front-end's floor on mel power
+    predictor: str = ""  # in words (Architecture.predictor): an LSTM, or stateless over N tokens
 
     @property
     def label(self) -> str:
@@ -356,7 +357,7 @@ class ModelFacts:
             "cpu_ops": list(self.cpu_ops), "spec": self.spec, "wer": self.wer,
             "live_weights": self.live_weights, "live_sparsity": self.live_sparsity,
             "stored_name": self.stored_name or self.name, "normalization": self.normalization,
-            "log_floor": self.log_floor,
+            "log_floor": self.log_floor, "predictor": self.predictor,
         }
 
 
@@ -382,6 +383,7 @@ def facts_of(model, default: bool = False) -> ModelFacts:
         live_weights=d.get("live_weights"), live_sparsity=d.get("live_sparsity"),
         normalization=str(d.get("normalization", "global mean")),
         log_floor=float(d.get("log_floor", model.frontend.log_floor)),
+        predictor=str(d.get("predictor", "")),
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine.arch import Architecture
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOAT_CORPUS = ROOT / "assets" / "checkpoints" / "float-corpus.json"
 
@@ -66,12 +68,14 @@ def data_section(meta: dict, fc: dict, n_phases: int) -> str:
 def architecture_section(stored: dict) -> str:
     arch = stored["meta"]["float_checkpoint"].get("arch", {})
     params = next((r["params"] for r in stored["systems"].values() if r.get("params")), 0)
+    predictor = (Architecture(**arch).predictor if "num_classes" in arch
+                 else f"embedding {arch.get('pred_embed', 128)} + LSTM {arch.get('pred_hidden', 256)}")
     return f"""## Architecture
 
 RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {arch.get('stack', 4)} frames ->
 {arch.get('enc_layers', 3)} x LSTM {arch.get('enc_hidden', 256)} with x2 time reduction after layer {arch.get('reduce_after', 1)}
 (80 ms encoder frames) -> joiner {arch.get('joiner_dim', 256)} (tanh) -> {arch.get('num_classes', 257)} classes
-(blank + {arch.get('num_classes', 257) - 1} sentencepiece pieces); predictor: embedding {arch.get('pred_embed', 128)} + LSTM {arch.get('pred_hidden', 256)}.
+(blank + {arch.get('num_classes', 257) - 1} sentencepiece pieces); predictor: {predictor}.
 {params:,} parameters. NNA: `engine/profiles/reference-speaker.json`
 (int8 weights per channel, int8 activations, int16 Q3.12 gates, Q4.11 cell, 256-entry LUTs).
 """

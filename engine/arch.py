@@ -17,16 +17,21 @@ import numpy as np
 from .nna.cost import OpShape
 
 LSTM, LINEAR, EMBEDDING = "lstm", "linear", "embedding"
+MAX_PRED_CONTEXT = 8  # tokens a stateless predictor may read
 # op names (the encoder's are ENCODER + layer index)
 ENCODER, EMBED, PREDICTOR, JOIN_ENC, JOIN_PRED, JOIN_OUT = (
     "enc", "pred.embed", "pred.0", "join.enc", "join.pred", "join.out")
 # the formats ops read and write
 FEATURES, HIDDEN, TOKEN, EMBEDDED, GATE, LOGITS = (
     "features", "hidden", "token", "embedding", "gate", "logits")
+TANH = "tanh"  # an op's activation: the joiner's LUT tanh, gate format -> hidden
 
 
-def _row(op: str) -> tuple[str, str, str, str]:
-    """(kind, input format, output format, torch module) of an op by name."""
+def _row(op: str, stateless: bool = False) -> tuple[str, str, str, str]:
+    """(kind, input format, output format, torch module) of an op by name; ``stateless``: the
+    predictor is a linear op over its last tokens' embeddings (``Architecture.pred_context``)."""
+    if op == PREDICTOR and stateless:
+        return LINEAR, EMBEDDED, GATE, "pred"
     if op.startswith(ENCODER + "."):
         return LSTM, FEATURES if op == f"{ENCODER}.0" else HIDDEN, GATE, op
     return {
@@ -49,7 +54,10 @@ class Op:
     ``input`` / ``output``: formats (``features``: stacked normalized features at the
     model's input scale; ``hidden``: Q0.(act_bits-1); ``embedding``: at the embedding
     scale; ``gate``: int16 gate format; ``logits``: int16 at the output scale).
-    ``module``: the trainer's torch module, as a state-dict key prefix."""
+    ``module``: the trainer's torch module, as a state-dict key prefix. ``activation``:
+    ``tanh`` for a linear op whose gate-format output passes through the joiner's LUT tanh
+    to the hidden format (``engine.nna.cells.joiner_activation``: the stateless predictor),
+    empty for none."""
 
     name: str
     kind: str
@@ -58,11 +66,13 @@ class Op:
     input: str
     output: str
     module: str
+    activation: str = ""
 
     @classmethod
-    def make(cls, name: str, in_dim: int, out_dim: int) -> Op:
-        kind, fmt_in, fmt_out, module = _row(name)
-        return cls(name, kind, in_dim, out_dim, fmt_in, fmt_out, module)
+    def make(cls, name: str, in_dim: int, out_dim: int, stateless: bool = False) -> Op:
+        kind, fmt_in, fmt_out, module = _row(name, stateless)
+        return cls(name, kind, in_dim, out_dim, fmt_in, fmt_out, module,
+                   TANH if stateless and name == PREDICTOR else "")
 
     @property
     def hidden(self) -> int:
@@ -134,10 +144,11 @@ def input_part(op: str) -> str:
 
 
 def state_key(weight_name: str) -> str:
-    """The trainer's state-dict key of a weight tensor given by model-file name."""
+    """The trainer's state-dict key of a weight tensor given by model-file name (the
+    predictor's ``pred.0.w`` too: a stateless predictor's matrix)."""
     op = weight_name.rpartition(".")[0]
     try:
-        o = Op.make(op, 0, 0)
+        o = Op.make(op, 0, 0, stateless=weight_name == f"{PREDICTOR}.w")
     except KeyError:
         raise KeyError(f"{weight_name!r} is not a weight matrix name") from None
     if weight_name not in o.weights():
@@ -165,6 +176,10 @@ class Architecture:
     # worth of the global mean (engine.frontend.CausalMean)
     cmn_window: int = 0
     cmn_prior: int = 200
+    # the predictor: 0, an LSTM of pred_hidden units over the embedded tokens; N > 0, stateless
+    # (Ghodsi et al. 2020, icefall's decoder): tanh of a linear op over the embeddings of the
+    # last N tokens (blank before the first), pred_hidden wide. Its state is N - 1 tokens
+    pred_context: int = 0
 
     def check(self, error: type[Exception] = ValueError) -> None:
         """Raise ``error`` naming what makes this shape unbuildable (nothing when it is sound)."""
@@ -181,6 +196,8 @@ class Architecture:
             bad.append(f"cmn_window={self.cmn_window} (0: the global mean; 1..65536 speech frames)")
         if self.cmn_window and not 1 <= self.cmn_prior <= self.cmn_window:
             bad.append(f"cmn_prior={self.cmn_prior} (1..cmn_window frames)")
+        if not 0 <= self.pred_context <= MAX_PRED_CONTEXT:
+            bad.append(f"pred_context={self.pred_context} (0: an LSTM predictor; 1..{MAX_PRED_CONTEXT} tokens)")
         if bad:
             raise error(f"invalid architecture ({', '.join(bad)})")
 
@@ -190,6 +207,14 @@ class Architecture:
         if not self.cmn_window:
             return "global mean"
         return f"causal mean of {self.cmn_window} speech frames ({self.cmn_prior} of prior)"
+
+    @property
+    def predictor(self) -> str:
+        """The predictor, in words (``pred_context``)."""
+        if not self.pred_context:
+            return f"embedding {self.pred_embed} + LSTM {self.pred_hidden}"
+        return (f"stateless: embedding {self.pred_embed} of the last {self.pred_context} token"
+                f"{'s' if self.pred_context > 1 else ''} + linear {self.pred_hidden} + tanh")
 
     @staticmethod
     def cmn_fields(window: int, prior: int) -> dict:
@@ -216,7 +241,8 @@ class Architecture:
         return (
             *self.encoder_ops,
             Op.make(EMBED, self.num_classes, self.pred_embed),
-            Op.make(PREDICTOR, self.pred_embed, 4 * self.pred_hidden),
+            Op.make(PREDICTOR, self.pred_context * self.pred_embed, self.pred_hidden, stateless=True)
+            if self.pred_context else Op.make(PREDICTOR, self.pred_embed, 4 * self.pred_hidden),
             Op.make(JOIN_ENC, self.enc_hidden, self.joiner_dim),
             Op.make(JOIN_PRED, self.pred_hidden, self.joiner_dim),
             Op.make(JOIN_OUT, self.joiner_dim, self.num_classes),
@@ -246,7 +272,8 @@ class Architecture:
                     nz[k] |= np.asarray(tensors[f"float.{k}"]) != 0  # which a code of 0 may not be
         join = nz[f"{JOIN_OUT}.w"].any(axis=0)
         live = {JOIN_OUT: np.ones(self.num_classes, bool), JOIN_ENC: join, JOIN_PRED: join}
-        live[PREDICTOR] = _read_closure(nz[f"{PREDICTOR}.wh"], nz[f"{JOIN_PRED}.w"][join].any(axis=0))
+        read = nz[f"{JOIN_PRED}.w"][join].any(axis=0)
+        live[PREDICTOR] = read if self.pred_context else _read_closure(nz[f"{PREDICTOR}.wh"], read)
         read = nz[f"{JOIN_ENC}.w"][join].any(axis=0)
         for op in reversed(self.encoder_ops):
             units = live[op.name] = _read_closure(nz[f"{op.name}.wh"], read)

@@ -9,7 +9,7 @@ default chunking, facts, and the sentencepiece tokenizer (base64). Tensors:
   (float32, per gate channel), ``.bias`` (int32 at scale ``in_scale * wx_scale``),
   ``.mx`` ``.shx`` ``.mh`` ``.shh`` (int32 requantization to the gate format),
   ``.in_scale`` (float32 scalar);
-* per linear op ``join.enc`` / ``join.pred`` / ``join.out``: ``.w`` ``.w_scale`` ``.bias``
+* per linear op ``join.enc`` / ``join.pred`` / ``join.out`` (and a stateless ``pred.0``): ``.w`` ``.w_scale`` ``.bias``
   ``.m`` ``.sh`` (+ ``join.out.out_scale``: the int16 logit scale);
 * ``pred.embed.table`` (int8 [classes, embed]) and ``pred.embed.scale``;
 * ``frontend.mean`` / ``frontend.std`` (float32 [n_mels], global normalization);
@@ -26,6 +26,12 @@ Format version 3 adds one thing: ``arch.cmn_window`` and ``arch.cmn_prior``, a m
 subtracts a causal running mean from its features (``engine.frontend.CausalMean``) instead
 of the global mean alone. A model without it is written without those keys, as version 1
 or 2.
+
+Format version 4 adds one thing: ``arch.pred_context`` N > 0, a stateless predictor: ``pred.0``
+is then a linear op (``.w`` [pred_hidden, N * embed], ``.w_scale``, ``.bias`` at ``embed scale
+* w_scale``, ``.m`` ``.sh`` to the gate format) over the embeddings of the last N tokens,
+followed by the joiner's LUT tanh. A model with an LSTM predictor is written without the key,
+as before.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from .nna.cost import OpShape
 from .nna.spec import NNASpec
 from .nna.zwc import zwc_compresses, zwc_pack, zwc_unpack
 
-FORMAT_VERSION = 3  # the newest this engine writes and reads (see the module docstring)
+FORMAT_VERSION = 4  # the newest this engine writes and reads (see the module docstring)
 READS = tuple(range(1, FORMAT_VERSION + 1))
 NIBBLE_BITS = 4  # weight codes of at most this many bits are stored two to a byte
 METADATA_KEY = "nnasr"
@@ -132,6 +138,7 @@ class EngineModel:
             "cpu_ops": [k for k, v in self.placement.items() if v == "cpu"],
             "spec": self.spec.name,
             "normalization": self.arch.normalization,
+            "predictor": self.arch.predictor,
             "log_floor": self.frontend.log_floor,
             **{k: v for k, v in self.facts.items() if k not in ("placement",)},
         }
@@ -189,8 +196,10 @@ def save_model(
     stored_arch = asdict(arch)
     if not arch.cmn_window:  # the global mean: written as before, for older engines
         del stored_arch["cmn_window"], stored_arch["cmn_prior"]
+    if not arch.pred_context:  # an LSTM predictor: likewise
+        del stored_arch["pred_context"]
     meta = {
-        "format_version": 3 if arch.cmn_window else 2 if nibbles else 1,
+        "format_version": 4 if arch.pred_context else 3 if arch.cmn_window else 2 if nibbles else 1,
         **({"nibbles": nibbles} if nibbles else {}),
         "arch": stored_arch,
         "frontend": frontend.to_dict(),

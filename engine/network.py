@@ -18,7 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arch import EMBED, JOIN_ENC, JOIN_OUT, JOIN_PRED, LINEAR, LSTM, PREDICTOR, input_part
+from .arch import (
+    EMBED,
+    EMBEDDED,
+    JOIN_ENC,
+    JOIN_OUT,
+    JOIN_PRED,
+    LINEAR,
+    LSTM,
+    PREDICTOR,
+    input_part,
+)
 from .frontend import CausalMean
 from .model import EngineModel
 from .nna import kernels as K
@@ -115,29 +125,32 @@ class Network:
                 wh=self._float(op, "wh", lambda op=op, s=wh_s: t[f"{op}.wh"] * s[:, None]).T.copy(),
                 b=self._float(op, "b", lambda op=op, s=wx_s, i=in_scale: t[f"{op}.bias"] * (s * i)),
             )
-        for op in (o.name for o in a.ops if o.kind == LINEAR):
+        self.embed_q = t[f"{EMBED}.table"].astype(np.int64)
+        self.embed_scale = t[f"{EMBED}.scale"].item()
+        self.embed_f = self._float(EMBED, "table", lambda: t[f"{EMBED}.table"] * self.embed_scale)
+        for o in (o for o in a.ops if o.kind == LINEAR):
+            op = o.name
             self.q[op] = K.QLinear(self._codes(f"{op}.w", live.get(op)), t[f"{op}.bias"].astype(np.int64),
                                    t[f"{op}.m"].astype(np.int64), t[f"{op}.sh"].astype(np.int64), spec,
                                    spec.act_bits, kernel=self.kernel)
             ws = t[f"{op}.w_scale"]
-            in_s = 2.0 ** -self.hfrac
+            in_s = self.embed_scale if o.input == EMBEDDED else 2.0 ** -self.hfrac
             self.f[op] = dict(
                 w=self._float(op, "w", lambda op=op, s=ws: t[f"{op}.w"] * s[:, None]).T.copy(),
                 b=self._float(op, "b", lambda op=op, s=ws, i=in_s: t[f"{op}.bias"] * (s * i)),
             )
         self.out_scale = t[f"{JOIN_OUT}.out_scale"].item()
-        self.embed_q = t[f"{EMBED}.table"].astype(np.int64)
-        self.embed_scale = t[f"{EMBED}.scale"].item()
-        self.embed_f = self._float(EMBED, "table", lambda: t[f"{EMBED}.table"] * self.embed_scale)
         self.mean = t["frontend.mean"].astype(np.float32)
         self.std = t["frontend.std"].astype(np.float32)
         # Host-side tabulation of functions of one small integer (identical results; the op
         # counts, and so the modeled NNA time, are unchanged: the NNA computes them each time):
         # * the predictor's input projection is a function of the token alone (embedding,
-        #   then pred.0's wx), kept per token on first use;
+        #   then pred.0's wx), kept per token on first use; a stateless predictor's output
+        #   (before join.pred) is a function of its context tokens alone, kept per context;
         # * join.out's input (engine.nna.cells.joiner_activation) is a function of the int16
         #   z = joiner_sum(e, p), tabulated once (an optimization of that rule, tested).
         self._pred_gx: dict[int, np.ndarray] = {}
+        self._pred_out: dict[tuple, np.ndarray] = {}
         # the cost-model op of each LSTM's input projection, named once (counted every call)
         self._input_op = {o.name: input_part(o.name) for o in a.ops if o.kind == LSTM}
         z = np.arange(-32768, 32768, dtype=np.int64)
@@ -259,9 +272,14 @@ class Network:
 
     # --- predictor ---------------------------------------------------------------------
     def init_predictor(self) -> tuple:
-        """State after the start symbol (blank): (lstm state, pred_proj output)."""
-        st = self._init_lstm(PREDICTOR, self.arch.pred_hidden)
-        return self.predict(self.arch.blank_id, st)
+        """State after the start symbol (blank): (lstm state, pred_proj output); a stateless
+        predictor's state is its last ``pred_context - 1`` tokens (blanks before the first)."""
+        a = self.arch
+        if a.pred_context:
+            st = ("ctx", (a.blank_id,) * (a.pred_context - 1))
+        else:
+            st = self._init_lstm(PREDICTOR, a.pred_hidden)
+        return self.predict(a.blank_id, st)
 
     def predict(self, token: int, st) -> tuple:
         """One predictor step: returns (new lstm state, join.pred output)."""
@@ -274,6 +292,8 @@ class Network:
         run as one invocation on ``len(tokens)`` vectors (one weight stream)."""
         n = len(tokens)
         self.counts[EMBED] += n  # a lookup reads one row per token
+        if self.arch.pred_context:
+            return self._predict_stateless(tokens, states)
         kind = states[0][0]  # one network's states: all of its predictor's kind
         hs = np.stack([s.h for _, s in states])
         cs = np.stack([s.c for _, s in states])
@@ -293,6 +313,35 @@ class Network:
         x = np.concatenate([self._pred_input(k) for k in tokens]).astype(np.float32)
         return _float_lstm_step(x @ f["wx"] + f["b"], hs, cs, f["wh"])
 
+    def _predict_stateless(self, tokens: list[int], states: list) -> list[tuple]:
+        """:meth:`predict_batch` of a stateless predictor: pred.0 (a linear op on the
+        embeddings of each hypothesis's last ``pred_context`` tokens, then the joiner's LUT
+        tanh) and join.pred, one invocation on ``len(tokens)`` vectors each. A context's
+        pred.0 output is computed once on the host and kept (the NNA computes it each time:
+        the op is counted every call). The embeddings of the earlier tokens are the ones
+        read before, carried with the hypothesis: one row is looked up per token."""
+        ctxs = [ctx + (k,) for k, (_, ctx) in zip(tokens, states)]
+        self.counts[count_key(PREDICTOR, len(tokens))] += 1
+        kind = self._kind(PREDICTOR)
+        hs = np.stack([self._pred_out_of(c) for c in ctxs])
+        pk, p = self._proj(JOIN_PRED, hs, kind)
+        return [(("ctx", c[1:]), (pk, p[i])) for i, c in enumerate(ctxs)]
+
+    def _pred_out_of(self, ctx: tuple) -> np.ndarray:
+        """A stateless pred.0's output for the tokens ``ctx`` (hidden codes on the NNA, float
+        on the CPU), kept per context."""
+        h = self._pred_out.get(ctx)
+        if h is None:
+            x = np.concatenate([self._pred_input(k) for k in ctx], axis=1)
+            if self._kind(PREDICTOR) == "q":
+                z = self.q[PREDICTOR](x, out_bits=16)[0]
+                h = self._join_in[np.clip(z, -32768, 32767) + 32768]  # joiner_activation, tabulated
+            else:
+                f = self.f[PREDICTOR]
+                h = np.tanh(x.astype(np.float32) @ f["w"] + f["b"])[0]
+            self._pred_out[ctx] = h
+        return h
+
     def _pred_gx_of(self, token: int) -> np.ndarray:
         gx = self._pred_gx.get(token)
         if gx is None:
@@ -309,7 +358,8 @@ class Network:
             if ek == "q":
                 e = (e * self.embed_scale).astype(np.float32)
             else:
-                e = K.quantize_input(e, self.q[PREDICTOR]["in_scale"], self.spec.act_bits)
+                scale = self.embed_scale if self.arch.pred_context else self.q[PREDICTOR]["in_scale"]
+                e = K.quantize_input(e, scale, self.spec.act_bits)
         return e
 
     # --- joiner -------------------------------------------------------------------------

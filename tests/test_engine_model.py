@@ -287,7 +287,7 @@ TAMPER = {
     "codes_for_4_bits": (dict(meta_fn=_set(["spec", "weight_bits"], 4)),
                          r"holds codes outside ±7 \(4-bit weights\)"),
     "version": (dict(meta_fn=_set(["format_version"], FORMAT_VERSION + 1)),
-                f"model format version {FORMAT_VERSION + 1}, this engine reads versions 1, 2, 3; re-export"),
+                f"model format version {FORMAT_VERSION + 1}, this engine reads versions 1, 2, 3, 4; re-export"),
     "spec_invalid": (dict(meta_fn=_set(["spec", "act_bits"], 12)), "act_bits must be 8 or 16"),
     "arch_type": (dict(meta_fn=_set(["arch", "enc_hidden"], "big")),
                   "arch.enc_hidden = 'big' is not of type int"),

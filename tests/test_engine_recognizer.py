@@ -26,6 +26,9 @@ def models(tmp_path_factory):
         # gated, with a peaked output distribution (as a trained model's): beam search emits
         "peaky": engine.load_model(make_random_model(d / "peaky.nnasr", seed=1, enc_gain=2.0,
                                                      blank_bias=0.5, out_gain=16.0)),
+        # the same with a stateless predictor over the last two tokens
+        "peaky-sl": engine.load_model(make_random_model(d / "peaky-sl.nnasr", seed=1, enc_gain=2.0,
+                                                        blank_bias=0.5, out_gain=16.0, pred_context=2)),
         "cpu": engine.load_model(make_random_model(d / "cpu.nnasr", seed=1, enc_gain=2.0, blank_bias=0.5,
                                                    float_ops=["enc.0", "join.out"],
                                                    placement={"enc.0": "cpu", "join.out": "cpu"})),
@@ -96,10 +99,12 @@ def _frames(rec, audio):
     return [(proj[0], proj[1][i]) for i in range(len(enc))]
 
 
-def test_beam_search_with_a_wide_beam_finds_the_most_probable_sequence(models):
+@pytest.mark.parametrize("name", ["peaky", "peaky-sl"])
+def test_beam_search_with_a_wide_beam_finds_the_most_probable_sequence(models, name):
     """Two frames, at most one token each: a beam wider than every candidate must end on the
-    label sequence of highest probability summed over its alignments, found by brute force."""
-    m = models["peaky"]
+    label sequence of highest probability summed over its alignments, found by brute force
+    (with an LSTM predictor and a stateless one)."""
+    m = models[name]
     rec = Recognizer(m, endpoint=NO_EP, beam=5000, max_symbols_per_frame=1)
     net, blank, C = rec.network, m.arch.blank_id, m.arch.num_classes
     frames = _frames(rec, _audio(16000, seconds=2.0))
@@ -297,6 +302,40 @@ def test_a_batched_predictor_step_equals_single_steps(models, mode):
                 np.testing.assert_array_equal(a, b)
             else:
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["placed", "float"])
+def test_a_stateless_predictor_reads_its_last_tokens_alone(models, mode):
+    """A stateless predictor (``pred_context=2``): its state is the last token, its output a
+    function of the last two tokens only, a batched step equals single steps (bit for bit in
+    integers), and the step is one invocation of pred.0 (a linear op: no input projection
+    apart) and of join.pred on n vectors."""
+    from engine.network import Network
+
+    m = models["peaky-sl"]
+    assert [o.kind for o in m.arch.ops if o.name == "pred.0"] == ["linear"]
+    net = Network(m, mode=mode)
+    s0 = net.init_predictor()[0]
+    assert s0 == ("ctx", (m.arch.blank_id,))
+    a = net.predict(5, net.predict(7, s0)[0])
+    b = net.predict(5, net.predict(7, net.predict(3, net.predict(9, s0)[0])[0])[0])
+    assert a[0] == b[0] == ("ctx", (5,))
+    np.testing.assert_array_equal(a[1][1], b[1][1])
+    assert not np.array_equal(a[1][1], net.predict(5, net.predict(8, s0)[0])[1][1])
+    s1 = net.predict(7, s0)[0]
+    pairs = [(3, s0), (5, s1), (3, s1), (9, s0)]
+    net.take_counts()
+    got = net.predict_batch([k for k, _ in pairs], [st for _, st in pairs])
+    assert net.take_counts() == {"pred.embed": 4, "pred.0*4": 1, "join.pred*4": 1}
+    for (k, st), (gs, gp) in zip(pairs, got):
+        ws, wp = net.predict(k, st)
+        assert gs == ws and gp[0] == wp[0]
+        np.testing.assert_array_equal(gp[1], wp[1])
+    # the beam search decodes with it, streaming as offline
+    audio = np.concatenate([_audio(16000), np.zeros(16000, np.float32), _audio(16000)])
+    ref, _ = _decode(Recognizer(m, mode=mode, beam=4, vad=False), audio, 16000)
+    got, _ = _decode(Recognizer(m, mode=mode, beam=4, vad=False, chunk_ms=80), audio, 16000)
+    assert got == ref and sum(len(r[0]) for r in ref) > 3
 
 
 def test_beam_rounds_run_batched_with_the_same_results_and_less_modeled_time(models):

@@ -326,6 +326,22 @@ def test_train_prune_csp_end_to_end_resume_export(corpus, tmp_path):
     assert (em.facts["pruning"], em.facts["prune_sparsity"], em.facts["prune_layers"]) == ("csp", 0.5, "all")
 
 
+def test_csp_prunes_a_stateless_predictor(corpus, tmp_path):
+    """CSP on a new model with a stateless predictor (``pred_context=2``): its linear matrix
+    over the two tokens' embeddings is pruned with the rest and exported as such."""
+    from app.cli import main
+    from engine.model import load_model
+
+    out = tmp_path / "csp-sl"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--prune", "csp", "--sparsity", "0.5",
+                 "--no-progress", "--steps", "16", "--set", *TINY, "pred_context=2", "prune_end=0.75"]) == 0
+    exp = tmp_path / "csp-sl.nnasr"
+    assert main(["export", str(out / "last.pt"), "--out", str(exp), "--data", str(corpus), "--no-float"]) == 0
+    em = load_model(exp)
+    assert em.arch.pred_context == 2 and em.tensors["pred.0.w"].shape[1] == 2 * em.arch.pred_embed
+    assert abs(float((em.tensors["pred.0.w"] == 0).mean()) - 0.5) < 0.01
+
+
 def test_train_prune_magnitude_with_aat(corpus, tmp_path):
     from app.cli import main
     from trainer.checkpoint import load_checkpoint, model_from_checkpoint

@@ -266,6 +266,51 @@ def test_a_lower_log_floor_trains_exports_and_keeps_parity(float_run, corpus, tm
     assert load_model(out).frontend.log_floor == 1e-10 == load_model(out).describe()["log_floor"]
 
 
+def test_a_stateless_predictor_trains_exports_and_keeps_parity(float_run, corpus, tmp_path, capsys):
+    """A model whose LSTM predictor is replaced by a stateless one (``init_pred_context``)
+    starts it afresh and keeps the rest, decodes in the engine's float reference what torch
+    decodes, is written as format 4, and keeps contract 2 under AAT: the torch emulation's
+    predictor integers equal the engine's for every context, and the tokens decoded agree."""
+    from helpers import read_model_file
+
+    from app.cli import main
+    from engine.model import load_model
+    from engine.network import Network
+    from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+
+    sl = tmp_path / "sl"
+    _train(corpus, sl, "--init", str(float_run / "last.pt"), steps=40, sets=["init_pred_context=2"])
+    assert ("-> stateless: embedding 32 of the last 2 tokens + linear 64 + tanh; it starts afresh"
+            in capsys.readouterr().out)
+    ck, old = load_checkpoint(sl / "last.pt"), load_checkpoint(float_run / "last.pt")
+    assert ck["arch"]["pred_context"] == 2 and ck["model"]["pred.weight"].shape == (64, 64)
+    for k in ("embed.weight", "join_pred.weight", "enc.0.weight_hh_l0"):  # kept from --init
+        assert k in old["model"]
+    model = model_from_checkpoint(ck).eval()
+    f32 = tmp_path / "sl.nnasr"
+    assert main(["export", str(sl / "last.pt"), "--out", str(f32), "--data", str(corpus)]) == 0
+    ref = _torch_decode_all(corpus, model)
+    assert _decode_all(corpus, f32, mode="float") == ref and sum(map(len, ref)) > 0
+    _, meta = read_model_file(f32)
+    assert meta["format_version"] == 4 and meta["arch"]["pred_context"] == 2
+    out = _assert_aat_parity(sl / "last.pt", corpus, tmp_path)
+    em = load_model(out)
+    assert em.describe()["predictor"].startswith("stateless")
+    aat = model_from_checkpoint(load_checkpoint(tmp_path / "aat" / "last.pt")).eval()
+    from engine.nna.spec import NNASpec
+
+    aat.enable_aat(NNASpec.from_dict(json.loads(load_checkpoint(tmp_path / "aat" / "last.pt")["spec"])))
+    tokens = torch.randint(1, em.arch.num_classes, (3, 6))
+    with torch.no_grad():
+        _, hq = aat.predict(tokens)
+    net = Network(em)
+    blank = em.arch.blank_id
+    for b in range(3):
+        seq = [blank, blank] + tokens[b].tolist()
+        got = np.stack([net._pred_out_of(tuple(seq[u:u + 2])) for u in range(7)])
+        assert np.array_equal(got, hq[b].numpy())
+
+
 def test_a_new_model_takes_its_log_floor_from_the_start(corpus, tmp_path):
     """``log_floor`` for a new model: its features, its checkpoint and its model file have the
     floor, and the torch model and its export decode alike (contract 2 on that front-end)."""
@@ -320,7 +365,8 @@ def test_a_new_normalization_measures_the_nna_ranges_again(float_run):
 
 
 def test_init_options_are_refused_where_they_would_not_act(float_run, corpus, tmp_path, capsys):
-    """init_cmn_window or init_log_floor without --init, cmn_window or log_floor with --init
+    """init_cmn_window, init_log_floor or init_pred_context without --init, cmn_window,
+    log_floor or pred_context with --init
     (they would be ignored: the checkpoint's shape and front-end are used), negative windows
     and floors out of range: each a one-line error, exit 2."""
     from app.cli import main
@@ -334,7 +380,11 @@ def test_init_options_are_refused_where_they_would_not_act(float_run, corpus, tm
                              ([], ["init_log_floor=1e-10"], "log_floor=N"),
                              (init, ["log_floor=1e-10"], "init_log_floor=1e-10"),
                              ([], ["log_floor=-1"], "between 0 and 1"),
-                             (init, ["init_log_floor=2"], "between 0 and 1")):
+                             (init, ["init_log_floor=2"], "between 0 and 1"),
+                             ([], ["init_pred_context=2"], "pred_context=N"),
+                             (init, ["pred_context=2"], "init_pred_context=2"),
+                             ([], ["pred_context=9"], "pred_context=9 (0: an LSTM predictor; 1..8 tokens)"),
+                             (init, ["init_pred_context=-3"], "pred_context=-3")):
         assert main([*base, *extra, "--set", *TINY, *sets]) == 2, sets
         assert err in capsys.readouterr().err, sets
 

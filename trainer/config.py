@@ -31,7 +31,11 @@ class TrainConfig:
     enc_hidden: int = 256  # encoder LSTM units per layer
     enc_layers: int = 3  # encoder LSTM layers
     pred_embed: int = 128  # predictor token embedding size
-    pred_hidden: int = 256  # predictor LSTM units
+    pred_hidden: int = 256  # predictor LSTM units (a stateless predictor's width)
+    # 0: an LSTM predictor; N > 0: a stateless one, tanh of a linear op over the last N tokens'
+    # embeddings (no recurrence: the NNA reads its small matrix once per beam round, and its
+    # state is N - 1 tokens). With init: init_pred_context
+    pred_context: int = 0
     joiner_dim: int = 256  # joiner hidden size
     stack: int = 4  # 10 ms feature frames stacked into one encoder input frame
     reduce_after: int = 1  # the encoder halves its frame rate after this layer (0: none)
@@ -63,6 +67,10 @@ class TrainConfig:
     # with init: the front-end's log floor (0: the checkpoint's). The global mean and std are
     # measured again on the new features and AAT ranges calibrated again; the weights are kept
     init_log_floor: float = 0.0
+    # with init: the predictor (0: an LSTM; N: stateless over N tokens; -1 keeps the
+    # checkpoint's). A new kind of predictor starts afresh; the embedding, encoder and joiner
+    # are kept
+    init_pred_context: int = -1
     # optimization
     steps: int = 20000  # planned steps (the LR schedule's length)
     minutes: float = 0.0  # stop after this wall-clock budget (0: no limit); resumable

@@ -82,7 +82,8 @@ class RNNT(nn.Module):
             nn.LSTM(a.enc_input_dim(i), a.enc_hidden, batch_first=True) for i in range(a.enc_layers)
         )
         self.embed = nn.Embedding(a.num_classes, a.pred_embed)
-        self.pred = nn.LSTM(a.pred_embed, a.pred_hidden, batch_first=True)
+        self.pred = (nn.Linear(a.pred_context * a.pred_embed, a.pred_hidden) if a.pred_context
+                     else nn.LSTM(a.pred_embed, a.pred_hidden, batch_first=True))
         self.join_enc = nn.Linear(a.enc_hidden, a.joiner_dim)
         self.join_pred = nn.Linear(a.pred_hidden, a.joiner_dim)
         self.join_out = nn.Linear(a.joiner_dim, a.num_classes)
@@ -201,6 +202,8 @@ class RNNT(nn.Module):
     # --- predictor -------------------------------------------------------------------------
     def predict(self, tokens: torch.Tensor):
         """tokens [B, U] -> predictor output for [blank] + tokens: [B, U+1, Hp] (+ codes)."""
+        if self.arch.pred_context:
+            return self._predict_stateless(tokens)
         y = F.pad(tokens, (1, 0), value=self.arch.blank_id)
         if self.aat:
             emu = self._emu
@@ -214,6 +217,26 @@ class RNNT(nn.Module):
             return h, hq
         h, _ = self.pred(self.embed(y))
         return h, None
+
+    def _predict_stateless(self, tokens: torch.Tensor):
+        """The stateless predictor (``arch.pred_context`` = N): position u reads the
+        embeddings of tokens u-N+1..u of [blank]*N + tokens, oldest first, concatenated:
+        ``tanh(pred(...))``; under AAT a linear op to the gate format and the joiner's LUT
+        tanh (``engine.nna.cells.joiner_activation``), as the engine computes it."""
+        n, U = self.arch.pred_context, tokens.shape[1]
+        y = F.pad(tokens, (n, 0), value=self.arch.blank_id)  # [B, U+N]
+        idx = torch.arange(U + 1, device=y.device)[:, None] + torch.arange(n, device=y.device)  # [U+1, N]
+        ctx = y[:, idx]  # [B, U+1, N]: the tokens each position reads, oldest first
+        if self.aat:
+            emu = self._emu
+            table = self.embed.weight
+            s = float(table.detach().double().abs().max().clamp_min(1e-8) / self.spec.act_qmax)
+            codes, t_hat = emu.input(table, s)
+            xq, x = codes[ctx].flatten(2), t_hat[ctx].flatten(2)
+            gq, g = emu.linear(xq, x, s, self.pred.weight, self.pred.bias, emu.gate)
+            hq, h = emu.tanh(gq, g)
+            return h, hq
+        return torch.tanh(self.pred(self.embed(ctx).flatten(2))), None
 
     # --- joiner ---------------------------------------------------------------------------------
     def joint(self, enc, enc_q, pred, pred_q):

@@ -151,12 +151,15 @@ def init_shape(arch: dict, cfg, num_classes: int = 0) -> Architecture | None:
     """The shape an ``--init`` checkpoint's model (of shape ``arch``) takes in this run:
     another vocabulary (``num_classes``, when given), time reduction
     (``cfg.init_reduce_after``), encoder width (``cfg.init_enc_hidden``) or feature
-    normalization (``cfg.init_cmn_window``); None when it trains as it is."""
+    normalization (``cfg.init_cmn_window``) or predictor (``cfg.init_pred_context``); None
+    when it trains as it is."""
     changes = {"num_classes": num_classes} if num_classes else {}
     if cfg.init_reduce_after >= 0:
         changes["reduce_after"] = cfg.init_reduce_after
     if cfg.init_cmn_window >= 0:
         changes.update(Architecture.cmn_fields(cfg.init_cmn_window, cfg.cmn_prior))
+    if cfg.init_pred_context >= 0:
+        changes["pred_context"] = cfg.init_pred_context
     if cfg.init_enc_hidden:
         if cfg.init_enc_hidden < arch["enc_hidden"]:
             raise ValueError(f"init_enc_hidden={cfg.init_enc_hidden}: the checkpoint's encoder has "
@@ -169,7 +172,8 @@ def init_shape(arch: dict, cfg, num_classes: int = 0) -> Architecture | None:
 def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     """``init``'s model in the shape ``arch``: a wider encoder (``init_enc_hidden``, grown
     first: :func:`widen_encoder`), another place for the encoder's time reduction
-    (:func:`move_time_reduction`), another feature normalization, and with ``sp`` (another
+    (:func:`move_time_reduction`), another feature normalization, another predictor (a fresh
+    one: ``init_pred_context``), and with ``sp`` (another
     tokenizer) the embedding, the joiner's output layer and the CTC head rebuilt
     (``cfg.init_vocab``: ``map``, :func:`remap_vocabulary`, or ``fresh``); every other weight
     is kept. ``log(message)``
@@ -211,6 +215,9 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     if arch.reduce_after != old.reduce_after:
         log(f"encoder time reduction after layer {old.reduce_after} -> {arch.reduce_after} "
             f"({old.encoder_frame_ms:g} -> {arch.encoder_frame_ms:g} ms encoder frames)")
+    if arch.pred_context != old.pred_context:
+        log(f"predictor: {old.predictor} -> {arch.predictor}; it starts afresh, the embedding, "
+            "encoder and joiner are kept")
     if (arch.cmn_window, arch.cmn_prior) != (old.cmn_window, old.cmn_prior):
         calibrated = bool(model.in_scale > 0)
         model.in_scale.zero_()  # ranges measured on the old input: calibrated again for AAT

@@ -142,7 +142,8 @@ class Trainer:
         arch = None if src is not None else Architecture(
             num_classes=self.sp.get_piece_size() + 1, enc_hidden=cfg.enc_hidden, enc_layers=cfg.enc_layers,
             pred_embed=cfg.pred_embed, pred_hidden=cfg.pred_hidden, joiner_dim=cfg.joiner_dim,
-            stack=cfg.stack, reduce_after=cfg.reduce_after, **Architecture.cmn_fields(cfg.cmn_window, cfg.cmn_prior))
+            stack=cfg.stack, reduce_after=cfg.reduce_after, pred_context=cfg.pred_context,
+            **Architecture.cmn_fields(cfg.cmn_window, cfg.cmn_prior))
         if init is not None:
             arch = init_shape(init["arch"], cfg, self.sp.get_piece_size() + 1 if new_vocab else 0)
         if arch is not None:
@@ -235,7 +236,8 @@ class Trainer:
         if cfg.init_vocab not in ("map", "fresh"):
             raise ValueError(f"init_vocab={cfg.init_vocab!r}: map (from the old pieces) or fresh (random)")
         for key, new in (("init_reduce_after", "reduce_after"), ("init_enc_hidden", "enc_hidden"),
-                         ("init_cmn_window", "cmn_window"), ("init_log_floor", "log_floor")):
+                         ("init_cmn_window", "cmn_window"), ("init_log_floor", "log_floor"),
+                         ("init_pred_context", "pred_context")):
             if getattr(cfg, key) != getattr(TrainConfig, key) and not cfg.init:
                 raise ValueError(f"{key} changes an --init checkpoint's shape; a new model takes {new}=N")
         if cfg.cmn_window < 0 or cfg.init_cmn_window < -1:
@@ -247,6 +249,13 @@ class Trainer:
         if cfg.log_floor < 0 or cfg.init_log_floor < 0 or max(cfg.log_floor, cfg.init_log_floor) >= 1:
             raise ValueError("log_floor and init_log_floor take a floor on mel power between 0 and 1, "
                              "e.g. 1e-10 (0: the engine's or the checkpoint's)")
+        if cfg.pred_context < 0 or cfg.init_pred_context < -1:
+            bad = cfg.pred_context if cfg.pred_context < 0 else cfg.init_pred_context
+            raise ValueError(f"pred_context={bad}: 0 (an LSTM predictor) or N tokens (a stateless one; "
+                             "init_pred_context=-1: the checkpoint's)")
+        if cfg.init and cfg.pred_context:
+            raise ValueError(f"pred_context={cfg.pred_context} is for a new model; from --init the "
+                             f"predictor changes with init_pred_context={cfg.pred_context}")
         if cfg.init and cfg.log_floor:
             raise ValueError(f"log_floor={cfg.log_floor:g} is for a new model; from --init the "
                              f"front-end changes with init_log_floor={cfg.log_floor:g}")

@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "                                                  # encoder that starts out computing the same function\n"
         "  nnasr train --init runs/float/last.pt --out runs/cmn --set init_cmn_window=600   # features\n"
         "                                                  # less a causal running mean of 6 s (online CMN)\n"
+        "  nnasr train --init runs/float/last.pt --out runs/sl --set init_pred_context=2   # a stateless\n"
+        "                                                  # predictor over the last 2 tokens, started afresh\n"
         "  nnasr train --out runs/float --resume --set rnnt_window=8   # pruned RNN-T: the joiner and\n"
         "                                                  # loss at 8 label positions a frame (1.4-1.9x\n"
         "                                                  # faster CPU steps; float training, CTC loss on)\n"

@@ -112,14 +112,18 @@ class Emulator:
             hs.append(h)
         return torch.stack(hs_q, 1), torch.stack(hs, 1), ((h_q, h), (c_q, c))
 
+    def tanh(self, z_q, z):
+        """Gate-format ``z`` (codes, float) -> LUT tanh -> Q0.(act-1): (codes, float with STE;
+        no gradient where ``z`` saturated)."""
+        spec = self.spec
+        _, h_q = ops.joiner_activation(z_q, spec, self.lut)
+        glim = float(1 << spec.gate_int_bits)
+        z = z * (z.detach().abs() < glim).to(z.dtype)
+        return h_q, ste(torch.tanh(z), h_q.double() * self.hid)
+
     def joiner_out(self, e_q, e, p_q, p, w, b, out_scale):
         """z = sat16(e + p) (gate format) -> LUT tanh -> Q0.(act-1) -> linear -> int16 logits."""
-        spec = self.spec
-        _, hz_q = ops.joiner_activation(ops.joiner_sum(e_q, p_q), spec, self.lut)
-        z_real = e + p
-        glim = float(1 << spec.gate_int_bits)
-        z_real = z_real * (z_real.detach().abs() < glim).to(z_real.dtype)
-        hz = ste(torch.tanh(z_real), hz_q.double() * self.hid)
+        hz_q, hz = self.tanh(ops.joiner_sum(e_q, p_q), e + p)
         return self.linear(hz_q, hz, self.hid, w, b, out_scale, out_bits=16)
 
 
