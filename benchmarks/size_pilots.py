@@ -42,16 +42,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # the float recipe of scripts/make_models.sh for a model from nothing, evaluation more often
 RECIPE = ["dropout=0.15", "tempo=0.1", "gain_db=6", "warp=0.12", "tilt=1.0", "max_frames=16000",
           "eval_every=0", "eval_utts=100", "save_minutes=5"]
-SIZE = re.compile(r"^(\d+)x(\d+)(?::(\d+))?$")
+SIZE = re.compile(r"^(\d+)x(\d+)(?::(\d+))?(?:s(\d+))?$")
 
 
 def parse_size(s: str) -> dict:
-    """``"4x448:320"`` -> the architecture overrides of ``nnasr train --set``."""
+    """``"4x448:320"`` -> the architecture overrides of ``nnasr train --set``; a suffix ``sN``
+    (``"4x288s2"``) gives the model a stateless predictor over N tokens (``pred_context``)."""
     m = SIZE.match(s)
     if not m:
-        raise argparse.ArgumentTypeError(f"{s!r}: a size is LAYERSxUNITS or LAYERSxUNITS:PRED, e.g. 4x448:320")
+        raise argparse.ArgumentTypeError(f"{s!r}: a size is LAYERSxUNITS[:PRED][sN], e.g. 4x448:320 or "
+                                         "4x288s2 (a stateless predictor over 2 tokens)")
     layers, units, pred = int(m[1]), int(m[2]), int(m[3] or 256)
-    return {"enc_layers": layers, "enc_hidden": units, "pred_hidden": pred, "joiner_dim": pred}
+    out = {"enc_layers": layers, "enc_hidden": units, "pred_hidden": pred, "joiner_dim": pred}
+    return out | ({"pred_context": int(m[4])} if m[4] else {})
 
 
 def pilot_data(out: Path, data: Path, tokenizer_from: Path) -> Path:
@@ -181,8 +184,9 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=["4x288", "4x448:320", "6x512:320"],
-                   help="encoder LAYERSxUNITS[:PRED] per pilot (default: 4x288 4x448:320 6x512:320, "
-                        "3.9 / 8.3 / 14.6 M parameters with the CTC heads)")
+                   help="encoder LAYERSxUNITS[:PRED][sN] per pilot (default: 4x288 4x448:320 6x512:320, "
+                        "3.9 / 8.3 / 14.6 M parameters with the CTC heads; sN: a stateless predictor "
+                        "over N tokens, e.g. 4x288s2)")
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--minutes", type=float, help="wall-clock budget of every pilot (equal wall time)")
     budget.add_argument("--steps", type=int, help="steps of every pilot instead (equal steps; for quick tries)")

@@ -38,6 +38,8 @@ from .nna.fixedpoint import round_half_away, saturate, saturate_symmetric
 from .nna.lut import fast_lut
 from .vad import CMN_SPEECH, SpeechGate
 
+PRED_CACHE_MAX = 4096  # stateless predictor outputs kept on the host, by context (2 KiB each at 256)
+
 
 def _sigmoid(x):
     with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 gives the right limit, 0
@@ -339,6 +341,8 @@ class Network:
             else:
                 f = self.f[PREDICTOR]
                 h = np.tanh(x.astype(np.float32) @ f["w"] + f["b"])[0]
+            if len(self._pred_out) >= PRED_CACHE_MAX:  # V^N contexts could be seen: a bound
+                self._pred_out.clear()
             self._pred_out[ctx] = h
         return h
 

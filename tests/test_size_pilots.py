@@ -25,6 +25,9 @@ def test_parse_size():
     assert size_pilots.parse_size("4x448:320") == {"enc_layers": 4, "enc_hidden": 448, "pred_hidden": 320,
                                                   "joiner_dim": 320}
     assert size_pilots.parse_size("2x32")["pred_hidden"] == 256
+    assert "pred_context" not in size_pilots.parse_size("2x32")
+    assert size_pilots.parse_size("4x288:320s2") == {"enc_layers": 4, "enc_hidden": 288, "pred_hidden": 320,
+                                                     "joiner_dim": 320, "pred_context": 2}
     with pytest.raises(Exception, match="LAYERSxUNITS"):
         size_pilots.parse_size("448")
 
