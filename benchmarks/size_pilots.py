@@ -37,6 +37,8 @@ from pathlib import Path
 
 from common import machine
 
+from engine.arch import MAX_PRED_CONTEXT
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # the float recipe of scripts/make_models.sh for a model from nothing, evaluation more often
@@ -54,7 +56,11 @@ def parse_size(s: str) -> dict:
                                          "4x288s2 (a stateless predictor over 2 tokens)")
     layers, units, pred = int(m[1]), int(m[2]), int(m[3] or 256)
     out = {"enc_layers": layers, "enc_hidden": units, "pred_hidden": pred, "joiner_dim": pred}
-    return out | ({"pred_context": int(m[4])} if m[4] else {})
+    if m[4] is None:
+        return out
+    if not 1 <= int(m[4]) <= MAX_PRED_CONTEXT:
+        raise argparse.ArgumentTypeError(f"{s!r}: sN takes N = 1..{MAX_PRED_CONTEXT} tokens")
+    return out | {"pred_context": int(m[4])}
 
 
 def pilot_data(out: Path, data: Path, tokenizer_from: Path) -> Path:

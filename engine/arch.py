@@ -24,7 +24,6 @@ ENCODER, EMBED, PREDICTOR, JOIN_ENC, JOIN_PRED, JOIN_OUT = (
 # the formats ops read and write
 FEATURES, HIDDEN, TOKEN, EMBEDDED, GATE, LOGITS = (
     "features", "hidden", "token", "embedding", "gate", "logits")
-TANH = "tanh"  # an op's activation: the joiner's LUT tanh, gate format -> hidden
 
 
 def _row(op: str, stateless: bool = False) -> tuple[str, str, str, str]:
@@ -54,10 +53,10 @@ class Op:
     ``input`` / ``output``: formats (``features``: stacked normalized features at the
     model's input scale; ``hidden``: Q0.(act_bits-1); ``embedding``: at the embedding
     scale; ``gate``: int16 gate format; ``logits``: int16 at the output scale).
-    ``module``: the trainer's torch module, as a state-dict key prefix. ``activation``:
-    ``tanh`` for a linear op whose gate-format output passes through the joiner's LUT tanh
-    to the hidden format (``engine.nna.cells.joiner_activation``: the stateless predictor),
-    empty for none."""
+    ``module``: the trainer's torch module, as a state-dict key prefix. A stateless
+    predictor's ``pred.0`` (``Architecture.pred_context``) is a linear op from the embedding
+    format to the gate format whose output then passes through the joiner's LUT tanh to the
+    hidden format (``engine.nna.cells.joiner_activation``), as ``join.pred`` reads it."""
 
     name: str
     kind: str
@@ -66,13 +65,11 @@ class Op:
     input: str
     output: str
     module: str
-    activation: str = ""
 
     @classmethod
     def make(cls, name: str, in_dim: int, out_dim: int, stateless: bool = False) -> Op:
         kind, fmt_in, fmt_out, module = _row(name, stateless)
-        return cls(name, kind, in_dim, out_dim, fmt_in, fmt_out, module,
-                   TANH if stateless and name == PREDICTOR else "")
+        return cls(name, kind, in_dim, out_dim, fmt_in, fmt_out, module)
 
     @property
     def hidden(self) -> int:

@@ -4,7 +4,7 @@ A model file is a safetensors file (no pickle) whose metadata key ``"nnasr"`` ho
 document: format version, architecture, front-end config, NNA spec, op placement,
 default chunking, facts, and the sentencepiece tokenizer (base64). Tensors:
 
-* per LSTM op ``enc.L`` / ``pred.0``: ``.wx`` ``.wh`` weight codes (int8, or zero-weight
+* per LSTM op ``enc.L`` / ``pred.0`` (an LSTM predictor): ``.wx`` ``.wh`` weight codes (int8, or zero-weight
   compressed as ``.wx.bitmap`` uint8 + ``.wx.nz`` int8), ``.wx_scale`` ``.wh_scale``
   (float32, per gate channel), ``.bias`` (int32 at scale ``in_scale * wx_scale``),
   ``.mx`` ``.shx`` ``.mh`` ``.shh`` (int32 requantization to the gate format),
@@ -116,7 +116,8 @@ class EngineModel:
         return [shape for op in self.arch.ops for shape in op.shapes(self.tensors, live.get(op.name))]
 
     def has_float(self, op: str) -> bool:
-        return any(k.startswith(f"float.{op}.") for k in self.tensors)
+        """Whether the file carries every float parameter of ``op`` (to run it on the CPU)."""
+        return all(f"float.{k}" in self.tensors for k in self.arch.op(op).float_params())
 
     def live_sparsity(self) -> float:
         """The fraction of zeros among :meth:`live_weights`: the sparsity of what runs."""
@@ -467,9 +468,13 @@ def validate(m: EngineModel) -> None:
                 raise ModelFormatError(
                     f"tensor {name} holds codes outside ±{qmax} ({spec.weight_bits}-bit weights)"
                 )
+    floats = {f"float.{k}": _float_shape(op, k) for op in a.ops for k in op.float_params()}
     for name in list(t):
         if name.startswith("float."):
-            _expect(t, name, t[name].shape, f32)
+            if name not in floats:
+                raise ModelFormatError(f"unexpected tensor {name} (float parameters: "
+                                       f"{', '.join(sorted(floats))})")
+            _expect(t, name, floats[name], f32)
     for op in a.ops:
         _validate_op_params(t, op.name, op.kind, op.out_dim)
         if op.output == LOGITS:
@@ -491,6 +496,11 @@ def validate(m: EngineModel) -> None:
     _validate_placement(m)
 
 
+def _float_shape(op, name: str) -> tuple[int, ...]:
+    """The shape of ``op``'s float parameter ``name`` (a weight matrix's, or a bias [out])."""
+    return op.weights().get(name, (op.out_dim,))
+
+
 def _validate_op_params(t: dict, op: str, kind: str, n: int) -> None:
     """Scales, bias and requantization constants of one op (``n`` output channels)."""
     f32, i32 = (np.dtype(np.float32),), (np.dtype(np.int32),)
@@ -509,7 +519,8 @@ def _validate_op_params(t: dict, op: str, kind: str, n: int) -> None:
         if not s.item() > 0:
             raise ModelFormatError(f"{op}.in_scale must be > 0")
     elif kind == LINEAR:
-        _expect(t, f"{op}.w_scale", (n,), f32)
+        if np.any(_expect(t, f"{op}.w_scale", (n,), f32) <= 0):
+            raise ModelFormatError(f"tensor {op}.w_scale has non-positive scales")
         _expect(t, f"{op}.bias", (n,), i32)
         _check_mult(_expect(t, f"{op}.m", (n,), i32), _expect(t, f"{op}.sh", (n,), i32), op)
 

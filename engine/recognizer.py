@@ -82,7 +82,7 @@ class _Hyp:
     ids: list[int]
     times: list[int]  # encoder frame index per token
     logp: float
-    pred: tuple  # (lstm state, join.pred output)
+    pred: tuple  # (predictor state: an LSTM's, or a stateless one's last tokens; join.pred output)
     ctx: int = 0  # hotwords: the context graph's state after ids
 
 
@@ -499,12 +499,27 @@ class Stream:
         it). Beam search proposes the same extension frame after frame, so outputs are kept
         per token sequence within a segment (at most 4096, then forgotten at once): a device
         would keep them too, and the cost model counts only the predictor steps actually
-        run."""
-        keys = [(*h.ids, k) for h, k in ext]
-        todo = [i for i, key in enumerate(keys) if key not in self._pred_cache]
+        run. A stateless predictor's output is a function of the last ``pred_context``
+        tokens alone: it is kept per those, and run once for the hypotheses that share them."""
+        n = self.net.arch.pred_context
+        if n:
+            pad = (self.net.arch.blank_id,) * n
+            keys = [(*pad, *h.ids[-n:], k)[-n:] for h, k in ext]
+        else:
+            keys = [(*h.ids, k) for h, k in ext]
+
+        def missing() -> list[int]:
+            """The first extension of each key not kept (a key is run once)."""
+            first: dict[tuple, int] = {}
+            for i, key in enumerate(keys):
+                if key not in self._pred_cache:
+                    first.setdefault(key, i)
+            return list(first.values())
+
+        todo = missing()
         if todo and len(self._pred_cache) + len(todo) > 4096:
             self._pred_cache.clear()
-            todo = list(range(len(keys)))
+            todo = missing()
         if todo:
             outs = self.net.predict_batch([ext[i][1] for i in todo], [ext[i][0].pred[0] for i in todo])
             for i, out in zip(todo, outs):

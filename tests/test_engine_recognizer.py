@@ -354,10 +354,12 @@ def test_beam_rounds_run_batched_with_the_same_results_and_less_modeled_time(mod
     assert s1.stats.chunks.column("modeled_nna_ms").sum() < s2.stats.chunks.column("modeled_nna_ms").sum()
 
 
-def test_beam_search_predictor_cache_changes_cost_not_results(models):
-    """Kept predictor outputs: the same transcripts and timestamps as recomputing every
-    extension, with fewer predictor steps in the modeled cost."""
-    m = models["peaky"]
+@pytest.mark.parametrize("name", ["peaky", "peaky-sl"])
+def test_beam_search_predictor_cache_changes_cost_not_results(models, name):
+    """Kept predictor outputs (per token sequence; a stateless predictor's per its last
+    tokens): the same transcripts and timestamps as recomputing every extension, with fewer
+    predictor steps in the modeled cost."""
+    m = models[name]
     audio = np.concatenate([_audio(16000), np.zeros(32000, np.float32), _audio(16000)])
     cached, s1 = _decode(Recognizer(m, beam=4, vad=False), audio, 16000)  # every frame (see above)
     rec = Recognizer(m, beam=4, vad=False)

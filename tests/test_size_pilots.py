@@ -28,6 +28,9 @@ def test_parse_size():
     assert "pred_context" not in size_pilots.parse_size("2x32")
     assert size_pilots.parse_size("4x288:320s2") == {"enc_layers": 4, "enc_hidden": 288, "pred_hidden": 320,
                                                      "joiner_dim": 320, "pred_context": 2}
+    for bad in ("4x288s0", "4x288s9"):
+        with pytest.raises(Exception, match="sN takes N = 1..8"):
+            size_pilots.parse_size(bad)
     with pytest.raises(Exception, match="LAYERSxUNITS"):
         size_pilots.parse_size("448")
 

@@ -311,6 +311,34 @@ def test_a_stateless_predictor_trains_exports_and_keeps_parity(float_run, corpus
         assert np.array_equal(got, hq[b].numpy())
 
 
+def test_another_predictor_from_init_starts_afresh_with_its_ranges_measured_again():
+    """``adapted`` to another predictor: none of the old predictor's weights is kept (a
+    stateless one of another context neither: its bias has the same shape), the rest is,
+    and the AAT ranges are zeroed (the logits' range was the old predictor's)."""
+    from types import SimpleNamespace
+
+    from engine.arch import Architecture
+    from trainer.model import RNNT
+    from trainer.surgery import adapted
+
+    cfg = SimpleNamespace(seed=0, init_grow_scale=0.0, init_vocab="map")
+    for old_ctx, new_ctx in ((0, 2), (2, 3), (2, 0)):
+        a = Architecture(num_classes=12, n_mels=8, enc_hidden=16, enc_layers=2, pred_embed=8, pred_hidden=16,
+                         joiner_dim=16, pred_context=old_ctx)
+        torch.manual_seed(1)
+        m = RNNT(a)
+        m.in_scale.fill_(0.01)
+        m.out_scale.fill_(0.001)
+        init = {"arch": a.__dict__, "model": m.state_dict()}
+        log = []
+        new = adapted(init, Architecture(**{**a.__dict__, "pred_context": new_ctx}), None, cfg, log.append)
+        assert float(new.in_scale) == 0 == float(new.out_scale)
+        assert "starts afresh" in log[0] and "NNA ranges are measured again" in log[0]
+        for k, v in new.state_dict().items():
+            same = k in init["model"] and init["model"][k].shape == v.shape and torch.equal(init["model"][k], v)
+            assert same == (not k.startswith("pred.") and k not in ("in_scale", "out_scale")), k
+
+
 def test_a_new_model_takes_its_log_floor_from_the_start(corpus, tmp_path):
     """``log_floor`` for a new model: its features, its checkpoint and its model file have the
     floor, and the torch model and its export decode alike (contract 2 on that front-end)."""
@@ -384,7 +412,7 @@ def test_init_options_are_refused_where_they_would_not_act(float_run, corpus, tm
                              ([], ["init_pred_context=2"], "pred_context=N"),
                              (init, ["pred_context=2"], "init_pred_context=2"),
                              ([], ["pred_context=9"], "pred_context=9 (0: an LSTM predictor; 1..8 tokens)"),
-                             (init, ["init_pred_context=-3"], "pred_context=-3")):
+                             (init, ["init_pred_context=-3"], "init_pred_context=-3: 0 (an LSTM")):
         assert main([*base, *extra, "--set", *TINY, *sets]) == 2, sets
         assert err in capsys.readouterr().err, sets
 

@@ -2,7 +2,8 @@
 
 Encoder: frame stacking (``stack`` x 10 ms) -> unidirectional LSTM layers, time reduction
 (concatenate ``reduce_factor`` frames) after layer ``reduce_after``. Predictor: embedding
-(blank = start symbol) -> one LSTM layer. Joiner: ``out(tanh(enc_proj(e) + pred_proj(p)))``.
+(blank = start symbol) -> one LSTM layer, or with ``pred_context`` N a stateless one: tanh of
+a linear layer over the last N tokens' embeddings. Joiner: ``out(tanh(enc_proj(e) + pred_proj(p)))``.
 A CTC head on the encoder output (training only, never exported) provides the auxiliary
 loss. Two forward paths share the parameters: float (``nn.LSTM``, fast) and NNA-aware
 (``aat``: the integer arithmetic of ``engine.nna`` with straight-through gradients).

@@ -202,6 +202,8 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
         src, mapped = remap_vocabulary(
             src, own, [old_sp.id_to_piece(i) for i in range(old_sp.get_piece_size())],
             [sp.id_to_piece(i) for i in range(sp.get_piece_size())])
+    if arch.pred_context != old.pred_context:  # another predictor: all of it starts afresh
+        src = {k: v for k, v in src.items() if not k.startswith("pred.")}
     keep = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(keep, strict=False)
     fresh = sorted({k.rsplit(".", 1)[0] for k in own if k not in keep})
@@ -215,11 +217,13 @@ def adapted(init: dict, arch: Architecture, sp, cfg, log) -> RNNT:
     if arch.reduce_after != old.reduce_after:
         log(f"encoder time reduction after layer {old.reduce_after} -> {arch.reduce_after} "
             f"({old.encoder_frame_ms:g} -> {arch.encoder_frame_ms:g} ms encoder frames)")
+    calibrated = bool(model.in_scale > 0)
     if arch.pred_context != old.pred_context:
+        model.in_scale.zero_()  # the logits' range was measured with the old predictor
+        model.out_scale.zero_()
         log(f"predictor: {old.predictor} -> {arch.predictor}; it starts afresh, the embedding, "
-            "encoder and joiner are kept")
+            "encoder and joiner are kept" + ("; the NNA ranges are measured again" if calibrated else ""))
     if (arch.cmn_window, arch.cmn_prior) != (old.cmn_window, old.cmn_prior):
-        calibrated = bool(model.in_scale > 0)
         model.in_scale.zero_()  # ranges measured on the old input: calibrated again for AAT
         model.out_scale.zero_()
         log(f"feature normalization: {old.normalization} -> {arch.normalization}; the weights "

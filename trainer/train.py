@@ -250,9 +250,9 @@ class Trainer:
             raise ValueError("log_floor and init_log_floor take a floor on mel power between 0 and 1, "
                              "e.g. 1e-10 (0: the engine's or the checkpoint's)")
         if cfg.pred_context < 0 or cfg.init_pred_context < -1:
-            bad = cfg.pred_context if cfg.pred_context < 0 else cfg.init_pred_context
-            raise ValueError(f"pred_context={bad}: 0 (an LSTM predictor) or N tokens (a stateless one; "
-                             "init_pred_context=-1: the checkpoint's)")
+            key = "pred_context" if cfg.pred_context < 0 else "init_pred_context"
+            raise ValueError(f"{key}={getattr(cfg, key)}: 0 (an LSTM predictor) or N tokens (a stateless "
+                             "one; init_pred_context=-1: the checkpoint's)")
         if cfg.init and cfg.pred_context:
             raise ValueError(f"pred_context={cfg.pred_context} is for a new model; from --init the "
                              f"predictor changes with init_pred_context={cfg.pred_context}")

@@ -32,7 +32,8 @@ examples:
 
 rows: an LSTM is two ops: enc.N.x / pred.0.x, its input projection (x @ Wx of all the frames
 of a chunk, or all the hypotheses of a beam round, in one call), and enc.N / pred.0, its step
-(h @ Wh and the cell, one call per step: the recurrence orders them).
+(h @ Wh and the cell, one call per step: the recurrence orders them). A stateless predictor
+(pred_context) is one op, pred.0: its matrix over the last tokens' embeddings and a tanh.
 
 columns: calls/s = invocations per second of audio (decoded, not assumed); vec/call = input
 vectors per call (a chunk's frames through an input projection or join.enc, a beam round's

@@ -15,7 +15,8 @@ items, each a tensor-name prefix (``enc``, ``pred``, ``join``, ``enc.0``, ``join
 ``all``) or a shell-style pattern (``enc.*.wh``: every encoder layer's recurrent matrix),
 optionally with ``=S`` (its own final sparsity; otherwise ``cfg.sparsity``);
 later items override earlier ones. Default ``all``: every matrix of ``RNNT.prunable()``
-(encoder and predictor LSTM input and recurrent matrices, the three joiner matrices),
+(encoder and predictor LSTM input and recurrent matrices, or a stateless predictor's one
+matrix, the three joiner matrices),
 each to ``cfg.sparsity`` (layer-wise uniform). The embedding table is never pruned (a
 lookup, one row read per token).
 """

@@ -272,7 +272,8 @@ def _frame_lengths(arch, lens: torch.Tensor) -> dict[str, torch.Tensor]:
 @torch.no_grad()
 def record_grams(model, fs, ops: list[str], n_utts: int = 48, seed: int = 0,
                  batch_frames: int = 8000, device=None) -> dict[str, torch.Tensor]:
-    """Gram matrices ``XᵀX/N`` of the inputs of ``ops`` (``enc.L``, ``pred.0``: ``[x_t, h_{t-1}]``;
+    """Gram matrices ``XᵀX/N`` of the inputs of ``ops`` (``enc.L``, an LSTM ``pred.0``: ``[x_t, h_{t-1}]``;
+    a stateless ``pred.0``: its last tokens' embeddings;
     ``join.enc`` / ``join.pred``: encoder / predictor outputs; ``join.out``: the joiner's tanh
     over the whole (t, u) lattice), recorded by forward hooks on the model's own float
     forward on ``n_utts`` random training utterances (padding excluded)."""
