@@ -417,6 +417,25 @@ def test_init_options_are_refused_where_they_would_not_act(float_run, corpus, tm
         assert err in capsys.readouterr().err, sets
 
 
+def test_resume_refuses_to_change_the_model_it_continues(float_run, corpus, tmp_path, capsys):
+    """``--resume --set`` of the architecture or of how the run started would be recorded
+    and do nothing (the checkpoint's model goes on): refused with the way to do it."""
+    import shutil
+
+    from app.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(float_run / "last.pt", run / "last.pt")
+    base = ["train", "--data", str(corpus), "--out", str(run), "--resume", "--steps", "451", "--no-progress"]
+    for sets, was in ((["pred_context=2"], "pred_context=0"), (["enc_hidden=99", "lr=1e-4"], "enc_hidden=64"),
+                      (["init_enc_hidden=128"], "init_enc_hidden=0")):
+        assert main([*base, "--set", *sets]) == 2, sets
+        err = capsys.readouterr().err
+        assert was in err and "cannot change in it" in err and f"--init {run}/last.pt" in err, err
+    assert main([*base, "--set", "lr=1e-4"]) == 0  # a recipe option may change
+
+
 def test_resume_after_kill_continues(corpus, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "app", "train", "--data", str(corpus), "--out", str(out),

@@ -144,6 +144,15 @@ class TrainConfig:
         return s.replace(weight_bits=self.weight_bits) if self.weight_bits else s
 
 
+# what a run is trained from and as: its architecture and its start (--init and the surgery on
+# it). A resumed run continues its checkpoint's model, so changing one of these does nothing:
+# `nnasr train --resume` refuses them (the log floor is refused by the trainer, which reads it)
+RUN_SHAPE_FIELDS = ("enc_hidden", "enc_layers", "pred_embed", "pred_hidden", "joiner_dim", "stack",
+                    "reduce_after", "cmn_window", "cmn_prior", "pred_context", "init", "tokenizer",
+                    "init_vocab", "init_reduce_after", "init_enc_hidden", "init_grow_scale",
+                    "init_cmn_window", "init_pred_context")
+
+
 def field_docs() -> list[tuple[str, object, str]]:
     """``(name, default, comment)`` of every :class:`TrainConfig` field, in order: the comment
     on its line, else the comment lines just above it (``nnasr train --set help``)."""
