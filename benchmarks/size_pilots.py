@@ -63,6 +63,12 @@ def parse_size(s: str) -> dict:
     return out | {"pred_context": int(m[4])}
 
 
+def size_arg(s: str) -> str:
+    """``--sizes``' type: a size, checked (a usage error names what is wrong)."""
+    parse_size(s)
+    return s
+
+
 def pilot_data(out: Path, data: Path, tokenizer_from: Path) -> Path:
     """A data directory for the pilots: ``data``'s dev split beside the tokenizer of
     ``tokenizer_from`` (a checkpoint), so that new models use the shipped model's pieces."""
@@ -189,7 +195,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", nargs="+", default=["4x288", "4x448:320", "6x512:320"],
+    p.add_argument("--sizes", nargs="+", default=["4x288", "4x448:320", "6x512:320"], type=size_arg,
                    help="encoder LAYERSxUNITS[:PRED][sN] per pilot (default: 4x288 4x448:320 6x512:320, "
                         "3.9 / 8.3 / 14.6 M parameters with the CTC heads; sN: a stateless predictor "
                         "over N tokens, e.g. 4x288s2)")
@@ -212,8 +218,6 @@ def main(argv=None) -> int:
     p.add_argument("--report", default="benchmarks/results/size_pilots",
                    help="writes REPORT.json, REPORT.md and REPORT.png")
     args = p.parse_args(argv)
-    for s in args.sizes:
-        parse_size(s)
     data = Path(args.data)
     args.train = args.train or [str(data / "train.jsonl")]
     devs = [Path(d) for d in args.dev] if args.dev is not None else [

@@ -31,6 +31,9 @@ def test_parse_size():
     for bad in ("4x288s0", "4x288s9"):
         with pytest.raises(Exception, match="sN takes N = 1..8"):
             size_pilots.parse_size(bad)
+    with pytest.raises(SystemExit) as e:  # a usage error, not a traceback
+        size_pilots.main(["--sizes", "4x288s0", "--steps", "1"])
+    assert e.value.code == 2
     with pytest.raises(Exception, match="LAYERSxUNITS"):
         size_pilots.parse_size("448")
 

@@ -412,7 +412,10 @@ def test_init_options_are_refused_where_they_would_not_act(float_run, corpus, tm
                              ([], ["init_pred_context=2"], "pred_context=N"),
                              (init, ["pred_context=2"], "init_pred_context=2"),
                              ([], ["pred_context=9"], "pred_context=9 (0: an LSTM predictor; 1..8 tokens)"),
-                             (init, ["init_pred_context=-3"], "init_pred_context=-3: 0 (an LSTM")):
+                             (init, ["init_pred_context=-3"], "init_pred_context=-3: 0 (an LSTM"),
+                             ([], ["pred_context=-1"], "pred_context=-1: 0 (an LSTM predictor) or 1..8 tokens"),
+                             (init, ["init_pred_context=2", "pred_hidden=32"],
+                              "pred_hidden=32: a new model's shape; the --init checkpoint keeps its own (pred_hidden=64)")):
         assert main([*base, *extra, "--set", *TINY, *sets]) == 2, sets
         assert err in capsys.readouterr().err, sets
 
@@ -433,7 +436,8 @@ def test_resume_refuses_to_change_the_model_it_continues(float_run, corpus, tmp_
         assert main([*base, "--set", *sets]) == 2, sets
         err = capsys.readouterr().err
         assert was in err and "cannot change in it" in err and f"--init {run}/last.pt" in err, err
-    assert main([*base, "--set", "lr=1e-4"]) == 0  # a recipe option may change
+    assert main([*base, "--set", "lr=1e-4", "enc_hidden=64"]) == 0  # a recipe option may change;
+    # naming what the model is changes nothing
 
 
 def test_resume_after_kill_continues(corpus, tmp_path):

@@ -68,8 +68,8 @@ class TrainConfig:
     # measured again on the new features and AAT ranges calibrated again; the weights are kept
     init_log_floor: float = 0.0
     # with init: the predictor (0: an LSTM; N: stateless over N tokens; -1 keeps the
-    # checkpoint's). A new kind of predictor starts afresh; the embedding, encoder and joiner
-    # are kept
+    # checkpoint's). Another predictor (an LSTM for a stateless one, another N) starts afresh;
+    # the embedding, encoder and joiner are kept
     init_pred_context: int = -1
     # optimization
     steps: int = 20000  # planned steps (the LR schedule's length)

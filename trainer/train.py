@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.arch import MAX_PRED_CONTEXT
 from engine.frontend import FrontendConfig
 from engine.model import Architecture, load_model
 
@@ -145,6 +146,7 @@ class Trainer:
             stack=cfg.stack, reduce_after=cfg.reduce_after, pred_context=cfg.pred_context,
             **Architecture.cmn_fields(cfg.cmn_window, cfg.cmn_prior))
         if init is not None:
+            self._check_init_shape(init["arch"])
             arch = init_shape(init["arch"], cfg, self.sp.get_piece_size() + 1 if new_vocab else 0)
         if arch is not None:
             arch.check()  # said before the features load, not after
@@ -251,8 +253,8 @@ class Trainer:
                              "e.g. 1e-10 (0: the engine's or the checkpoint's)")
         if cfg.pred_context < 0 or cfg.init_pred_context < -1:
             key = "pred_context" if cfg.pred_context < 0 else "init_pred_context"
-            raise ValueError(f"{key}={getattr(cfg, key)}: 0 (an LSTM predictor) or N tokens (a stateless "
-                             "one; init_pred_context=-1: the checkpoint's)")
+            raise ValueError(f"{key}={getattr(cfg, key)}: 0 (an LSTM predictor) or 1..{MAX_PRED_CONTEXT} "
+                             "tokens (a stateless one)" + ("; -1 keeps the checkpoint's" if key[0] == "i" else ""))
         if cfg.init and cfg.pred_context:
             raise ValueError(f"pred_context={cfg.pred_context} is for a new model; from --init the "
                              f"predictor changes with init_pred_context={cfg.pred_context}")
@@ -262,6 +264,17 @@ class Trainer:
         if cfg.init_grow_scale and not cfg.init_enc_hidden:
             raise ValueError("init_grow_scale sets how strong the units that init_enc_hidden adds start; "
                              "without init_enc_hidden=N no unit is added")
+
+    def _check_init_shape(self, arch: dict) -> None:
+        """A new model's shape fields other than the checkpoint's, with ``--init`` (whose model
+        keeps its shape but for the ``init_*`` changes): refused, not recorded and ignored."""
+        cfg = self.cfg
+        bad = [k for k in ("enc_hidden", "enc_layers", "pred_embed", "pred_hidden", "joiner_dim", "stack",
+                           "reduce_after") if getattr(cfg, k) != getattr(TrainConfig, k) and getattr(cfg, k) != arch.get(k)]
+        if bad:
+            raise ValueError(f"{', '.join(f'{k}={getattr(cfg, k)}' for k in bad)}: a new model's shape; the --init "
+                             f"checkpoint keeps its own ({', '.join(f'{k}={arch.get(k)}' for k in bad)}) but for "
+                             "init_enc_hidden, init_reduce_after, init_cmn_window, init_pred_context and tokenizer=data")
 
     def _load_tokenizer(self, src: dict | None, new_vocab: bool) -> None:
         """The checkpoint's tokenizer, or DATA/tokenizer.model for a new model or vocabulary."""

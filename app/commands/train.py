@@ -110,7 +110,7 @@ def run(args) -> int:
     try:
         cfg = parse_overrides(cfg, args.set)
         if args.resume:
-            _refuse_shape_changes(saved, cfg, args.out)
+            _refuse_shape_changes(saved, cfg, Path(args.out) / "last.pt")
         if cfg.prune != "none" and not 0 < cfg.sparsity < 1:
             raise ValueError("--prune needs --sparsity between 0 and 1")
     except (FileNotFoundError, ValueError) as e:
@@ -139,17 +139,24 @@ def run(args) -> int:
     return 0
 
 
-def _refuse_shape_changes(saved, cfg, out: str) -> None:
+def _refuse_shape_changes(saved, cfg, last: Path) -> None:
     """A resumed run goes on with its checkpoint's model: a ``--set`` of its architecture or
-    of how it started (``RUN_SHAPE_FIELDS``) would be recorded and do nothing; refused."""
+    of how it started (``RUN_SHAPE_FIELDS``) would be recorded and do nothing; refused, unless
+    it names what the model already is (an architecture field as the checkpoint has it)."""
+    from trainer.checkpoint import load_checkpoint
     from trainer.config import RUN_SHAPE_FIELDS
 
     changed = [k for k in RUN_SHAPE_FIELDS if getattr(cfg, k) != getattr(saved, k)]
+    if not changed:
+        return
+    arch = load_checkpoint(last).get("arch") or {}
+    has = {k: arch.get(k, getattr(saved, k)) for k in changed}
+    changed = [k for k in changed if getattr(cfg, k) != has[k]]
     if changed:
-        was = ", ".join(f"{k}={getattr(saved, k)!r}" for k in changed)
+        was = ", ".join(f"{k}={has[k]!r}" for k in changed)
         raise ValueError(f"--resume continues the run's model as it is ({was}); "
                          f"{', '.join(changed)} cannot change in it. A new run from it can: "
-                         f"nnasr train --init {out}/last.pt --out NEW --set init_... (nnasr train --set help)")
+                         f"nnasr train --init {last} --out NEW --set init_... (nnasr train --set help)")
 
 
 def _print_fields() -> int:
