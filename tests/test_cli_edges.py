@@ -117,6 +117,13 @@ def test_a_model_copied_under_another_name_is_listed_by_the_name_to_type(setup, 
     rc = main(["models", str(d / "mine.nnasr")])
     out, _ = capsys.readouterr()
     assert rc == 0 and "mine (aat-w4)" in out
+    # a directory: its model files
+    rc = main(["models", "--json", str(d)])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and [r["name"] for r in json.loads(out)] == ["mine"]
+    (d / "empty").mkdir()
+    rc = main(["models", str(d / "empty")])
+    assert rc == 1 and "no .nnasr model files" in capsys.readouterr().err
 
 
 def test_export_says_what_is_wrong(setup, capsys):

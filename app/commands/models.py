@@ -19,19 +19,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "examples:\n"
         "  nnasr models                        # every model in $NNASR_MODEL_DIR and assets/models\n"
         "  nnasr models aat runs/x/model.nnasr # these two\n"
+        "  nnasr models exports/               # every .nnasr file in a directory\n"
         "  nnasr models --json | jq '.[].wer'  # as JSON\n"
     )
     p.add_argument("paths", nargs="*", metavar="MODEL",
-                   help="model files or names to describe (default: every model found in "
-                        "$NNASR_MODEL_DIR and assets/models)")
+                   help="model files, names or directories (their .nnasr files) to describe "
+                        "(default: every model found in $NNASR_MODEL_DIR and assets/models)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
     from app import models as M
 
-    paths = [M.resolve(p) for p in args.paths] if args.paths else M.discover()
     rows, errors, invalid = [], [], []
+    paths = []
+    for p in args.paths or ():
+        if Path(p).is_dir():
+            found = sorted(Path(p).glob("*.nnasr"))
+            paths += found
+            if not found:
+                errors.append(f"nnasr models: error: {p}: no .nnasr model files in this directory")
+        else:
+            paths.append(M.resolve(p))
+    if not args.paths:
+        paths = M.discover()
     for p in paths:
         try:
             rows.append(M.facts_of(M.load(p), default=M.is_default(p)))
