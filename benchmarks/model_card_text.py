@@ -68,8 +68,7 @@ def data_section(meta: dict, fc: dict, n_phases: int) -> str:
 def architecture_section(stored: dict) -> str:
     arch = stored["meta"]["float_checkpoint"].get("arch", {})
     params = next((r["params"] for r in stored["systems"].values() if r.get("params")), 0)
-    predictor = (Architecture(**arch).predictor if "num_classes" in arch
-                 else f"embedding {arch.get('pred_embed', 128)} + LSTM {arch.get('pred_hidden', 256)}")
+    predictor = Architecture(**{"num_classes": 257, **arch}).predictor  # the defaults where unknown
     return f"""## Architecture
 
 RNN-T: log-mel 80 (25 ms / 10 ms, engine front-end, global mean/var) -> stack {arch.get('stack', 4)} frames ->

@@ -336,8 +336,8 @@ class Network:
         if h is None:
             x = np.concatenate([self._pred_input(k) for k in ctx], axis=1)
             if self._kind(PREDICTOR) == "q":
-                z = self.q[PREDICTOR](x, out_bits=16)[0]
-                h = self._join_in[np.clip(z, -32768, 32767) + 32768]  # joiner_activation, tabulated
+                z = self.q[PREDICTOR](x, out_bits=16)[0]  # int16, saturated
+                h = self._join_in[z + 32768]  # joiner_activation, tabulated
             else:
                 f = self.f[PREDICTOR]
                 h = np.tanh(x.astype(np.float32) @ f["w"] + f["b"])[0]

@@ -146,7 +146,7 @@ class TrainConfig:
 
 # what a run is trained from and as: its architecture and its start (--init and the surgery on
 # it). A resumed run continues its checkpoint's model, so changing one of these does nothing:
-# `nnasr train --resume` refuses them (the log floor is refused by the trainer, which reads it)
+# the trainer refuses them on resume (Trainer._check_resume_options; the log floor in _frontend)
 RUN_SHAPE_FIELDS = ("enc_hidden", "enc_layers", "pred_embed", "pred_hidden", "joiner_dim", "stack",
                     "reduce_after", "cmn_window", "cmn_prior", "pred_context", "init", "tokenizer",
                     "init_vocab", "init_reduce_after", "init_enc_hidden", "init_grow_scale",

@@ -207,17 +207,19 @@ class RNNT(nn.Module):
             return self._predict_stateless(tokens)
         y = F.pad(tokens, (1, 0), value=self.arch.blank_id)
         if self.aat:
-            emu = self._emu
-            table = self.embed.weight
-            # same scale as engine.quantize.build_tensors (float64 max / qmax)
-            s = float(table.detach().double().abs().max().clamp_min(1e-8) / self.spec.act_qmax)
-            codes, t_hat = emu.input(table, s)
-            eq, e = codes[y], t_hat[y]
+            codes, t_hat, s = self._embedding_aat()
             b = self.pred.bias_ih_l0 + self.pred.bias_hh_l0
-            hq, h, _ = emu.lstm(eq, e, s, self.pred.weight_ih_l0, self.pred.weight_hh_l0, b)
+            hq, h, _ = self._emu.lstm(codes[y], t_hat[y], s, self.pred.weight_ih_l0, self.pred.weight_hh_l0, b)
             return h, hq
         h, _ = self.pred(self.embed(y))
         return h, None
+
+    def _embedding_aat(self):
+        """The embedding table under AAT: (codes, float with STE, scale), at the scale of
+        ``engine.quantize.build_tensors`` (float64 max / qmax)."""
+        table = self.embed.weight
+        s = float(table.detach().double().abs().max().clamp_min(1e-8) / self.spec.act_qmax)
+        return (*self._emu.input(table, s), s)
 
     def _predict_stateless(self, tokens: torch.Tensor):
         """The stateless predictor (``arch.pred_context`` = N): position u reads the
@@ -230,9 +232,7 @@ class RNNT(nn.Module):
         ctx = y[:, idx]  # [B, U+1, N]: the tokens each position reads, oldest first
         if self.aat:
             emu = self._emu
-            table = self.embed.weight
-            s = float(table.detach().double().abs().max().clamp_min(1e-8) / self.spec.act_qmax)
-            codes, t_hat = emu.input(table, s)
+            codes, t_hat, s = self._embedding_aat()
             xq, x = codes[ctx].flatten(2), t_hat[ctx].flatten(2)
             gq, g = emu.linear(xq, x, s, self.pred.weight, self.pred.bias, emu.gate)
             hq, h = emu.tanh(gq, g)

@@ -42,7 +42,7 @@ from .checkpoint import (
     tokenizer_from_tensor,
     tokenizer_to_tensor,
 )
-from .config import TrainConfig, cpu_has_bf16_units, parse_overrides, saved_config
+from .config import RUN_SHAPE_FIELDS, TrainConfig, cpu_has_bf16_units, parse_overrides, saved_config
 from .dataset import collate, global_stats, make_batches, training_data
 from .evaluate import evaluate_engine  # imported up front, with the engine: a run never mixes
 from .export import export_model, export_ranges  # code versions if the tree changes under it
@@ -136,7 +136,9 @@ class Trainer:
         cfg = self.cfg
         ckpt = self._resume_checkpoint() if resume else None
         init = load_checkpoint(cfg.init) if (cfg.init and ckpt is None) else None
-        self._check_init_options()
+        if ckpt is not None:
+            self._check_resume_options(ckpt)
+        self._check_init_options(init)
         new_vocab = init is not None and cfg.tokenizer == "data"
         src = ckpt or init
         self._load_tokenizer(src, new_vocab)
@@ -146,7 +148,6 @@ class Trainer:
             stack=cfg.stack, reduce_after=cfg.reduce_after, pred_context=cfg.pred_context,
             **Architecture.cmn_fields(cfg.cmn_window, cfg.cmn_prior))
         if init is not None:
-            self._check_init_shape(init["arch"])
             arch = init_shape(init["arch"], cfg, self.sp.get_piece_size() + 1 if new_vocab else 0)
         if arch is not None:
             arch.check()  # said before the features load, not after
@@ -231,7 +232,9 @@ class Trainer:
         _log(f"resuming from {last} at step {ckpt['step']}", self.rank)
         return ckpt
 
-    def _check_init_options(self) -> None:
+    def _check_init_options(self, init: dict | None) -> None:
+        """The ``init_*`` options and shape fields against whether there is an ``--init``
+        checkpoint (``init``) and its shape: what would be ignored is refused."""
         cfg = self.cfg
         if cfg.tokenizer not in ("init", "data"):
             raise ValueError(f"tokenizer={cfg.tokenizer!r}: init (the checkpoint's) or data (DATA/tokenizer.model)")
@@ -265,6 +268,9 @@ class Trainer:
             raise ValueError("init_grow_scale sets how strong the units that init_enc_hidden adds start; "
                              "without init_enc_hidden=N no unit is added")
 
+        if init is not None:
+            self._check_init_shape(init["arch"])
+
     def _check_init_shape(self, arch: dict) -> None:
         """A new model's shape fields other than the checkpoint's, with ``--init`` (whose model
         keeps its shape but for the ``init_*`` changes): refused, not recorded and ignored."""
@@ -275,6 +281,21 @@ class Trainer:
             raise ValueError(f"{', '.join(f'{k}={getattr(cfg, k)}' for k in bad)}: a new model's shape; the --init "
                              f"checkpoint keeps its own ({', '.join(f'{k}={arch.get(k)}' for k in bad)}) but for "
                              "init_enc_hidden, init_reduce_after, init_cmn_window, init_pred_context and tokenizer=data")
+
+    def _check_resume_options(self, ckpt: dict) -> None:
+        """A resumed run goes on with its checkpoint's model: a change of its architecture or of
+        how it started (``RUN_SHAPE_FIELDS``) against the run's saved config would be recorded
+        and do nothing; refused, unless it names what the model already is (an architecture
+        field as the checkpoint has it)."""
+        cfg, saved = self.cfg, json.loads(ckpt.get("config") or "{}")
+        changed = [k for k in RUN_SHAPE_FIELDS if getattr(cfg, k) != saved.get(k, getattr(TrainConfig, k))]
+        has = {k: ckpt.get("arch", {}).get(k, saved.get(k, getattr(TrainConfig, k))) for k in changed}
+        changed = [k for k in changed if getattr(cfg, k) != has[k]]
+        if changed:
+            last = self.out / "last.pt"
+            raise ValueError(f"--resume continues the run's model as it is ({', '.join(f'{k}={has[k]!r}' for k in changed)}); "
+                             f"{', '.join(changed)} cannot change in it. A new run from it can: "
+                             f"nnasr train --init {last} --out NEW --set init_... (nnasr train --set help)")
 
     def _load_tokenizer(self, src: dict | None, new_vocab: bool) -> None:
         """The checkpoint's tokenizer, or DATA/tokenizer.model for a new model or vocabulary."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 
@@ -106,11 +105,8 @@ def run(args) -> int:
         if v is not None:
             setattr(cfg, k, v)
     cfg.aat = cfg.aat or bool(args.aat)
-    saved = replace(cfg)
     try:
         cfg = parse_overrides(cfg, args.set)
-        if args.resume:
-            _refuse_shape_changes(saved, cfg, Path(args.out) / "last.pt")
         if cfg.prune != "none" and not 0 < cfg.sparsity < 1:
             raise ValueError("--prune needs --sparsity between 0 and 1")
     except (FileNotFoundError, ValueError) as e:
@@ -137,26 +133,6 @@ def run(args) -> int:
         print(f"stopped at step {r['step']} (epoch {r['epoch']}), {r['run_s'] / 60:.1f} min of training{total}; "
               f"checkpoint {r['out']}")
     return 0
-
-
-def _refuse_shape_changes(saved, cfg, last: Path) -> None:
-    """A resumed run goes on with its checkpoint's model: a ``--set`` of its architecture or
-    of how it started (``RUN_SHAPE_FIELDS``) would be recorded and do nothing; refused, unless
-    it names what the model already is (an architecture field as the checkpoint has it)."""
-    from trainer.checkpoint import load_checkpoint
-    from trainer.config import RUN_SHAPE_FIELDS
-
-    changed = [k for k in RUN_SHAPE_FIELDS if getattr(cfg, k) != getattr(saved, k)]
-    if not changed:
-        return
-    arch = load_checkpoint(last).get("arch") or {}
-    has = {k: arch.get(k, getattr(saved, k)) for k in changed}
-    changed = [k for k in changed if getattr(cfg, k) != has[k]]
-    if changed:
-        was = ", ".join(f"{k}={has[k]!r}" for k in changed)
-        raise ValueError(f"--resume continues the run's model as it is ({was}); "
-                         f"{', '.join(changed)} cannot change in it. A new run from it can: "
-                         f"nnasr train --init {last} --out NEW --set init_... (nnasr train --set help)")
 
 
 def _print_fields() -> int:
