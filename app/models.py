@@ -327,6 +327,7 @@ class ModelFacts:
     normalization: str = "global mean"  # the features' (Architecture.normalization)
     log_floor: float = FrontendConfig.log_floor  # the front-end's floor on mel power
     predictor: str = ""  # in words (Architecture.predictor): an LSTM, or stateless over N tokens
+    pred_context: int = 0  # 0: an LSTM predictor; N: stateless over the last N tokens
 
     @property
     def label(self) -> str:
@@ -345,6 +346,13 @@ class ModelFacts:
         return "all on NNA" if not self.cpu_ops else "CPU: " + ", ".join(self.cpu_ops)
 
     @property
+    def predictor_kind(self) -> str:
+        """The predictor in two words, for tables (``predictor`` says it whole)."""
+        if not self.pred_context:
+            return "LSTM"
+        return f"stateless, {self.pred_context} token{'s' if self.pred_context > 1 else ''}"
+
+    @property
     def bits(self) -> str:
         return f"w{self.weight_bits}a{self.act_bits}"
 
@@ -358,6 +366,7 @@ class ModelFacts:
             "live_weights": self.live_weights, "live_sparsity": self.live_sparsity,
             "stored_name": self.stored_name or self.name, "normalization": self.normalization,
             "log_floor": self.log_floor, "predictor": self.predictor,
+            "pred_context": self.pred_context,
         }
 
 
@@ -383,7 +392,7 @@ def facts_of(model, default: bool = False) -> ModelFacts:
         live_weights=d.get("live_weights"), live_sparsity=d.get("live_sparsity"),
         normalization=str(d.get("normalization", "global mean")),
         log_floor=float(d.get("log_floor", model.frontend.log_floor)),
-        predictor=str(d.get("predictor", "")),
+        predictor=str(d.get("predictor", "")), pred_context=int(d.get("pred_context", 0)),
     )
 
 

@@ -32,6 +32,9 @@ is then a linear op (``.w`` [pred_hidden, N * embed], ``.w_scale``, ``.bias`` at
 * w_scale``, ``.m`` ``.sh`` to the gate format) over the embeddings of the last N tokens,
 followed by the joiner's LUT tanh. A model with an LSTM predictor is written without the key,
 as before.
+
+A file is written at the lowest version that holds what it carries, and one that claims an
+older version than what it carries is refused (an engine of that version would misread it).
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ class EngineModel:
             "spec": self.spec.name,
             "normalization": self.arch.normalization,
             "predictor": self.arch.predictor,
+            "pred_context": self.arch.pred_context,
             "log_floor": self.frontend.log_floor,
             **{k: v for k, v in self.facts.items() if k not in ("placement",)},
         }
@@ -372,6 +376,10 @@ def _from_meta(path: Path, meta, raw: dict[str, np.ndarray]) -> EngineModel:
         if isinstance(e, ModelFormatError):
             raise
         raise ModelFormatError(f"invalid metadata ({type(e).__name__}: {e})") from None
+    newer = _newer_than(ver, arch, nibbles)
+    if newer:
+        raise ModelFormatError(f"format version {ver} cannot carry {newer}: re-export the model "
+                               "with this version of nnasr")
     placement = meta.get("placement") or {}
     facts = meta.get("facts") or {}
     zwc = meta.get("zwc") or {}
@@ -413,6 +421,17 @@ def _from_meta(path: Path, meta, raw: dict[str, np.ndarray]) -> EngineModel:
     )
     validate(m)
     return m
+
+
+def _newer_than(ver: int, arch: Architecture, nibbles: dict) -> str:
+    """What a file of format ``ver`` carries that only a later version may (the module
+    docstring's versions), in words; '' when nothing."""
+    for since, present, what in ((4, arch.pred_context, "arch.pred_context (version 4)"),
+                                 (3, arch.cmn_window, "arch.cmn_window (version 3)"),
+                                 (2, nibbles, "packed 4-bit codes (version 2)")):
+        if present and ver < since:
+            return what
+    return ""
 
 
 def _validate_placement(m: EngineModel) -> None:

@@ -193,9 +193,19 @@ def test_models_command(files, capsys, tmp_path):
     (d,) = json.loads(out)
     assert d["name"] == "m" and d["params"] > 0 and d["weight_bits"] == 8
     assert d["placement"] == "all on NNA" and d["file_bytes"] > 0
+    assert d["pred_context"] == 0 and "LSTM" in d["predictor"]
     rc = main(["models", files["model"]])
     out, _ = capsys.readouterr()
     assert rc == 0 and "sparsity" in out and "all on NNA" in out
+    assert "predictor" not in out  # the column shows only where a model's predictor is stateless
+    sl = make_random_model(tmp_path / "sl.nnasr", seed=1, pred_context=3)
+    (tmp_path / "bad.nnasr").write_bytes(b"not a model")
+    rc = main(["models", files["model"], str(sl), str(tmp_path / "bad.nnasr")])
+    out, _ = capsys.readouterr()
+    assert rc == 1 and "bad (invalid)" in out  # a bad file is an error; the others are listed
+    (head,) = [line for line in out.splitlines() if "predictor" in line]
+    assert head.index("placement") < head.index("predictor") < head.index("WER")
+    assert re.search(r"\bm\b.*\bLSTM\b", out) and re.search(r"\bsl\b.*stateless, 3 tokens", out)
 
 
 def test_wer_facts():

@@ -289,7 +289,13 @@ TAMPER = {
     "float_unknown": (dict(tensors_fn=lambda t: t.__setitem__("float.pred.0.w", np.zeros((8, 4), np.float32))),
                       "unexpected tensor float.pred.0.w"),
     # an LSTM predictor's tensors under an architecture that says stateless
-    "stateless_arch": (dict(meta_fn=_set(["arch", "pred_context"], 2)), "missing tensor pred.0.w"),
+    "stateless_arch": (dict(meta_fn=lambda m: m.update(format_version=4) or m["arch"].update(pred_context=2)),
+                       "missing tensor pred.0.w"),
+    # a file must be of the version that introduced what it carries
+    "older_version_stateless": (dict(meta_fn=_set(["arch", "pred_context"], 2)),
+                                r"format version 1 cannot carry arch.pred_context \(version 4\)"),
+    "older_version_cmn": (dict(meta_fn=_set(["arch", "cmn_window"], 100)),
+                          r"format version 1 cannot carry arch.cmn_window \(version 3\)"),
     "bad_multiplier": (dict(tensors_fn=lambda t: t["join.enc.m"].__setitem__(0, 5)),
                        r"join.enc: requantization multipliers outside \[2\^30, 2\^31\)"),
     "codes_for_4_bits": (dict(meta_fn=_set(["spec", "weight_bits"], 4)),

@@ -12,9 +12,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = (
         "The shipped and local models with their facts: parameters, sparsity, weight and\n"
-        "activation bits, file size, which ops run on the CPU, and the WER each model file\n"
-        "records from its own evaluation (`nnasr eval --record SET`, run by `make models`),\n"
-        "with the set it was measured on. The first (default) model is the one `nnasr live`\n"
+        "activation bits, file size, which ops run on the CPU, the predictor (a column shown\n"
+        "where a model's is stateless), and the WER each model file records from its own\n"
+        "evaluation (`nnasr eval --record SET`, run by `make models`), with the set it was\n"
+        "measured on. The first (default) model is the one `nnasr live`\n"
         "and `nnasr transcribe` use.\n\n"
         "examples:\n"
         "  nnasr models                        # every model in $NNASR_MODEL_DIR and assets/models\n"
@@ -73,20 +74,22 @@ def facts_table(rows, invalid=()):
 
     from app import models as M
 
+    # the predictor's column only where a model's is not the LSTM (the shipped models' kind)
+    kinds = any(r.pred_context for r in rows)
     cols = [("model", "left"), ("params", "right"), ("sparsity", "right"), ("bits", "center"),
-            ("file size", "right"), ("placement", "left"), ("WER", "right")]
+            ("file size", "right"), ("placement", "left")] + [("predictor", "left")] * kinds + [("WER", "right")]
     data = []
     for r in rows:
         wer = ", ".join(f"{100 * v:.1f}% on {k}" for k, v in r.wer.items()) or "not recorded"
         data.append([r.label + (" (default)" if r.default else ""), M.human_count(r.params),
                      r.sparsity_text, r.bits, M.human_bytes(r.file_bytes),
-                     r.placement, wer])
+                     r.placement] + [r.predictor_kind] * kinds + [wer])
     for p in invalid:
         try:
             size = M.human_bytes(p.stat().st_size)
         except OSError:
             size = "-"
-        data.append([f"{p.stem} (invalid)", "-", "-", "-", size, "-", "-"])
+        data.append([f"{p.stem} (invalid)", "-", "-", "-", size] + ["-"] * (len(cols) - 5))
     dirs = sorted({M._show(Path(r.path).parent) for r in rows if r.path}
                   | {M._show(p.parent) for p in invalid})
     t = Table(title="nnasr models", title_justify="left", caption_justify="left",
