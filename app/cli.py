@@ -19,7 +19,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("compare", "compare models (and peers: pocketsphinx, whisper) side by side: WER, size, latency"),
     ("cost", "where the modeled NNA time goes, op by op (and on a what-if accelerator)"),
     ("eval", "word error rate of a model (engine file or torch checkpoint) on a manifest"),
-    ("synth", "synthesize an offline speech corpus with Debian's TTS voices"),
+    ("synth", "synthesize an offline speech corpus with offline TTS voices (Debian's, Kokoro, Piper)"),
     ("train", "train an RNN-T (float, accelerator-aware --aat, pruned --prune)"),
     ("export", "export a trained checkpoint to an engine model file (.nnasr)"),
     ("lm", "build a token n-gram language model for shallow fusion in the decoder"),

@@ -400,7 +400,9 @@ def wer_facts(facts: dict) -> dict[str, float]:
     """The model's own evaluations recorded in its file (``nnasr eval --record SET``):
     WER (fraction) by set name, in the names' order (every model lists its sets alike, however
     its evaluations were recorded). A training-time figure (``last_dev_wer``: the checkpoint's
-    last dev evaluation in training, before export) is not the model's, and is not shown."""
+    last dev evaluation in training, before export) is not the model's, and is not shown.
+    A set's name says how it was decoded where that was not greedy with the speech gate and no
+    LM (``human dev (beam 4, LM)``): the figures differ by that much."""
     evals = (facts or {}).get("evaluations")
     if not isinstance(evals, dict):
         return {}
@@ -408,8 +410,22 @@ def wer_facts(facts: dict) -> dict[str, float]:
     for name, e in sorted(evals.items(), key=lambda kv: str(kv[0])):
         wer = e.get("wer") if isinstance(e, dict) else None
         if isinstance(wer, (int, float)) and not isinstance(wer, bool):
-            out[str(name)] = float(wer)
+            how = _decoding_words(e)
+            out[f"{name} ({how})" if how else str(name)] = float(wer)
     return out
+
+
+def _decoding_words(e: dict) -> str:
+    """How a recorded evaluation ``e`` decoded, where not greedy, gated and without an LM."""
+    words = []
+    beam = e.get("beam")
+    if isinstance(beam, int) and not isinstance(beam, bool) and beam > 1:
+        words.append(f"beam {beam}")
+    if e.get("lm") is True:
+        words.append("LM")
+    if e.get("speech_gate") is False:
+        words.append("no speech gate")
+    return ", ".join(words)
 
 
 def record_evaluation(path: Path, name: str, result: dict) -> None:

@@ -60,6 +60,19 @@ _MAGIC = (
     (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "gzip data"),
     (b"\x80", "a Python pickle"), (b"\x93NUMPY", "a NumPy array file"),
 )
+# headers of audio files that libsndfile reads by itself: no --raw
+_AUDIO_MAGIC = ((b"RIFF", "WAV"), (b"RIFX", "WAV"), (b"RF64", "WAV"), (b"fLaC", "FLAC"), (b"OggS", "Ogg"),
+                (b"ID3", "MP3"), (b"FORM", "AIFF"), (b".snd", "AU"))
+
+
+def _audio_header(path: Path) -> str:
+    """The kind of audio header ``path`` starts with ('' for none, or unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return ""
+    return next((what for magic, what in _AUDIO_MAGIC if head.startswith(magic)), "")
 
 
 def _sniff(path: Path) -> str:
@@ -78,7 +91,7 @@ def _sniff(path: Path) -> str:
             return "; it looks like text"
         except UnicodeDecodeError:
             pass
-    return ""
+    return "; if it is headerless PCM, give --raw RATE" if head else ""
 
 
 def _reason(e: BaseException) -> str:
@@ -128,6 +141,10 @@ def _open(path: Path, raw_rate: int | None = None):
         _check_file(path)
     if raw_rate is not None:
         _check_rate(path, raw_rate)
+        kind = "" if stdin else _audio_header(path)
+        if kind:  # read as PCM, its header and samples would decode as noise
+            raise AudioError(f"{_name(path)}: a {kind} file, not headerless PCM: leave out --raw "
+                             "(its header gives the rate)")
     raw = {} if raw_rate is None else dict(format="RAW", samplerate=int(raw_rate), channels=1,
                                            subtype="PCM_16", endian="LITTLE")
     try:
@@ -148,7 +165,9 @@ def _open(path: Path, raw_rate: int | None = None):
     except Exception as e:
         why = _reason(e)
         hint = ""
-        if "not recognised" in why:
+        if isinstance(e, TypeError) and "samplerate" in why:  # libsndfile's .raw/.pcm suffixes
+            why, hint = "no audio header", "; headerless PCM needs --raw RATE"
+        elif "not recognised" in why:
             hint = "; headerless PCM needs --raw RATE" if stdin else _sniff(path)
         raise AudioError(f"{_name(path)}: not a readable audio file ({why}{hint})") from None
 

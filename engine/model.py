@@ -140,7 +140,7 @@ class EngineModel:
             "file_bytes": self.file_bytes,
             "placement": dict(self.placement),
             "cpu_ops": [k for k, v in self.placement.items() if v == "cpu"],
-            "spec": self.spec.name,
+            "spec": self.spec.honest_name(),
             "normalization": self.arch.normalization,
             "predictor": self.arch.predictor,
             "pred_context": self.arch.pred_context,

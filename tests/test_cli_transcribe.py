@@ -218,6 +218,11 @@ def test_wer_facts():
     assert wer_facts({"evaluations": evals}) == {"synthetic dev": 0.64, "human dev": 1.04}
     # listed in the sets' order, whichever was recorded first
     assert list(wer_facts({"evaluations": evals})) == ["human dev", "synthetic dev"]
+    # a set decoded otherwise than greedy, gated and without an LM says how
+    evals["human dev"].update(beam=4, lm=True, speech_gate=True)
+    evals["synthetic dev"].update(beam=1, lm=False, speech_gate=False)
+    assert wer_facts({"evaluations": evals}) == {"human dev (beam 4, LM)": 1.04,
+                                                 "synthetic dev (no speech gate)": 0.64}
 
 
 def test_eval_records_the_wer_in_the_model_file(files, capsys, tmp_path):
@@ -244,7 +249,13 @@ def test_eval_records_the_wer_in_the_model_file(files, capsys, tmp_path):
     assert all(np.array_equal(before.tensors[k], after.tensors[k]) for k in before.tensors)
     rc = main(["models", str(model)])
     out, _ = capsys.readouterr()
-    assert rc == 0 and f"{100 * wer:.1f}% on tiny set" in out
+    assert rc == 0 and f"{100 * wer:.1f}% on tiny set (no speech gate)" in out
+    # a part of the set is not the set's WER
+    manifest.write_text(manifest.read_text() * 2)
+    rc = main(["eval", "--model", str(model), "--manifest", str(manifest), "--limit", "1", "--record", "x"])
+    _, err = capsys.readouterr()
+    assert rc == 2 and "leave out --limit (the manifest has 2 utterances)" in err
+    assert "x" not in engine.load_model(model).facts["evaluations"]
     assert max(len(line) for line in out.splitlines()) > 80  # piped: not cut at 80 columns
 
 
@@ -436,6 +447,18 @@ def test_stdin_errors_are_one_line(monkeypatch, capsys):
     assert main(["transcribe", "-q", "--raw", "16000", "-"]) == 1
     err = capsys.readouterr().err
     assert "nnasr transcribe: error: standard input: contains no audio samples" in err
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC", "OGG"])
+def test_raw_on_a_file_with_a_header_is_refused(fmt, files, tmp_path, capsys):
+    """--raw on a file that has a header would decode its header and samples as noise (it gave
+    an empty transcript and exit 0): one line that says so; the same file without it works."""
+    p = tmp_path / f"x.{fmt.lower()}"
+    sf.write(p, speechlike(1.0), 16000, format=fmt)
+    assert main(["transcribe", "-q", "--model", files["model"], "--raw", "16000", str(p)]) == 1
+    err = capsys.readouterr().err
+    assert f"{p}: a {'Ogg' if fmt == 'OGG' else fmt} file, not headerless PCM: leave out --raw" in err
+    assert main(["transcribe", "-q", "--model", files["model"], str(p)]) == 0
 
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -575,7 +576,13 @@ def test_cli_synth_voices_list_and_errors(capsys, tmp_path):
     from app.cli import main
 
     assert main(["synth", "--voices", "list"]) == 0
-    assert "train" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "train" in out
+    # every voice of a split is on one of its engines' rows (none left out of the list)
+    blocks = re.findall(r"^(train|dev|test): (\d+) voices\n((?:  .*\n)*)", out, re.M)
+    assert [b[0] for b in blocks] == ["train", "dev", "test"]
+    for _, n, rows in blocks:
+        assert int(n) == sum(int(c) for c in re.findall(r"^  \S+\s+(\d+)", rows, re.M))
     assert main(["synth", "--out", str(tmp_path), "--voices", "nope:*", "--hours", "0"]) == 2
     assert "no installed voice matches" in capsys.readouterr().err or not HAVE_ESPEAK
     assert main(["synth", "--from-librispeech", str(tmp_path / "missing"),

@@ -22,6 +22,23 @@ def test_profiles_load():
     assert w4.replace(weight_bits=8, name="reference-speaker") == NNASpec()
 
 
+def test_a_spec_is_named_for_its_arithmetic():
+    """A spec whose arithmetic changed is not named after the profile it came from: it takes
+    the profile that is it, else says what it changed; cost fields keep the name."""
+    s, w4 = NNASpec(), load_profile("reference-speaker-w4")
+    assert s.replace(weight_bits=4) == w4
+    assert w4.replace(weight_bits=8).name == "reference-speaker"
+    assert s.replace(weight_bits=6, act_bits=16).name == "reference-speaker+weight_bits=6,act_bits=16"
+    assert s.replace(sram_bytes=1 << 20).name == "reference-speaker"  # only a cost changed
+    assert s.replace(weight_bits=6, name="chip").name == "chip"  # named as the caller says
+    # a file written before renaming: the 8-bit profile's name on 4-bit arithmetic
+    stale = dataclasses.replace(s, weight_bits=4)
+    assert stale.name == "reference-speaker" and stale.honest_name() == "reference-speaker-w4"
+    # a spec of its own (no profile's name) keeps its name; changed, it says what changed
+    mine = dataclasses.replace(s, name="my-chip", sram_bytes=1 << 20)
+    assert mine.honest_name() == "my-chip" and mine.replace(weight_bits=4).name == "my-chip+weight_bits=4"
+
+
 def test_profile_from_path_and_unknown(tmp_path):
     p = tmp_path / "chip.json"
     p.write_text(json.dumps(NNASpec(name="chip", sram_bytes=1 << 20).to_dict()))

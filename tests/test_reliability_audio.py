@@ -94,6 +94,9 @@ BAD = {
     "image-named.wav": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "it looks like a PNG image"),
     "pickle.wav": (b"\x80\x04\x95" + bytes(64), "it looks like a Python pickle"),
     "random.wav": (np.random.default_rng(0).bytes(4000), "not a readable audio file"),
+    # headerless PCM without --raw: libsndfile knows .raw and .pcm need a rate, not what else
+    "speech.raw": ((X * 3000).astype("<i2").tobytes(), "(no audio header; headerless PCM needs --raw RATE)"),
+    "speech.s16": ((X * 3000).astype("<i2").tobytes(), "if it is headerless PCM, give --raw RATE"),
     "zero-channels.wav": (_with_header(22, "<H", 0), "channel count is zero"),
     "rate-1hz.wav": (_with_header(24, "<I", 1), "unsupported sample rate 1 Hz"),
     "rate-2g.wav": (_with_header(24, "<I", 2**31 - 1), "unsupported sample rate 2147483647 Hz"),

@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         sram_used = sum(c.weight_bytes for c in table.values() if c.resident)
         reports.append({
             "model": model.name, "file": str(path), "files": len(files), "audio_s": round(audio_s, 3),
-            "beam": args.beam, "profile": spec.name, "what_if": changes,
+            "beam": args.beam, "profile": spec.honest_name(), "what_if": changes,
             "sram_policy": "by traffic" if args.sram_by_traffic else "smallest first",
             "modeled_nna_ms_per_audio_s": total, "dram_bytes_per_audio_s": dram,
             "sram_bytes": spec.sram_bytes, "sram_used_bytes": sram_used,

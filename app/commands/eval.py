@@ -94,6 +94,9 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if not records:
         raise UserError(f"{args.manifest}: manifest has no entries")
+    if args.record and args.limit and args.limit < len(records):
+        raise UserError(f"--record stores the WER of the whole set: leave out --limit (the manifest "
+                        f"has {len(records)} utterances)")
     if args.limit:
         records = records[: args.limit]
     if args.record and (args.mode != "placed" or args.model.endswith(".pt")):

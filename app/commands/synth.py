@@ -1,5 +1,6 @@
-"""`nnasr synth`: synthesize an offline speech corpus with Debian's TTS voices, or
-import a LibriSpeech-style directory, into JSONL manifests plus a tokenizer."""
+"""`nnasr synth`: synthesize an offline speech corpus with Debian's TTS voices and the neural
+voices (Kokoro, Piper), or import a LibriSpeech-style directory, into JSONL manifests plus a
+tokenizer."""
 
 from __future__ import annotations
 
@@ -120,19 +121,25 @@ def _list_voices() -> int:
     for split in ("train", "dev", "test"):
         vs = [v for v in voices if v.split == split]
         print(f"{split}: {len(vs)} voices")
-        for engine in ("espeak-ng", "mbrola", "flite", "festival", "pico"):
-            names = [v.name for v in vs if v.engine == engine]
-            if engine == "espeak-ng" and names:
+        for engine in dict.fromkeys(v.engine for v in vs):  # every engine, as found
+            names = [v.id.split(":", 1)[1] for v in vs if v.engine == engine]  # as --voices takes them
+            if engine == "espeak-ng":
                 accents = sorted({n.split("+")[0] for n in names})
                 variants = sorted({n.split("+")[1] if "+" in n else "(default)" for n in names})
                 print(f"  {engine:<9} {len(names):>3} = accents {', '.join(accents)}")
                 print(f"  {'':<13} x variants {', '.join(variants)}")
-            elif names:
+            elif engine == "kokoro":  # the named voices, and blends of them ("a*0.6+b*0.4")
+                plain = [n for n in names if "*" not in n]
+                print(f"  {engine:<9} {len(names):>3} = {len(plain)} voices: {', '.join(plain)}")
+                if len(plain) < len(names):
+                    print(f"  {'':<13} + {len(names) - len(plain)} blends of them, e.g. "
+                          f"{next(n for n in names if '*' in n)}")
+            else:
                 print(f"  {engine:<9} {len(names):>3}   {', '.join(names)}")
     for what, pkg in sorted(missing.items()):
         print(f"missing: {what} (Debian package: {pkg})")
     print("voice ids look like espeak-ng:en-us+f2, mbrola:us1, flite:slt, festival:kal_diphone, "
-          "pico:en-US")
+          "pico:en-US, kokoro:af_sky, rhvoice:slt, piper:joe")
     return 0
 
 

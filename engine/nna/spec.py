@@ -181,7 +181,35 @@ class NNASpec:
         return cls(**d)
 
     def replace(self, **changes) -> NNASpec:
-        return dataclasses.replace(self, **changes)
+        """This spec with fields changed. A change of its arithmetic without a new ``name``
+        renames it (:meth:`honest_name`): a spec's name never claims arithmetic it has not."""
+        new = dataclasses.replace(self, **changes)
+        if "name" in changes or _arithmetic(new) == _arithmetic(self):
+            return new
+        return dataclasses.replace(new, name=new.honest_name(base=self))
+
+    def honest_name(self, base: NNASpec | None = None) -> str:
+        """A name for this spec's arithmetic, given the spec it came from (``base``; by default
+        the profile it is named after, where one is): ``base``'s name where the arithmetic is
+        ``base``'s; else, for a profile's spec, the profile whose arithmetic it is; else
+        ``BASE+FIELD=VALUE,...`` for the fields it changed. A file exported at
+        ``--weight-bits 4`` before exports renamed kept the 8-bit profile's name: its facts
+        and costs show the 4-bit profile's. A name that is no profile's is kept."""
+        if base is None:
+            try:
+                base = load_profile(self.name)
+            except (OSError, ValueError):  # a spec of its own: nothing to check it against
+                return self.name
+        mine = _arithmetic(self)
+        if _arithmetic(base) == mine:
+            return base.name
+        profiles = list_profiles()
+        if base.name in profiles:
+            for name in profiles:
+                if _arithmetic(load_profile(name)) == mine:
+                    return name
+        changed = [f"{k}={v}" for k, v in mine if v != getattr(base, k)]
+        return f"{base.name}+{','.join(changed)}"
 
     def what_if(self, changes: dict[str, str | float | int | bool]) -> NNASpec:
         """This spec with cost-model fields changed (values may be strings, as typed on a
@@ -256,6 +284,13 @@ def _check_fields(d: dict) -> None:
     unknown = set(d) - {f.name for f in dataclasses.fields(NNASpec)}
     if unknown:
         raise ValueError(f"unknown NNA spec fields: {sorted(unknown)}")
+
+
+def _arithmetic(spec: NNASpec) -> tuple:
+    """The fields of ``spec`` that decide what it computes (all but its name, version and cost
+    fields), as (name, value) pairs."""
+    return tuple((k, v) for k, v in spec.to_dict().items()
+                 if k not in COST_FIELDS and k not in ("name", "spec_version"))
 
 
 def list_profiles() -> list[str]:
