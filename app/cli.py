@@ -31,6 +31,15 @@ class UserError(Exception):
     """An error the user can fix; printed as one line, exit status 2."""
 
 
+def why_unreadable(e: BaseException) -> str:
+    """Why a file could not be read, in words (an OSError's text without its errno and path)."""
+    if isinstance(e, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnasr",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.cli import UserError
+from app.cli import UserError, why_unreadable
 
 
 # --- text normalization for WER -------------------------------------------------------------
@@ -165,8 +165,10 @@ def read_manifest(path: str | Path) -> list[Item]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise UserError(f"{path}: no such manifest") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a manifest (a .jsonl file)") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read manifest ({e})") from None
+        raise UserError(f"{path}: cannot read the manifest ({why_unreadable(e)})") from None
     items = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():

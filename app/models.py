@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.assets import ASSETS_DIR, AUDIO_DIR, DEMO_AUDIO  # noqa: F401  (package data)
-from app.cli import UserError
+from app.cli import UserError, why_unreadable
 from engine.frontend import FrontendConfig
 
 # Best first. Names of the shipped model files (stems).
@@ -112,7 +112,7 @@ def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
     try:
         items = read_hotwords(path)
     except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read the hotwords file {path}: {e}") from None
+        raise UserError(f"cannot read the hotwords file {path} ({why_unreadable(e)})") from None
     norm = normalizer()
     for text, _ in items:
         # a letter the normalizer writes as nothing ("é" is written "e"; "ß", "ø", "中" are lost)

@@ -134,3 +134,23 @@ def test_export_says_what_is_wrong(setup, capsys):
     if ckpt.exists():
         rc = main(["export", str(ckpt), "--out", str(setup["dir"] / "x.nnasr"), "--weight-bits", "3"])
         assert rc == 2 and "weight_bits must be 4..8" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("what", ["missing", "directory"])
+def test_a_file_that_is_not_there_is_named_in_words(setup, capsys, tmp_path, what):
+    """A missing manifest, hotwords or text file, or a directory in its place: one line in
+    words, as every command says it (it was Python's "[Errno 2] No such file or directory")."""
+    path = str(tmp_path / "nope.jsonl") if what == "missing" else str(tmp_path)
+    m = str(setup["model"])
+    manifest_says = "no such manifest" if what == "missing" else "is a directory, not a manifest"
+    for argv, says in ((["eval", "--model", m, "--manifest", path], manifest_says),
+                       (["compare", "-q", "--models", m, "--manifest", path], manifest_says),
+                       (["cost", "--models", m, "--manifest", path], manifest_says),
+                       (["transcribe", "--model", m, "--hotwords", path, str(setup["wav"])],
+                        "cannot read the hotwords file"),
+                       (["lm", "--model", m, "--no-pool", "--text", path, "--out", str(tmp_path / "x.lm")],
+                        "cannot read the text file")):
+        assert main(argv) == 2, argv
+        line = _error_line(capsys)
+        assert f"{path}: {says}" in line or f"{says} {path}" in line, line
+        assert "Errno" not in line

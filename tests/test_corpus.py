@@ -200,6 +200,10 @@ def test_read_manifest_resolves_and_validates(tmp_path):
         read_manifest(tmp_path / "bad2.jsonl")
     with pytest.raises(ManifestError, match="missing key.*duration"):
         read_manifest(tmp_path / "bad2.jsonl", check_files=False)
+    # no audio_filepath: that is what is missing (the duration would be read from the audio)
+    (tmp_path / "nopath.jsonl").write_text('{"text": "a"}\n')
+    with pytest.raises(ManifestError, match=r"nopath.jsonl:1: missing key\(s\) audio_filepath$"):
+        read_manifest(tmp_path / "nopath.jsonl")
     (tmp_path / "gone.jsonl").write_text('{"audio_filepath": "x.wav", "text": "a", "duration": 1}\n')
     with pytest.raises(ManifestError, match="not found"):
         read_manifest(tmp_path / "gone.jsonl")

@@ -38,7 +38,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from app import models as M
-    from app.cli import UserError
+    from app.cli import UserError, why_unreadable
     from trainer.data.manifest import ManifestError, read_manifest
     from trainer.data.text import normalize_text
     from trainer.lm import build_lm_file, pool_texts
@@ -59,7 +59,7 @@ def run(args) -> int:
         try:
             lines = Path(f).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"{f}: {e}") from None
+            raise UserError(f"{f}: cannot read the text file ({why_unreadable(e)})") from None
         got = [t for t in (normalize_text(x) for x in lines) if t]
         texts += got
         sources[f] = len(got)

@@ -29,6 +29,12 @@ def read_manifest(path: str | os.PathLike, check_files: bool = True) -> list[dic
     path = os.fspath(path)
     try:
         return _read(path, check_files)
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no such manifest") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{path}: is a directory, not a manifest (a .jsonl file)") from None
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
     except UnicodeDecodeError:
         raise ManifestError(f"{path}: not a text file of JSON lines (a manifest is a .jsonl file, "
                             "one {\"audio_filepath\": ..., \"text\": ...} object a line)") from None
@@ -51,7 +57,9 @@ def _read(path: str, check_files: bool) -> list[dict]:
                 raise ManifestError(f"{where}: not a JSON object")
             # a user's manifest may leave the duration out: it is read from the audio's header
             fill = check_files and "duration" not in rec and "audio_filepath" in rec
-            missing = [k for k in REQUIRED_KEYS if k not in rec and not (fill and k == "duration")]
+            # without audio_filepath the duration's absence is not worth a word: it could be read
+            missing = [k for k in REQUIRED_KEYS if k not in rec
+                       and not (k == "duration" and (fill or (check_files and "audio_filepath" not in rec)))]
             if missing:
                 raise ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
             if not isinstance(rec["audio_filepath"], str) or not rec["audio_filepath"]:
