@@ -40,6 +40,22 @@ def why_unreadable(e: BaseException) -> str:
     return str(e)
 
 
+def print_field_docs(title: str, docs: list[tuple[str, object, str]]) -> None:
+    """``--set help``: ``title``, then each ``(field, value, comment)`` (as
+    :func:`engine.fields.field_docs` gives them), the comment wrapped to the terminal."""
+    import shutil
+    import textwrap
+
+    width = max(len(f"{k}={v!r}") for k, v, _ in docs) + 2
+    cols = max(60, shutil.get_terminal_size((100, 20)).columns)
+    print(title)
+    for k, v, doc in docs:
+        lines = textwrap.wrap(doc, max(20, cols - width)) or [""]
+        print(f"{k}={v!r}".ljust(width) + lines[0])
+        for more in lines[1:]:
+            print(" " * width + more)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnasr",

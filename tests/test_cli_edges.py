@@ -100,6 +100,14 @@ def test_cost_refuses_a_mistyped_switch_or_a_fraction_of_a_byte(setup, capsys):
     out, _ = capsys.readouterr()
     assert rc == 0
     assert json.loads(out)[0]["sram_bytes"] == 1_000_000
+    # an audio file after --set (which takes every word after it) is decoded, not refused
+    rc = main(["cost", "--models", str(setup["model"]), "--json", "--set", "sram_bytes=1e6", str(setup["wav"])])
+    out, _ = capsys.readouterr()
+    assert rc == 0 and json.loads(out)[0]["files"] == 1 and json.loads(out)[0]["sram_bytes"] == 1_000_000
+    assert main(["cost", "--set", "sram"]) == 2 and "`--set help` lists the fields" in _error_line(capsys)
+    assert main(["cost", "--set", "help"]) == 0
+    out, _ = capsys.readouterr()
+    assert "sram_bytes=524288" in out and "macs_per_cycle=256" in out and "weight_bits" not in out
 
 
 def test_a_model_copied_under_another_name_is_listed_by_the_name_to_type(setup, capsys, tmp_path, monkeypatch):
@@ -154,3 +162,23 @@ def test_a_file_that_is_not_there_is_named_in_words(setup, capsys, tmp_path, wha
         line = _error_line(capsys)
         assert f"{path}: {says}" in line or f"{says} {path}" in line, line
         assert "Errno" not in line
+
+
+@pytest.mark.parametrize("item, says", [
+    ("lr=abc", "lr='abc': not a number (now "),
+    ("enc_layers=2.5", "enc_layers='2.5': not a whole number (now "),
+    ("amp=treu", "amp='treu': not true or false (true/false, yes/no, on/off, 1/0)"),  # was False, silently
+    ("nope=1", "unknown config key 'nope'"),
+])
+def test_train_set_names_the_field_it_cannot_take(capsys, tmp_path, item, says):
+    pytest.importorskip("torch")
+    assert main(["train", "--out", str(tmp_path / "run"), "--set", item]) == 2
+    assert says in _error_line(capsys)
+
+
+def test_train_set_takes_the_words_for_true_and_false():
+    pytest.importorskip("torch")
+    from trainer.config import TrainConfig, parse_overrides
+
+    for word, want in (("off", False), ("No", False), ("0", False), ("on", True), ("TRUE", True)):
+        assert parse_overrides(TrainConfig(), [f"amp={word}"]).amp is want

@@ -8,7 +8,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from engine.nna.spec import NNASpec, load_profile
+from engine.fields import field_docs as engine_field_docs
+from engine.nna.spec import BOOL_WORDS, NNASpec, load_profile
 
 from .checkpoint import load_checkpoint
 
@@ -156,21 +157,7 @@ RUN_SHAPE_FIELDS = ("enc_hidden", "enc_layers", "pred_embed", "pred_hidden", "jo
 def field_docs() -> list[tuple[str, object, str]]:
     """``(name, default, comment)`` of every :class:`TrainConfig` field, in order: the comment
     on its line, else the comment lines just above it (``nnasr train --set help``)."""
-    import inspect
-    import re
-
-    defaults = asdict(TrainConfig())
-    out, above = [], []
-    for line in inspect.getsource(TrainConfig).splitlines()[1:]:
-        s = line.strip()
-        if s.startswith("#"):
-            above.append(s.lstrip("# "))
-            continue
-        m = re.match(r"(\w+):[^=]+=[^#]*(?:#\s*(.*))?$", s)
-        if m and m.group(1) in defaults:
-            out.append((m.group(1), defaults[m.group(1)], m.group(2) or " ".join(above)))
-        above = []
-    return out
+    return engine_field_docs(TrainConfig)
 
 
 def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
@@ -184,8 +171,19 @@ def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
         if k not in types:
             raise ValueError(f"unknown config key {k!r}; known: {', '.join(sorted(types))}")
         t = type(d[k])
-        d[k] = (v.lower() in ("1", "true", "yes")) if t is bool else t(v)
+        if t is bool:
+            word = BOOL_WORDS.get(v.strip().lower())
+            if word is None:
+                raise ValueError(f"{k}={v!r}: not true or false (true/false, yes/no, on/off, 1/0)")
+            d[k] = word
+            continue
+        try:
+            d[k] = t(v)
+        except ValueError:
+            what = {int: "a whole number", float: "a number"}.get(t, t.__name__)
+            raise ValueError(f"{k}={v!r}: not {what} (now {d[k]!r})") from None
     return TrainConfig(**d)
+
 
 
 def saved_config(path: str | Path) -> TrainConfig:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from app.models import DEFAULT_BEAM, positive_int
 
@@ -68,7 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "that differs is an error, one found by default is skipped with a note")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                    help="what-if cost-model fields of the NNA profile, e.g. sram_bytes=1048576 "
-                        "macs_per_cycle=128 skip_zero_macs=true (the arithmetic stays the model's)")
+                        "macs_per_cycle=128 skip_zero_macs=true (the arithmetic stays the model's); "
+                        "`--set help` lists the fields")
     p.add_argument("--sram-by-traffic", action="store_true",
                    help="what-if: SRAM holds the ops that save the most modeled time for the decoded "
                         "traffic (the profile's rule is smallest first, blind to how often an op runs)")
@@ -81,10 +83,22 @@ def _what_if(items: list[str]) -> dict[str, str]:
     out = {}
     for it in items:
         if "=" not in it:
-            raise UserError(f"--set {it!r}: expected FIELD=VALUE")
+            raise UserError(f"--set {it!r}: expected FIELD=VALUE; `--set help` lists the fields")
         k, v = it.split("=", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+def _print_fields() -> int:
+    """``--set help``: the cost fields, the reference profile's values and what each models."""
+    from app.cli import print_field_docs
+    from engine.fields import field_docs
+    from engine.nna.spec import COST_FIELDS, NNASpec
+
+    print_field_docs("nnasr cost --set FIELD=VALUE ...  (the NNA's cost fields, reference-speaker's "
+                     "values; the arithmetic is the model's own)",
+                     [d for d in field_docs(NNASpec) if d[0] in COST_FIELDS])
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +115,14 @@ def run(args: argparse.Namespace) -> int:
     from engine.nna.cost import best_residency, breakdown, build_cost_table, modeled_seconds
     from engine.nna.spec import profile_costs, read_profile
 
+    if any(a in ("help", "list") for a in args.set):
+        return _print_fields()
     _split_files_from_models(args)  # `--models A B x.wav`: the audio files back
+    # `--set F=V x.wav`: --set takes every word after it; an audio file among them goes back
+    files_in_set = [a for a in args.set if "=" not in a and Path(a).is_file()]
+    if files_in_set:
+        args.set = [a for a in args.set if a not in files_in_set]
+        args.files = list(args.files) + files_in_set
     if args.manifest and args.files:
         raise UserError("give either --manifest M.jsonl or audio FILEs, not both")
     if args.manifest:

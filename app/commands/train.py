@@ -136,19 +136,10 @@ def run(args) -> int:
 
 
 def _print_fields() -> int:
-    """``--set help``: every config field, its default and its comment, wrapped to the terminal."""
-    import shutil
-    import textwrap
-
+    """``--set help``: every config field, its default and its comment."""
+    from app.cli import print_field_docs
     from trainer.config import field_docs
 
-    docs = field_docs()
-    width = max(len(f"{k}={v!r}") for k, v, _ in docs) + 2
-    cols = max(60, shutil.get_terminal_size((100, 20)).columns)
-    print("nnasr train --set KEY=VALUE ...  (the fields and their defaults; --resume keeps a run's own values)")
-    for k, v, doc in docs:
-        lines = textwrap.wrap(doc, max(20, cols - width)) or [""]
-        print(f"{k}={v!r}".ljust(width) + lines[0])
-        for more in lines[1:]:
-            print(" " * width + more)
+    print_field_docs("nnasr train --set KEY=VALUE ...  (the fields and their defaults; --resume keeps "
+                     "a run's own values)", field_docs())
     return 0

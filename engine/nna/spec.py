@@ -226,7 +226,7 @@ class NNASpec:
                                  f"{', '.join(COST_FIELDS)}")
             cur = getattr(self, k)
             if isinstance(cur, bool):
-                word = v if isinstance(v, bool) else _BOOL_WORDS.get(str(v).strip().lower())
+                word = v if isinstance(v, bool) else BOOL_WORDS.get(str(v).strip().lower())
                 if word is None:
                     raise ValueError(f"{k}={v!r}: not true or false (true/false, yes/no, on/off, 1/0)")
                 out[k] = word
@@ -241,8 +241,9 @@ class NNASpec:
         return dataclasses.replace(self, **out)
 
 
-_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
-               "off": False}
+# the words --set takes for true and false
+BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+              "off": False}
 
 # Fields that change only the modeled cost (and the bytes the cost model counts), never a
 # computed value: zero-weight compression and the cost model.
