@@ -20,7 +20,8 @@ from app.assets import ASSETS_DIR, AUDIO_DIR, DEMO_AUDIO  # noqa: F401  (package
 from app.cli import UserError, why_unreadable
 from engine.frontend import FrontendConfig
 
-# Best first. Names of the shipped model files (stems).
+# The order in which the shipped model files (stems) are listed after the default one (which
+# `make models` measures and names in DEFAULT_FILE); other files follow by name.
 PREFERENCE = ("aat-csp", "aat", "baseline-ptq")
 EXTENSION = ".nnasr"
 
@@ -242,7 +243,7 @@ def _rank(path: Path) -> tuple[int, str]:
 
 
 def discover(dirs: list[Path] | None = None) -> list[Path]:
-    """Model files in the model directories, best first (the first is the default)."""
+    """Model files in the model directories, the default first (:data:`PREFERENCE`)."""
     seen: dict[str, Path] = {}
     for d in dirs if dirs is not None else model_dirs():
         if not d.is_dir():
@@ -275,7 +276,7 @@ def resolve(name: str | os.PathLike | None, dirs: list[Path] | None = None) -> P
 
 
 def resolve_many(names: list[str] | None) -> list[Path]:
-    """Several --model arguments; none given: every model found, best first."""
+    """Several --model arguments; none given: every model found, the default first."""
     if not names:
         found = discover()
         if not found:

@@ -60,3 +60,18 @@ def test_a_wheel_carries_the_models(tmp_path):
     assert all(f"nnasr_assets/models/{m}" in names for m in models)
     assert "nnasr_assets/audio/demo.flac" in names and "app/assets.py" in names
     assert not [n for n in names if n.endswith(".pt")]  # training checkpoints stay out
+
+
+def test_the_readme_python_example_runs(monkeypatch, capsys):
+    """README.md's Python API example, as a user pastes it (from the repository root), prints
+    results and the stats summary its comment promises."""
+    import re
+
+    (code,) = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    if not (ROOT / "assets" / "models" / "baseline-ptq.nnasr").exists():
+        pytest.skip("no shipped model")
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "True " in out  # a final result
+    assert all(k in out for k in ("host_ms_p50", "modeled_nna_ms_p95", "rtf"))

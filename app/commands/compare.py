@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "are recognized by their extension")
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="model files or names; the first is the reference for ratios "
-                        "(default: every model found, best first)")
+                        "(default: every model found, the default model first)")
     p.add_argument("--manifest", metavar="M.jsonl",
                    help="JSON-lines manifest (audio_filepath, text, duration): gives WER and CER")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",

@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="audio files (default: the bundled demo audio); audio files listed after "
                         "--models are recognized by their extension")
     p.add_argument("--models", nargs="+", metavar="MODEL",
-                   help="model files or names (default: every model found, best first)")
+                   help="model files or names (default: every model found, the default model first)")
     p.add_argument("--manifest", metavar="M.jsonl", help="decode the audio of a JSON-lines manifest instead")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="only the first N files / entries")
     p.add_argument("--beam", type=positive_int, default=DEFAULT_BEAM,

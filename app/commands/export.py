@@ -12,9 +12,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "training (PTQ, ranges calibrated on a few training utterances); AAT checkpoints carry\n"
         "their ranges and export exactly.\n\n"
         "examples:\n"
-        "  nnasr export runs/float/last.pt --out assets/models/baseline-ptq.nnasr\n"
+        "  nnasr export runs/float/last.pt --out my-ptq.nnasr      # then: nnasr models my-ptq.nnasr\n"
         "  nnasr export runs/float/last.pt --out ptq-cpu.nnasr --cpu join.out,pred.0\n"
-        "  nnasr export runs/aat/last.pt --out assets/models/aat.nnasr --no-float\n"
+        "  nnasr export runs/aat/last.pt --out my-aat.nnasr --no-float\n"
+        "(`make models` writes the shipped models in assets/models; an --out there replaces one.)\n"
     )
     p.add_argument("checkpoint", help="checkpoint file (e.g. runs/float/last.pt)")
     p.add_argument("--out", required=True, help="model file to write (.nnasr)")
