@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -169,6 +170,8 @@ def test_a_file_that_is_not_there_is_named_in_words(setup, capsys, tmp_path, wha
     ("enc_layers=2.5", "enc_layers='2.5': not a whole number (now "),
     ("amp=treu", "amp='treu': not true or false (true/false, yes/no, on/off, 1/0)"),  # was False, silently
     ("nope=1", "unknown config key 'nope'"),
+    ("steps=-5", "steps=-5 (0 or more)"),  # trained nothing and wrote a checkpoint
+    ("max_frames=0", "max_frames=0 (frames per batch, more than 0)"),
 ])
 def test_train_set_names_the_field_it_cannot_take(capsys, tmp_path, item, says):
     pytest.importorskip("torch")
@@ -182,3 +185,46 @@ def test_train_set_takes_the_words_for_true_and_false():
 
     for word, want in (("off", False), ("No", False), ("0", False), ("on", True), ("TRUE", True)):
         assert parse_overrides(TrainConfig(), [f"amp={word}"]).amp is want
+
+
+def test_train_says_where_its_work_went_on_ctrl_c_and_refuses_a_model_file(tmp_path, capsys):
+    """Ctrl-C saves and says so, with the command that continues (it used to print only
+    "interrupted"); --init with an engine model file says what it is (it said "refused: ...
+    Python objects other than tensors"); repeated --set options add up."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("torch")
+    from helpers import make_tiny_corpus
+
+    corpus = make_tiny_corpus(tmp_path / "c", ["turn on the light", "stop", "yes please"])
+    out = tmp_path / "run"
+    tiny = ["enc_hidden=32", "enc_layers=2", "pred_hidden=32", "pred_embed=16", "joiner_dim=32", "warmup=5",
+            "log_every=1", "eval_every=0", "threads=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "app", "train", "--data", str(corpus), "--out", str(out),
+                             "--steps", "100000", "--no-progress", "--set", *tiny[:5], "--set", *tiny[5:]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in proc.stdout:  # the second --set was not dropped: log_every=1 logs every step
+            if line.startswith("step 3 "):
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    m = re.search(r"interrupted at step (\d+); checkpoint (\S+) \(continue: nnasr train --out \S+ --resume\)", err)
+    assert m and Path(m.group(2)) == out / "last.pt" and (out / "last.pt").exists(), err
+    from trainer.checkpoint import load_checkpoint
+
+    assert load_checkpoint(out / "last.pt")["step"] == int(m.group(1)) >= 3
+    model = Path(__file__).resolve().parents[1] / "assets" / "models" / "aat.nnasr"
+    if model.exists():
+        assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--init", str(model),
+                     "--steps", "1"]) == 2
+        assert "an engine model file (safetensors), not a training checkpoint" in _error_line(capsys)

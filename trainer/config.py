@@ -140,6 +140,20 @@ class TrainConfig:
     freeze: str = ""  # not trained (e.g. freeze=enc: train the decoder on a fixed encoder)
     reinit: str = ""  # re-initialized after loading --init (e.g. reinit=pred,join)
 
+    def problems(self) -> list[str]:
+        """Values no run can use, in words; checked before any data is read."""
+        out = [f"{k}={getattr(self, k)} ({want})" for k, ok, want in (
+            ("steps", self.steps >= 0, "0 or more"),
+            ("minutes", self.minutes >= 0, "0: no limit, or more"),
+            ("max_frames", self.max_frames > 0, "frames per batch, more than 0"),
+            ("lr", self.lr > 0, "more than 0"),
+            ("warmup", self.warmup >= 0, "0 or more"),
+            ("log_every", self.log_every > 0, "more than 0"),
+            ("eval_every", self.eval_every >= 0, "0: never, or more"),
+            ("save_minutes", self.save_minutes > 0, "more than 0"),
+        ) if not ok]
+        return out
+
     def spec(self) -> NNASpec:
         s = load_profile(self.profile)
         return s.replace(weight_bits=self.weight_bits) if self.weight_bits else s

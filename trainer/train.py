@@ -627,8 +627,9 @@ class Trainer:
                 self.history.append({"step": self.step, **ev, "wall_s": round(clock.wall(), 1),
                                      "audio_h": round(self.audio_seen / 3600, 3)})
                 best = ev["dev_wer"] < self.best_wer
-                _log(f"step {self.step}: dev WER {ev['dev_wer']:.3f} ({ev['dev_mode']})"
-                     + (" best so far: OUT/best.pt" if best else f", best {self.best_wer:.3f}"), self.rank)
+                _log(f"step {self.step}: dev WER {100 * ev['dev_wer']:.2f}% ({ev['dev_mode']})"
+                     + (f", best so far: {self.out / 'best.pt'}" if best else f", best {100 * self.best_wer:.2f}%"),
+                     self.rank)
                 if best:
                     self.best_wer = ev["dev_wer"]
                     self._save_best(clock)

@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="audio files (or use --manifest); audio files listed after --models "
                         "are recognized by their extension")
-    p.add_argument("--models", nargs="+", metavar="MODEL",
+    p.add_argument("--models", nargs="+", action="extend", metavar="MODEL",
                    help="model files or names; the first is the reference for ratios "
                         "(default: every model found, the default model first)")
     p.add_argument("--manifest", metavar="M.jsonl",
@@ -62,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"beam size (1: greedy; default {DEFAULT_BEAM}, see docs/decoding.md)")
     p.add_argument("--chunk-ms", type=positive_int, default=None,
                    help="audio per recognizer step in ms (default: each model's own)")
-    p.add_argument("--peers", nargs="+", metavar="PEER", default=[],
+    p.add_argument("--peers", nargs="+", action="extend", metavar="PEER", default=[],
                    help="other recognizers to run on the same audio: "
                         f"{', '.join(PEERS)} (install them with: {INSTALL_HINT})")
     p.add_argument("--peer-threads", type=int, default=DEFAULT_THREADS, metavar="N",

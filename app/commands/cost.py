@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="audio files (default: the bundled demo audio); audio files listed after "
                         "--models are recognized by their extension")
-    p.add_argument("--models", nargs="+", metavar="MODEL",
+    p.add_argument("--models", nargs="+", action="extend", metavar="MODEL",
                    help="model files or names (default: every model found, the default model first)")
     p.add_argument("--manifest", metavar="M.jsonl", help="decode the audio of a JSON-lines manifest instead")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N", help="only the first N files / entries")
@@ -67,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "these, like engine/profiles/reference-speaker.json, or only some of them); "
                         "fields of the arithmetic it gives must equal the model's: a named model "
                         "that differs is an error, one found by default is skipped with a note")
-    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="FIELD=VALUE",
                    help="what-if cost-model fields of the NNA profile, e.g. sram_bytes=1048576 "
                         "macs_per_cycle=128 skip_zero_macs=true (the arithmetic stays the model's); "
                         "`--set help` lists the fields")

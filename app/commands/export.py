@@ -36,6 +36,9 @@ def _checkpoint_error(path: str, e: Exception) -> str:
     """One line for a checkpoint that does not load. torch's weights-only refusal is long and
     suggests weights_only=False, which nnasr never does: say what happened instead."""
     msg = str(e)
+    if _is_safetensors(path):
+        return (f"{path}: an engine model file (safetensors), not a training checkpoint: --init, "
+                "--resume and export read `nnasr train`'s .pt files (e.g. assets/checkpoints/float.pt)")
     if "Weights only load failed" not in msg:
         return " ".join(msg.split())
     import re
@@ -45,6 +48,17 @@ def _checkpoint_error(path: str, e: Exception) -> str:
     return (f"{path}: refused: not an nnasr checkpoint; it holds Python objects other than "
             f"tensors, and checkpoints are only read with torch.load(weights_only=True)"
             + (f" ({why})" if why else ""))
+
+
+def _is_safetensors(path: str) -> bool:
+    """Whether ``path`` starts as a safetensors file does (an engine model, whatever its name):
+    an 8-byte little-endian header length, then the JSON header."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except (OSError, TypeError):
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 1 << 30
 
 
 def load_training_checkpoint(path: str, average: int = 0):

@@ -26,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--order", type=int, default=5, help="n-gram order (default 5)")
     p.add_argument("--prune", type=int, default=1,
                    help="drop n-grams of order >= 3 seen at most this often (default 1; 0 keeps all)")
-    p.add_argument("--text", nargs="*", default=[], metavar="FILE",
+    p.add_argument("--text", nargs="*", action="extend", default=[], metavar="FILE",
                    help="plain text files, one utterance per line")
-    p.add_argument("--manifest", nargs="*", default=[], metavar="JSONL",
+    p.add_argument("--manifest", nargs="*", action="extend", default=[], metavar="JSONL",
                    help="manifests whose 'text' to count")
     p.add_argument("--no-pool", action="store_true",
                    help="leave out the synthesized corpus's train text pool")

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "  torchrun --nproc_per_node 8 -m app train --data ... --out ...     # many GPUs\n"
     )
     p.add_argument("--data", help="corpus directory (default: data/corpus; with --resume: the run's)")
-    p.add_argument("--train", nargs="+", metavar="MANIFEST",
+    p.add_argument("--train", nargs="+", action="extend", metavar="MANIFEST",
                    help="training manifests (default: DATA/train.jsonl); several are mixed, each with "
                         "its own feature cache beside it; DATA still gives dev.jsonl and the tokenizer")
     p.add_argument("--out", default="runs/float", help="run directory; checkpoint OUT/last.pt")
@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="NNA profile name or JSON path (default: reference-speaker)")
     p.add_argument("--prune", choices=["none", "magnitude", "csp"], help="pruning method")
     p.add_argument("--sparsity", type=float, help="target sparsity of the prunable matrices (0..1)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="override any training config field, e.g. --set lr=1e-3 max_frames=20000; "
                         "`--set help` lists the fields with their defaults and what each does "
                         "(TrainConfig in trainer/config.py)")
@@ -109,6 +109,8 @@ def run(args) -> int:
         cfg = parse_overrides(cfg, args.set)
         if cfg.prune != "none" and not 0 < cfg.sparsity < 1:
             raise ValueError("--prune needs --sparsity between 0 and 1")
+        if bad := cfg.problems():
+            raise ValueError(f"{', '.join(bad)}")
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     ckpt = f"{args.out}/last.pt" if args.resume else args.init  # the checkpoint read, if any
@@ -125,13 +127,27 @@ def run(args) -> int:
         if not ckpt:
             raise
         raise UserError(f"{ckpt}: not an nnasr training checkpoint ({type(e).__name__}: {e})") from None
-    r = trainer.run()
+    if not args.resume and 0 < cfg.steps < cfg.warmup:
+        print(f"note: {cfg.steps} steps, fewer than the {cfg.warmup}-step warm-up: the learning rate "
+              f"reaches {cfg.lr * cfg.steps / cfg.warmup:.2e} of its {cfg.lr:.2e} (--set warmup=N)",
+              file=sys.stderr)
+    resume = f"nnasr train --out {args.out} --resume"
+    try:
+        r = trainer.run()
+    except KeyboardInterrupt:  # the trainer saved on the way out
+        trainer.close()
+        if trainer.rank == 0:
+            print(f"nnasr train: interrupted at step {trainer.step}; checkpoint {Path(args.out) / 'last.pt'} "
+                  f"(continue: {resume})", file=sys.stderr)
+        return 130
     trainer.close()  # after a run every rank ended; after an error torchrun ends the others
     if trainer.rank == 0:  # under torchrun every rank returns here; one report
-        total = (f", {r['wall_s'] / 60:.1f} in all (with the earlier runs it continues)"
-                 if r["wall_s"] - r["run_s"] > 30 else "")
+        total = (f", {r['wall_s'] / 60:.1f} min in all with the run{'s' if args.resume else ''} it "
+                 f"{'continues' if args.resume else 'started from'}" if r["wall_s"] - r["run_s"] > 30 else "")
+        more = (f" (continue: {resume}{' --minutes N' if cfg.minutes else ''})"
+                if r["step"] < cfg.steps else "")
         print(f"stopped at step {r['step']} (epoch {r['epoch']}), {r['run_s'] / 60:.1f} min of training{total}; "
-              f"checkpoint {r['out']}")
+              f"checkpoint {r['out']}{more}")
     return 0
 
 
