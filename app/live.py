@@ -116,7 +116,7 @@ def facts_text(f, search: str | None = None) -> str:
     lines = [
         f"[b]{f.name}[/b]",
         f"params     {human_count(f.params)}",
-        f"sparsity   {100 * f.sparsity:.1f}%",
+        f"sparsity   {f.sparsity_text}",
         f"bits       {f.weight_bits}-bit weights, {f.act_bits}-bit act.",
         f"file size  {human_bytes(f.file_bytes)}",
         f"placement  {f.placement}",

@@ -107,7 +107,7 @@ class CompareScreen(Screen):
             f = r["facts"]
             col.mount(
                 Label(f"[b]{r['name']}[/b]"),
-                Static(f"{human_count(f.params)} params · {100 * f.sparsity:.0f}% sparse · "
+                Static(f"{human_count(f.params)} params · {f.sparsity_text} sparse · "
                        f"{human_bytes(f.file_bytes)} · {f.placement}", classes="compare-facts"),
                 Label("host ms per chunk · measured", classes="stat-title"),
                 Sparkline(_histogram(r["host"], hmax, self.BINS), summary_function=max,

@@ -114,6 +114,8 @@ def hotwords(path, model, score: float) -> list[tuple[str, float | None]]:
         items = read_hotwords(path)
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the hotwords file {path} ({why_unreadable(e)})") from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
     norm = normalizer()
     for text, _ in items:
         # a letter the normalizer writes as nothing ("é" is written "e"; "ß", "ø", "中" are lost)

@@ -44,14 +44,16 @@ import numpy as np
 HOTWORD_SCORE = 1.5  # default bonus per token of a phrase (docs/decoding.md)
 
 _SCORE_SUFFIX = re.compile(r"\s:\s*([-+]?(?:\d+\.?\d*|\.\d+))\s*$")
+_ANY_SUFFIX = re.compile(r"\s:\s*(\S*)\s*$")  # what a score's place holds, number or not
 
 
 def read_hotwords(path: str | os.PathLike) -> list[tuple[str, float | None]]:
     """The phrases of a hotwords file: one per line, optionally ending in `` :SCORE`` (its
     own bonus per token, sherpa-onnx's format); blank lines and lines starting with ``#``
-    are skipped. Returns ``(text, score or None)`` in file order."""
+    are skipped. Returns ``(text, score or None)`` in file order; a line whose `` :SCORE`` is
+    not a number is a ValueError naming it."""
     out = []
-    for line in Path(path).expanduser().read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(Path(path).expanduser().read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -60,6 +62,9 @@ def read_hotwords(path: str | os.PathLike) -> list[tuple[str, float | None]]:
         if m:
             score = float(m.group(1))
             line = line[: m.start()].strip()
+        elif bad := _ANY_SUFFIX.search(line):  # a mistyped score would become part of the phrase
+            raise ValueError(f"{path}:{n}: ' :{bad.group(1)}' is not a score (a number, e.g. "
+                             f"'{line[: bad.start()].strip()} :2.5')")
         if line:
             out.append((line, score))
     return out

@@ -293,3 +293,35 @@ def test_live_gain_auto_reaches_the_session_and_needs_the_speech_gate(models, tm
     assert not build_app(build_parser().parse_args(base + ["--gain", "6"])).session.auto_gain
     with pytest.raises(UserError, match="leave out --no-vad"):
         build_app(build_parser().parse_args(base + ["--gain", "auto", "--no-vad"]))
+
+
+def test_a_transcript_path_that_cannot_be_written_is_one_line_before_the_ui(models, tmp_path):
+    """`--transcript DIR` (or a path under a file) used to start the UI, claim "finals appended
+    to DIR" and say otherwise only at the first final."""
+    import numpy as np
+    import soundfile as sf
+
+    from app.cli import UserError, build_parser
+    from app.commands.live import build_app
+
+    sf.write(tmp_path / "x.wav", np.zeros(1600, np.float32), 16000)
+    (tmp_path / "afile").write_text("x")
+    base = ["live", "--model", str(models[0]), "--input", str(tmp_path / "x.wav")]
+    for path, msg in ((tmp_path, "a directory; give a file path"),
+                      (tmp_path / "afile" / "t.txt", "is a file, not a folder")):
+        with pytest.raises(UserError, match=msg):
+            build_app(build_parser().parse_args(base + ["--transcript", str(path)]))
+    ok = tmp_path / "new" / "deeper" / "t.txt"  # folders are made at the first final
+    assert build_app(build_parser().parse_args(base + ["--transcript", str(ok)])).transcript.path == ok
+    assert not ok.exists()
+
+
+def test_the_panel_shows_the_sparsity_of_what_runs():
+    """A model whose pruning took whole units: the panel says the sparsity as it runs, with the
+    stored matrices' beside it, as `nnasr models` does (it said the stored figure alone)."""
+    from app.live import facts_text
+    from app.models import ModelFacts
+
+    f = ModelFacts(name="p", path="p.nnasr", params=100, sparsity=0.795, weight_bits=8, act_bits=8,
+                   file_bytes=1000, cpu_ops=(), spec="reference-speaker", wer={}, live_sparsity=0.678)
+    assert "sparsity   67.8% (79.5% stored)" in facts_text(f)

@@ -79,6 +79,9 @@ def test_reading_a_hotwords_file(tmp_path):
     f.write_text("# commands\nturn on the lights\n\n  Set a timer : 2.5 \nplay 10 songs :-1\nnot:a score\n")
     assert read_hotwords(f) == [("turn on the lights", None), ("Set a timer", 2.5), ("play 10 songs", -1.0),
                                 ("not:a score", None)]
+    f.write_text("stop\nturn on :abc\n")  # a mistyped score: it became part of the phrase
+    with pytest.raises(ValueError, match=r"hw.txt:2: ' :abc' is not a score \(a number, e.g. 'turn on :2.5'\)"):
+        read_hotwords(f)
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,29 @@ def run(args: argparse.Namespace) -> int:
     return int(app.return_code or 0)
 
 
+def _check_transcript_path(path: Path) -> None:
+    """``--transcript PATH`` that could never be written (a directory, a file in the way of
+    its folder, no permission): one line before the UI opens, not a notice at the first final.
+    The file itself is made at the first final, as before."""
+    import os
+
+    from app.cli import UserError
+
+    if path.is_dir():
+        raise UserError(f"--transcript {path}: a directory; give a file path (finals are appended to it)")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UserError(f"--transcript {path}: not writable")
+        return
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"--transcript {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--transcript {path}: cannot create files in {parent}")
+
+
 def build_app(args: argparse.Namespace):
     """The :class:`app.live.LiveApp` for these arguments (user errors raised before the UI)."""
     from app import models as M
@@ -115,6 +138,8 @@ def build_app(args: argparse.Namespace):
                         "speech with the speech gate: leave out --no-vad, or give a number of dB")
     if args.speed < 0:
         raise UserError("--speed must be >= 0")
+    if args.transcript and not args.no_transcript:
+        _check_transcript_path(Path(args.transcript).expanduser())
 
     demo = M.DEMO_AUDIO
 
