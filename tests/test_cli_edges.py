@@ -187,10 +187,11 @@ def test_train_set_takes_the_words_for_true_and_false():
         assert parse_overrides(TrainConfig(), [f"amp={word}"]).amp is want
 
 
-def test_train_says_where_its_work_went_on_ctrl_c_and_refuses_a_model_file(tmp_path, capsys):
+def test_train_says_where_its_work_went_on_ctrl_c_and_refuses_a_model_file(tmp_path, capsys, monkeypatch):
     """Ctrl-C saves and says so, with the command that continues (it used to print only
-    "interrupted"); --init with an engine model file says what it is (it said "refused: ...
-    Python objects other than tensors"); repeated --set options add up."""
+    "interrupted"); export finds the run's corpus by itself; --init with an engine model file
+    says what it is (it said "refused: ... Python objects other than tensors"); repeated --set
+    options add up."""
     import os
     import signal
     import subprocess
@@ -223,6 +224,18 @@ def test_train_says_where_its_work_went_on_ctrl_c_and_refuses_a_model_file(tmp_p
     from trainer.checkpoint import load_checkpoint
 
     assert load_checkpoint(out / "last.pt")["step"] == int(m.group(1)) >= 3
+    # --resume with changes: it says what they are, and the run goes on
+    step = int(m.group(1))
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--steps", str(step + 1), "--no-progress",
+                 "--set", "lr=1e-4"]) == 0
+    err = capsys.readouterr().err
+    assert f"--resume: changed from the run's own config: steps 100000 -> {step + 1}, lr 0.0015 -> 0.0001" in err
+    assert load_checkpoint(out / "last.pt")["step"] == step + 1
+    # export (and eval of a .pt) calibrate on the corpus the run trained on, without --data
+    monkeypatch.chdir(tmp_path)  # no data/corpus here
+    assert main(["export", str(out / "last.pt"), "--out", "x.nnasr", "--calib", "2"]) == 0
+    assert (tmp_path / "x.nnasr").exists()
     model = Path(__file__).resolve().parents[1] / "assets" / "models" / "aat.nnasr"
     if model.exists():
         assert main(["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--init", str(model),

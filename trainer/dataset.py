@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -123,6 +124,9 @@ def load_features(manifest: str | os.PathLike, sp, cfg: FrontendConfig | None = 
         ctx = get_context("fork")
         from rich.progress import Progress
 
+        if not progress or not sys.stderr.isatty():  # a log: one line before the silence
+            print(f"features of {len(jobs):,} utterances of {manifest} (computed once, kept in {cache_dir})",
+                  file=sys.stderr, flush=True)
         with Progress(disable=not progress, transient=True) as bar, ctx.Pool(max(1, workers)) as pool:
             task = bar.add_task(f"features {manifest.name}", total=len(jobs))
             for i, (f, err) in enumerate(pool.imap(_feat_worker, jobs, chunksize=16)):

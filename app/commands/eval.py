@@ -61,7 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_lm_arguments(p)
     add_engine_arguments(p)
     p.add_argument("--limit", type=positive_int, help="only the first N utterances")
-    p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration of a checkpoint")
+    p.add_argument("--data", help="corpus for PTQ calibration of a checkpoint (default: the one it was "
+                                  "trained on, where it is here; else data/corpus)")
     p.add_argument("--by-voice", action="store_true",
                    help="also print WER per voice (the manifest's 'voice' key), worst first")
     p.add_argument("--by-condition", action="store_true",
@@ -130,7 +131,7 @@ def run(args) -> int:
             out = str(Path(d) / "ckpt.nnasr")
             ep = argparse.ArgumentParser(prog="nnasr export")
             export.add_arguments(ep)  # export's own defaults, not a copy of them
-            ea = ep.parse_args([path, "--out", out, "--data", args.data])
+            ea = ep.parse_args([path, "--out", out] + (["--data", args.data] if args.data else []))
             ea.in_memory = True  # a temporary file: no advice to record a WER in it
             with contextlib.redirect_stdout(sys.stderr):  # stdout may be --json -
                 export.run(ea)

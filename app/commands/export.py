@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint file (e.g. runs/float/last.pt)")
     p.add_argument("--out", required=True, help="model file to write (.nnasr)")
-    p.add_argument("--data", default="data/corpus", help="corpus for PTQ calibration (default: %(default)s)")
+    p.add_argument("--data", help="corpus for PTQ calibration: its train.jsonl (default: the corpus the "
+                                  "checkpoint was trained on, where it is here; else data/corpus)")
     p.add_argument("--calib", type=int, default=64, help="calibration utterances (default: %(default)s)")
     p.add_argument("--cpu", default="", help="comma-separated ops to place on the CPU (float32)")
     p.add_argument("--profile", help="NNA profile (default: the checkpoint's, else reference-speaker)")
@@ -137,6 +138,11 @@ def run(args) -> int:
         if op not in model.arch.op_names():
             raise UserError(f"unknown op {op!r}; ops: {', '.join(model.arch.op_names())}")
         placement[op] = "cpu"
+    cfg = json.loads(ck["config"]) if ck.get("config") else {}
+    if args.data is None:  # the corpus the checkpoint was trained on, where it is here
+        trained = cfg.get("data") or ""
+        args.data = trained if trained and (Path(trained) / "train.jsonl").exists() else "data/corpus"
+
     def features():
         import sentencepiece as spm
 
@@ -155,7 +161,6 @@ def run(args) -> int:
         raise UserError(f"{Path(args.data) / 'train.jsonl'}: {e} (use --data)") from None
     hist = json.loads(ck.get("history", "[]"))
     devs = [h for h in hist if "dev_wer" in h]
-    cfg = json.loads(ck["config"]) if ck.get("config") else {}
     facts = {
         "name": args.name or Path(args.out).stem,
         "quantization": how,
@@ -179,9 +184,11 @@ def run(args) -> int:
         m = load_model(out)
     except ModelFormatError as e:
         raise UserError(f"exported file failed validation: {e}") from None
-    d = m.describe()
-    print(f"wrote {out}: {d['params']:,} params, sparsity {d['sparsity']:.1%}, "
-          f"{spec.weight_bits}-bit weights, {d['file_bytes'] / 1e6:.2f} MB, CPU ops: {d['cpu_ops'] or 'none'}; {how}")
+    from app.models import facts_of, human_bytes
+
+    d, f = m.describe(), facts_of(m)
+    print(f"wrote {out}: {d['params']:,} params, sparsity {f.sparsity_text}, "
+          f"{spec.weight_bits}-bit weights, {human_bytes(d['file_bytes'])}, CPU ops: {d['cpu_ops'] or 'none'}; {how}")
     if not getattr(args, "in_memory", False):
         print(f"record its WER in the file: nnasr eval --model {out} --manifest DEV.jsonl --record 'dev'")
     return 0

@@ -68,6 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    import dataclasses
     import warnings
 
     from app.cli import UserError
@@ -90,6 +91,7 @@ def run(args) -> int:
             from app.commands.export import _checkpoint_error
 
             raise UserError(_checkpoint_error(str(last), e)) from None
+        saved = dataclasses.replace(cfg)  # what the run had, to say what changes
         cfg.out = args.out
         if args.init and args.init != cfg.init:
             print(f"--resume: continuing {last}; --init {args.init} is ignored", file=sys.stderr)
@@ -111,6 +113,12 @@ def run(args) -> int:
             raise ValueError("--prune needs --sparsity between 0 and 1")
         if bad := cfg.problems():
             raise ValueError(f"{', '.join(bad)}")
+        if args.resume:  # options given now change what they name: say what that is
+            changed = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(cfg, f.name)!r}"
+                       for f in dataclasses.fields(cfg)
+                       if f.name != "out" and getattr(saved, f.name) != getattr(cfg, f.name)]
+            if changed:
+                print(f"--resume: changed from the run's own config: {', '.join(changed)}", file=sys.stderr)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     ckpt = f"{args.out}/last.pt" if args.resume else args.init  # the checkpoint read, if any
