@@ -113,12 +113,6 @@ def run(args) -> int:
             raise ValueError("--prune needs --sparsity between 0 and 1")
         if bad := cfg.problems():
             raise ValueError(f"{', '.join(bad)}")
-        if args.resume:  # options given now change what they name: say what that is
-            changed = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(cfg, f.name)!r}"
-                       for f in dataclasses.fields(cfg)
-                       if f.name != "out" and getattr(saved, f.name) != getattr(cfg, f.name)]
-            if changed:
-                print(f"--resume: changed from the run's own config: {', '.join(changed)}", file=sys.stderr)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     ckpt = f"{args.out}/last.pt" if args.resume else args.init  # the checkpoint read, if any
@@ -135,6 +129,12 @@ def run(args) -> int:
         if not ckpt:
             raise
         raise UserError(f"{ckpt}: not an nnasr training checkpoint ({type(e).__name__}: {e})") from None
+    if args.resume:  # options given now change what they name (the trainer took them): say which
+        changed = [f"{f.name} {getattr(saved, f.name)!r} -> {getattr(cfg, f.name)!r}"
+                   for f in dataclasses.fields(cfg)
+                   if f.name != "out" and getattr(saved, f.name) != getattr(cfg, f.name)]
+        if changed and trainer.rank == 0:
+            print(f"--resume: changed from the run's own config: {', '.join(changed)}", file=sys.stderr)
     if not args.resume and 0 < cfg.steps < cfg.warmup:
         print(f"note: {cfg.steps} steps, fewer than the {cfg.warmup}-step warm-up: the learning rate "
               f"reaches {cfg.lr * cfg.steps / cfg.warmup:.2e} of its {cfg.lr:.2e} (--set warmup=N)",
