@@ -65,23 +65,24 @@ _AUDIO_MAGIC = ((b"RIFF", "WAV"), (b"RIFX", "WAV"), (b"RF64", "WAV"), (b"fLaC", 
                 (b"ID3", "MP3"), (b"FORM", "AIFF"), (b".snd", "AU"))
 
 
-def _audio_header(path: Path) -> str:
-    """The kind of audio header ``path`` starts with ('' for none, or unreadable)."""
+def _head(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of ``path`` (none where it cannot be read)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            return f.read(n)
     except OSError:
-        return ""
+        return b""
+
+
+def _audio_header(path: Path) -> str:
+    """The kind of audio header ``path`` starts with ('' for none, or unreadable)."""
+    head = _head(path, 4)
     return next((what for magic, what in _AUDIO_MAGIC if head.startswith(magic)), "")
 
 
 def _sniff(path: Path) -> str:
     """A hint about what a file that libsndfile cannot read might be."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError:
-        return ""
+    head = _head(path, 512)
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return f"; it looks like {what}"
