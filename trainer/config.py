@@ -150,7 +150,7 @@ class TrainConfig:
             ("warmup", self.warmup >= 0, "0 or more"),
             ("log_every", self.log_every > 0, "more than 0"),
             ("eval_every", self.eval_every >= 0, "0: never, or more"),
-            ("save_minutes", self.save_minutes > 0, "more than 0"),
+            ("save_minutes", self.save_minutes >= 0, "0: after every step, or more"),
         ) if not ok]
         return out
 
