@@ -426,6 +426,25 @@ def test_rerun_resumes_without_duplicates(corpus):
     assert old <= set(paths)
 
 
+def test_a_shared_cache_gives_each_corpus_its_own_hours(corpus, tmp_path):
+    """Two corpora of one seed in one audio cache: the second, dev only (`--hours 0
+    --test-hours 0`), lists no train or test clip, though the cache holds the first one's
+    (it listed them all: 56 train clips for a dev-only corpus), and reuses the dev clips."""
+    from trainer.data.synth import run_synth
+
+    cache = tmp_path / "cache"
+    run_synth(_cfg(tmp_path / "a", cache=str(cache)), log=lambda *a: None)
+    b = run_synth(_cfg(tmp_path / "b", cache=str(cache), hours=0, test_hours=0), log=lambda *a: None)
+    assert _lines(tmp_path / "b" / "train.jsonl") == [] and _lines(tmp_path / "b" / "test.jsonl") == []
+    dev = _lines(tmp_path / "b" / "dev.jsonl")
+    assert dev and b["splits"]["dev"]["made_this_run"] == 0
+    assert sum(r["duration"] for r in dev) >= 0.0015 * 3600
+    # its own clips it keeps: a rerun with fewer hours still lists what it listed
+    again = run_synth(_cfg(tmp_path / "b", cache=str(cache), hours=0, test_hours=0, dev_hours=0.0005),
+                      log=lambda *a: None)
+    assert _lines(tmp_path / "b" / "dev.jsonl") == dev and again["splits"]["dev"]["made_this_run"] == 0
+
+
 def test_clip_augmentation_is_recovered_and_filters_training(corpus, tmp_path, capsys):
     """What `nnasr synth` did to each clip (noise SNR, reverb) is recomputed from the corpus
     and checked against the key in the clip's name, so `nnasr train --set min_snr=..
@@ -614,7 +633,11 @@ def test_engine_weights_change_only_the_training_draw(capsys, tmp_path):
         a = [it.key for it in itertools.islice(item_stream(split, pools, held, base), 200)]
         b = [it.key for it in itertools.islice(item_stream(split, pools, held, over), 200)]
         assert a == b
-    assert main(["synth", "--out", str(tmp_path), "--engine-weights", "kokoro=x"]) == 2
-    assert "needs a weight of 0 or more" in capsys.readouterr().err
+    for bad in ("kokoro=x", "flite=inf", "flite=nan"):  # inf wrote "Infinity" into corpus.json
+        assert main(["synth", "--out", str(tmp_path), "--engine-weights", bad]) == 2
+        assert "needs a weight of 0 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --hours nan synthesized forever
+        main(["synth", "--out", str(tmp_path), "--hours", "nan"])
+    assert "'nan': a number of hours, 0 or more" in capsys.readouterr().err
     assert main(["synth", "--out", str(tmp_path), "--engine-weights", "nope=1"]) == 2
     assert "unknown voice group 'nope'" in capsys.readouterr().err

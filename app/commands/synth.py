@@ -5,13 +5,14 @@ tokenizer."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 
 def _positive_float(s: str) -> float:
     v = float(s)
-    if v < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
+    if not 0 <= v < math.inf:  # nan ran forever
+        raise argparse.ArgumentTypeError(f"{s!r}: a number of hours, 0 or more")
     return v
 
 
@@ -208,9 +209,9 @@ def _engine_weights(spec: str) -> dict[str, float]:
             w = float(val)
         except ValueError:  # "", "x"
             w = -1.0
-        if not w >= 0:  # negative or nan
+        if not 0 <= w < math.inf:  # negative, nan or inf
             raise UserError(f"--engine-weights: {part!r} needs a weight of 0 or more, "
-                            f"e.g. {name}=0.1")
+                            f"e.g. {name}=0.1 (groups are separated by commas)")
         out[name] = w
     if not out:
         raise UserError("--engine-weights: give at least one GROUP=WEIGHT, e.g. kokoro=0.1")

@@ -250,6 +250,7 @@ def _link_cache(out: str, cache: str | None, log) -> None:
 
 def _consume(r: _SplitRun, cfg: SynthConfig, executor, max_inflight: int,
              drops: dict[str, dict], drop_f, prog: _Progress, out: str) -> None:
+    listed = _listed(os.path.join(out, f"{r.split}.jsonl"))  # before this run rewrites it
     inflight: dict[Future, tuple[list[Item], float]] = {}
     est_inflight = 0.0
     buf: list[Item] = []
@@ -287,12 +288,13 @@ def _consume(r: _SplitRun, cfg: SynthConfig, executor, max_inflight: int,
     while True:
         while not stopped and len(inflight) < max_inflight:
             item = r.next_item()
-            if known(item):
-                continue
+            # the target first: a shared cache may hold clips of a longer corpus (same seed)
             if r.done_s + est_inflight + buffered_s() >= r.target_s:
                 r.peeked = item
                 stopped = True
                 break
+            if known(item):
+                continue
             if item.voice.engine == "festival":
                 fbuf.append(item)
                 if len(fbuf) >= max(cfg.chunk, 16):
@@ -338,14 +340,27 @@ def _consume(r: _SplitRun, cfg: SynthConfig, executor, max_inflight: int,
         if time.time() - last_write > 60:
             r.write_manifest()
             last_write = time.time()
-    # Take in clips a previous run made past this point (it overshot its target, or
-    # ran with more hours), so that a rerun's manifest never loses finished work.
+    # Take in clips a previous run into this folder listed past this point (it overshot its
+    # target, or ran with more hours), so that a rerun's manifest never loses finished work.
+    # Only this corpus's own: every clip of an audio folder of its own, but of a shared cache
+    # (out/audio a link) only those its manifest listed: the cache holds other corpora's too.
+    own = not os.path.islink(os.path.join(out, "audio"))
     while True:
         item = r.next_item()
-        if not known(item):
+        if not ((own or item.key in drops or item.relpath in listed) and known(item)):
             r.peeked = item
             break
     prog.update(r.split, r.done_s / 3600, len(r.records), sum(r.drops.values()), final=True)
+
+
+def _listed(manifest: str) -> set[str]:
+    """The audio paths (as written, relative to the corpus) a manifest lists; none when it is
+    missing or unreadable."""
+    try:
+        with open(manifest, encoding="utf-8") as f:
+            return {json.loads(line).get("audio_filepath", "") for line in f if line.strip()}
+    except (OSError, ValueError, AttributeError):
+        return set()
 
 
 def _tokenizer(train: _SplitRun, cfg: SynthConfig, out: str, log) -> dict:

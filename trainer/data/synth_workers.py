@@ -100,7 +100,7 @@ class _InlineExecutor:
         f: Future = Future()
         try:
             f.set_result(fn(*args))
-        except BaseException as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - Ctrl-C stops the run at once, as with workers
             f.set_exception(e)
         return f
 
