@@ -26,17 +26,26 @@ class AudioError(ValueError):
     """An audio input the engine cannot use; the message names the file and the problem."""
 
 
+MAX_CHANNELS = 64  # more than this many columns in a few rows: channels-first audio
+
+
 def to_float_mono(samples: np.ndarray) -> np.ndarray:
     """Any int or float array, mono ``[n]`` or ``[n, channels]`` -> float32 mono in [-1, 1].
 
     Ints are scaled by their type's range; channels are averaged; NaN/Inf become 0; floats
     beyond full scale are clipped to [-1, 1].
     """
+    if isinstance(samples, (str, bytes, os.PathLike)):
+        raise AudioError("audio samples must be an array, not a path: engine.load_audio(path) reads a file")
     x = np.asarray(samples)
     if x.dtype.kind not in "biuf":
         raise AudioError(f"audio samples must be int or float, got {x.dtype}")
     if x.ndim not in (1, 2):
         raise AudioError(f"audio must be [n] or [n, channels], got shape {x.shape}")
+    if x.ndim == 2 and x.shape[0] <= 8 and x.shape[1] > MAX_CHANNELS:
+        # [channels, n] (as torchaudio and librosa give it) would be read as a few samples
+        raise AudioError(f"audio must be [n] or [n, channels], got shape {x.shape}: channels first? "
+                         "pass its transpose")
     with np.errstate(over="ignore", invalid="ignore"):  # huge floats: Inf here, 0 below
         if x.ndim == 2:
             x = x.mean(axis=1, dtype=np.float64)

@@ -13,6 +13,7 @@ placement boundary.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass
 
@@ -76,7 +77,7 @@ class Network:
         self.spec = model.spec
         self.arch = model.arch
         self.t = model.tensors
-        self.counts: Counter = Counter()
+        self._local = threading.local()  # op counts: each thread its own (streams in threads)
         placement = dict(model.placement)
         if mode == "float":
             placement = {op: "cpu" for op in placement}
@@ -171,6 +172,19 @@ class Network:
         return "q" if self.device[op] == "nna" else "f"
 
     # --- cost ------------------------------------------------------------------------------
+    @property
+    def counts(self) -> Counter:
+        """Op invocations since the last :meth:`take_counts`, of this thread: streams of one
+        recognizer decoded in several threads each count their own chunks."""
+        c = getattr(self._local, "counts", None)
+        if c is None:
+            c = self._local.counts = Counter()
+        return c
+
+    @counts.setter
+    def counts(self, c: Counter) -> None:
+        self._local.counts = c
+
     def take_counts(self) -> Counter:
         c, self.counts = self.counts, Counter()
         return c

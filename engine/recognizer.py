@@ -16,13 +16,14 @@ audio is cut into ``accept_waveform`` calls (streaming == offline), nor on ``chu
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio import StreamingResampler, to_float_mono
+from .audio import AudioError, StreamingResampler, to_float_mono
 from .context import HOTWORD_SCORE, ContextGraph
 from .frontend import StreamingFrontend
 from .lm import LM_BONUS, LM_WEIGHT, NgramLM
@@ -54,6 +55,13 @@ class EndpointConfig:
     # clips of a few seconds: an LSTM state carried over minutes drifts and inserts words
     # (docs/decoding.md, "Endpointing"). False: the encoder state goes on across utterances
     reset_encoder: bool = True
+
+    def __post_init__(self) -> None:
+        bad = [f"{k}={getattr(self, k)!r}" for k in ("rule1_min_trailing_silence", "rule2_min_trailing_silence",
+                                                    "rule3_max_utterance_length")
+               if not (isinstance(getattr(self, k), (int, float)) and getattr(self, k) > 0)]
+        if bad:  # 0 or less ended every utterance at once (an empty transcript)
+            raise ValueError(f"endpoint rules are seconds, more than 0: {', '.join(bad)}")
 
 
 @dataclass
@@ -150,6 +158,15 @@ class Recognizer:
         keep_chunk_counts: bool = False,
         gain_db: float = 0.0,
     ) -> None:
+        if isinstance(model, (str, os.PathLike)):
+            raise TypeError(f"Recognizer takes a loaded model, not a path: engine.load_model({str(model)!r})")
+        for name, v, lo in (("beam", beam, 1), ("max_symbols_per_frame", max_symbols_per_frame, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name}={v!r}: a whole number, {lo} or more")
+        if endpoint is not None and not isinstance(endpoint, EndpointConfig):
+            raise TypeError(f"endpoint={endpoint!r}: an engine.EndpointConfig (or None: the default rules)")
+        if vad is not None and not isinstance(vad, (bool, VadConfig)):
+            raise TypeError(f"vad={vad!r}: True, False or an engine VadConfig (None: the default gate)")
         pin_blas(threads)
         self.gain_db = _checked_gain(gain_db)
         self.keep_chunk_counts = keep_chunk_counts
@@ -157,15 +174,13 @@ class Recognizer:
         self.chunk_ms = int(model.chunk_ms if chunk_ms is None else chunk_ms)
         if self.chunk_ms <= 0:
             raise ValueError("chunk_ms must be > 0")
-        if beam < 1:
-            raise ValueError("beam must be >= 1")
-        self.beam = beam
+        self.beam = int(beam)
         if max_finals is not None and max_finals < 0:
             raise ValueError("max_finals must be >= 0 (or None: keep all)")
         self.max_finals = max_finals
         self.endpoint = endpoint or EndpointConfig()
         self.mode = mode
-        self.max_symbols_per_frame = max_symbols_per_frame
+        self.max_symbols_per_frame = int(max_symbols_per_frame)
         self.network = Network(model, mode=mode, kernel=kernel)
         self.sp = model.tokenizer()
         self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
@@ -274,7 +289,7 @@ class Stream:
         """Feed audio: any rate, mono ``[n]`` or ``[n, channels]``, int or float."""
         if self._finished:
             raise RuntimeError("input_finished() was called; create a new stream")
-        sample_rate = int(sample_rate)
+        sample_rate = _checked_rate(sample_rate)
         if self._rate is None:
             self._rate = sample_rate
         elif sample_rate != self._rate:
@@ -577,10 +592,10 @@ class Stream:
             if p.startswith("\u2581") or not words:
                 w = piece.strip()
                 if w or not words:
-                    words.append(Word(w, t, t + fs))
+                    words.append(Word(w, t, round(t + fs, 3)))
                     continue
             words[-1].word += piece.strip()
-            words[-1].end = t + fs
+            words[-1].end = round(t + fs, 3)
         words = [w for w in words if w.word]
         hits = []
         if self.rec.context is not None and h.ids:
@@ -600,6 +615,15 @@ def _merge(table: dict, key: tuple, score: float, *rest) -> None:
     else:
         keep = old[1:] if old[0] >= score else list(rest)
         table[key] = [float(np.logaddexp(old[0], score)), *keep]
+
+
+def _checked_rate(rate) -> int:
+    """A sample rate as a stream takes it: a positive whole number of Hz (0 used to mean
+    16 kHz, 16000.7 was cut to 16000)."""
+    ok = not isinstance(rate, bool) and isinstance(rate, (int, float, np.integer, np.floating))
+    if not ok or not (math.isfinite(rate) and rate > 0 and rate == int(rate)):
+        raise AudioError(f"sample_rate={rate!r}: a positive whole number of Hz")
+    return int(rate)
 
 
 def _logsumexp(x: np.ndarray) -> float:

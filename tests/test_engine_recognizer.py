@@ -449,3 +449,56 @@ def test_a_streams_gain_set_from_its_level_brings_quiet_speech_up(models):
     assert s.stats.summary()["gain_db"] == g
     with pytest.raises(ValueError, match="gain_db"):
         s.set_gain(float("inf"))
+
+
+def test_misuse_of_the_api_is_one_clear_error(models):
+    """What a library user gets wrong is named where it happens (a rate of 0 decoded as 16 kHz,
+    channels-first audio as a few samples, beam=2.5 crashed mid-decode, endpoint rules of 0
+    gave an empty transcript, a path where a model goes said "'str' object has no attribute")."""
+    from engine.audio import AudioError
+
+    m = models["peaky"]
+    for kw, msg in ((dict(beam=2.5), "beam=2.5: a whole number"), (dict(beam=True), "beam=True"),
+                    (dict(max_symbols_per_frame=0), "max_symbols_per_frame=0"),
+                    (dict(endpoint={"enabled": True}), "an engine.EndpointConfig"), (dict(vad="no"), "vad='no'")):
+        with pytest.raises((TypeError, ValueError), match=msg):
+            engine.Recognizer(m, **kw)
+    with pytest.raises(TypeError, match="not a path: engine.load_model"):
+        engine.Recognizer("model.nnasr")
+    with pytest.raises(ValueError, match="more than 0: rule3_max_utterance_length=0"):
+        EndpointConfig(rule3_max_utterance_length=0)
+    s = engine.Recognizer(m).create_stream()
+    x = speechlike(0.5)
+    for rate in (0, 16000.7, float("nan"), "16000"):
+        with pytest.raises(AudioError, match="a positive whole number of Hz"):
+            s.accept_waveform(x, rate)
+    with pytest.raises(AudioError, match="not a path: engine.load_audio"):
+        s.accept_waveform("demo.flac", 16000)
+    with pytest.raises(AudioError, match="channels first"):
+        s.accept_waveform(np.stack([x, x]), 16000)
+    s.accept_waveform(np.stack([x, x], axis=1), 16000.0)  # [n, channels] at a float whole rate: fine
+
+
+def test_streams_in_threads_count_their_own_ops(models):
+    """Streams of one recognizer decoded in several threads: each stream's op counts (and so
+    its modeled NNA time) are its own, as if alone (they were shared: 938-1176 ops a stream
+    against 1071 alone)."""
+    import threading
+
+    rec = engine.Recognizer(models["peaky"], beam=4)
+    x = speechlike(3.0)
+
+    def decode():
+        s = rec.create_stream()
+        s.accept_waveform(x, 16000)
+        s.input_finished()
+        return s.text, [c.modeled_nna_ms for c in s.stats.chunks]
+
+    alone = decode()
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(decode())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [alone] * 4
