@@ -233,12 +233,20 @@ class ContextGraph:
         unk = sp.unk_id()
         seqs, scores, texts = [], [], []
         for item in [phrases] if isinstance(phrases, str) else phrases:  # one phrase, not its letters
-            text, s = (item, None) if isinstance(item, str) else item
+            if isinstance(item, str):
+                text, s = item, None
+            elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
+                text, s = item
+            else:
+                raise ValueError(f"hotword {item!r}: a phrase (str), or (phrase, score)")
             ids = sp.encode(text.strip())
             if not ids:
                 continue
             if unk in ids:
-                raise ValueError(f"hotword {text!r} has a character the model's tokenizer does not know")
+                bad = [c for c in dict.fromkeys(text) if not c.isspace() and unk in sp.encode(c)]
+                raise ValueError(f"hotword {text!r} has characters the model's tokenizer does not know "
+                                 f"({', '.join(map(repr, bad))}): write it as the model's transcripts are "
+                                 "written (lower case, numbers in words, no punctuation)")
             seqs.append(ids)
             scores.append(score if s is None else s)
             texts.append(" ".join(text.split()))

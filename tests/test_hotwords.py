@@ -136,8 +136,10 @@ def test_streaming_equals_offline_with_hotwords(peaky):
 
 
 def test_phrases_the_tokenizer_cannot_spell_are_refused(peaky):
-    with pytest.raises(ValueError, match="does not know"):
+    with pytest.raises(ValueError, match=r"does not know \('ß', '5'\): write it as the model's transcripts"):
         Recognizer(peaky, hotwords=["straße 5"])
+    with pytest.raises(ValueError, match=r"hotword 123: a phrase \(str\), or \(phrase, score\)"):
+        Recognizer(peaky, hotwords=[123])
     with pytest.raises(ValueError, match="empty"):
         Recognizer(peaky, hotwords=[])
     with pytest.raises(ValueError, match="finite"):
