@@ -261,17 +261,24 @@ def _print_summary(s: dict, out: str) -> None:
     print(f"corpus in {out} ({s['last_run_wall_time_s']:.0f} s):")
     for name in ("train", "dev", "test"):
         print(f"  {name:<5} {sp[name]['hours']:7.2f} h  {sp[name]['utterances']:6d} utts  "
-              f"{sp[name]['voices_used']} voices")  # the ones heard
+              f"{sp[name]['voices_used']} voices  ({sp[name]['made_this_run']} made now, "
+              f"{sp[name]['reused']} reused)")  # the voices heard
         eng = sp[name].get("hours_per_engine", {})
         if eng:
             print("        " + ", ".join(f"{k} {v:.2f} h" for k, v in eng.items()))
     d = s["dropped"]
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(d["by_reason"].items())) or "none"
     print(f"  dropped {d['total']} clips ({reasons}); see dropped.jsonl")
-    held = {name: ", ".join(s["held_out_voices"][name][:8]) if sp[name]["utterances"]
-            else "(no clips in this split)" for name in ("dev", "test")}
-    print(f"  held out: dev  {held['dev']}")
-    print(f"            test {held['test']}")
+    def voices(name: str) -> str:
+        if not sp[name]["utterances"]:
+            return "(no clips in this split)"
+        vs = s["held_out_voices"][name]
+        return ", ".join(vs[:8]) + (f", … ({len(vs)} in all: corpus.json)" if len(vs) > 8 else "")
+
+    # held out from training only where the splits' speakers are disjoint
+    what = "held out" if s.get("speaker_disjoint", True) else "NOT held out (a voice trains too)"
+    print(f"  {what}: dev  {voices('dev')}")
+    print(f"  {' ' * len(what)}  test {voices('test')}")
     tok = s["tokenizer"]
     print(f"  tokenizer: {tok['type']}, {tok['vocab_size']} pieces" if tok else "  tokenizer: none (no training split)")
 
