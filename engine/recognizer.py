@@ -95,7 +95,8 @@ class _Hyp:
 
 
 class Recognizer:
-    """Holds a model and decoding options; makes streams.
+    """Holds a model and decoding options; makes streams. Its streams may be decoded in
+    separate threads, each stream in one thread at a time (op counts are kept per thread).
 
     ``chunk_ms``: audio per processing step (default: the model's); ``beam``: 1 = greedy
     search (up to ``max_symbols_per_frame`` tokens per encoder frame), more = beam search
