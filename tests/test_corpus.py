@@ -606,8 +606,9 @@ def test_cli_synth_voices_list_and_errors(capsys, tmp_path):
     assert [b[0] for b in blocks] == ["train", "dev", "test"]
     for _, n, rows in blocks:
         assert int(n) == sum(int(c) for c in re.findall(r"^  \S+\s+(\d+)", rows, re.M))
-    assert main(["synth", "--out", str(tmp_path), "--voices", "nope:*", "--hours", "0"]) == 2
+    assert main(["synth", "--out", str(tmp_path / "v"), "--voices", "nope:*", "--hours", "0"]) == 2
     assert "no installed voice matches" in capsys.readouterr().err or not HAVE_ESPEAK
+    assert not (tmp_path / "v").exists()  # nothing made (an empty folder and an audio link were)
     assert main(["synth", "--from-librispeech", str(tmp_path / "missing"),
                  "--out", str(tmp_path / "o")]) == 2
 

@@ -189,9 +189,9 @@ def run_synth(cfg: SynthConfig, log=print) -> dict:
     """Build (or resume) the corpus in ``cfg.out``. Returns the corpus.json dict."""
     t0 = time.time()
     out = os.path.abspath(cfg.out)
+    by_split, voice_report = select_voices(cfg, log)  # no voice: an error before OUT is made
     os.makedirs(out, exist_ok=True)
     _link_cache(out, cfg.cache, log)
-    by_split, voice_report = select_voices(cfg, log)
     try:
         pools = build_text_pools(max_sentences=cfg.max_sentences)
     except FileNotFoundError as e:
