@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +28,22 @@ class AudioError(ValueError):
 
 
 MAX_CHANNELS = 64  # more than this many columns in a few rows: channels-first audio
+FLOAT_SCALE_WARN = 64.0  # float samples beyond this are not a loud signal but another scale
+
+
+class AudioScaleWarning(UserWarning):
+    """Float samples far beyond full scale: clipped to -1..1, as documented, and said once."""
+
+
+def warn_float_scale(samples, stacklevel: int = 3) -> None:
+    """An :class:`AudioScaleWarning` where float ``samples`` given to the engine go far beyond
+    full scale (int16 values as floats are clipped to a square wave: an empty transcript)."""
+    x = np.asarray(samples)
+    if x.dtype.kind == "f" and x.size and np.nanmax(np.abs(x), initial=0.0) > FLOAT_SCALE_WARN:
+        # one text, so that Python says it once per place in the caller's code
+        warnings.warn(f"float audio samples far beyond full scale (-1..1, beyond {FLOAT_SCALE_WARN:g}), "
+                      "where they are clipped: int16 values as floats? divide them by 32768",
+                      AudioScaleWarning, stacklevel=stacklevel)
 
 
 def to_float_mono(samples: np.ndarray) -> np.ndarray:

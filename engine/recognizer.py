@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio import AudioError, StreamingResampler, to_float_mono
+from .audio import AudioError, StreamingResampler, to_float_mono, warn_float_scale
 from .context import HOTWORD_SCORE, ContextGraph
 from .frontend import StreamingFrontend
 from .lm import LM_BONUS, LM_WEIGHT, NgramLM
@@ -291,6 +291,7 @@ class Stream:
         if self._finished:
             raise RuntimeError("input_finished() was called; create a new stream")
         sample_rate = _checked_rate(sample_rate)
+        warn_float_scale(samples)
         if self._rate is None:
             self._rate = sample_rate
         elif sample_rate != self._rate:

@@ -477,6 +477,10 @@ def test_misuse_of_the_api_is_one_clear_error(models):
     with pytest.raises(AudioError, match="channels first"):
         s.accept_waveform(np.stack([x, x]), 16000)
     s.accept_waveform(np.stack([x, x], axis=1), 16000.0)  # [n, channels] at a float whole rate: fine
+    from engine.audio import AudioScaleWarning
+
+    with pytest.warns(AudioScaleWarning, match="int16 values as floats"):  # clipped: an empty transcript
+        s.accept_waveform(x * 32767, 16000)
 
 
 def test_streams_in_threads_count_their_own_ops(models):

@@ -159,6 +159,9 @@ def test_cli_synth_human(tmp_path, capsys, monkeypatch):
     (tmp_path / "c" / "corpus.json").write_text("{}")
     assert main(["synth", "--human", "--out", str(tmp_path / "c")]) == 2
     assert "training corpus" in capsys.readouterr().err
+    # synthesis options do not apply (they were ignored without a word)
+    assert main(["synth", "--human", "--out", str(tmp_path / "x"), "--hours", "2", "--voices", "kokoro:*"]) == 2
+    assert "--human copies Debian's recordings as they are: --hours, --voices do not apply" in capsys.readouterr().err
     # nothing installed: an error that says what to install
     monkeypatch.setattr(human, "SOURCES", {"no-such-package": (str(tmp_path / "absent"),
                                                                lambda: iter(()))})

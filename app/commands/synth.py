@@ -148,6 +148,13 @@ def _human(args: argparse.Namespace) -> int:
     from app.cli import UserError
     from trainer.data.human import build_human_set
 
+    defaults = argparse.ArgumentParser()
+    add_arguments(defaults)
+    given = [f"--{k.replace('_', '-')}" for k, v in vars(defaults.parse_args([])).items()
+             if k not in ("out", "human", "workers", "cache", "no_progress") and getattr(args, k) != v]
+    if given:  # they were ignored without a word
+        raise UserError(f"--human copies Debian's recordings as they are: {', '.join(given)} "
+                        f"{'does' if len(given) == 1 else 'do'} not apply")
     out = "data/human" if args.out == "data/corpus" else args.out
     if os.path.exists(os.path.join(out, "corpus.json")):
         raise UserError(f"{out} holds a training corpus; write the human set into another "
