@@ -642,3 +642,15 @@ def test_engine_weights_change_only_the_training_draw(capsys, tmp_path):
     assert "'nan': a number of hours, 0 or more" in capsys.readouterr().err
     assert main(["synth", "--out", str(tmp_path), "--engine-weights", "nope=1"]) == 2
     assert "unknown voice group 'nope'" in capsys.readouterr().err
+
+
+def test_engine_weights_for_groups_left_out_are_named():
+    """`--voices` leaving out every voice of a group that `--engine-weights` weighs: said, not
+    ignored in silence."""
+    if not HAVE_ESPEAK:
+        pytest.skip("espeak-ng not installed")
+    from trainer.data.synth_plan import SynthConfig, select_voices
+
+    logs = []
+    select_voices(SynthConfig(voices=["espeak-ng"], engine_weights={"kokoro": 0.2}), logs.append)
+    assert any("--engine-weights kokoro: no training voice of this group is chosen" in x for x in logs), logs

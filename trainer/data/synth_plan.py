@@ -97,6 +97,10 @@ def select_voices(cfg: SynthConfig, log=print) -> tuple[dict[str, list[Voice]], 
         raise CorpusError(f"no installed voice matches --voices {','.join(cfg.voices or [])} "
                           "(see `nnasr synth --voices list`)")
     by_split = {s: [v for v in chosen if v.split == s] for s in SPLITS}
+    unused = sorted(set(cfg.engine_weights or {}) - {weight_group(v) for v in by_split["train"]})
+    if unused:  # a weight for voices --voices left out weighs nothing
+        log(f"synth: --engine-weights {', '.join(unused)}: no training voice of "
+            f"{'this group' if len(unused) == 1 else 'these groups'} is chosen; the weight does nothing")
     disjoint = True
     for s in SPLITS:
         if not by_split[s]:
