@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import claim_work
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -126,6 +128,9 @@ def main() -> int:
 
     work = ROOT / args.work
     work.mkdir(parents=True, exist_ok=True)
+    # what every row depends on (more --bits add rows: a resume)
+    claim_work(work, args, ("init", "data", "manifest", "dev_manifest", "limit", "sens_limit", "aat_steps",
+                            "cpu_ops", "set"))
     cache_path = work / "results.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
 

@@ -49,3 +49,23 @@ def machine(gpu: bool = True) -> str:
         except ImportError:
             pass
     return f"{cpu_name()} ({platform.machine()}), {os.cpu_count()} CPU cores, no GPU"
+
+
+def claim_work(work: Path, args, keys: tuple[str, ...]) -> None:
+    """A resumable script's work folder holds results made with these ``keys`` of ``args``
+    (``WORK/arguments.json``): a rerun with other values would reuse results of other
+    arguments under the new ones' labels, so it stops, naming them. A first run records them."""
+    import json
+    import sys
+
+    now = {k: getattr(args, k) for k in keys}
+    path = Path(work) / "arguments.json"
+    if path.exists():
+        was = json.loads(path.read_text())
+        differ = [f"--{k.replace('_', '-')} {was.get(k)!r} -> {now[k]!r}" for k in keys if was.get(k) != now[k]]
+        if differ:
+            sys.exit(f"{work} holds results made with other arguments ({'; '.join(differ)}): give another "
+                     "--work, or remove it to start again")
+        return
+    Path(work).mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(now, indent=1))

@@ -25,7 +25,8 @@ make it longer than magnitude pruning's for the same number of steps).
 
 The dense row is the ``--init`` checkpoint itself (exported and measured the same way);
 ``--dense-finetune`` adds a dense run fine-tuned with the same budget as a control.
-Resumable: a run whose ``result.json`` exists is skipped, a run with a partial checkpoint
+Resumable (in a work folder bound to the arguments its results depend on, ``WORK/arguments.json``):
+a run whose ``result.json`` exists is skipped, a run with a partial checkpoint
 resumes. Writes ``<out>.md``, ``<out>.json`` and ``<out>.png`` (WER vs sparsity), default
 ``benchmarks/results/prune``; runs and exports go to ``--work``.
 """
@@ -37,6 +38,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from common import claim_work
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -311,6 +314,9 @@ def main(argv=None) -> int:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    # what every run's result depends on (more sparsities or methods add runs: a resume)
+    claim_work(work, args, ("init", "data", "test", "limit", "steps", "seed", "aat", "profile", "calib",
+                            "set", "csp"))
     test = read_manifest(args.test)
     if args.limit:
         test = test[: args.limit]
