@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole recipe, from nothing to the shipped models and the model card. Resumable:
 # every stage skips what is finished (synthesis skips finished clips, training resumes
-# from OUT/last.pt and leaves a finished run as it is, exports and evaluations are redone
-# only when their inputs changed). A new assets/checkpoints/float.pt (the float model
+# from OUT/last.pt and leaves a finished run as it is, a FLOAT_MINUTES budget is trained
+# once); the exports, the models' recorded WERs and the model card (minutes, not hours) are
+# made again on every run. A new assets/checkpoints/float.pt (the float model
 # continued and committed) rebuilds everything after it: each fine-tune keeps the sha256 of
 # the checkpoint it started from and begins again when that changed.
 #
@@ -92,16 +93,30 @@ fi
 if [ ! -f "$RUNS/float/last.pt" ] && [ -f assets/checkpoints/float.pt ]; then
   cp assets/checkpoints/float.pt "$RUNS/float/last.pt"
 fi
-if [ ! -f "$RUNS/float/last.pt" ] || [ "$FLOAT_MINUTES" != 0 ]; then
+# A budget of minutes is trained once: $RUNS/float/budget.txt says "started M" while it runs
+# (a rerun after an interruption trains the rest of it) and "done M SHA256" after (a rerun
+# with the same FLOAT_MINUTES and that checkpoint trains nothing more).
+budget="$RUNS/float/budget.txt"
+sha_of() { sha256sum "$1" | cut -c1-64; }
+if [ ! -f "$RUNS/float/last.pt" ] || [ "$FLOAT_MINUTES" != 0 ] || grep -q '^started ' "$budget" 2>/dev/null; then
   minutes=$FLOAT_MINUTES; [ "$minutes" = 0 ] && minutes=600  # from nothing: 10 h here
-  if [ -f "$RUNS/float/last.pt" ]; then
-    # resume: the checkpoint's own saved recipe, FLOAT_MINUTES more minutes of it
+  state=$(cat "$budget" 2>/dev/null || true)
+  if [ -f "$RUNS/float/last.pt" ] && [ "$state" = "done $minutes $(sha_of "$RUNS/float/last.pt")" ]; then
+    echo "make models: $RUNS/float trained its $minutes minutes already"
+  elif [ -f "$RUNS/float/last.pt" ] && [ "${state#started }" != "$state" ]; then
+    # interrupted: the rest of the budget it began with
+    $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float" --resume --no-progress
+  elif [ -f "$RUNS/float/last.pt" ]; then
+    # the checkpoint's own saved recipe, FLOAT_MINUTES more minutes of it
+    echo "started $minutes" > "$budget"
     $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float" --resume --minutes "$minutes" --no-progress
   else
+    echo "started $minutes" > "$budget"
     $NNASR train --data "$DATA" "${train[@]}" --out "$RUNS/float" --minutes "$minutes" --no-progress \
       --set enc_hidden=288 enc_layers=4 dropout=0.15 tempo=0.1 gain_db=6 max_frames=6000 \
             eval_minutes=30 eval_every=0 eval_utts=100 steps=1000000
   fi
+  [ -f "$RUNS/float/last.pt" ] && echo "done $minutes $(sha_of "$RUNS/float/last.pt")" > "$budget"
 fi
 
 # the step a checkpoint is at (0 where there is none or it cannot be read)
