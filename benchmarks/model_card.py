@@ -267,6 +267,8 @@ def run_command(args) -> str:
         cmd += f" --human {args.human}"
     if args.words != WORDS_DEFAULT:
         cmd += f" --words {args.words}"
+    if args.float_run:
+        cmd += f" --float-run {args.float_run}"
     if args.systems:
         cmd += " --systems " + " ".join(args.systems)
     if args.sets:
@@ -293,7 +295,8 @@ def measure(args) -> dict:
             hint = {"human": " (nnasr synth --human --out DIR, then --human DIR)",
                     "words": " (nnasr synth --words-fraction 1 --out DIR, then --words DIR)"}.get(s.root, "")
             print(f"{p} not found: the {s.label!r} columns are not measured ({s.key}){hint}")
-    fdir = runs / ("float-refresh" if (runs / "float-refresh" / "last.pt").exists() else "float")
+    fdir = runs / (args.float_run or ("float-refresh" if (runs / "float-refresh" / "last.pt").exists()
+                                      else "float"))
     ck = fdir / "last.pt"
     corpus = json.loads((data / "corpus.json").read_text()) if (data / "corpus.json").exists() else {}
     train = corpus.get("splits", {}).get("train", {})
@@ -602,6 +605,10 @@ def main() -> int:
                     help="corpus of isolated words and letters of `nnasr synth --words-fraction 1 --out DIR`: "
                          f"its test split is the words & letters set (default: {WORDS_DEFAULT})")
     ap.add_argument("--runs", default="runs", help="run directories of `make models` (default: runs)")
+    ap.add_argument("--float-run", default=None, metavar="NAME",
+                    help="the float run (RUNS/NAME) the shipped models came from, for the float and "
+                         "ptq-w4 rows (default: float-refresh where it has a checkpoint, else float; "
+                         "`make models` names its own)")
     ap.add_argument("--systems", nargs="+", choices=[s.name for s in SYSTEMS], metavar="NAME",
                     help="measure only these rows and keep the other stored ones "
                          f"({', '.join(s.name for s in SYSTEMS)}; default: all)")

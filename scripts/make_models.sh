@@ -243,4 +243,5 @@ done
 # 6. evaluation and the model card (+ a seen-voice test set)
 $PY benchmarks/make_seen_voice_test.py --data "$DATA" --n 200
 # shellcheck disable=SC2086  # CARD_ARGS is a list of options
-$PY benchmarks/model_card.py --data "$DATA" --words "$WORDS" --runs "$RUNS" --wall-seconds $(( $(date +%s) - start )) $CARD_ARGS
+$PY benchmarks/model_card.py --data "$DATA" --words "$WORDS" --runs "$RUNS" --float-run "$(basename "$BASE")" \
+  --wall-seconds $(( $(date +%s) - start )) $CARD_ARGS
