@@ -79,6 +79,9 @@ def main(argv=None) -> int:
         return 2
     model_path = M.resolve(args.model)
     model = M.load(model_path)
+    unrelated = human / f"phrases.{args.unrelated}.txt"
+    if args.open != "none" and not unrelated.exists():  # found at the end, after every source
+        sys.exit(f"--unrelated {args.unrelated}: no {unrelated}")
     rows = []
     t0 = time.time()
     for src in sources:
@@ -94,8 +97,10 @@ def main(argv=None) -> int:
                              "score": s, "lead_in": lead, **m})
                 print(f"{src} {args.split}{' lead-in' if lead else ''} score {s:g}: WER {m['wer']:.2%}",
                       file=sys.stderr, flush=True)
+    if not rows:  # nothing measured: the stored table stays as it is
+        sys.exit(f"no source measured (--sources {' '.join(sources)} in {human}); nothing written")
     if args.open != "none":
-        phrases, records = _phrases(human / f"phrases.{args.unrelated}.txt"), read_manifest(args.open)
+        phrases, records = _phrases(unrelated), read_manifest(args.open)
         for s in args.scores:
             m = measure(model, records, phrases, s, args.beam, False)
             rows.append({"set": args.open, "list": f"{args.unrelated}'s {len(phrases)} phrases (unrelated)",
