@@ -38,7 +38,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import test_helpers  # noqa: E402
+from common import at_least, test_helpers  # noqa: E402
 
 _helpers = test_helpers()
 tokenizer_256, speechlike = _helpers.pseudo_word_tokenizer_proto, _helpers.speechlike
@@ -136,9 +136,9 @@ def kernel_microbench(reps: int = 200) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0, help="audio per run (default 60)")
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats per model (default 3)")
-    ap.add_argument("--chunk-ms", type=int, default=160)
+    ap.add_argument("--seconds", type=at_least(1.0), default=60.0, help="audio per run (default 60)")
+    ap.add_argument("--repeats", type=at_least(1, int), default=3, help="interleaved repeats per model (default 3)")
+    ap.add_argument("--chunk-ms", type=at_least(10, int), default=160)
     ap.add_argument("--blank-bias", type=float, nargs="+", default=[0.0, 1.0],
                     help="decoding loads: 0 = 3 tokens every frame, 1 = none (default both)")
     ap.add_argument("--no-ell", action="store_true", help="skip the sparse model run with the ELL kernel")

@@ -69,3 +69,34 @@ def claim_work(work: Path, args, keys: tuple[str, ...]) -> None:
         return
     Path(work).mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(now, indent=1))
+
+
+def at_least(low: float, cast=float):
+    """An argparse type: a number (``cast``) of ``low`` or more, else a usage error (not a
+    traceback deep in the measurement)."""
+    import argparse
+    import math
+
+    def parse(s: str):
+        try:
+            v = cast(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r}: not a {'whole ' if cast is int else ''}number") from None
+        if not (math.isfinite(v) and v >= low):
+            raise argparse.ArgumentTypeError(f"{s!r}: {low:g} or more")
+        return v
+
+    return parse
+
+
+def beam_list(s: str) -> list[int]:
+    """An argparse type: beam widths, comma-separated whole numbers of 1 or more ("1,4")."""
+    import argparse
+
+    try:
+        beams = [int(b) for b in s.split(",") if b.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r}: beam widths, e.g. 1,4") from None
+    if not beams or min(beams) < 1:
+        raise argparse.ArgumentTypeError(f"{s!r}: beam widths of 1 or more, e.g. 1,4")
+    return beams

@@ -17,6 +17,7 @@ import argparse
 import sys
 
 import numpy as np
+from common import at_least, beam_list
 
 RATE = 16000
 
@@ -46,8 +47,8 @@ def signals(seconds: float) -> dict[str, np.ndarray]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="*", help="model names or files (default: every model found)")
-    ap.add_argument("--beams", default="1,4", help="beam widths (default 1,4)")
-    ap.add_argument("--seconds", type=float, default=20.0, help="length of each signal (default 20)")
+    ap.add_argument("--beams", type=beam_list, default=[1, 4], help="beam widths (default 1,4)")
+    ap.add_argument("--seconds", type=at_least(1.0), default=20.0, help="length of each signal (default 20)")
     ap.add_argument("--manifest", help="also the empty-text clips of this manifest, by kind (voice)")
     args = ap.parse_args(argv)
 
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
         for r in read_manifest(args.manifest):
             if not r["text"].strip():
                 clips.setdefault(r["voice"], []).append(engine.load_audio(r["audio_filepath"], RATE))
-    beams = [int(b) for b in args.beams.split(",")]
+    beams = args.beams
     paths = M.resolve_many(args.models)
     header = ["signal"] + [f"{p.stem} b{b}" for p in paths for b in beams]
     print("| " + " | ".join(header) + " |")

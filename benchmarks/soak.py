@@ -17,7 +17,7 @@ keeps. At the end, two verdicts (no assertion):
 * latency: median p95 of the last quarter of the windows vs the first quarter, drift
   < 20 %: "stable".
 
-Model: ``--model PATH``, else the best shipped model in assets/models, else a random-weight
+Model: ``--model PATH`` or a model name, else the default shipped model (`nnasr models`), else a random-weight
 model of the architecture's defaults (3 encoder LSTM layers of 256, predictor 256, joiner 256,
 256 tokenizer pieces: about 2.5 M weights; the shipped models are 4 x 288 with 512 pieces,
 3.76 M). Random models emit tokens on nearly every frame or
@@ -46,7 +46,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import ROOT, test_helpers  # noqa: E402
+from common import ROOT, at_least, test_helpers  # noqa: E402
 
 _helpers = test_helpers()
 tokenizer_256, speechlike = _helpers.pseudo_word_tokenizer_proto, _helpers.speechlike
@@ -95,8 +95,13 @@ def random_shipped_size_model(path: Path, blank_bias: float, seed: int = 0) -> P
 
 
 def pick_model(args, tmp: Path) -> tuple[Path, str]:
-    if args.model:
-        return Path(args.model), "given"
+    if args.model:  # a file, or a model's name as the CLI takes it
+        from app.models import UserError, resolve
+
+        try:
+            return resolve(args.model), "given"
+        except UserError as e:
+            sys.exit(f"soak.py: --model {args.model}: {e}")
     try:
         from app.models import discover
 
@@ -104,7 +109,7 @@ def pick_model(args, tmp: Path) -> tuple[Path, str]:
     except Exception:
         found = []
     if found:
-        return found[0], "best shipped"
+        return found[0], "the default shipped model"
     return random_shipped_size_model(tmp / "soak-random.nnasr", args.blank_bias), "random, the architecture's defaults"
 
 
@@ -196,9 +201,9 @@ def feed(stream, demo: np.ndarray, minutes: float, every: float) -> tuple[list[d
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--minutes", type=float, default=60.0, help="minutes of audio (default 60)")
-    ap.add_argument("--every", type=float, default=5.0, help="minutes of audio per row (default 5)")
-    ap.add_argument("--model", help="model file (default: best shipped, else a random one of the architecture's defaults)")
+    ap.add_argument("--minutes", type=at_least(0.1), default=60.0, help="minutes of audio (default 60)")
+    ap.add_argument("--every", type=at_least(0.1), default=5.0, help="minutes of audio per row (default 5)")
+    ap.add_argument("--model", help="model file or name (default: the default shipped model, else a random one of the architecture's defaults)")
     ap.add_argument("--blank-bias", type=float, default=0.1,
                     help="random model only: blank logit bias (0.1: tokens on most frames; "
                          ">= 0.3: none)")

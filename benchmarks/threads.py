@@ -21,6 +21,8 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
+from common import at_least, beam_list
+
 CHILD = r"""
 import json, sys, numpy as np
 import engine
@@ -67,8 +69,8 @@ def run_one(model: str, beam: int, threads: int, repeat: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="model name or file (default: the default model)")
-    ap.add_argument("--beams", default="1,4", help="beam widths (default 1,4)")
-    ap.add_argument("--repeat", type=int, default=4, help="demo repeats per run (8.5 s each; default 4)")
+    ap.add_argument("--beams", type=beam_list, default=[1, 4], help="beam widths (default 1,4)")
+    ap.add_argument("--repeat", type=at_least(1, int), default=4, help="demo repeats per run (8.5 s each; default 4)")
     ap.add_argument("--busy", type=int, default=os.cpu_count() or 2,
                     help="busy-loop processes for the busy runs (default: one per core)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
 
     model = str(M.resolve(args.model))
     rows = []
-    for beam in [int(b) for b in args.beams.split(",")]:
+    for beam in args.beams:
         for threads, label in ((0, "BLAS default (before)"), (1, "1 thread (after)")):
             for load in ("idle", "busy"):
                 if load == "busy":

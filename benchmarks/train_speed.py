@@ -21,12 +21,14 @@ import statistics
 import time
 from pathlib import Path
 
+from common import at_least
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="data/corpus", help="corpus directory (train.jsonl, tokenizer.model)")
     p.add_argument("--init", default="assets/checkpoints/float.pt", help="checkpoint whose model is trained")
-    p.add_argument("--batches", type=int, default=12, help="batches timed per implementation")
+    p.add_argument("--batches", type=at_least(1, int), default=12, help="batches timed per implementation")
     p.add_argument("--max-frames", type=int, default=16000, help="feature frames per batch (as --set max_frames)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--windows", type=int, nargs="*", default=[8],
