@@ -16,13 +16,15 @@ import random
 import sys
 from pathlib import Path
 
+from common import at_least
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/corpus")
-    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--n", type=at_least(1, int), default=200, help="clips (default 200)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     import soundfile as sf

@@ -64,8 +64,14 @@ def parse_size(s: str) -> dict:
 
 
 def size_arg(s: str) -> str:
-    """``--sizes``' type: a size, checked (a usage error names what is wrong)."""
-    parse_size(s)
+    """``--sizes``' type: a size, checked (a usage error names what is wrong), also as the
+    architecture it builds (``1x64`` has no layer after the time reduction)."""
+    from engine.arch import Architecture
+
+    try:
+        Architecture(num_classes=2, **parse_size(s)).check()
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{s!r}: {e}") from None
     return s
 
 
