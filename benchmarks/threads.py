@@ -71,13 +71,16 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None, help="model name or file (default: the default model)")
     ap.add_argument("--beams", type=beam_list, default=[1, 4], help="beam widths (default 1,4)")
     ap.add_argument("--repeat", type=at_least(1, int), default=4, help="demo repeats per run (8.5 s each; default 4)")
-    ap.add_argument("--busy", type=int, default=os.cpu_count() or 2,
+    ap.add_argument("--busy", type=at_least(1, int), default=os.cpu_count() or 2,
                     help="busy-loop processes for the busy runs (default: one per core)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     args = ap.parse_args(argv)
     from app import models as M
 
-    model = str(M.resolve(args.model))
+    try:
+        model = str(M.resolve(args.model))
+    except M.UserError as e:
+        sys.exit(f"threads.py: --model {args.model}: {e}")
     rows = []
     for beam in args.beams:
         for threads, label in ((0, "BLAS default (before)"), (1, "1 thread (after)")):
