@@ -35,22 +35,13 @@ class AudioScaleWarning(UserWarning):
     """Float samples far beyond full scale: clipped to -1..1, as documented, and said once."""
 
 
-def warn_float_scale(samples, stacklevel: int = 3) -> None:
-    """An :class:`AudioScaleWarning` where float ``samples`` given to the engine go far beyond
-    full scale (int16 values as floats are clipped to a square wave: an empty transcript)."""
-    x = np.asarray(samples)
-    if x.dtype.kind == "f" and x.size and np.nanmax(np.abs(x), initial=0.0) > FLOAT_SCALE_WARN:
-        # one text, so that Python says it once per place in the caller's code
-        warnings.warn(f"float audio samples far beyond full scale (-1..1, beyond {FLOAT_SCALE_WARN:g}), "
-                      "where they are clipped: int16 values as floats? divide them by 32768",
-                      AudioScaleWarning, stacklevel=stacklevel)
-
-
-def to_float_mono(samples: np.ndarray) -> np.ndarray:
+def to_float_mono(samples: np.ndarray, warn_scale: bool = False) -> np.ndarray:
     """Any int or float array, mono ``[n]`` or ``[n, channels]`` -> float32 mono in [-1, 1].
 
     Ints are scaled by their type's range; channels are averaged; NaN/Inf become 0; floats
-    beyond full scale are clipped to [-1, 1].
+    beyond full scale are clipped to [-1, 1]. ``warn_scale`` (samples given to the engine): an
+    :class:`AudioScaleWarning` where floats go far beyond full scale (int16 values as floats
+    are clipped to a square wave: an empty transcript).
     """
     if isinstance(samples, (str, bytes, os.PathLike)):
         raise AudioError("audio samples must be an array, not a path: engine.load_audio(path) reads a file")
@@ -63,6 +54,12 @@ def to_float_mono(samples: np.ndarray) -> np.ndarray:
         # [channels, n] (as torchaudio and librosa give it) would be read as a few samples
         raise AudioError(f"audio must be [n] or [n, channels], got shape {x.shape}: channels first? "
                          "pass its transpose")
+    if (warn_scale and x.dtype.kind == "f"
+            and max(np.nanmax(x, initial=0.0), -np.nanmin(x, initial=0.0)) > FLOAT_SCALE_WARN):
+        # one text, so that Python says it once per place in the caller's code (the stream's caller)
+        warnings.warn(f"float audio samples far beyond full scale (-1..1, beyond {FLOAT_SCALE_WARN:g}), "
+                      "where they are clipped: int16 values as floats? divide them by 32768",
+                      AudioScaleWarning, stacklevel=3)
     with np.errstate(over="ignore", invalid="ignore"):  # huge floats: Inf here, 0 below
         if x.ndim == 2:
             x = x.mean(axis=1, dtype=np.float64)

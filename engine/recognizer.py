@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio import AudioError, StreamingResampler, to_float_mono, warn_float_scale
+from .audio import AudioError, StreamingResampler, to_float_mono
 from .context import HOTWORD_SCORE, ContextGraph
 from .frontend import StreamingFrontend
 from .lm import LM_BONUS, LM_WEIGHT, NgramLM
@@ -291,12 +291,11 @@ class Stream:
         if self._finished:
             raise RuntimeError("input_finished() was called; create a new stream")
         sample_rate = _checked_rate(sample_rate)
-        warn_float_scale(samples)
         if self._rate is None:
             self._rate = sample_rate
         elif sample_rate != self._rate:
             raise ValueError(f"sample rate changed from {self._rate} to {sample_rate} within a stream")
-        x = to_float_mono(samples)
+        x = to_float_mono(samples, warn_scale=True)
         x = self._gained(self._resampler().accept(x))
         self._pending = np.concatenate([self._pending, x])
         while len(self._pending) >= self._chunk_samples:

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from engine.fields import field_docs as engine_field_docs
-from engine.nna.spec import BOOL_WORDS, NNASpec, load_profile
+from engine.fields import parse_value
+from engine.nna.spec import NNASpec, load_profile
 
 from .checkpoint import load_checkpoint
 
@@ -162,10 +163,12 @@ class TrainConfig:
 # what a run is trained from and as: its architecture and its start (--init and the surgery on
 # it). A resumed run continues its checkpoint's model, so changing one of these does nothing:
 # the trainer refuses them on resume (Trainer._check_resume_options; the log floor in _frontend)
-RUN_SHAPE_FIELDS = ("enc_hidden", "enc_layers", "pred_embed", "pred_hidden", "joiner_dim", "stack",
-                    "reduce_after", "cmn_window", "cmn_prior", "pred_context", "init", "tokenizer",
-                    "init_vocab", "init_reduce_after", "init_enc_hidden", "init_grow_scale",
-                    "init_cmn_window", "init_pred_context")
+# the layer sizes of a new model (an --init checkpoint keeps its own: Trainer._check_init_shape)
+MODEL_SHAPE_FIELDS = ("enc_hidden", "enc_layers", "pred_embed", "pred_hidden", "joiner_dim", "stack",
+                      "reduce_after")
+RUN_SHAPE_FIELDS = MODEL_SHAPE_FIELDS + ("cmn_window", "cmn_prior", "pred_context", "init", "tokenizer",
+                                         "init_vocab", "init_reduce_after", "init_enc_hidden", "init_grow_scale",
+                                         "init_cmn_window", "init_pred_context")
 
 
 def field_docs() -> list[tuple[str, object, str]]:
@@ -184,18 +187,12 @@ def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
         k, v = it.split("=", 1)
         if k not in types:
             raise ValueError(f"unknown config key {k!r}; known: {', '.join(sorted(types))}")
-        t = type(d[k])
-        if t is bool:
-            word = BOOL_WORDS.get(v.strip().lower())
-            if word is None:
-                raise ValueError(f"{k}={v!r}: not true or false (true/false, yes/no, on/off, 1/0)")
-            d[k] = word
-            continue
         try:
-            d[k] = t(v)
-        except ValueError:
-            what = {int: "a whole number", float: "a number"}.get(t, t.__name__)
-            raise ValueError(f"{k}={v!r}: not {what} (now {d[k]!r})") from None
+            d[k] = parse_value(k, v, d[k])
+        except ValueError as e:
+            if isinstance(d[k], bool):
+                raise
+            raise ValueError(f"{e} (now {d[k]!r})") from None
     return TrainConfig(**d)
 
 

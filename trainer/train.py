@@ -42,7 +42,14 @@ from .checkpoint import (
     tokenizer_from_tensor,
     tokenizer_to_tensor,
 )
-from .config import RUN_SHAPE_FIELDS, TrainConfig, cpu_has_bf16_units, parse_overrides, saved_config
+from .config import (
+    MODEL_SHAPE_FIELDS,
+    RUN_SHAPE_FIELDS,
+    TrainConfig,
+    cpu_has_bf16_units,
+    parse_overrides,
+    saved_config,
+)
 from .dataset import collate, global_stats, make_batches, training_data
 from .evaluate import evaluate_engine  # imported up front, with the engine: a run never mixes
 from .export import export_model, export_ranges  # code versions if the tree changes under it
@@ -275,8 +282,7 @@ class Trainer:
         """A new model's shape fields other than the checkpoint's, with ``--init`` (whose model
         keeps its shape but for the ``init_*`` changes): refused, not recorded and ignored."""
         cfg = self.cfg
-        bad = [k for k in ("enc_hidden", "enc_layers", "pred_embed", "pred_hidden", "joiner_dim", "stack",
-                           "reduce_after") if getattr(cfg, k) != getattr(TrainConfig, k) and getattr(cfg, k) != arch.get(k)]
+        bad = [k for k in MODEL_SHAPE_FIELDS if getattr(cfg, k) != getattr(TrainConfig, k) and getattr(cfg, k) != arch.get(k)]
         if bad:
             raise ValueError(f"{', '.join(f'{k}={getattr(cfg, k)}' for k in bad)}: a new model's shape; the --init "
                              f"checkpoint keeps its own ({', '.join(f'{k}={arch.get(k)}' for k in bad)}) but for "

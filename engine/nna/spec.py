@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..fields import parse_value
 
 SPEC_VERSION = 1
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -224,26 +225,8 @@ class NNASpec:
                 raise ValueError(f"{k} is part of the arithmetic, fixed when the model was exported "
                                  f"(re-export with another profile); a what-if may change only "
                                  f"{', '.join(COST_FIELDS)}")
-            cur = getattr(self, k)
-            if isinstance(cur, bool):
-                word = v if isinstance(v, bool) else BOOL_WORDS.get(str(v).strip().lower())
-                if word is None:
-                    raise ValueError(f"{k}={v!r}: not true or false (true/false, yes/no, on/off, 1/0)")
-                out[k] = word
-            else:
-                try:
-                    f = float(v)
-                except (TypeError, ValueError):
-                    raise ValueError(f"{k}={v!r}: not a number") from None
-                if isinstance(cur, int) and not (math.isfinite(f) and f == int(f)):
-                    raise ValueError(f"{k}={v!r}: not a whole number")
-                out[k] = int(f) if isinstance(cur, int) else type(cur)(f)
+            out[k] = parse_value(k, v, getattr(self, k))
         return dataclasses.replace(self, **out)
-
-
-# the words --set takes for true and false
-BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
-              "off": False}
 
 # Fields that change only the modeled cost (and the bytes the cost model counts), never a
 # computed value: zero-weight compression and the cost model.
