@@ -9,8 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from engine.fields import field_docs as engine_field_docs
-from engine.fields import parse_value
-from engine.nna.spec import NNASpec, load_profile
+from engine.nna.spec import NNASpec, load_profile, parse_value
 
 from .checkpoint import load_checkpoint
 

@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
-
-from ..fields import parse_value
 
 SPEC_VERSION = 1
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -233,6 +232,33 @@ class NNASpec:
 COST_FIELDS = ("zwc_enabled", "zwc_min_sparsity", "zwc_index_bits", "drop_dead_channels", "macs_per_cycle",
                "clock_hz", "sram_bytes", "dram_bytes_per_s", "op_overhead_s", "skip_zero_macs", "transfer_latency_s",
                "transfer_bytes_per_s", "cpu_flops_per_s")
+
+
+# the words --set takes for true and false
+BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+              "off": False}
+
+
+def parse_value(name: str, value, current):
+    """``value`` (typed on a command line, or already typed) for a field ``name`` whose value
+    is now ``current``, of ``current``'s type; a ValueError that names the field and what it
+    takes: true/false words for a switch, a number, a whole number for an int."""
+    if isinstance(current, bool):
+        word = value if isinstance(value, bool) else BOOL_WORDS.get(str(value).strip().lower())
+        if word is None:
+            raise ValueError(f"{name}={value!r}: not true or false (true/false, yes/no, on/off, 1/0)")
+        return word
+    if isinstance(current, (int, float)):
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={value!r}: not a number") from None
+        if isinstance(current, int):
+            if not (math.isfinite(f) and f == int(f)):
+                raise ValueError(f"{name}={value!r}: not a whole number")
+            return int(f)
+        return type(current)(f)
+    return type(current)(value)
 
 
 def profile_costs(spec: NNASpec, profile: dict) -> dict:
